@@ -1,0 +1,1 @@
+# backends/cpu: filled in by its owner

@@ -1,0 +1,1 @@
+# backends/cuda: filled in by its owner

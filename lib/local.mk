@@ -1,0 +1,23 @@
+# lib/: the core. libkbit_core.la holds every object of the library (core and
+# built-in CPU driver) so that tests can link internal functions; libkbit.la
+# is the installed shared library built from it.
+noinst_LTLIBRARIES += libkbit_core.la
+libkbit_core_la_SOURCES = \
+	lib/error.c lib/error.h \
+	lib/dtype.c \
+	lib/plugin.c lib/registry.c lib/registry.h \
+	lib/device.c lib/device.h \
+	lib/check.c lib/check.h \
+	lib/maps.c lib/maps.h \
+	lib/pairsum.c lib/pairsum.h \
+	lib/quant4.c lib/quant8.c \
+	lib/safetensors.c lib/safetensors.h
+libkbit_core_la_CFLAGS = $(AM_CFLAGS) $(OPENMP_CFLAGS) $(JANSSON_CFLAGS)
+libkbit_core_la_LIBADD = $(JANSSON_LIBS) $(PTHREAD_LIBS)
+
+lib_LTLIBRARIES += libkbit.la
+libkbit_la_SOURCES = lib/version.c
+libkbit_la_LIBADD = libkbit_core.la
+libkbit_la_LDFLAGS = -version-info $(KBIT_LT_VERSION) -no-undefined $(OPENMP_CFLAGS)
+
+include_HEADERS += include/kbit.h include/kbit-driver.h include/kbit-formats.h

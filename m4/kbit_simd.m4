@@ -1,0 +1,22 @@
+# KBIT_CHECK_SIMD: which x86 SIMD variants of the CPU driver the compiler can
+# build. Each variant is compiled with its own flags into its own objects and
+# chosen at run time from CPUID, so the library still runs on older CPUs.
+AC_DEFUN([KBIT_CHECK_SIMD], [
+  KBIT_AVX2_CFLAGS=""
+  KBIT_AVX512_CFLAGS=""
+  kbit_simd_summary="scalar"
+  AS_CASE([$host_cpu], [x86_64|amd64|i?86], [
+    AX_CHECK_COMPILE_FLAG([-mavx2 -mfma -mf16c -mbmi2],
+      [KBIT_AVX2_CFLAGS="-mavx2 -mfma -mf16c -mbmi2"
+       kbit_simd_summary="$kbit_simd_summary avx2"])
+    AX_CHECK_COMPILE_FLAG([-mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx2 -mfma -mf16c -mbmi2],
+      [KBIT_AVX512_CFLAGS="-mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx2 -mfma -mf16c -mbmi2"
+       kbit_simd_summary="$kbit_simd_summary avx512"])
+  ])
+  AC_SUBST([KBIT_AVX2_CFLAGS])
+  AC_SUBST([KBIT_AVX512_CFLAGS])
+  AM_CONDITIONAL([KBIT_X86_AVX2], [test -n "$KBIT_AVX2_CFLAGS"])
+  AM_CONDITIONAL([KBIT_X86_AVX512], [test -n "$KBIT_AVX512_CFLAGS"])
+  AS_IF([test -n "$KBIT_AVX2_CFLAGS"], [AC_DEFINE([KBIT_HAVE_AVX2], [1], [AVX2 variant built])])
+  AS_IF([test -n "$KBIT_AVX512_CFLAGS"], [AC_DEFINE([KBIT_HAVE_AVX512], [1], [AVX-512 variant built])])
+])
