@@ -14,7 +14,8 @@
  *    that op (use kbit_malloc / kbit_copy to move data). Code tables (maps) and
  *    scalars are host values.
  *  - Element counts are 64-bit. Ops accept n == 0 (nothing is written).
- *  - Data pointers must be aligned to their element size.
+ *  - Data pointers must be aligned to their element size. A data pointer may
+ *    be NULL only when its element count is 0 (frameworks' empty tensors).
  *  - Nothing in the library prints, aborts or exits.
  */
 #ifndef KBIT_H
