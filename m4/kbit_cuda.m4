@@ -30,7 +30,7 @@ AC_DEFUN([KBIT_CHECK_CUDA], [
         [KBIT_CUDA_LIBDIR="$kbit_cuda_root/targets/x86_64-linux/lib"])
       AC_MSG_CHECKING([whether $NVCC compiles and links a kernel])
       cat > conftest.cu <<'CUEOF'
-__global__ void k(float *x) { x[threadIdx.x] += 1.0f; }
+__global__ void k(float *x) { *x += 1.0f; }
 int main(void) { k<<<1, 1>>>(0); return 0; }
 CUEOF
       AS_IF([$NVCC -gencode=arch=compute_$kbit_cuda_last,code=sm_$kbit_cuda_last -cudart=static -o conftest.cuout conftest.cu >&AS_MESSAGE_LOG_FD 2>&1],
