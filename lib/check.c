@@ -1,4 +1,6 @@
 /* lib/check.c - the argument checks: the core checks once, drivers compute. */
+#include "config.h"
+
 #include <math.h>
 #include <stdint.h>
 

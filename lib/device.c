@@ -1,4 +1,6 @@
 /* lib/device.c - device specs, open/close, info, memory and streams. */
+#include "config.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>

@@ -1,4 +1,6 @@
 /* lib/dtype.c - element sizes and names. */
+#include "config.h"
+
 #include "kbit.h"
 
 KBIT_API size_t kbit_dtype_size(kbit_dtype dtype)

@@ -1,4 +1,6 @@
 /* lib/error.c - status strings and the per-thread message. */
+#include "config.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 

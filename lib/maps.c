@@ -4,6 +4,8 @@
  * against the normative bit patterns (numerics.md 2.3); should a compiler ever
  * break the recipe, the normative table is used and kbit_maps_recipe_matches()
  * reports it. */
+#include "config.h"
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,7 @@
 /* lib/pairsum.c - the tree part of pairsum; the leaves come from the driver so
  * that every backend feeds the same fp64 block sums into the same tree. */
+#include "config.h"
+
 #include "pairsum.h"
 
 double kbit_pairsum_tree(double *sums, int64_t count)

@@ -1,5 +1,7 @@
 /* lib/plugin.c - load one driver plugin with dlopen and refuse it, with a
  * reason, unless it is a kbit driver of the ABI version this library speaks. */
+#include "config.h"
+
 #include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>

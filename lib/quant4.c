@@ -1,5 +1,7 @@
 /* lib/quant4.c - 4-bit NF4/FP4 quantization, double quantization of absmax
  * and the quant state (numerics.md 1 and 3). */
+#include "config.h"
+
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,4 +1,6 @@
 /* lib/quant8.c - 8-bit blockwise dynamic quantization (numerics.md 2). */
+#include "config.h"
+
 #include "check.h"
 #include "error.h"
 #include "maps.h"

@@ -2,6 +2,8 @@
  * then plugins kbit-*.so in the directories (or files) of KBIT_DRIVER_PATH,
  * then in the install's plugin directory. The first driver of a name wins, so
  * KBIT_DRIVER_PATH overrides an installed plugin. */
+#include "config.h"
+
 #include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
