@@ -1,1 +1,12 @@
-# bench: filled in by its owner
+# bench/: the benchmarks `kbit bench` runs; linked into the kbit program
+# (tools/local.mk) as a convenience library. They print figures, never
+# pass/fail.
+noinst_LTLIBRARIES += bench/libkbitbench.la
+bench_libkbitbench_la_SOURCES = \
+	bench/bench.h bench/quant.c \
+	bench/cases.c bench/cases.h \
+	bench/rotation.c bench/rotation.h \
+	bench/copy.c bench/copy.h \
+	bench/bnb.c bench/bnb.h \
+	bench/timer.c bench/timer.h
+bench_libkbitbench_la_LIBADD = $(PTHREAD_LIBS)

@@ -64,8 +64,10 @@ static void add_plugin(const char *path)
         return;
     const kbit_registry_entry *first = accepted(e->name);
     if (first != NULL && first != e) {
-        snprintf(e->reason, sizeof e->reason, "driver '%s' was already loaded from %s",
+        char why[sizeof e->reason];
+        snprintf(why, sizeof why, "driver '%.60s' was already loaded from %.400s",
                  e->name, first->path);
+        memcpy(e->reason, why, sizeof why);
         e->driver = NULL;
         return;
     }

@@ -1,1 +1,102 @@
-# tests: filled in by its owner
+# tests/: TAP programs run by `make check` through automake's tap-driver
+# (LOG_DRIVER in Makefile.am), the golden vectors, and test-only driver
+# plugins. The tests link libkbit_core.la, so they can also reach internal
+# functions (the safetensors reader).
+
+# Shared helpers: the TAP producer, PRNG, half/bfloat16 conversions, device
+# buffers and the list of targets (a convenience library: no rpath).
+check_LTLIBRARIES += tests/libkbittest.la
+tests_libkbittest_la_SOURCES = tests/tap.c tests/tap.h tests/testutil.c tests/testutil.h
+tests_libkbittest_la_CPPFLAGS = $(kbit_test_cppflags)
+tests_libkbittest_la_CFLAGS = $(kbit_test_cflags)
+
+kbit_test_cppflags = $(AM_CPPFLAGS) -I$(top_srcdir)/lib -I$(top_srcdir)/tests \
+	-DKBIT_TESTS_SRCDIR='"$(abs_top_srcdir)/tests"'
+kbit_test_cflags = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+kbit_test_libs = tests/libkbittest.la libkbit_core.la $(JANSSON_LIBS) $(PTHREAD_LIBS)
+# libkbit_core's objects are built with OpenMP: link with it too.
+kbit_test_linkflags = $(OPENMP_CFLAGS)
+
+kbit_test_progs = \
+	tests/test_maps \
+	tests/test_safetensors \
+	tests/test_bad_input \
+	tests/test_plugins \
+	tests/test_properties \
+	tests/test_golden \
+	tests/test_conformance
+check_PROGRAMS += $(kbit_test_progs)
+TESTS += $(kbit_test_progs)
+
+tests_test_maps_SOURCES = tests/test_maps.c
+tests_test_maps_CPPFLAGS = $(kbit_test_cppflags)
+tests_test_maps_CFLAGS = $(kbit_test_cflags)
+tests_test_maps_LDADD = $(kbit_test_libs)
+tests_test_maps_LDFLAGS = $(kbit_test_linkflags)
+
+tests_test_safetensors_SOURCES = tests/test_safetensors.c
+tests_test_safetensors_CPPFLAGS = $(kbit_test_cppflags)
+tests_test_safetensors_CFLAGS = $(kbit_test_cflags)
+tests_test_safetensors_LDADD = $(kbit_test_libs)
+tests_test_safetensors_LDFLAGS = $(kbit_test_linkflags)
+
+tests_test_bad_input_SOURCES = tests/test_bad_input.c
+tests_test_bad_input_CPPFLAGS = $(kbit_test_cppflags)
+tests_test_bad_input_CFLAGS = $(kbit_test_cflags)
+tests_test_bad_input_LDADD = $(kbit_test_libs)
+tests_test_bad_input_LDFLAGS = $(kbit_test_linkflags)
+
+tests_test_plugins_SOURCES = tests/test_plugins.c
+tests_test_plugins_CPPFLAGS = $(kbit_test_cppflags)
+tests_test_plugins_CFLAGS = $(kbit_test_cflags)
+tests_test_plugins_LDADD = $(kbit_test_libs)
+tests_test_plugins_LDFLAGS = $(kbit_test_linkflags)
+
+tests_test_properties_SOURCES = tests/test_properties.c
+tests_test_properties_CPPFLAGS = $(kbit_test_cppflags)
+tests_test_properties_CFLAGS = $(kbit_test_cflags)
+tests_test_properties_LDADD = $(kbit_test_libs)
+tests_test_properties_LDFLAGS = $(kbit_test_linkflags)
+
+tests_test_golden_SOURCES = tests/test_golden.c
+tests_test_golden_CPPFLAGS = $(kbit_test_cppflags)
+tests_test_golden_CFLAGS = $(kbit_test_cflags)
+tests_test_golden_LDADD = $(kbit_test_libs)
+tests_test_golden_LDFLAGS = $(kbit_test_linkflags)
+
+tests_test_conformance_SOURCES = tests/test_conformance.c
+tests_test_conformance_CPPFLAGS = $(kbit_test_cppflags)
+tests_test_conformance_CFLAGS = $(kbit_test_cflags)
+tests_test_conformance_LDADD = $(kbit_test_libs)
+tests_test_conformance_LDFLAGS = $(kbit_test_linkflags)
+
+# Test-only driver plugins, loaded through KBIT_DRIVER_PATH. -rpath forces a
+# shared build of a library that is never installed.
+#   kbit-testref.so  driver "testref": the scalar reference kernels of
+#                    backends/cpu/ref in a plugin (priority -10: never "auto")
+#   kbit-badabi.so   abi_version 999: must be refused
+#   kbit-nosym.so    no kbit_driver_entry symbol: must be refused
+check_LTLIBRARIES += tests/drivers/kbit-testref.la tests/drivers/kbit-badabi.la \
+	tests/drivers/kbit-nosym.la
+
+tests_drivers_kbit_testref_la_SOURCES = tests/drivers/testref.c $(KBIT_CPU_REF_SOURCES)
+tests_drivers_kbit_testref_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/backends/cpu/ref
+tests_drivers_kbit_testref_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere -no-undefined
+
+tests_drivers_kbit_badabi_la_SOURCES = tests/drivers/badabi.c
+tests_drivers_kbit_badabi_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere -no-undefined
+
+tests_drivers_kbit_nosym_la_SOURCES = tests/drivers/nosym.c
+tests_drivers_kbit_nosym_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere -no-undefined
+
+# Where the tests find their data and the plugins. POCL_CACHE_DIR keeps PoCL's
+# kernel cache (for OpenCL tests) inside the build tree.
+AM_TESTS_ENVIRONMENT = \
+	KBIT_VECTORS_DIR='$(abs_top_srcdir)/tests/vectors'; export KBIT_VECTORS_DIR; \
+	KBIT_DRIVER_PATH='$(abs_top_builddir)/tests/drivers/.libs'; export KBIT_DRIVER_PATH; \
+	POCL_CACHE_DIR='$(abs_top_builddir)/tests/pocl-cache'; export POCL_CACHE_DIR;
+
+# The golden vectors (a copy of shared/vectors: q4, q8, nested).
+EXTRA_DIST += tests/README.md tests/vectors/README.md tests/vectors/SHA256SUMS \
+	tests/vectors/q4.safetensors tests/vectors/q8.safetensors \
+	tests/vectors/nested.safetensors

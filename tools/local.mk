@@ -1,1 +1,15 @@
-# tools: filled in by its owner
+# tools/: the `kbit` command line program (its benchmarks live in bench/, a
+# convenience library: bench/local.mk), the quickstart demo, and a TAP test
+# of the program's command line.
+bin_PROGRAMS += tools/kbit
+tools_kbit_SOURCES = tools/kbit.c tools/cli.h tools/info.c tools/bench.c
+tools_kbit_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/bench
+tools_kbit_LDADD = bench/libkbitbench.la libkbit.la $(PTHREAD_LIBS)
+
+# scripts/quickstart runs it: NF4 round trip, error and footprint.
+noinst_PROGRAMS += tools/kbit-example
+tools_kbit_example_SOURCES = tools/example.c
+tools_kbit_example_LDADD = libkbit.la
+
+TESTS += tools/test-cli.sh
+EXTRA_DIST += tools/test-cli.sh

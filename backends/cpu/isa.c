@@ -1,0 +1,135 @@
+/*
+ * backends/cpu/isa.c - run-time detection of the x86 SIMD variants.
+ *
+ * A variant is runnable when CPUID reports every instruction set its files
+ * were compiled for (configure's KBIT_AVX2_CFLAGS / KBIT_AVX512_CFLAGS) and
+ * XGETBV shows that the OS saves the register state it uses; otherwise its
+ * code is never entered.
+ */
+#include "config.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "isa.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#define KBIT_X86 1
+#endif
+
+typedef struct x86_features {
+    int avx2_ok, avx512_ok;    /* variant runnable */
+    char avx2_missing[128];    /* what is missing, for the messages */
+    char avx512_missing[160];
+} x86_features;
+
+static void note(char *list, size_t len, int have, const char *name)
+{
+    if (!have)
+        snprintf(list + strlen(list), len - strlen(list), "%s%s", list[0] ? " " : "", name);
+}
+
+static void detect(x86_features *f)
+{
+    memset(f, 0, sizeof *f);
+#ifdef KBIT_X86
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    unsigned c1 = 0, b7 = 0, c7 = 0;
+    if (__get_cpuid(1, &a, &b, &c, &d))
+        c1 = c;
+    if (__get_cpuid_max(0, NULL) >= 7) {
+        __cpuid_count(7, 0, a, b, c, d);
+        b7 = b;
+        c7 = c;
+    }
+    uint64_t xcr0 = 0;
+    int osxsave = (c1 >> 27) & 1;
+    if (osxsave) { /* XGETBV is only defined when the OS enabled XSAVE */
+        uint32_t lo, hi;
+        __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+        xcr0 = ((uint64_t)hi << 32) | lo;
+    }
+    int os_ymm = osxsave && (xcr0 & 0x6) == 0x6;    /* SSE + AVX state */
+    int os_zmm = os_ymm && (xcr0 & 0xe0) == 0xe0;   /* opmask + ZMM_Hi256 + Hi16_ZMM */
+    int avx = (c1 >> 28) & 1, fma = (c1 >> 12) & 1, f16c = (c1 >> 29) & 1;
+    int avx2 = (b7 >> 5) & 1, bmi2 = (b7 >> 8) & 1;
+    int f512 = (b7 >> 16) & 1, dq = (b7 >> 17) & 1, bw = (b7 >> 30) & 1, vl = (b7 >> 31) & 1;
+    int vnni = (c7 >> 11) & 1;
+
+    note(f->avx2_missing, sizeof f->avx2_missing, avx, "AVX");
+    note(f->avx2_missing, sizeof f->avx2_missing, avx2, "AVX2");
+    note(f->avx2_missing, sizeof f->avx2_missing, fma, "FMA");
+    note(f->avx2_missing, sizeof f->avx2_missing, f16c, "F16C");
+    note(f->avx2_missing, sizeof f->avx2_missing, bmi2, "BMI2");
+    note(f->avx2_missing, sizeof f->avx2_missing, os_ymm, "OS-support-for-YMM-state");
+    f->avx2_ok = f->avx2_missing[0] == '\0';
+
+    /* The avx512 files are built with the AVX2 flags too. */
+    snprintf(f->avx512_missing, sizeof f->avx512_missing, "%s", f->avx2_missing);
+    note(f->avx512_missing, sizeof f->avx512_missing, f512, "AVX512F");
+    note(f->avx512_missing, sizeof f->avx512_missing, bw, "AVX512BW");
+    note(f->avx512_missing, sizeof f->avx512_missing, vl, "AVX512VL");
+    note(f->avx512_missing, sizeof f->avx512_missing, dq, "AVX512DQ");
+    note(f->avx512_missing, sizeof f->avx512_missing, vnni, "AVX512-VNNI");
+    note(f->avx512_missing, sizeof f->avx512_missing, os_zmm, "OS-support-for-ZMM-state");
+    f->avx512_ok = f->avx512_missing[0] == '\0';
+#else
+    snprintf(f->avx2_missing, sizeof f->avx2_missing, "an x86 CPU");
+    snprintf(f->avx512_missing, sizeof f->avx512_missing, "an x86 CPU");
+#endif
+}
+
+#ifdef KBIT_HAVE_AVX2
+#define AVX2_BUILT (&kbit_cpu_kernels_avx2)
+#else
+#define AVX2_BUILT NULL
+#endif
+#ifdef KBIT_HAVE_AVX512
+#define AVX512_BUILT (&kbit_cpu_kernels_avx512)
+#else
+#define AVX512_BUILT NULL
+#endif
+
+kbit_status kbit_cpu_choose_kernels(const char *request, const kbit_cpu_kernels **kernels,
+                                    char *why, size_t why_len)
+{
+    x86_features f;
+    detect(&f);
+    const kbit_cpu_kernels *avx2 = AVX2_BUILT, *avx512 = AVX512_BUILT;
+
+    if (request == NULL || request[0] == '\0' || strcmp(request, "auto") == 0) {
+        if (avx512 && f.avx512_ok)
+            *kernels = avx512;
+        else if (avx2 && f.avx2_ok)
+            *kernels = avx2;
+        else
+            *kernels = &kbit_cpu_kernels_scalar;
+        return KBIT_OK;
+    }
+    if (strcmp(request, "scalar") == 0) {
+        *kernels = &kbit_cpu_kernels_scalar;
+        return KBIT_OK;
+    }
+    int is_avx2 = strcmp(request, "avx2") == 0, is_avx512 = strcmp(request, "avx512") == 0;
+    if (!is_avx2 && !is_avx512) {
+        snprintf(why, why_len, "KBIT_CPU_ISA=%s is not a CPU variant (use scalar, avx2 or avx512)",
+                 request);
+        return KBIT_EINVAL;
+    }
+    const kbit_cpu_kernels *k = is_avx2 ? avx2 : avx512;
+    if (k == NULL) {
+        snprintf(why, why_len,
+                 "KBIT_CPU_ISA=%s: this build of kbit has no %s variant (the compiler did not "
+                 "accept its flags at configure time)", request, request);
+        return KBIT_ENODEV;
+    }
+    if (!(is_avx2 ? f.avx2_ok : f.avx512_ok)) {
+        snprintf(why, why_len, "KBIT_CPU_ISA=%s: this CPU/OS cannot run it (missing: %s)", request,
+                 is_avx2 ? f.avx2_missing : f.avx512_missing);
+        return KBIT_ENODEV;
+    }
+    *kernels = k;
+    return KBIT_OK;
+}

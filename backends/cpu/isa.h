@@ -1,0 +1,16 @@
+/* backends/cpu/isa.h - choosing the kernel variant the CPU can run. */
+#ifndef KBIT_CPU_ISA_H
+#define KBIT_CPU_ISA_H
+
+#include <stddef.h>
+
+#include "kernels.h"
+
+/* The variant for a KBIT_CPU_ISA value: NULL, "" or "auto" = the best one
+ * built and supported by this CPU and OS; "scalar", "avx2", "avx512" force
+ * one. Returns KBIT_OK, or KBIT_ENODEV (variant not built or not runnable
+ * here) / KBIT_EINVAL (unknown name) with the reason written to why. */
+kbit_status kbit_cpu_choose_kernels(const char *request, const kbit_cpu_kernels **kernels,
+                                    char *why, size_t why_len);
+
+#endif /* KBIT_CPU_ISA_H */

@@ -1,0 +1,22 @@
+/* backends/cpu/kernels_scalar.c - the scalar variant: the reference kernels
+ * themselves, for CPUs without a SIMD variant (and to force with
+ * KBIT_CPU_ISA=scalar). */
+#include "kernels.h"
+#include "ref/ref.h"
+
+static void quantize_8bit(const kbit_op_quantize_8bit *op, const kbit_enc8_plan *plan,
+                          int64_t block_begin, int64_t block_end)
+{
+    (void)plan;
+    kbit_ref_quantize_8bit(op, block_begin, block_end);
+}
+
+const kbit_cpu_kernels kbit_cpu_kernels_scalar = {
+    .name = "scalar",
+    .uses_buckets = 0,
+    .quantize_4bit = kbit_ref_quantize_4bit,
+    .dequantize_4bit = kbit_ref_dequantize_4bit,
+    .quantize_8bit = quantize_8bit,
+    .dequantize_8bit = kbit_ref_dequantize_8bit,
+    .block_sums = kbit_ref_block_sums,
+};

@@ -1,0 +1,199 @@
+/*
+ * backends/cpu/x86/avx512_quant4.c - AVX-512 NF4/FP4 blockwise kernels,
+ * bit-identical to ref/quant4.c.
+ *
+ * Quantize: pass 1 takes the block's absmax (max ignores NaN because
+ * vmaxps returns its second operand, the accumulator, when the first is NaN);
+ * pass 2 encodes with a branch-free binary search whose thresholds come from
+ * register permutes, 32 elements -> 16 bytes per step. Lanes past the end of
+ * the tail read +0.0, which is exactly the padding element of an odd n.
+ * Dequantize: a 16-entry table DEC[q] * absmax per block (the same fp32
+ * product as the reference), looked up with vpermps.
+ */
+#include "avx512_io.h"
+#include "../ref/encode.h"
+#include "variants.h"
+
+/* Thresholds t[k + shift] for k = 0..15 (NaN past the end; never read). */
+KBIT_INLINE __m512 shifted_table(const kbit_f32_table16 *t, int count, int shift)
+{
+    float f[16];
+    for (int k = 0; k < 16; k++)
+        f[k] = k + shift < count ? t->f[k + shift] : kbit_f32_from_bits(0x7fc00000u);
+    return _mm512_loadu_ps(f);
+}
+
+typedef struct enc4 {
+    __m512 t0, t1, t3, t7; /* threshold table shifted by 0, 1, 3; t7 = broadcast middle */
+    __m512i fp4_rank_to_code;
+    int nf4;
+} enc4;
+
+static void enc4_init(enc4 *e, kbit_quant_type type)
+{
+    e->nf4 = type == KBIT_NF4;
+    if (e->nf4) {
+        e->t0 = shifted_table(&kbit_nf4_threshold, 15, 0);
+        e->t1 = shifted_table(&kbit_nf4_threshold, 15, 1);
+        e->t3 = shifted_table(&kbit_nf4_threshold, 15, 3);
+        e->t7 = _mm512_set1_ps(kbit_nf4_threshold.f[7]);
+    } else {
+        e->t0 = shifted_table(&kbit_fp4_threshold, 7, 0);
+        e->t1 = shifted_table(&kbit_fp4_threshold, 7, 1);
+        e->t3 = _mm512_set1_ps(kbit_fp4_threshold.f[3]);
+        e->t7 = e->t3;
+    }
+    /* The FP4 magnitudes in ascending order are codes 0,1,6,7,4,5,2,3. */
+    e->fp4_rank_to_code = _mm512_setr_epi32(0, 1, 6, 7, 4, 5, 2, 3, 0, 0, 0, 0, 0, 0, 0, 0);
+}
+
+/* pos += h where table[pos] < x. */
+KBIT_INLINE __m512i search_step(__m512i pos, __m512 table, __m512 x, int h)
+{
+    __mmask16 lt = _mm512_cmp_ps_mask(_mm512_permutexvar_ps(pos, table), x, _CMP_LT_OQ);
+    return _mm512_mask_add_epi32(pos, lt, pos, _mm512_set1_epi32(h));
+}
+
+/* NF4: count of the 15 thresholds strictly below x (NaN compares false -> 0). */
+KBIT_INLINE __m512i nf4_encode(const enc4 *e, __m512 x)
+{
+    __mmask16 lt = _mm512_cmp_ps_mask(e->t7, x, _CMP_LT_OQ);
+    __m512i pos = _mm512_maskz_mov_epi32(lt, _mm512_set1_epi32(8));
+    pos = search_step(pos, e->t3, x, 4);
+    pos = search_step(pos, e->t1, x, 2);
+    return search_step(pos, e->t0, x, 1);
+}
+
+/* FP4: rank of |x| among t_a..t_g (= the comparison tree), mapped to the
+ * magnitude code, plus 8 when x < 0. */
+KBIT_INLINE __m512i fp4_encode(const enc4 *e, __m512 x)
+{
+    __m512 a = k512_abs(x);
+    __mmask16 lt = _mm512_cmp_ps_mask(e->t3, a, _CMP_LT_OQ);
+    __m512i pos = _mm512_maskz_mov_epi32(lt, _mm512_set1_epi32(4));
+    pos = search_step(pos, e->t1, a, 2);
+    pos = search_step(pos, e->t0, a, 1);
+    __m512i code = _mm512_permutexvar_epi32(pos, e->fp4_rank_to_code);
+    __mmask16 neg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
+    return _mm512_mask_or_epi32(code, neg, code, _mm512_set1_epi32(8));
+}
+
+KBIT_INLINE __m512i encode(const enc4 *e, __m512 x)
+{
+    return e->nf4 ? nf4_encode(e, x) : fp4_encode(e, x);
+}
+
+/* 32 codes (element order) -> 16 bytes, even element in the high nibble. */
+KBIT_INLINE __m128i pack_nibbles(__m512i c0, __m512i c1)
+{
+    __m256i bytes = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm512_cvtepi32_epi8(c0)),
+                                            _mm512_cvtepi32_epi8(c1), 1);
+    /* each byte pair (even, odd) -> 16 * even + odd */
+    __m256i pairs = _mm256_maddubs_epi16(bytes, _mm256_set1_epi16(0x0110));
+    return _mm256_cvtepi16_epi8(pairs);
+}
+
+KBIT_INLINE void quantize_block(const kbit_op_quantize_4bit *op, enc4 e, kbit_dtype dtype,
+                                int64_t b)
+{
+    /* e is a by-value copy: the byte stores below may alias anything, which
+     * would otherwise force the tables to be reloaded after every store. */
+    const void *x = op->x;
+    int64_t start = b * op->blocksize;
+    int64_t count = kbit_block_count(op->n, op->blocksize, b);
+
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= count; i += 32) {
+        acc0 = _mm512_max_ps(k512_abs(k512_load(x, dtype, start + i)), acc0);
+        acc1 = _mm512_max_ps(k512_abs(k512_load(x, dtype, start + i + 16)), acc1);
+    }
+    if (i < count) { /* masked-off lanes read +0.0, which cannot raise the max */
+        acc0 = _mm512_max_ps(k512_abs(k512_load_mask(x, dtype, start + i, k512_mask(count - i))), acc0);
+        acc1 = _mm512_max_ps(k512_abs(k512_load_mask(x, dtype, start + i + 16, k512_mask(count - i - 16))), acc1);
+    }
+    float absmax = _mm512_reduce_max_ps(_mm512_max_ps(acc0, acc1));
+    op->absmax[b] = absmax;
+    __m512 r = _mm512_set1_ps(1.0f / absmax);
+
+    uint8_t *out = op->packed + start / 2;
+    for (i = 0; i + 32 <= count; i += 32) {
+        __m512i c0 = encode(&e, _mm512_mul_ps(k512_load(x, dtype, start + i), r));
+        __m512i c1 = encode(&e, _mm512_mul_ps(k512_load(x, dtype, start + i + 16), r));
+        _mm_storeu_si128((__m128i *)(out + i / 2), pack_nibbles(c0, c1));
+    }
+    if (i < count) {
+        int64_t rest = count - i;
+        __m512i c0 = encode(&e, _mm512_mul_ps(k512_load_mask(x, dtype, start + i, k512_mask(rest)), r));
+        __m512i c1 = encode(&e, _mm512_mul_ps(k512_load_mask(x, dtype, start + i + 16, k512_mask(rest - 16)), r));
+        _mm_mask_storeu_epi8(out + i / 2, k512_mask((rest + 1) / 2), pack_nibbles(c0, c1));
+    }
+}
+
+static void quantize_4bit(const kbit_op_quantize_4bit *op, int64_t block_begin, int64_t block_end)
+{
+    enc4 e;
+    enc4_init(&e, op->type);
+#define RUN(DT)                                                \
+    for (int64_t b = block_begin; b < block_end; b++)          \
+        quantize_block(op, e, DT, b)
+    KBIT_DTYPE_SWITCH(op->dtype, RUN);
+#undef RUN
+}
+
+/* 16 packed bytes -> the codes of elements 0..15 and 16..31 as lane indices
+ * (even lanes: byte >> 4; odd lanes: the byte, whose low 4 bits vpermps uses). */
+KBIT_INLINE void unpack_nibbles(__m128i bytes, __m512i *lo, __m512i *hi)
+{
+    const __m128i dup_lo = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    const __m128i dup_hi = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+    const __m512i shift = _mm512_setr_epi32(4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0);
+    *lo = _mm512_srlv_epi32(_mm512_cvtepu8_epi32(_mm_shuffle_epi8(bytes, dup_lo)), shift);
+    *hi = _mm512_srlv_epi32(_mm512_cvtepu8_epi32(_mm_shuffle_epi8(bytes, dup_hi)), shift);
+}
+
+KBIT_INLINE void dequantize_block(const kbit_op_dequantize_4bit *op, __m512 dec, kbit_dtype dtype,
+                                  int64_t b)
+{
+    int64_t start = b * op->blocksize;
+    int64_t count = kbit_block_count(op->n, op->blocksize, b);
+    __m512 table = _mm512_mul_ps(dec, _mm512_set1_ps(op->absmax[b]));
+    const uint8_t *in = op->packed + start / 2;
+    __m512i lo, hi;
+    int64_t i = 0;
+    for (; i + 32 <= count; i += 32) {
+        unpack_nibbles(_mm_loadu_si128((const __m128i *)(in + i / 2)), &lo, &hi);
+        k512_store(op->out, dtype, start + i, _mm512_permutexvar_ps(lo, table));
+        k512_store(op->out, dtype, start + i + 16, _mm512_permutexvar_ps(hi, table));
+    }
+    if (i < count) {
+        int64_t rest = count - i;
+        unpack_nibbles(_mm_maskz_loadu_epi8(k512_mask((rest + 1) / 2), in + i / 2), &lo, &hi);
+        k512_store_mask(op->out, dtype, start + i, _mm512_permutexvar_ps(lo, table), k512_mask(rest));
+        k512_store_mask(op->out, dtype, start + i + 16, _mm512_permutexvar_ps(hi, table),
+                        k512_mask(rest - 16));
+    }
+}
+
+static void dequantize_4bit(const kbit_op_dequantize_4bit *op, int64_t block_begin, int64_t block_end)
+{
+    float d[16];
+    for (unsigned q = 0; q < 16; q++)
+        d[q] = kbit_4bit_decode(op->type, q);
+    __m512 dec = _mm512_loadu_ps(d);
+#define RUN(DT)                                                \
+    for (int64_t b = block_begin; b < block_end; b++)          \
+        dequantize_block(op, dec, DT, b)
+    KBIT_DTYPE_SWITCH(op->out_dtype, RUN);
+#undef RUN
+}
+
+void kbit_avx512_quantize_4bit(const kbit_op_quantize_4bit *op, int64_t b0, int64_t b1)
+{
+    quantize_4bit(op, b0, b1);
+}
+
+void kbit_avx512_dequantize_4bit(const kbit_op_dequantize_4bit *op, int64_t b0, int64_t b1)
+{
+    dequantize_4bit(op, b0, b1);
+}

@@ -1,0 +1,21 @@
+/* backends/cpu/x86/common.h - small macros shared by the x86 SIMD variants. */
+#ifndef KBIT_CPU_X86_COMMON_H
+#define KBIT_CPU_X86_COMMON_H
+
+#include "kbit-driver.h"
+
+/* Helpers are forced inline so that a kernel written once for a dtype
+ * argument is specialised when called with a constant one. */
+#define KBIT_INLINE static inline __attribute__((always_inline))
+
+/* Run body(dtype) with dtype a compile-time constant (F32, F16 or BF16). */
+#define KBIT_DTYPE_SWITCH(dtype, body)        \
+    do {                                      \
+        switch (dtype) {                      \
+        case KBIT_F32: body(KBIT_F32); break; \
+        case KBIT_F16: body(KBIT_F16); break; \
+        default: body(KBIT_BF16); break;      \
+        }                                     \
+    } while (0)
+
+#endif /* KBIT_CPU_X86_COMMON_H */

@@ -1,0 +1,20 @@
+/* backends/cpu/x86/variants.h - the kernels of the x86 SIMD variants; each
+ * file is compiled with its variant's flags, and the tables that point at
+ * them (avx2_kernels.c, avx512_kernels.c) are only used after CPUID said yes. */
+#ifndef KBIT_CPU_X86_VARIANTS_H
+#define KBIT_CPU_X86_VARIANTS_H
+
+#include "../kernels.h"
+
+#define KBIT_X86_DECLARE_VARIANT(isa)                                                          \
+    void kbit_##isa##_quantize_4bit(const kbit_op_quantize_4bit *op, int64_t b0, int64_t b1);   \
+    void kbit_##isa##_dequantize_4bit(const kbit_op_dequantize_4bit *op, int64_t b0, int64_t b1); \
+    void kbit_##isa##_quantize_8bit(const kbit_op_quantize_8bit *op, const kbit_enc8_plan *plan, \
+                                    int64_t b0, int64_t b1);                                   \
+    void kbit_##isa##_dequantize_8bit(const kbit_op_dequantize_8bit *op, int64_t b0, int64_t b1); \
+    void kbit_##isa##_block_sums(const kbit_op_block_sums *op, int64_t b0, int64_t b1);
+
+KBIT_X86_DECLARE_VARIANT(avx2)
+KBIT_X86_DECLARE_VARIANT(avx512)
+
+#endif /* KBIT_CPU_X86_VARIANTS_H */

@@ -1,0 +1,104 @@
+/*
+ * backends/cuda/gpu-compat.h - the one place that names the GPU runtime.
+ *
+ * The driver is written against "gpu*" names so that the same sources build
+ * with nvcc (CUDA) and with hipcc (HIP on AMD GPUs). Everything else in this
+ * directory uses only these names, plain CUDA C++ kernel syntax that hipcc
+ * accepts (__global__, __shared__, __constant__, <<<...>>>, __syncthreads),
+ * and no warp-level intrinsics, so no code depends on the warp size (32 on
+ * NVIDIA, 64 on most AMD GPUs).
+ *
+ * HIP is selected when hipcc defines __HIP_PLATFORM_AMD__ or the build
+ * defines KBIT_HIP; otherwise CUDA. A HIP build must pass -ffp-contract=off
+ * to hipcc (clang contracts a*b+c into an FMA by default for HIP) and must
+ * not flush denormals (-fgpu-flush-denormals-to-zero is off by default).
+ */
+#ifndef KBIT_GPU_COMPAT_H
+#define KBIT_GPU_COMPAT_H
+
+#if defined(__HIP_PLATFORM_AMD__) || defined(KBIT_HIP)
+#define KBIT_GPU_HIP 1
+#include <hip/hip_runtime.h>
+
+#define KBIT_GPU_RUNTIME "HIP"
+#define KBIT_GPU_API(name) "hip" name
+
+typedef hipError_t gpuError_t;
+typedef hipStream_t gpuStream_t;
+typedef hipDeviceProp_t gpuDeviceProp_t;
+typedef hipMemcpyKind gpuMemcpyKind;
+
+#define gpuSuccess hipSuccess
+#define gpuErrorMemoryAllocation hipErrorOutOfMemory
+#define gpuStreamNonBlocking hipStreamNonBlocking
+#define gpuMemcpyHostToDevice hipMemcpyHostToDevice
+#define gpuMemcpyDeviceToHost hipMemcpyDeviceToHost
+#define gpuMemcpyDeviceToDevice hipMemcpyDeviceToDevice
+
+#define gpuGetDeviceCount hipGetDeviceCount
+#define gpuSetDevice hipSetDevice
+#define gpuGetDeviceProperties hipGetDeviceProperties
+#define gpuStreamCreateWithFlags hipStreamCreateWithFlags
+#define gpuStreamDestroy hipStreamDestroy
+#define gpuStreamSynchronize hipStreamSynchronize
+#define gpuMalloc hipMalloc
+#define gpuFree hipFree
+#define gpuMemcpyAsync hipMemcpyAsync
+#define gpuGetLastError hipGetLastError
+#define gpuGetErrorString hipGetErrorString
+
+/* Device pass of the compiler (kernels), as opposed to the host pass. */
+#if defined(__HIP_DEVICE_COMPILE__)
+#define KBIT_GPU_DEVICE_PASS 1
+#endif
+
+#else /* CUDA */
+#include <cuda_runtime.h>
+
+#define KBIT_GPU_RUNTIME "CUDA"
+#define KBIT_GPU_API(name) "cuda" name
+
+typedef cudaError_t gpuError_t;
+typedef cudaStream_t gpuStream_t;
+typedef cudaDeviceProp gpuDeviceProp_t;
+typedef cudaMemcpyKind gpuMemcpyKind;
+
+#define gpuSuccess cudaSuccess
+#define gpuErrorMemoryAllocation cudaErrorMemoryAllocation
+#define gpuStreamNonBlocking cudaStreamNonBlocking
+#define gpuMemcpyHostToDevice cudaMemcpyHostToDevice
+#define gpuMemcpyDeviceToHost cudaMemcpyDeviceToHost
+#define gpuMemcpyDeviceToDevice cudaMemcpyDeviceToDevice
+
+#define gpuGetDeviceCount cudaGetDeviceCount
+#define gpuSetDevice cudaSetDevice
+#define gpuGetDeviceProperties cudaGetDeviceProperties
+#define gpuStreamCreateWithFlags cudaStreamCreateWithFlags
+#define gpuStreamDestroy cudaStreamDestroy
+#define gpuStreamSynchronize cudaStreamSynchronize
+#define gpuMalloc cudaMalloc
+#define gpuFree cudaFree
+#define gpuMemcpyAsync cudaMemcpyAsync
+#define gpuGetLastError cudaGetLastError
+#define gpuGetErrorString cudaGetErrorString
+
+#if defined(__CUDA_ARCH__)
+#define KBIT_GPU_DEVICE_PASS 1
+#endif
+
+#endif /* HIP / CUDA */
+
+/* Full unrolling of fixed-count loops in kernels (keeps small per-thread
+ * arrays in registers); nothing in the host pass, whose compiler does not
+ * know the pragma. */
+#if defined(KBIT_GPU_DEVICE_PASS)
+#define KBIT_GPU_UNROLL _Pragma("unroll")
+#else
+#define KBIT_GPU_UNROLL
+#endif
+
+/* Functions usable in kernels and in host code (the host-side checks of the
+ * element rules call them too). */
+#define KBIT_HD __host__ __device__ __forceinline__
+
+#endif /* KBIT_GPU_COMPAT_H */

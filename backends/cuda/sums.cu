@@ -1,0 +1,20 @@
+/* backends/cuda/sums.cu - pairsum leaves (determinism.md 4): one thread per
+ * 256-element leaf adds its elements in ascending order in fp64. The order
+ * inside a leaf is fixed by the contract, so a leaf is never split. */
+#include "gpu-device.h"
+#include "gpu-kernels.h"
+
+static __global__ void __launch_bounds__(KBIT_GPU_THREADS)
+kbit_gpu_block_sums_kernel(const float *x, int64_t n, int64_t leaves, double *sums)
+{
+    for (int64_t b = KBIT_GPU_GLOBAL_ID; b < leaves; b += KBIT_GPU_GLOBAL_STRIDE)
+        sums[b] = kbit_gpu_leaf_sum(x, n, b);
+}
+
+gpuError_t kbit_gpu_block_sums(const float *x, int64_t n, double *sums, gpuStream_t stream)
+{
+    const int64_t leaves = (n + KBIT_PAIRSUM_LEAF - 1) / KBIT_PAIRSUM_LEAF;
+    kbit_gpu_block_sums_kernel<<<kbit_gpu_grid(leaves, KBIT_GPU_THREADS), KBIT_GPU_THREADS, 0,
+                                 stream>>>(x, n, leaves, sums);
+    return gpuGetLastError();
+}

@@ -1,0 +1,10 @@
+/* bench/bench.h - the benchmarks run by `kbit bench`. They print figures
+ * (throughput and ratios to the copy bandwidth of the same machine), never a
+ * pass/fail verdict. */
+#ifndef KBIT_BENCH_H
+#define KBIT_BENCH_H
+
+/* `kbit bench quant [OPTIONS]`; argv[0] is "quant". Returns the exit status. */
+int kbit_bench_quant(int argc, char **argv);
+
+#endif

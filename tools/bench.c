@@ -1,0 +1,28 @@
+/* tools/bench.c - `kbit bench WHAT`: run one of the benchmarks of bench/. */
+#include <stdio.h>
+#include <string.h>
+
+#include "bench.h"
+#include "cli.h"
+
+static void usage(FILE *to)
+{
+    fputs("usage: kbit bench quant [OPTIONS]   (kbit bench quant --help)\n", to);
+}
+
+int kbit_cmd_bench(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "quant") == 0)
+        return kbit_bench_quant(argc - 1, argv + 1);
+    fprintf(stderr, "kbit bench: unknown benchmark '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,53 @@
+/* tools/kbit.c - the `kbit` command line program: dispatch to a verb. */
+#include <config.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "kbit.h"
+
+static void usage(FILE *to)
+{
+    fputs("usage: kbit COMMAND [OPTIONS]\n"
+          "\n"
+          "commands:\n"
+          "  info                 version, drivers (and why any was refused), devices,\n"
+          "                       the CPU variant in use\n"
+          "  bench quant [OPTS]   quantization throughput against copy bandwidth\n"
+          "                       (kbit bench quant --help for the options)\n"
+          "\n"
+          "  kbit --help          this text\n"
+          "  kbit --version       program and library versions\n"
+          "\n"
+          "environment:\n"
+          "  KBIT_DRIVER_PATH     colon-separated directories or files to load driver\n"
+          "                       plugins (kbit-*.so) from, before the install's own\n"
+          "  KBIT_CPU_ISA         force the CPU variant: scalar | avx2 | avx512\n",
+          to);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *verb = argv[1];
+    if (strcmp(verb, "--help") == 0 || strcmp(verb, "-h") == 0 || strcmp(verb, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(verb, "--version") == 0 || strcmp(verb, "-V") == 0) {
+        printf("kbit %s (library %s)\n", PACKAGE_VERSION, kbit_version());
+        return 0;
+    }
+    if (strcmp(verb, "info") == 0)
+        return kbit_cmd_info(argc - 1, argv + 1);
+    if (strcmp(verb, "bench") == 0)
+        return kbit_cmd_bench(argc - 1, argv + 1);
+
+    fprintf(stderr, "kbit: unknown command '%s'\n\n", verb);
+    usage(stderr);
+    return 2;
+}
