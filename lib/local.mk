@@ -3,7 +3,7 @@
 # is the installed shared library built from it.
 noinst_LTLIBRARIES += libkbit_core.la
 libkbit_core_la_SOURCES = \
-	lib/error.c lib/error.h \
+	lib/version.c lib/error.c lib/error.h \
 	lib/dtype.c \
 	lib/plugin.c lib/registry.c lib/registry.h \
 	lib/device.c lib/device.h \
@@ -16,7 +16,7 @@ libkbit_core_la_CFLAGS = $(AM_CFLAGS) $(OPENMP_CFLAGS) $(JANSSON_CFLAGS)
 libkbit_core_la_LIBADD = $(JANSSON_LIBS) $(PTHREAD_LIBS)
 
 lib_LTLIBRARIES += libkbit.la
-libkbit_la_SOURCES = lib/version.c
+libkbit_la_SOURCES =
 libkbit_la_LIBADD = libkbit_core.la
 libkbit_la_LDFLAGS = -version-info $(KBIT_LT_VERSION) -no-undefined $(OPENMP_CFLAGS)
 
