@@ -2,6 +2,7 @@
  * untrusted file, so every number in it is checked before it is used to form
  * a pointer or a size; the file itself is mapped, never copied. */
 #include "config.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>

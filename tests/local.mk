@@ -93,7 +93,8 @@ tests_drivers_kbit_nosym_la_LDFLAGS = -module -avoid-version -shared -rpath /now
 # kernel cache (for OpenCL tests) inside the build tree.
 AM_TESTS_ENVIRONMENT = \
 	KBIT_VECTORS_DIR='$(abs_top_srcdir)/tests/vectors'; export KBIT_VECTORS_DIR; \
-	KBIT_DRIVER_PATH='$(abs_top_builddir)/tests/drivers/.libs'; export KBIT_DRIVER_PATH; \
+	KBIT_DRIVER_PATH='$(abs_top_builddir)/tests/drivers/.libs:$(abs_top_builddir)/.libs'; \
+	export KBIT_DRIVER_PATH; \
 	POCL_CACHE_DIR='$(abs_top_builddir)/tests/pocl-cache'; export POCL_CACHE_DIR;
 
 # The golden vectors (a copy of shared/vectors: q4, q8, nested).

@@ -1,4 +1,6 @@
 /* tests/tap.c - see tap.h. */
+#include "config.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>

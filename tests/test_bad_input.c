@@ -3,6 +3,8 @@
  * argument or condition, and outputs left untouched (every output buffer is
  * filled with a sentinel before the call and checked after it; inputs are
  * checked too). Runs on the CPU device, whose memory is host memory. */
+#include "config.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -18,6 +18,8 @@
  * different bytes for the reference and the target, so an element that
  * either leaves unwritten shows up as a mismatch. KBIT_TEST_SEED changes the
  * seed (the default is fixed, so runs are reproducible). */
+#include "config.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

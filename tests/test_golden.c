@@ -23,6 +23,8 @@
  * Values that no input can produce as x' (+-inf, |x'| far above 1) never
  * reach an encoder through the API; they are counted in a diagnostic and not
  * compared. */
+#include "config.h"
+
 #include <dirent.h>
 #include <math.h>
 #include <stdio.h>
@@ -817,7 +819,8 @@ static void run_file(const char *path, target *targets, int ntargets)
         op_fn fn = find_op(file_ops[k]);
         for (int t = 0; t < ntargets; t++) {
             char what[256];
-            snprintf(what, sizeof what, "%s %s on %s", base, file_ops[k], targets[t].label);
+            snprintf(what, sizeof what, "%.80s %.60s on %.96s", base, file_ops[k],
+                     targets[t].label);
             if (fn == NULL) {
                 tap_skip(what, "no test for op '%s' yet", file_ops[k]);
                 continue;

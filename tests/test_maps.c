@@ -3,6 +3,8 @@
  * 4-bit quant_map tables (FP4 entry 8 is +0.0 as bitsandbytes stores it),
  * and an independent implementation of the generation recipe (numerics 2.2,
  * written from the spec text) that must reproduce the normative tables. */
+#include "config.h"
+
 #include <stdlib.h>
 #include <string.h>
 

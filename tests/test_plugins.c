@@ -11,6 +11,8 @@
  *    a driver already loaded is refused.
  * The search path is extended here, before the first kbit call, because the
  * registry scans once per process. */
+#include "config.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

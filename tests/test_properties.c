@@ -28,6 +28,8 @@
  *    has no -1.0, so blocks whose maximum is negative are not eligible.) The
  *    test requires that at least a third of the blocks are eligible, so it
  *    cannot pass vacuously. */
+#include "config.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -5,6 +5,8 @@
  * mutation fuzz: damaged headers must never crash the reader, and whatever
  * it accepts must lie inside the file. Files are written to a temporary
  * directory under the build directory. */
+#include "config.h"
+
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,6 @@
 /* tests/testutil.c - see testutil.h. */
+#include "config.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,6 +1,8 @@
 /* tests/drivers/badabi.c - a driver plugin built for an ABI version kbit does
  * not speak (999). The loader must refuse it, naming the version, before it
  * touches any other field. */
+#include "config.h"
+
 #include "kbit-driver.h"
 
 static int no_devices(const char **reason)

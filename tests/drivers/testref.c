@@ -4,6 +4,8 @@
  * symbol, the table, dispatch through the core) works and gives the same bits
  * as the built-in driver, and it is one more target for the conformance and
  * golden tests. Priority -10, so "auto" never picks it. */
+#include "config.h"
+
 #include <stdlib.h>
 #include <string.h>
 
