@@ -41,8 +41,10 @@ int bench_bnb_open(bench_bnb *bnb, const char *path, char *why, size_t why_len)
         return 0;
 
     struct stat st;
+    size_t len = strlen(path);
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        snprintf(bnb->path, sizeof bnb->path, "%s/%s", path, BNB_CPU_LIB);
+        snprintf(bnb->path, sizeof bnb->path, "%s%s%s", path, path[len - 1] == '/' ? "" : "/",
+                 BNB_CPU_LIB);
     else
         snprintf(bnb->path, sizeof bnb->path, "%s", path);
 

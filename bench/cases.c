@@ -10,6 +10,7 @@
 
 const bench_case bench_cases[] = {
     { "copy.f32", BENCH_COPY, 0, KBIT_F32, 0, 0.0, NULL, "" },
+    { "memcpy.f32", BENCH_MEMCPY, 0, KBIT_F32, 0, 0.0, NULL, "" },
     { "nf4.quant.f32", BENCH_QUANT4, KBIT_NF4, KBIT_F32, 64, 0.8, NULL, NO_BNB_Q4 },
     { "nf4.dequant.f32", BENCH_DEQUANT4, KBIT_NF4, KBIT_F32, 64, 0.8,
       "cdequantize_blockwise_cpu_nf4_fp32", NULL },
@@ -26,6 +27,11 @@ const bench_case bench_cases[] = {
       "cdequantize_blockwise_cpu_fp32", NULL },
 };
 const int bench_case_count = (int)(sizeof bench_cases / sizeof bench_cases[0]);
+
+int bench_case_is_copy(const bench_case *c)
+{
+    return c->kind == BENCH_COPY || c->kind == BENCH_MEMCPY;
+}
 
 static size_t nblocks(const bench_case *c, int64_t n)
 {
@@ -46,7 +52,7 @@ size_t bench_case_src_bytes(const bench_case *c, int64_t n)
 
 size_t bench_case_absmax_bytes(const bench_case *c, int64_t n)
 {
-    return c->kind == BENCH_COPY ? 0 : nblocks(c, n) * sizeof(float);
+    return bench_case_is_copy(c) ? 0 : nblocks(c, n) * sizeof(float);
 }
 
 size_t bench_case_dst_bytes(const bench_case *c, int64_t n)
@@ -99,6 +105,6 @@ kbit_status bench_case_run(const bench_case *c, kbit_device *device, const bench
         return kbit_dequantize_8bit(device, s->src, s->absmax, n, c->blocksize, NULL,
                                     c->out_dtype, s->dst);
     default:
-        return KBIT_ENOTSUP; /* the copy baseline is timed by copy.c */
+        return KBIT_ENOTSUP; /* the copies are run by copy.c */
     }
 }

@@ -10,7 +10,8 @@
 #include "rotation.h"
 
 typedef enum bench_kind {
-    BENCH_COPY,       /* the baseline: copy the fp32 tensor */
+    BENCH_COPY,       /* the baseline: copy the fp32 tensor (copy.h) */
+    BENCH_MEMCPY,     /* the same copy with plain memcpy, for information */
     BENCH_QUANT4,     /* fp32 -> packed 4-bit + absmax */
     BENCH_DEQUANT4,   /* packed 4-bit + absmax -> out_dtype */
     BENCH_QUANT8,     /* fp32 -> 8-bit codes + absmax */
@@ -42,7 +43,10 @@ size_t bench_case_moved_bytes(const bench_case *c, int64_t n);
 kbit_status bench_case_prepare(const bench_case *c, kbit_device *device, const bench_slot *s,
                                const float *x, int64_t n);
 
-/* Run the case once with kbit (the copy case: see copy.h). */
+/* The two copies (not kbit ops). */
+int bench_case_is_copy(const bench_case *c);
+
+/* Run the case once with kbit (the copies: see copy.h). */
 kbit_status bench_case_run(const bench_case *c, kbit_device *device, const bench_slot *s,
                            int64_t n);
 

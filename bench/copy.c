@@ -1,14 +1,89 @@
-/* bench/copy.c - the copy baseline. */
+/* bench/copy.c - the copy baseline. The copy is split over the threads with
+ * OpenMP when the build has it: the runtime the CPU driver (and bitsandbytes)
+ * use, so copies and ops share one thread pool and no idle pool thread spins
+ * against the copy. Without OpenMP, POSIX threads. */
 #include <config.h>
 
-#include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "copy.h"
 
+#if defined(__SSE2__) && (defined(__x86_64__) || defined(__i386__))
+#include <emmintrin.h>
+#define HAVE_STREAM_COPY 1
+
+/* Non-temporal stores: the destination is written without being read into
+ * the cache first. */
+static void stream_copy(char *dst, const char *src, size_t bytes)
+{
+    size_t head = (16 - ((uintptr_t)dst & 15)) & 15;
+    if (head > bytes)
+        head = bytes;
+    memcpy(dst, src, head);
+    size_t i = head;
+    for (; i + 64 <= bytes; i += 64) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(src + i));
+        __m128i b = _mm_loadu_si128((const __m128i *)(src + i + 16));
+        __m128i c = _mm_loadu_si128((const __m128i *)(src + i + 32));
+        __m128i d = _mm_loadu_si128((const __m128i *)(src + i + 48));
+        _mm_stream_si128((__m128i *)(dst + i), a);
+        _mm_stream_si128((__m128i *)(dst + i + 16), b);
+        _mm_stream_si128((__m128i *)(dst + i + 32), c);
+        _mm_stream_si128((__m128i *)(dst + i + 48), d);
+    }
+    memcpy(dst + i, src + i, bytes - i);
+    _mm_sfence();
+}
+#else
+#define HAVE_STREAM_COPY 0
+#endif
+
+int bench_copy_streams(void)
+{
+    return HAVE_STREAM_COPY;
+}
+
+static void copy_chunk(int streaming, char *dst, const char *src, size_t bytes)
+{
+#if HAVE_STREAM_COPY
+    if (streaming) {
+        stream_copy(dst, src, bytes);
+        return;
+    }
+#endif
+    (void)streaming;
+    memcpy(dst, src, bytes);
+}
+
+/* Equal chunks, cut on 4 KiB boundaries so that no page is shared. */
+static size_t chunk_bytes(size_t bytes, int threads)
+{
+    return (bytes / (size_t)threads + 4095) & ~(size_t)4095;
+}
+
+#ifdef _OPENMP
+#include <omp.h>
+
+static void host_copy(int streaming, int threads, void *dst, const void *src, size_t bytes)
+{
+    size_t chunk = chunk_bytes(bytes, threads);
+#pragma omp parallel num_threads(threads)
+    {
+        size_t begin = (size_t)omp_get_thread_num() * chunk;
+        if (begin < bytes)
+            copy_chunk(streaming, (char *)dst + begin, (const char *)src + begin,
+                       bytes - begin < chunk ? bytes - begin : chunk);
+    }
+}
+
+#else
+#include <pthread.h>
+
 #define MAX_COPY_THREADS 256
 
 typedef struct copy_part {
+    int streaming;
     char *dst;
     const char *src;
     size_t bytes;
@@ -17,25 +92,26 @@ typedef struct copy_part {
 static void *copy_part_run(void *arg)
 {
     copy_part *p = arg;
-    memcpy(p->dst, p->src, p->bytes);
+    copy_chunk(p->streaming, p->dst, p->src, p->bytes);
     return NULL;
 }
 
-static kbit_status host_copy(int threads, void *dst, const void *src, size_t bytes)
+static void host_copy(int streaming, int threads, void *dst, const void *src, size_t bytes)
 {
     if (threads > MAX_COPY_THREADS)
         threads = MAX_COPY_THREADS;
     copy_part parts[MAX_COPY_THREADS];
     pthread_t ids[MAX_COPY_THREADS];
     int spawned[MAX_COPY_THREADS];
-    /* Equal chunks, cut on 4 KiB boundaries so no page is shared. */
-    size_t chunk = (bytes / (size_t)threads + 4095) & ~(size_t)4095;
+    size_t chunk = chunk_bytes(bytes, threads);
     int count = 0;
     for (size_t begin = 0; begin < bytes && count < threads; begin += chunk, count++) {
         size_t len = bytes - begin < chunk ? bytes - begin : chunk;
-        parts[count] = (copy_part){ (char *)dst + begin, (const char *)src + begin, len };
+        parts[count] = (copy_part){ streaming, (char *)dst + begin, (const char *)src + begin,
+                                    len };
     }
-    /* The calling thread copies part 0; a thread that cannot start is done inline. */
+    /* The calling thread copies part 0; a part whose thread cannot start is
+     * copied inline. */
     for (int t = 1; t < count; t++) {
         spawned[t] = pthread_create(&ids[t], NULL, copy_part_run, &parts[t]) == 0;
         if (!spawned[t])
@@ -46,13 +122,14 @@ static kbit_status host_copy(int threads, void *dst, const void *src, size_t byt
     for (int t = 1; t < count; t++)
         if (spawned[t])
             pthread_join(ids[t], NULL);
-    return KBIT_OK;
 }
+#endif
 
-kbit_status bench_copy(kbit_device *device, int host_memory, int threads, void *dst,
-                       const void *src, size_t bytes)
+kbit_status bench_copy(kbit_device *device, int host_memory, int streaming, int threads,
+                       void *dst, const void *src, size_t bytes)
 {
-    if (host_memory)
-        return host_copy(threads < 1 ? 1 : threads, dst, src, bytes);
-    return kbit_copy(device, dst, src, bytes, KBIT_DEVICE_TO_DEVICE);
+    if (!host_memory)
+        return kbit_copy(device, dst, src, bytes, KBIT_DEVICE_TO_DEVICE);
+    host_copy(streaming, threads < 1 ? 1 : threads, dst, src, bytes);
+    return KBIT_OK;
 }

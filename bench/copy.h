@@ -1,7 +1,11 @@
-/* bench/copy.h - the copy bandwidth every figure is compared with: a plain
- * copy of the same bytes over the same cold rotation with the same number of
- * threads (on the CPU, memcpy split in equal chunks over the threads; on a GPU,
- * a device-to-device kbit_copy). */
+/* bench/copy.h - the copy bandwidth every figure is compared with: a copy of
+ * the same bytes over a cold rotation with the same number of threads. On the
+ * CPU it is split in equal chunks over the threads; each chunk is copied with
+ * non-temporal stores where the CPU has them (x86: what a good memcpy does for
+ * large cold buffers, and what reaches the machine's copy bandwidth; glibc's
+ * memcpy uses ordinary stores when it believes the data fits in the cache,
+ * which costs a read of every destination line). On a GPU it is a
+ * device-to-device kbit_copy. */
 #ifndef KBIT_BENCH_COPY_H
 #define KBIT_BENCH_COPY_H
 
@@ -9,9 +13,13 @@
 
 #include "kbit.h"
 
+/* Whether bench_copy can use non-temporal stores on this build. */
+int bench_copy_streams(void);
+
 /* Copy bytes from src to dst (device memory). host_memory: the device's
- * pointers are host pointers (the CPU driver), so threads may be used. */
-kbit_status bench_copy(kbit_device *device, int host_memory, int threads, void *dst,
-                       const void *src, size_t bytes);
+ * pointers are host pointers (the CPU driver), so threads may be used and
+ * streaming picks non-temporal stores (when available) over memcpy. */
+kbit_status bench_copy(kbit_device *device, int host_memory, int streaming, int threads,
+                       void *dst, const void *src, size_t bytes);
 
 #endif

@@ -1,10 +1,12 @@
 /* bench/quant.c - `kbit bench quant`: throughput of 4-bit and 8-bit
  * (de)quantization with cold caches, next to the copy bandwidth measured in
- * the same run and, when its library is at hand, next to bitsandbytes. */
+ * the same run and, when its library is at hand, next to bitsandbytes.
+ *
+ * Every timed run of an op follows a timed copy run (over its own cold
+ * rotation), and the op's ratio to copy uses those interleaved copies: a
+ * change in machine load during a measurement hits both sides alike. */
 #include <config.h>
 
-#include <errno.h>
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,28 +16,9 @@
 #include "bnb.h"
 #include "cases.h"
 #include "copy.h"
+#include "options.h"
 #include "rotation.h"
 #include "timer.h"
-
-#define MAX_LIST 16
-#define MAX_REPS 1000
-
-typedef struct bench_size {
-    int64_t rows, cols; /* a flat size is 1 x n */
-} bench_size;
-
-typedef struct options {
-    const char *device;
-    int threads[MAX_LIST];
-    int thread_count;
-    int reps;
-    bench_size sizes[MAX_LIST];
-    int size_count;
-    const char *ops;
-    const char *bnb_path;
-    int no_bnb;
-    size_t cache_mib;
-} options;
 
 /* What one (size, thread count) section shares. */
 typedef struct section {
@@ -46,214 +29,19 @@ typedef struct section {
     size_t cache;
     bench_size size;
     int64_t n;
-    const float *x; /* the input tensor, device memory */
-    bench_stats copy; /* the baseline */
-    int have_copy;
-    const bench_bnb *bnb; /* NULL: no comparison */
+    const float *x;           /* the input tensor, device memory */
+    bench_rotation copy_rot;  /* the copy baseline's own cold rotation */
+    const bench_bnb *bnb;     /* NULL: no comparison */
+    double *samples, *copy_samples; /* reps each */
 } section;
 
-static void usage(FILE *to)
+/* A timed subject: kbit's op, or bitsandbytes' function fn. */
+typedef kbit_status (*subject_fn)(const section *sec, const bench_case *c, const bench_slot *s,
+                                  void *fn);
+
+static const bench_case *copy_case(void)
 {
-    fputs("usage: kbit bench quant [OPTIONS]\n"
-          "\n"
-          "Times NF4/FP4 4-bit (blocksize 64) and 8-bit blockwise (blocksize 4096)\n"
-          "quantize and dequantize with cold caches, and prints GB/s (bytes read +\n"
-          "written) and the ratio to the copy bandwidth measured in the same run.\n"
-          "\n"
-          "options:\n"
-          "  --device SPEC     device to run on (default auto): cpu, cuda:0, ...\n"
-          "  --threads LIST    CPU thread counts, comma-separated (default 1,2)\n"
-          "  --reps N          timed runs per figure; min and median are shown\n"
-          "                    (default 11)\n"
-          "  --size LIST       tensor sizes: ROWSxCOLS or N with an optional K/M/G\n"
-          "                    (x1000) suffix, comma-separated (default 4096x4096,16M)\n"
-          "  --ops LIST        only the ops whose name contains one of these words\n"
-          "                    (e.g. nf4,q8); the copy baseline always runs\n"
-          "  --bnb PATH        libbitsandbytes_cpu.so (or its directory) to compare\n"
-          "                    with; default $KBIT_BNB_LIB (scripts/fetch-bnb gets it)\n"
-          "  --no-bnb          do not compare with bitsandbytes\n"
-          "  --cache-mib N     last-level cache size to defeat (default: the larger of\n"
-          "                    what the system reports and 260)\n",
-          to);
-}
-
-/* ---- option parsing ---- */
-
-static int parse_int(const char *s, long min, long max, long *out)
-{
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
-        return 0;
-    *out = v;
-    return 1;
-}
-
-/* N with an optional K/M/G suffix (powers of 1000). */
-static int parse_count(const char *s, int64_t *out)
-{
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno != 0 || end == s || v < 1)
-        return 0;
-    long long scale = 1;
-    if (*end == 'k' || *end == 'K')
-        scale = 1000LL, end++;
-    else if (*end == 'm' || *end == 'M')
-        scale = 1000000LL, end++;
-    else if (*end == 'g' || *end == 'G')
-        scale = 1000000000LL, end++;
-    if (*end != '\0' || v > INT64_MAX / scale)
-        return 0;
-    *out = v * scale;
-    return 1;
-}
-
-static int parse_size(const char *s, bench_size *size)
-{
-    const char *x = strchr(s, 'x');
-    if (x == NULL) {
-        size->rows = 1;
-        return parse_count(s, &size->cols);
-    }
-    char rows[32];
-    size_t len = (size_t)(x - s);
-    if (len == 0 || len >= sizeof rows)
-        return 0;
-    memcpy(rows, s, len);
-    rows[len] = '\0';
-    return parse_count(rows, &size->rows) && parse_count(x + 1, &size->cols) &&
-           size->rows <= INT64_MAX / size->cols;
-}
-
-/* Split a comma-separated list; calls item() on each element. */
-static int parse_list(const char *list, int (*item)(const char *, void *, int), void *out,
-                      int *count)
-{
-    char buf[512];
-    if (strlen(list) >= sizeof buf)
-        return 0;
-    strcpy(buf, list);
-    *count = 0;
-    char *save = NULL;
-    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (*count == MAX_LIST || !item(tok, out, *count))
-            return 0;
-        (*count)++;
-    }
-    return *count > 0;
-}
-
-static int thread_item(const char *s, void *out, int i)
-{
-    long v;
-    if (!parse_int(s, 1, 1024, &v))
-        return 0;
-    ((int *)out)[i] = (int)v;
-    return 1;
-}
-
-static int size_item(const char *s, void *out, int i)
-{
-    return parse_size(s, &((bench_size *)out)[i]);
-}
-
-/* Returns -1 to go on, else the exit status. */
-static int parse_options(int argc, char **argv, options *o)
-{
-    static const struct option longs[] = {
-        { "device", required_argument, NULL, 'd' },
-        { "threads", required_argument, NULL, 't' },
-        { "reps", required_argument, NULL, 'r' },
-        { "size", required_argument, NULL, 's' },
-        { "ops", required_argument, NULL, 'o' },
-        { "bnb", required_argument, NULL, 'b' },
-        { "no-bnb", no_argument, NULL, 'n' },
-        { "cache-mib", required_argument, NULL, 'c' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
-    memset(o, 0, sizeof *o);
-    o->device = "auto";
-    o->reps = 11;
-    parse_list("1,2", thread_item, o->threads, &o->thread_count);
-    parse_list("4096x4096,16M", size_item, o->sizes, &o->size_count);
-
-    opterr = 0;
-    optind = 1;
-    int c;
-    long v;
-    while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
-        switch (c) {
-        case 'd':
-            o->device = optarg;
-            break;
-        case 't':
-            if (!parse_list(optarg, thread_item, o->threads, &o->thread_count)) {
-                fprintf(stderr, "kbit bench quant: --threads wants counts 1..1024 like 1,2\n");
-                return 2;
-            }
-            break;
-        case 'r':
-            if (!parse_int(optarg, 1, MAX_REPS, &v)) {
-                fprintf(stderr, "kbit bench quant: --reps wants 1..%d\n", MAX_REPS);
-                return 2;
-            }
-            o->reps = (int)v;
-            break;
-        case 's':
-            if (!parse_list(optarg, size_item, o->sizes, &o->size_count)) {
-                fprintf(stderr, "kbit bench quant: --size wants sizes like 4096x4096,16M\n");
-                return 2;
-            }
-            break;
-        case 'o':
-            o->ops = optarg;
-            break;
-        case 'b':
-            o->bnb_path = optarg;
-            break;
-        case 'n':
-            o->no_bnb = 1;
-            break;
-        case 'c':
-            if (!parse_int(optarg, 1, 1L << 30, &v)) {
-                fprintf(stderr, "kbit bench quant: --cache-mib wants a positive count\n");
-                return 2;
-            }
-            o->cache_mib = (size_t)v;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            fprintf(stderr, "kbit bench quant: unknown or incomplete option '%s'\n\n",
-                    argv[optind - 1]);
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "kbit bench quant: unexpected argument '%s'\n\n", argv[optind]);
-        usage(stderr);
-        return 2;
-    }
-    return -1;
-}
-
-static int selected(const options *o, const bench_case *c)
-{
-    if (c->kind == BENCH_COPY || o->ops == NULL)
-        return 1;
-    char buf[512];
-    snprintf(buf, sizeof buf, "%s", o->ops);
-    char *save = NULL;
-    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
-        if (strstr(c->key, tok))
-            return 1;
-    return 0;
+    return &bench_cases[0]; /* BENCH_COPY comes first in the table */
 }
 
 /* ---- data ---- */
@@ -280,6 +68,30 @@ static void fill_gaussian(float *x, int64_t n)
     }
 }
 
+/* ---- subjects ---- */
+
+static kbit_status run_copy(const section *sec, const bench_slot *s, int streaming)
+{
+    return bench_copy(sec->device, sec->host_memory, streaming, sec->threads, s->dst, s->src,
+                      (size_t)sec->n * sizeof(float));
+}
+
+static kbit_status subject_kbit(const section *sec, const bench_case *c, const bench_slot *s,
+                                void *unused)
+{
+    (void)unused;
+    if (bench_case_is_copy(c))
+        return run_copy(sec, s, c->kind == BENCH_COPY);
+    return bench_case_run(c, sec->device, s, sec->n);
+}
+
+static kbit_status subject_bnb(const section *sec, const bench_case *c, const bench_slot *s,
+                               void *fn)
+{
+    bench_bnb_run(c, fn, s, sec->size.rows, sec->size.cols);
+    return KBIT_OK;
+}
+
 /* ---- timing ---- */
 
 static double gbps(size_t bytes, double seconds)
@@ -287,57 +99,96 @@ static double gbps(size_t bytes, double seconds)
     return seconds > 0 ? (double)bytes / seconds * 1e-9 : 0.0;
 }
 
-static kbit_status run_kbit(const section *sec, const bench_case *c, const bench_slot *s)
+static kbit_status timed(const section *sec, const bench_case *c, const bench_slot *s,
+                         subject_fn run, void *fn, double *seconds)
 {
-    if (c->kind == BENCH_COPY)
-        return bench_copy(sec->device, sec->host_memory, sec->threads, s->dst, s->src,
-                          bench_case_src_bytes(c, sec->n));
-    return bench_case_run(c, sec->device, s, sec->n);
+    double t0 = bench_now();
+    kbit_status st = run(sec, c, s, fn);
+    if (st == KBIT_OK)
+        st = kbit_sync(sec->device);
+    *seconds = bench_now() - t0;
+    return st;
 }
 
-/* Time reps runs of kbit, each on the next slot; then sync. */
-static kbit_status time_kbit(const section *sec, const bench_case *c, bench_rotation *rot,
-                             double *samples)
+/* reps runs of the subject on the next slots of rot, each right after a copy
+ * run on the next slot of the copy rotation (unless the subject is the copy). */
+static kbit_status time_interleaved(section *sec, const bench_case *c, bench_rotation *rot,
+                                    subject_fn run, void *fn)
 {
     for (int r = 0; r < sec->reps; r++) {
-        const bench_slot *s = bench_rotation_next(rot);
-        double t0 = bench_now();
-        kbit_status st = run_kbit(sec, c, s);
+        kbit_status st = KBIT_OK;
+        if (c->kind != BENCH_COPY)
+            st = timed(sec, copy_case(), bench_rotation_next(&sec->copy_rot), subject_kbit, NULL,
+                       &sec->copy_samples[r]);
         if (st == KBIT_OK)
-            st = kbit_sync(sec->device);
+            st = timed(sec, c, bench_rotation_next(rot), run, fn, &sec->samples[r]);
         if (st != KBIT_OK)
             return st;
-        samples[r] = bench_now() - t0;
     }
     return KBIT_OK;
 }
 
-/* min ms, med ms, GB/s at both, and the ratios to the copy baseline. */
-static void print_figures(const section *sec, size_t moved, const bench_stats *s)
+/* Fill every slot, then one untimed pass over all of them: pages are faulted
+ * in and the code is warm, but a slot's data is cold again by the time it
+ * comes back. */
+static kbit_status warm_up(section *sec, const bench_case *c, bench_rotation *rot)
 {
-    printf(" %8.3f %8.3f %9.2f %9.2f", s->min * 1e3, s->median * 1e3, gbps(moved, s->min),
-           gbps(moved, s->median));
-    if (sec->have_copy) {
-        size_t copy_moved = 2 * (size_t)sec->n * sizeof(float);
-        printf("   %4.2f / %4.2f", gbps(moved, s->min) / gbps(copy_moved, sec->copy.min),
-               gbps(moved, s->median) / gbps(copy_moved, sec->copy.median));
-    }
+    kbit_status st = KBIT_OK;
+    for (int i = 0; i < rot->count && st == KBIT_OK; i++)
+        st = bench_case_prepare(c, sec->device, &rot->slots[i], sec->x, sec->n);
+    for (int i = 0; i < rot->count && st == KBIT_OK; i++)
+        st = subject_kbit(sec, c, bench_rotation_next(rot), NULL);
+    return st == KBIT_OK ? kbit_sync(sec->device) : st;
 }
 
-/* How many output elements of bitsandbytes differ from kbit's (bit patterns). */
-static int64_t count_differences(const bench_case *c, const void *a, const void *b, int64_t n)
+/* min ms, med ms, GB/s at both, and for an op the ratios to the copies timed
+ * beside it. */
+static void print_figures(const section *sec, const bench_case *c)
+{
+    size_t moved = bench_case_moved_bytes(c, sec->n);
+    bench_stats s = bench_stats_of(sec->samples, sec->reps);
+    printf(" %8.3f %8.3f %9.2f %9.2f", s.min * 1e3, s.median * 1e3, gbps(moved, s.min),
+           gbps(moved, s.median));
+    if (c->kind == BENCH_COPY) {
+        printf("   (baseline)");
+        return;
+    }
+    size_t copy_moved = bench_case_moved_bytes(copy_case(), sec->n);
+    bench_stats cp = bench_stats_of(sec->copy_samples, sec->reps);
+    printf("   %4.2f / %4.2f", gbps(moved, s.min) / gbps(copy_moved, cp.min),
+           gbps(moved, s.median) / gbps(copy_moved, cp.median));
+}
+
+/* ---- bitsandbytes ---- */
+
+/* Elements whose bits differ, and how many of those are zeros of opposite
+ * sign (FP4 code 8 decodes to -0.0 in kbit, numerics.md 1.2). */
+static void count_differences(const bench_case *c, const void *a, const void *b, int64_t n,
+                              int64_t *diff, int64_t *zero_sign)
 {
     size_t size = c->kind == BENCH_QUANT8 ? 1 : kbit_dtype_size(c->out_dtype);
-    int64_t diff = 0;
-    for (int64_t i = 0; i < n; i++)
-        diff += memcmp((const char *)a + i * size, (const char *)b + i * size, size) != 0;
-    return diff;
+    *diff = *zero_sign = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const unsigned char *p = (const unsigned char *)a + i * size;
+        const unsigned char *q = (const unsigned char *)b + i * size;
+        if (memcmp(p, q, size) == 0)
+            continue;
+        (*diff)++;
+        if (size > 1) {
+            /* little-endian: the sign is bit 7 of the last byte */
+            int zeros = 1;
+            for (size_t k = 0; k < size; k++)
+                zeros &= ((k + 1 == size ? p[k] & 0x7f : p[k]) == 0) &&
+                         ((k + 1 == size ? q[k] & 0x7f : q[k]) == 0);
+            *zero_sign += zeros;
+        }
+    }
 }
 
 /* Time bitsandbytes' function for c on the same rotation, and compare its
  * output on one slot with kbit's. Prints one line. */
-static void bnb_line(const section *sec, const bench_case *c, bench_rotation *rot,
-                     double *samples, const bench_stats *ours)
+static void bnb_line(section *sec, const bench_case *c, bench_rotation *rot,
+                     const bench_stats *ours)
 {
     const char *label = "  bitsandbytes";
     if (c->bnb_symbol == NULL) {
@@ -349,7 +200,7 @@ static void bnb_line(const section *sec, const bench_case *c, bench_rotation *ro
         printf("%-18s n/a: %s is not exported by this library\n", label, c->bnb_symbol);
         return;
     }
-    /* kbit's result on slot 0, to compare with bitsandbytes' below */
+    /* kbit's result on slot 0 (every slot holds kbit's output now) */
     const bench_slot *first = &rot->slots[0];
     size_t out_bytes = bench_case_dst_bytes(c, sec->n);
     void *kbit_out = malloc(out_bytes);
@@ -357,25 +208,29 @@ static void bnb_line(const section *sec, const bench_case *c, bench_rotation *ro
         memcpy(kbit_out, first->dst, out_bytes);
 
     int previous = bench_bnb_set_threads(sec->bnb, sec->threads);
-    bench_bnb_run(c, fn, bench_rotation_next(rot), sec->size.rows, sec->size.cols); /* warm */
-    for (int r = 0; r < sec->reps; r++) {
-        const bench_slot *s = bench_rotation_next(rot);
-        double t0 = bench_now();
-        bench_bnb_run(c, fn, s, sec->size.rows, sec->size.cols);
-        samples[r] = bench_now() - t0;
-    }
-    bench_bnb_run(c, fn, first, sec->size.rows, sec->size.cols);
+    subject_bnb(sec, c, bench_rotation_next(rot), fn); /* starts its thread pool */
+    kbit_status st = time_interleaved(sec, c, rot, subject_bnb, fn);
+    subject_bnb(sec, c, first, fn);
     if (previous > 0)
         bench_bnb_set_threads(sec->bnb, previous);
+    if (st != KBIT_OK) {
+        printf("%-18s failed: %s\n", label, kbit_last_error());
+        free(kbit_out);
+        return;
+    }
 
-    bench_stats b = bench_stats_of(samples, sec->reps);
     printf("%-18s %6s %5s", label, "", "");
-    print_figures(sec, bench_case_moved_bytes(c, sec->n), &b);
-    printf("   kbit/bnb speed %.2f (med)", ours->median > 0 ? b.median / ours->median : 0.0);
+    print_figures(sec, c);
+    bench_stats b = bench_stats_of(sec->samples, sec->reps);
+    printf("   kbit %.2fx as fast (med)", ours->median > 0 ? b.median / ours->median : 0.0);
     if (kbit_out) {
-        int64_t diff = count_differences(c, kbit_out, first->dst, sec->n);
+        int64_t diff, zero_sign;
+        count_differences(c, kbit_out, first->dst, sec->n, &diff, &zero_sign);
         if (diff == 0)
             printf("; same output bits");
+        else if (diff == zero_sign)
+            printf("; %lld of %lld outputs differ, all only in the sign of zero",
+                   (long long)diff, (long long)sec->n);
         else
             printf("; %lld of %lld %s differ", (long long)diff, (long long)sec->n,
                    c->kind == BENCH_QUANT8 ? "codes" : "outputs");
@@ -384,73 +239,98 @@ static void bnb_line(const section *sec, const bench_case *c, bench_rotation *ro
     printf("\n");
 }
 
+/* ---- one op ---- */
+
 static void run_case(section *sec, const bench_case *c)
 {
     size_t moved = bench_case_moved_bytes(c, sec->n);
-    int slots = bench_rotation_slots(moved, sec->cache);
-    bench_rotation rot;
-    char why[600];
-    printf("%-18s %6.1f %5d", c->key, (double)moved / 1e6, slots);
+    printf("%-18s %6.1f", c->key, (double)moved / 1e6);
     fflush(stdout);
-    if (bench_rotation_alloc(&rot, sec->device, slots, bench_case_src_bytes(c, sec->n),
-                             bench_case_absmax_bytes(c, sec->n), bench_case_dst_bytes(c, sec->n),
-                             why, sizeof why) != KBIT_OK) {
-        printf("  skipped: cannot allocate the rotation: %s\n", why);
-        return;
-    }
-    double *samples = calloc((size_t)sec->reps, sizeof *samples);
-    kbit_status st = samples ? KBIT_OK : KBIT_ENOMEM;
-    /* Fill every slot, then one untimed pass over all of them: pages are
-     * faulted in and the code is warm, but the data is cold again by the time
-     * a slot comes back. */
-    for (int i = 0; i < slots && st == KBIT_OK; i++)
-        st = bench_case_prepare(c, sec->device, &rot.slots[i], sec->x, sec->n);
-    for (int i = 0; i < slots && st == KBIT_OK; i++)
-        st = run_kbit(sec, c, bench_rotation_next(&rot));
-    if (st == KBIT_OK)
-        st = kbit_sync(sec->device);
-    if (st == KBIT_OK)
-        st = time_kbit(sec, c, &rot, samples);
-    if (st != KBIT_OK) {
-        printf("  failed: %s\n", st == KBIT_ENOMEM ? "out of memory" : kbit_last_error());
-        free(samples);
-        bench_rotation_free(&rot);
-        return;
-    }
 
-    bench_stats s = bench_stats_of(samples, sec->reps);
-    if (c->kind == BENCH_COPY) {
-        sec->copy = s;
-        sec->have_copy = 1;
+    bench_rotation own;
+    bench_rotation *rot = &sec->copy_rot;
+    if (c->kind != BENCH_COPY) {
+        char why[600];
+        int slots = bench_rotation_slots(moved, sec->cache);
+        if (bench_rotation_alloc(&own, sec->device, slots, bench_case_src_bytes(c, sec->n),
+                                 bench_case_absmax_bytes(c, sec->n),
+                                 bench_case_dst_bytes(c, sec->n), why, sizeof why) != KBIT_OK) {
+            printf("  skipped: cannot allocate the rotation: %s\n", why);
+            return;
+        }
+        rot = &own;
     }
-    print_figures(sec, moved, &s);
-    if (c->kind == BENCH_COPY)
+    printf(" %5d", rot->count);
+    fflush(stdout);
+
+    kbit_status st = c->kind == BENCH_COPY ? KBIT_OK : warm_up(sec, c, rot);
+    if (st == KBIT_OK)
+        st = time_interleaved(sec, c, rot, subject_kbit, NULL);
+    if (st != KBIT_OK) {
+        printf("  failed: %s\n", kbit_last_error());
+    } else {
+        print_figures(sec, c);
+        if (c->target > 0)
+            printf("   >= %.2f", c->target);
         printf("\n");
-    else
-        printf("   >= %.2f\n", c->target);
-    if (sec->bnb && c->kind != BENCH_COPY)
-        bnb_line(sec, c, &rot, samples, &s);
-    free(samples);
-    bench_rotation_free(&rot);
+        bench_stats ours = bench_stats_of(sec->samples, sec->reps);
+        if (sec->bnb && !bench_case_is_copy(c))
+            bnb_line(sec, c, rot, &ours);
+    }
+    if (rot == &own)
+        bench_rotation_free(&own);
 }
 
-static void print_table_head(const section *sec)
+/* ---- sections ---- */
+
+static void print_section_head(const section *sec)
 {
+    const char *s = sec->threads == 1 ? "" : "s";
     if (sec->size.rows > 1)
         printf("\n== %lldx%lld (%lld elements), %d thread%s ==\n", (long long)sec->size.rows,
-               (long long)sec->size.cols, (long long)sec->n, sec->threads,
-               sec->threads == 1 ? "" : "s");
+               (long long)sec->size.cols, (long long)sec->n, sec->threads, s);
     else
-        printf("\n== %lld elements, %d thread%s ==\n", (long long)sec->n, sec->threads,
-               sec->threads == 1 ? "" : "s");
+        printf("\n== %lld elements (flat), %d thread%s ==\n", (long long)sec->n, sec->threads, s);
+    if (sec->bnb && sec->size.rows == 1 && sec->threads > 1)
+        printf("(bitsandbytes' 4-bit dequantize splits rows over its threads: a flat tensor is\n"
+               " one row, so it runs on one thread)\n");
     printf("%-18s %6s %5s %8s %8s %9s %9s   %-11s   %s\n", "op", "MB/run", "slots", "min ms",
            "med ms", "GB/s@min", "GB/s@med", "x copy", "target");
     printf("%-18s %6s %5s %8s %8s %9s %9s   %-11s\n", "", "", "", "", "", "", "", "min / med");
 }
 
+/* All the ops for one size and thread count. */
+static void run_section(section *sec, const bench_options *o)
+{
+    char why[600];
+    size_t copy_moved = bench_case_moved_bytes(copy_case(), sec->n);
+    int slots = bench_rotation_slots(copy_moved, sec->cache);
+    print_section_head(sec);
+    if (bench_rotation_alloc(&sec->copy_rot, sec->device, slots,
+                             bench_case_src_bytes(copy_case(), sec->n), 0,
+                             bench_case_dst_bytes(copy_case(), sec->n), why,
+                             sizeof why) != KBIT_OK) {
+        printf("skipped: cannot allocate the copy rotation: %s\n", why);
+        return;
+    }
+    if (warm_up(sec, copy_case(), &sec->copy_rot) != KBIT_OK) {
+        printf("skipped: %s\n", kbit_last_error());
+    } else {
+        for (int i = 0; i < bench_case_count; i++) {
+            const bench_case *c = &bench_cases[i];
+            /* memcpy is worth showing only when the baseline is another copy */
+            if (c->kind == BENCH_MEMCPY && !(sec->host_memory && bench_copy_streams()))
+                continue;
+            if (bench_selected(o, c))
+                run_case(sec, c);
+        }
+    }
+    bench_rotation_free(&sec->copy_rot);
+}
+
 /* ---- main ---- */
 
-static void print_header(const options *o, const kbit_device_info *info, size_t cache,
+static void print_header(const bench_options *o, const kbit_device_info *info, size_t cache,
                          const char *bnb_note)
 {
     printf("kbit bench quant: %s:%d %s (variant %s), library %s\n", info->driver, info->index,
@@ -458,16 +338,51 @@ static void print_header(const options *o, const kbit_device_info *info, size_t 
     printf("cold caches: each run uses the next of a rotation of buffer slots; the other\n"
            "  slots total >= 2 x %zu MiB (the last-level cache)\n", cache >> 20);
     printf("%d timed runs per figure after one untimed pass over the slots; GB/s = (bytes\n"
-           "  read + bytes written) / time, 1 GB = 1e9 bytes; x copy = GB/s over the GB/s of\n"
-           "  copy.f32 (same rotation and threads)\n", o->reps);
+           "  read + bytes written) / time, 1 GB = 1e9 bytes; x copy = GB/s / the GB/s of\n"
+           "  copy.f32 runs timed between the op's runs (same threads, own cold rotation)\n",
+           o->reps);
+    if (strcmp(info->driver, "cpu") == 0 && bench_copy_streams())
+        printf("copy.f32: copy with non-temporal stores (the machine's copy bandwidth);\n"
+               "  memcpy.f32: the C library's memcpy, for information\n");
+    else if (strcmp(info->driver, "cpu") == 0)
+        printf("copy.f32: memcpy split over the threads\n");
+    else
+        printf("copy.f32: device-to-device kbit_copy\n");
     printf("blocksize: 64 for 4-bit, 4096 for 8-bit (bitsandbytes' defaults)\n");
     printf("bitsandbytes: %s\n", bnb_note);
 }
 
+/* Load bitsandbytes if asked for; the note says what happened. */
+static const bench_bnb *open_bnb(const bench_options *o, int host_memory, bench_bnb *bnb,
+                                 char *note, size_t note_len)
+{
+    if (o->no_bnb) {
+        snprintf(note, note_len, "not compared (--no-bnb)");
+        return NULL;
+    }
+    int got = bench_bnb_open(bnb, o->bnb_path, note, note_len);
+    if (got == 0) {
+        snprintf(note, note_len, "not compared (give --bnb PATH or KBIT_BNB_LIB; "
+                                 "scripts/fetch-bnb gets libbitsandbytes_cpu.so)");
+        return NULL;
+    }
+    if (got < 0)
+        return NULL; /* the note says why */
+    if (!host_memory) {
+        snprintf(note, note_len,
+                 "not compared (its CPU library works on host memory: use --device cpu)");
+        bench_bnb_close(bnb);
+        return NULL;
+    }
+    snprintf(note, note_len, "%s%s", bnb->path,
+             bnb->omp_set_num_threads ? "" : " (no OpenMP runtime found: threads not set)");
+    return bnb;
+}
+
 int kbit_bench_quant(int argc, char **argv)
 {
-    options o;
-    int rc = parse_options(argc, argv, &o);
+    bench_options o;
+    int rc = bench_parse_options(argc, argv, &o);
     if (rc >= 0)
         return rc;
 
@@ -480,30 +395,19 @@ int kbit_bench_quant(int argc, char **argv)
         return 1;
     }
     int host_memory = strcmp(info.driver, "cpu") == 0;
+    if (!host_memory && !o.threads_given) {
+        o.threads[0] = 1; /* a GPU device runs ops from one host thread */
+        o.thread_count = 1;
+    }
     size_t cache = bench_cache_bytes(o.cache_mib);
-
     bench_bnb bnb;
     char bnb_note[1200];
-    const bench_bnb *use_bnb = NULL;
-    int got = 0;
-    if (o.no_bnb) {
-        snprintf(bnb_note, sizeof bnb_note, "not compared (--no-bnb)");
-    } else if ((got = bench_bnb_open(&bnb, o.bnb_path, bnb_note, sizeof bnb_note)) == 0) {
-        snprintf(bnb_note, sizeof bnb_note,
-                 "not compared (give --bnb PATH or KBIT_BNB_LIB; scripts/fetch-bnb gets "
-                 "libbitsandbytes_cpu.so)");
-    } else if (got > 0 && !host_memory) {
-        snprintf(bnb_note, sizeof bnb_note,
-                 "not compared (its CPU library runs on host memory: use --device cpu)");
-    } else if (got > 0) {
-        snprintf(bnb_note, sizeof bnb_note, "%s%s", bnb.path,
-                 bnb.omp_set_num_threads ? "" : " (no OpenMP runtime found: threads not set)");
-        use_bnb = &bnb;
-    }
+    const bench_bnb *use_bnb = open_bnb(&o, host_memory, &bnb, bnb_note, sizeof bnb_note);
     print_header(&o, &info, cache, bnb_note);
 
     int failures = 0;
-    for (int si = 0; si < o.size_count; si++) {
+    double *samples = calloc((size_t)o.reps * 2, sizeof *samples);
+    for (int si = 0; si < o.size_count && samples; si++) {
         section sec;
         memset(&sec, 0, sizeof sec);
         sec.device = device;
@@ -513,40 +417,40 @@ int kbit_bench_quant(int argc, char **argv)
         sec.size = o.sizes[si];
         sec.n = sec.size.rows * sec.size.cols;
         sec.bnb = use_bnb;
+        sec.samples = samples;
+        sec.copy_samples = samples + o.reps;
 
+        size_t bytes = (size_t)sec.n * sizeof(float);
         void *x = NULL;
-        float *host = malloc((size_t)sec.n * sizeof(float));
-        if (host == NULL || kbit_malloc(device, (size_t)sec.n * sizeof(float), &x) != KBIT_OK) {
-            printf("\nsize %lld: cannot allocate the input: %s\n", (long long)sec.n,
-                   host ? kbit_last_error() : "out of host memory");
-            free(host);
-            failures++;
-            continue;
+        float *host = malloc(bytes);
+        int host_ok = host != NULL;
+        kbit_status st = host_ok ? kbit_malloc(device, bytes, &x) : KBIT_ENOMEM;
+        if (st == KBIT_OK) {
+            fill_gaussian(host, sec.n);
+            st = kbit_copy(device, x, host, bytes, KBIT_HOST_TO_DEVICE);
         }
-        fill_gaussian(host, sec.n);
-        kbit_status st = kbit_copy(device, x, host, (size_t)sec.n * sizeof(float),
-                                   KBIT_HOST_TO_DEVICE);
         free(host);
         sec.x = x;
         for (int ti = 0; ti < o.thread_count && st == KBIT_OK; ti++) {
             sec.threads = o.threads[ti];
-            sec.have_copy = 0;
-            if (kbit_device_set_threads(device, sec.threads) != KBIT_OK) {
+            if (kbit_device_set_threads(device, sec.threads) != KBIT_OK)
                 printf("\n%d threads: skipped: %s\n", sec.threads, kbit_last_error());
-                continue;
-            }
-            print_table_head(&sec);
-            for (int ci = 0; ci < bench_case_count; ci++)
-                if (selected(&o, &bench_cases[ci]))
-                    run_case(&sec, &bench_cases[ci]);
+            else
+                run_section(&sec, &o);
         }
         if (st != KBIT_OK) {
-            printf("size %lld: %s\n", (long long)sec.n, kbit_last_error());
+            printf("\n%lld elements: cannot set up the input: %s\n", (long long)sec.n,
+                   host_ok ? kbit_last_error() : "out of host memory");
             failures++;
         }
         kbit_free(device, x);
     }
-    if (got > 0)
+    if (samples == NULL) {
+        fprintf(stderr, "kbit bench quant: out of host memory\n");
+        failures++;
+    }
+    free(samples);
+    if (use_bnb)
         bench_bnb_close(&bnb);
     kbit_device_close(device);
     return failures ? 1 : 0;

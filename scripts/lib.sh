@@ -30,7 +30,7 @@ kbit_deps() {
 
 # bootstrap (only when ./configure is missing: the Makefiles regenerate
 # themselves when configure.ac or a local.mk changes), configure out of tree
-# (again only when needed), build.
+# (when the build directory is new, or configure arguments were given), build.
 kbit_build() {
     cd "$KBIT_ROOT" || exit 1
     if [ ! -x configure ] || [ ! -f Makefile.in ]; then
@@ -39,8 +39,9 @@ kbit_build() {
     fi
     mkdir -p "$KBIT_BUILD_DIR" || exit 1
     cd "$KBIT_BUILD_DIR" || exit 1
-    if [ ! -f Makefile ] || [ ! -f config.status ]; then
-        kbit_say "configure in $KBIT_BUILD_DIR ${KBIT_CONFIGURE_FLAGS:-}"
+    if [ ! -f Makefile ] || [ ! -f config.status ] || [ $# -gt 0 ] ||
+        [ -n "${KBIT_CONFIGURE_FLAGS:-}" ]; then
+        kbit_say "configure in $KBIT_BUILD_DIR ${KBIT_CONFIGURE_FLAGS:-} $*"
         # shellcheck disable=SC2086  # the flags are meant to be split
         "$KBIT_ROOT/configure" ${KBIT_CONFIGURE_FLAGS:-} "$@" || kbit_die "configure failed (see $KBIT_BUILD_DIR/config.log)"
     fi

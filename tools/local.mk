@@ -5,6 +5,7 @@ bin_PROGRAMS += tools/kbit
 tools_kbit_SOURCES = tools/kbit.c tools/cli.h tools/info.c tools/bench.c
 tools_kbit_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/bench
 tools_kbit_LDADD = bench/libkbitbench.la libkbit.la $(PTHREAD_LIBS)
+tools_kbit_LDFLAGS = $(OPENMP_CFLAGS)
 
 # scripts/quickstart runs it: NF4 round trip, error and footprint.
 noinst_PROGRAMS += tools/kbit-example

@@ -35,7 +35,14 @@ contains "$out.out" "^cpu variant: " "kbit info names the CPU variant"
 
 # The test drivers (KBIT_DRIVER_PATH from the test environment) include some
 # that must be refused: kbit info shows why.
-if ls "${KBIT_DRIVER_PATH:-/nonexistent}"/kbit-badabi.so >/dev/null 2>&1; then
+badabi=""
+old_ifs=$IFS
+IFS=:
+for dir in ${KBIT_DRIVER_PATH:-}; do
+    [ -f "$dir/kbit-badabi.so" ] && badabi="$dir/kbit-badabi.so"
+done
+IFS=$old_ifs
+if [ -n "$badabi" ]; then
     "$kbit" info >"$out.out" 2>"$out.err"
     contains "$out.out" "reason: .*ABI" "kbit info explains a refused driver"
 else
