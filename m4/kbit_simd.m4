@@ -9,8 +9,8 @@ AC_DEFUN([KBIT_CHECK_SIMD], [
     AX_CHECK_COMPILE_FLAG([-mavx2 -mfma -mf16c -mbmi2],
       [KBIT_AVX2_CFLAGS="-mavx2 -mfma -mf16c -mbmi2"
        kbit_simd_summary="$kbit_simd_summary avx2"])
-    AX_CHECK_COMPILE_FLAG([-mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx2 -mfma -mf16c -mbmi2],
-      [KBIT_AVX512_CFLAGS="-mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx2 -mfma -mf16c -mbmi2"
+    AX_CHECK_COMPILE_FLAG([-mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx2 -mfma -mf16c -mbmi2],
+      [KBIT_AVX512_CFLAGS="-mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx2 -mfma -mf16c -mbmi2"
        kbit_simd_summary="$kbit_simd_summary avx512"])
   ])
   AC_SUBST([KBIT_AVX2_CFLAGS])

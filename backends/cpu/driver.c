@@ -1,11 +1,10 @@
 /*
- * backends/cpu/driver.c - the built-in CPU driver ("cpu").
+ * backends/cpu/driver.c - the built-in CPU driver ("cpu"): its table, the
+ * device and memory. The ops are in ops.c.
  *
  * One device: the host. Memory is ordinary 64-byte-aligned host memory, copies
  * are memmove, and every op runs to completion before returning (sync is a
- * no-op). Ops split their blocks across OpenMP threads in chunks of whole
- * blocks; every block is computed the same way whatever thread runs it, so
- * results never depend on the thread count (determinism.md 1).
+ * no-op).
  */
 #include "config.h"
 
@@ -18,17 +17,8 @@
 #include <omp.h>
 #endif
 
+#include "cpu.h"
 #include "isa.h"
-#include "kbit-formats.h"
-#include "kernels.h"
-
-/* Work below this many elements runs on the calling thread (waking a team
- * costs more than it saves); above it, chunks of about this many elements
- * are handed out. */
-#define KBIT_CPU_PARALLEL_MIN (1 << 16)
-#define KBIT_CPU_CHUNK (1 << 15)
-/* The 8-bit bucket table (256 KiB to fill) pays off from about this many elements. */
-#define KBIT_CPU_BUCKETS_MIN (1 << 15)
 
 static const kbit_host *host;
 
@@ -46,12 +36,6 @@ static void set_error(const char *fmt, ...)
     va_end(ap);
     host->set_error("%s", message);
 }
-
-typedef struct cpu_ctx {
-    const kbit_cpu_kernels *kernels;
-    int threads;
-    char name[128];
-} cpu_ctx;
 
 /* ------------------------------------------------------------------ */
 /* Device                                                               */
@@ -161,7 +145,7 @@ static kbit_status cpu_set_stream(void *ctx, void *stream)
     (void)ctx;
     if (stream != NULL) {
         set_error("cpu driver: it has no streams; only a NULL stream is accepted");
-        return KBIT_EINVAL;
+        return KBIT_ENOTSUP;
     }
     return KBIT_OK;
 }
@@ -209,97 +193,6 @@ static kbit_status cpu_sync(void *ctx)
     return KBIT_OK;
 }
 
-/* ------------------------------------------------------------------ */
-/* Ops                                                                  */
-
-typedef enum op_kind { OP_Q4, OP_DQ4, OP_Q8, OP_DQ8, OP_SUMS } op_kind;
-
-typedef struct job {
-    const kbit_cpu_kernels *k;
-    op_kind kind;
-    const void *op;
-    const kbit_enc8_plan *plan; /* OP_Q8 */
-} job;
-
-static void run_range(const job *j, int64_t b0, int64_t b1)
-{
-    switch (j->kind) {
-    case OP_Q4: j->k->quantize_4bit(j->op, b0, b1); break;
-    case OP_DQ4: j->k->dequantize_4bit(j->op, b0, b1); break;
-    case OP_Q8: j->k->quantize_8bit(j->op, j->plan, b0, b1); break;
-    case OP_DQ8: j->k->dequantize_8bit(j->op, b0, b1); break;
-    case OP_SUMS: j->k->block_sums(j->op, b0, b1); break;
-    }
-}
-
-/* Run blocks [0, nblocks) of blocksize elements (n in all) on the device's threads. */
-static void run_blocks(const cpu_ctx *c, const job *j, int64_t n, int64_t blocksize)
-{
-    int64_t nblocks = (n + blocksize - 1) / blocksize;
-    int64_t per_chunk = blocksize >= KBIT_CPU_CHUNK ? 1 : KBIT_CPU_CHUNK / blocksize;
-    int64_t nchunks = (nblocks + per_chunk - 1) / per_chunk;
-    int threads = c->threads;
-    if (threads > nchunks)
-        threads = (int)nchunks;
-#ifdef _OPENMP
-    if (threads > 1 && n >= KBIT_CPU_PARALLEL_MIN) {
-#pragma omp parallel for num_threads(threads) schedule(static)
-        for (int64_t i = 0; i < nchunks; i++) {
-            int64_t b0 = i * per_chunk;
-            int64_t b1 = b0 + per_chunk < nblocks ? b0 + per_chunk : nblocks;
-            run_range(j, b0, b1);
-        }
-        return;
-    }
-#endif
-    run_range(j, 0, nblocks);
-}
-
-static kbit_status cpu_quantize_4bit(void *ctx, const kbit_op_quantize_4bit *op)
-{
-    const cpu_ctx *c = ctx;
-    job j = { c->kernels, OP_Q4, op, NULL };
-    run_blocks(c, &j, op->n, op->blocksize);
-    return KBIT_OK;
-}
-
-static kbit_status cpu_dequantize_4bit(void *ctx, const kbit_op_dequantize_4bit *op)
-{
-    const cpu_ctx *c = ctx;
-    job j = { c->kernels, OP_DQ4, op, NULL };
-    run_blocks(c, &j, op->n, op->blocksize);
-    return KBIT_OK;
-}
-
-static kbit_status cpu_quantize_8bit(void *ctx, const kbit_op_quantize_8bit *op)
-{
-    const cpu_ctx *c = ctx;
-    kbit_enc8_plan plan;
-    kbit_enc8_plan_storage storage;
-    kbit_enc8_plan_init(&plan, &storage, op->mid,
-                        c->kernels->uses_buckets && op->n >= KBIT_CPU_BUCKETS_MIN);
-    job j = { c->kernels, OP_Q8, op, &plan };
-    run_blocks(c, &j, op->n, op->blocksize);
-    kbit_enc8_plan_release(&plan);
-    return KBIT_OK;
-}
-
-static kbit_status cpu_dequantize_8bit(void *ctx, const kbit_op_dequantize_8bit *op)
-{
-    const cpu_ctx *c = ctx;
-    job j = { c->kernels, OP_DQ8, op, NULL };
-    run_blocks(c, &j, op->n, op->blocksize);
-    return KBIT_OK;
-}
-
-static kbit_status cpu_block_sums(void *ctx, const kbit_op_block_sums *op)
-{
-    const cpu_ctx *c = ctx;
-    job j = { c->kernels, OP_SUMS, op, NULL };
-    run_blocks(c, &j, op->n, KBIT_PAIRSUM_LEAF);
-    return KBIT_OK;
-}
-
 static const kbit_driver cpu_driver = {
     .abi_version = KBIT_DRIVER_ABI_VERSION,
     .struct_size = sizeof(kbit_driver),
@@ -316,11 +209,11 @@ static const kbit_driver cpu_driver = {
     .mem_free = cpu_mem_free,
     .mem_copy = cpu_mem_copy,
     .sync = cpu_sync,
-    .quantize_4bit = cpu_quantize_4bit,
-    .dequantize_4bit = cpu_dequantize_4bit,
-    .quantize_8bit = cpu_quantize_8bit,
-    .dequantize_8bit = cpu_dequantize_8bit,
-    .block_sums = cpu_block_sums,
+    .quantize_4bit = kbit_cpu_quantize_4bit,
+    .dequantize_4bit = kbit_cpu_dequantize_4bit,
+    .quantize_8bit = kbit_cpu_quantize_8bit,
+    .dequantize_8bit = kbit_cpu_dequantize_8bit,
+    .block_sums = kbit_cpu_block_sums,
 };
 
 /* Declared for the core in lib/registry.h; linked statically, hidden. */

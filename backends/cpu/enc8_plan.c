@@ -2,16 +2,22 @@
  * backends/cpu/enc8_plan.c - per-op preparation of the 8-bit encoder for the
  * SIMD variants.
  *
- * The bucket table answers enc8(x) (numerics 2.4) with one read: map x to the
- * order-preserving integer key of its float bits (negative: all bits flipped;
- * positive: sign bit set), after x + 0.0f turned -0.0 into +0.0 so that equal
- * floats have equal keys. The top 16 key bits name a bucket, a contiguous
- * range of floats. For x in bucket b, the count of midpoints below x is j_lo(b)
- * (midpoints in lower buckets) plus, if the bucket holds a midpoint m, one
- * when low16(key(x)) > low16(key(m)); x == m exactly when the low bits are
- * equal. That is exact as long as no bucket holds two midpoints (buckets are
- * 1/128 of a binade; the dynamic maps have at most one), else no table is
- * built and the kernels fall back to a binary search.
+ * The bucket table answers enc8(x) (numerics 2.4) with one read. x is mapped
+ * to the order-preserving integer key of its float bits (negative: all bits
+ * flipped; positive: sign bit set); the top 16 key bits name a bucket, a
+ * contiguous range of floats. For x in bucket b, the count of midpoints below
+ * x is j_lo(b) (midpoints in lower buckets) plus one if the bucket holds a
+ * midpoint m < x, i.e. low16(key(x)) > low16(key(m)); x == m exactly when the
+ * low bits are equal, and the tie rule then adds one when j_lo is odd. Both
+ * become one comparison, low16(key(x)) > thr with thr = low16(key(m)) - 1 when
+ * j_lo is odd (a tie counts as above) and low16(key(m)) when it is even.
+ *
+ * Exact when no bucket holds two midpoints (buckets are 1/128 of a binade;
+ * the dynamic maps have at most one) and no midpoint is zero (-0.0 and +0.0
+ * would have different keys). The kernels use the table only for blocks with
+ * a finite reciprocal, where x' is finite or NaN: the buckets of +-inf are
+ * then NaN-only and give 0. Otherwise no table is built, or the block is
+ * encoded with a binary search.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -21,14 +27,21 @@
 
 static uint32_t order_key(float x)
 {
-    uint32_t bits = kbit_f32_to_bits(x + 0.0f);
+    uint32_t bits = kbit_f32_to_bits(x);
     return (bits & 0x80000000u) ? ~bits : bits | 0x80000000u;
+}
+
+static uint32_t entry(uint32_t j_lo, int32_t thr)
+{
+    return ((uint32_t)thr << 8) | j_lo;
 }
 
 static uint32_t *build_buckets(const float *mid)
 {
     uint32_t key[255];
     for (int i = 0; i < 255; i++) {
+        if (mid[i] == 0.0f)
+            return NULL;
         key[i] = order_key(mid[i]);
         if (i > 0 && (key[i] >> 16) == (key[i - 1] >> 16))
             return NULL; /* two midpoints in one bucket: search instead */
@@ -40,12 +53,18 @@ static uint32_t *build_buckets(const float *mid)
     for (uint32_t i = 0; i < 255; i++) {
         uint32_t b = key[i] >> 16;
         for (; next < b; next++)
-            table[next] = i | (KBIT_ENC8_NO_MID << 8);
-        table[b] = i | ((key[i] & 0xffffu) << 8);
+            table[next] = entry(i, KBIT_ENC8_NO_MID);
+        table[b] = entry(i, (int32_t)(key[i] & 0xffffu) - (int32_t)(i & 1u));
         next = b + 1;
     }
     for (; next < KBIT_ENC8_BUCKETS; next++)
-        table[next] = 255u | (KBIT_ENC8_NO_MID << 8);
+        table[next] = entry(255, KBIT_ENC8_NO_MID);
+    /* Buckets whose only finite-or-NaN members are NaN: -inf and negative NaNs
+     * (keys up to 0x007fffff), +inf and positive NaNs (from 0xff800000). */
+    for (uint32_t b = 0; b <= 0x007fu; b++)
+        table[b] = entry(0, KBIT_ENC8_NO_MID);
+    for (uint32_t b = 0xff80u; b < KBIT_ENC8_BUCKETS; b++)
+        table[b] = entry(0, KBIT_ENC8_NO_MID);
     return table;
 }
 

@@ -25,24 +25,26 @@ typedef struct x86_features {
     char avx512_missing[160];
 } x86_features;
 
+#ifdef KBIT_X86
+/* Append name to the missing list unless have. */
 static void note(char *list, size_t len, int have, const char *name)
 {
     if (!have)
         snprintf(list + strlen(list), len - strlen(list), "%s%s", list[0] ? " " : "", name);
 }
+#endif
 
 static void detect(x86_features *f)
 {
     memset(f, 0, sizeof *f);
 #ifdef KBIT_X86
     unsigned a = 0, b = 0, c = 0, d = 0;
-    unsigned c1 = 0, b7 = 0, c7 = 0;
+    unsigned c1 = 0, b7 = 0;
     if (__get_cpuid(1, &a, &b, &c, &d))
         c1 = c;
     if (__get_cpuid_max(0, NULL) >= 7) {
         __cpuid_count(7, 0, a, b, c, d);
         b7 = b;
-        c7 = c;
     }
     uint64_t xcr0 = 0;
     int osxsave = (c1 >> 27) & 1;
@@ -56,7 +58,6 @@ static void detect(x86_features *f)
     int avx = (c1 >> 28) & 1, fma = (c1 >> 12) & 1, f16c = (c1 >> 29) & 1;
     int avx2 = (b7 >> 5) & 1, bmi2 = (b7 >> 8) & 1;
     int f512 = (b7 >> 16) & 1, dq = (b7 >> 17) & 1, bw = (b7 >> 30) & 1, vl = (b7 >> 31) & 1;
-    int vnni = (c7 >> 11) & 1;
 
     note(f->avx2_missing, sizeof f->avx2_missing, avx, "AVX");
     note(f->avx2_missing, sizeof f->avx2_missing, avx2, "AVX2");
@@ -72,7 +73,6 @@ static void detect(x86_features *f)
     note(f->avx512_missing, sizeof f->avx512_missing, bw, "AVX512BW");
     note(f->avx512_missing, sizeof f->avx512_missing, vl, "AVX512VL");
     note(f->avx512_missing, sizeof f->avx512_missing, dq, "AVX512DQ");
-    note(f->avx512_missing, sizeof f->avx512_missing, vnni, "AVX512-VNNI");
     note(f->avx512_missing, sizeof f->avx512_missing, os_zmm, "OS-support-for-ZMM-state");
     f->avx512_ok = f->avx512_missing[0] == '\0';
 #else

@@ -26,16 +26,39 @@ typedef struct kbit_enc8_plan {
      * l = 0..4 (1, 2, 4, 8, 16 entries; unused entries 0). */
     const float (*level)[16];
     /* NULL, or 65536 entries indexed by the top 16 bits of the order-preserving
-     * key of x (see enc8_plan.c); present only when no two midpoints share a
-     * bucket, so one table read and one integer comparison give enc8(x). */
+     * key of x (see enc8_plan.c): one table read and one integer comparison
+     * give enc8(x) for every finite or NaN x, when the map allows it. */
     const uint32_t *buckets;
 } kbit_enc8_plan;
 
-/* Bucket table entries: bits 0..7 = number of midpoints in lower buckets
- * (j_lo); bits 8..24 = low 16 key bits of the bucket's midpoint, or
- * KBIT_ENC8_NO_MID (larger than any 16-bit value) when it has none. */
-#define KBIT_ENC8_NO_MID 0x10000u
+/* Bucket table entries: bits 0..7 = j_lo, the number of midpoints in lower
+ * buckets; bits 8..31 = thr, a signed threshold on the low 16 key bits of x:
+ * enc8(x) = j_lo + (low16(key(x)) > thr). KBIT_ENC8_NO_MID is never exceeded. */
+#define KBIT_ENC8_NO_MID 0x10000
 #define KBIT_ENC8_BUCKETS 65536
+
+/* A 4-bit encoder without a search (enc4_cells.c): with
+ * k = floor(x * scale + offset) & 31, the code is x > thr[k] ? above[k] : below[k]
+ * for every x with |x| <= 1 + 2^-22 and for NaN (the SIMD float->int
+ * conversion gives 0x80000000, index 0). Valid only when ok. */
+typedef struct kbit_enc4_cells {
+    int ok;
+    float scale, offset;
+    float thr[32];
+    int32_t below[32], above[32];
+} kbit_enc4_cells;
+
+void kbit_enc4_cells_init(kbit_enc4_cells *cells, kbit_quant_type type);
+
+/* Dequantize kernels write an output of at least this many bytes with
+ * non-temporal stores (when it is 64-byte aligned): it would not stay in the
+ * caches anyway, and streaming skips reading every line before writing it. */
+#define KBIT_CPU_STREAM_MIN_BYTES ((int64_t)16 << 20)
+
+static inline int kbit_cpu_stream_output(const void *out, int64_t bytes)
+{
+    return bytes >= KBIT_CPU_STREAM_MIN_BYTES && ((uintptr_t)out & 63) == 0;
+}
 
 typedef struct kbit_cpu_kernels {
     const char *name; /* "scalar", "avx2", "avx512" */

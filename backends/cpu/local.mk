@@ -17,9 +17,10 @@ libkbit_core_la_SOURCES += \
 	$(KBIT_CPU_REF_SOURCES) $(KBIT_CPU_REF_HDRS) \
 	backends/cpu/kernels.h \
 	backends/cpu/kernels_scalar.c \
+	backends/cpu/enc4_cells.c \
 	backends/cpu/enc8_plan.c \
 	backends/cpu/isa.c backends/cpu/isa.h \
-	backends/cpu/driver.c
+	backends/cpu/cpu.h backends/cpu/driver.c backends/cpu/ops.c
 
 KBIT_CPU_X86_HDRS = \
 	backends/cpu/x86/common.h \

@@ -3,9 +3,14 @@
 #include "encode.h"
 #include "ref.h"
 
+static inline unsigned encode(kbit_quant_type type, float x)
+{
+    return type == KBIT_NF4 ? kbit_nf4_encode(x) : kbit_fp4_encode(x);
+}
+
 void kbit_ref_quantize_4bit(const kbit_op_quantize_4bit *op, int64_t block_begin, int64_t block_end)
 {
-    unsigned (*encode)(float) = op->type == KBIT_NF4 ? kbit_nf4_encode : kbit_fp4_encode;
+    const kbit_quant_type type = op->type;
     float v[KBIT_CPU_MAX_BLOCK];
     for (int64_t b = block_begin; b < block_end; b++) {
         int64_t start = b * op->blocksize;
@@ -20,9 +25,9 @@ void kbit_ref_quantize_4bit(const kbit_op_quantize_4bit *op, int64_t block_begin
         uint8_t *out = op->packed + start / 2;
         int64_t i = 0;
         for (; i + 1 < count; i += 2)
-            out[i / 2] = (uint8_t)((encode(v[i] * r) << 4) | encode(v[i + 1] * r));
+            out[i / 2] = (uint8_t)((encode(type, v[i] * r) << 4) | encode(type, v[i + 1] * r));
         if (i < count) /* odd n: pad with +0.0 normalised by this block's reciprocal */
-            out[i / 2] = (uint8_t)((encode(v[i] * r) << 4) | encode(0.0f * r));
+            out[i / 2] = (uint8_t)((encode(type, v[i] * r) << 4) | encode(type, 0.0f * r));
     }
 }
 

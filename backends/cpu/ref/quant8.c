@@ -8,8 +8,7 @@ void kbit_ref_quantize_8bit(const kbit_op_quantize_8bit *op, int64_t block_begin
     /* The core passes the midpoints of a valid (ascending, NaN-free) map, for
      * which the binary search gives the literal count; keep the literal form
      * for anything else so the reference is defined for every array. */
-    unsigned (*encode)(float, const float *) =
-        kbit_mid_sorted(op->mid) ? kbit_enc8_sorted : kbit_enc8_count;
+    const int sorted = kbit_mid_sorted(op->mid);
     float v[KBIT_CPU_MAX_BLOCK];
     for (int64_t b = block_begin; b < block_end; b++) {
         int64_t start = b * op->blocksize;
@@ -25,7 +24,8 @@ void kbit_ref_quantize_8bit(const kbit_op_quantize_8bit *op, int64_t block_begin
 
         uint8_t *q = op->q + start;
         for (int64_t i = 0; i < count; i++)
-            q[i] = (uint8_t)encode(v[i] * r, op->mid);
+            q[i] = (uint8_t)(sorted ? kbit_enc8_sorted(v[i] * r, op->mid)
+                                    : kbit_enc8_count(v[i] * r, op->mid));
     }
 }
 

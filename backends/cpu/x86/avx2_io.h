@@ -55,6 +55,21 @@ KBIT_INLINE void k256_store(void *out, kbit_dtype dtype, int64_t i, __m256 v)
         _mm_storeu_si128((__m128i *)((uint16_t *)out + i), k256_to_bf16(v));
 }
 
+/* With stream, a non-temporal store (out + i 32-byte aligned for F32, 16 for
+ * F16/BF16). Callers write whole 64-byte lines within one loop step, so the
+ * write-combining buffers are flushed full, and end with _mm_sfence(). */
+KBIT_INLINE void k256_store_nt(void *out, kbit_dtype dtype, int64_t i, __m256 v, int stream)
+{
+    if (!stream)
+        k256_store(out, dtype, i, v);
+    else if (dtype == KBIT_F32)
+        _mm256_stream_ps((float *)out + i, v);
+    else if (dtype == KBIT_F16)
+        _mm_stream_si128((__m128i *)((uint16_t *)out + i), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+    else
+        _mm_stream_si128((__m128i *)((uint16_t *)out + i), k256_to_bf16(v));
+}
+
 /* Largest of 8 non-NaN lanes. */
 KBIT_INLINE float k256_reduce_max(__m256 v)
 {

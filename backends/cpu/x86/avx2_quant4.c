@@ -85,23 +85,33 @@ KBIT_INLINE __m128i pack_nibbles(__m256i c0, __m256i c1, __m256i c2, __m256i c3)
     return _mm256_castsi256_si128(packed);
 }
 
-KBIT_INLINE void quantize_block(const kbit_op_quantize_4bit *op, enc4 e, kbit_dtype dtype, int64_t b)
+KBIT_INLINE void quantize_block(const kbit_op_quantize_4bit *op, enc4 e, float *buf,
+                                kbit_dtype dtype, int64_t b)
 {
+    /* e is a by-value copy: the byte stores may alias anything, which would
+     * otherwise force the tables to be reloaded after every store. */
     const void *x = op->x;
     int64_t start = b * op->blocksize;
     int64_t count = kbit_block_count(op->n, op->blocksize, b);
-    float tail[32];
 
+    /* Pass 1: absmax; fp16/bf16 are widened once into buf for pass 2. */
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int64_t i = 0;
+    const int64_t esize = dtype == KBIT_F32 ? 4 : 2;
     for (; i + 16 <= count; i += 16) {
-        acc0 = _mm256_max_ps(k256_abs(k256_load(x, dtype, start + i)), acc0);
-        acc1 = _mm256_max_ps(k256_abs(k256_load(x, dtype, start + i + 8)), acc1);
+        kbit_prefetch(x, (start + i) * esize);
+        __m256 v0 = k256_load(x, dtype, start + i), v1 = k256_load(x, dtype, start + i + 8);
+        if (dtype != KBIT_F32) {
+            _mm256_storeu_ps(buf + i, v0);
+            _mm256_storeu_ps(buf + i + 8, v1);
+        }
+        acc0 = _mm256_max_ps(k256_abs(v0), acc0);
+        acc1 = _mm256_max_ps(k256_abs(v1), acc1);
     }
     float absmax = k256_reduce_max(_mm256_max_ps(acc0, acc1));
     if (i < count) {
-        kbit_load_f32(x, dtype, start + i, count - i, tail);
-        float m = kbit_absmax(tail, count - i);
+        kbit_load_f32(x, dtype, start + i, count - i, buf + i);
+        float m = kbit_absmax(buf + i, count - i);
         if (m > absmax)
             absmax = m;
     }
@@ -109,24 +119,23 @@ KBIT_INLINE void quantize_block(const kbit_op_quantize_4bit *op, enc4 e, kbit_dt
     float r = 1.0f / absmax;
     __m256 rv = _mm256_set1_ps(r);
 
+    /* Pass 2. */
+    const float *src = dtype == KBIT_F32 ? (const float *)x + start : buf;
     uint8_t *out = op->packed + start / 2;
     for (i = 0; i + 32 <= count; i += 32) {
-        __m256i c0 = encode(&e, _mm256_mul_ps(k256_load(x, dtype, start + i), rv));
-        __m256i c1 = encode(&e, _mm256_mul_ps(k256_load(x, dtype, start + i + 8), rv));
-        __m256i c2 = encode(&e, _mm256_mul_ps(k256_load(x, dtype, start + i + 16), rv));
-        __m256i c3 = encode(&e, _mm256_mul_ps(k256_load(x, dtype, start + i + 24), rv));
+        __m256i c0 = encode(&e, _mm256_mul_ps(_mm256_loadu_ps(src + i), rv));
+        __m256i c1 = encode(&e, _mm256_mul_ps(_mm256_loadu_ps(src + i + 8), rv));
+        __m256i c2 = encode(&e, _mm256_mul_ps(_mm256_loadu_ps(src + i + 16), rv));
+        __m256i c3 = encode(&e, _mm256_mul_ps(_mm256_loadu_ps(src + i + 24), rv));
         _mm_storeu_si128((__m128i *)(out + i / 2), pack_nibbles(c0, c1, c2, c3));
     }
     if (i < count) { /* as the reference, including the padding nibble of an odd n */
         unsigned (*enc1)(float) = e.nf4 ? kbit_nf4_encode : kbit_fp4_encode;
-        int64_t rest = count - i;
-        kbit_load_f32(x, dtype, start + i, rest, tail);
-        uint8_t *o = out + i / 2;
-        int64_t j = 0;
-        for (; j + 1 < rest; j += 2)
-            o[j / 2] = (uint8_t)((enc1(tail[j] * r) << 4) | enc1(tail[j + 1] * r));
-        if (j < rest)
-            o[j / 2] = (uint8_t)((enc1(tail[j] * r) << 4) | enc1(0.0f * r));
+        int64_t j = i;
+        for (; j + 1 < count; j += 2)
+            out[j / 2] = (uint8_t)((enc1(src[j] * r) << 4) | enc1(src[j + 1] * r));
+        if (j < count)
+            out[j / 2] = (uint8_t)((enc1(src[j] * r) << 4) | enc1(0.0f * r));
     }
 }
 
@@ -134,9 +143,10 @@ void kbit_avx2_quantize_4bit(const kbit_op_quantize_4bit *op, int64_t block_begi
 {
     enc4 e;
     enc4_init(&e, op->type);
+    _Alignas(32) float buf[KBIT_CPU_MAX_BLOCK];
 #define RUN(DT)                                                \
     for (int64_t b = block_begin; b < block_end; b++)          \
-        quantize_block(op, e, DT, b)
+        quantize_block(op, e, buf, DT, b)
     KBIT_DTYPE_SWITCH(op->dtype, RUN);
 #undef RUN
 }
@@ -167,7 +177,10 @@ KBIT_INLINE __m256i unpack8(__m128i bytes, __m128i dup)
     return _mm256_srlv_epi32(_mm256_cvtepu8_epi32(_mm_shuffle_epi8(bytes, dup)), shift);
 }
 
-KBIT_INLINE void dequantize_block(const kbit_op_dequantize_4bit *op, dec4 d, kbit_dtype dtype, int64_t b)
+/* stream and dtype are constants at every call. Full 32-element steps start
+ * at a multiple of 32 elements: aligned for streaming whenever the output is. */
+KBIT_INLINE void dequantize_block(const kbit_op_dequantize_4bit *op, dec4 d, int stream,
+                                  kbit_dtype dtype, int64_t b)
 {
     int64_t start = b * op->blocksize;
     int64_t count = kbit_block_count(op->n, op->blocksize, b);
@@ -182,11 +195,12 @@ KBIT_INLINE void dequantize_block(const kbit_op_dequantize_4bit *op, dec4 d, kbi
     const uint8_t *in = op->packed + start / 2;
     int64_t i = 0;
     for (; i + 32 <= count; i += 32) {
+        kbit_prefetch(in, i / 2);
         __m128i bytes = _mm_loadu_si128((const __m128i *)(in + i / 2));
-        k256_store(op->out, dtype, start + i, lookup(&d, unpack8(bytes, dup0)));
-        k256_store(op->out, dtype, start + i + 8, lookup(&d, unpack8(bytes, dup1)));
-        k256_store(op->out, dtype, start + i + 16, lookup(&d, unpack8(bytes, dup2)));
-        k256_store(op->out, dtype, start + i + 24, lookup(&d, unpack8(bytes, dup3)));
+        k256_store_nt(op->out, dtype, start + i, lookup(&d, unpack8(bytes, dup0)), stream);
+        k256_store_nt(op->out, dtype, start + i + 8, lookup(&d, unpack8(bytes, dup1)), stream);
+        k256_store_nt(op->out, dtype, start + i + 16, lookup(&d, unpack8(bytes, dup2)), stream);
+        k256_store_nt(op->out, dtype, start + i + 24, lookup(&d, unpack8(bytes, dup3)), stream);
     }
     if (i < count) {
         float tail[32];
@@ -208,9 +222,19 @@ void kbit_avx2_dequantize_4bit(const kbit_op_dequantize_4bit *op, int64_t block_
         hi[q] = kbit_4bit_decode(op->type, q + 8);
     }
     dec4 d = { _mm256_loadu_ps(lo), _mm256_loadu_ps(hi), op->type == KBIT_NF4 };
+    int64_t out_bytes = op->n * (op->out_dtype == KBIT_F32 ? 4 : 2);
+#define RUN_STREAM(DT)                                         \
+    for (int64_t b = block_begin; b < block_end; b++)          \
+        dequantize_block(op, d, 1, DT, b)
 #define RUN(DT)                                                \
     for (int64_t b = block_begin; b < block_end; b++)          \
-        dequantize_block(op, d, DT, b)
-    KBIT_DTYPE_SWITCH(op->out_dtype, RUN);
+        dequantize_block(op, d, 0, DT, b)
+    if (kbit_cpu_stream_output(op->out, out_bytes)) {
+        KBIT_DTYPE_SWITCH(op->out_dtype, RUN_STREAM);
+        _mm_sfence(); /* order the streaming stores before whatever follows */
+    } else {
+        KBIT_DTYPE_SWITCH(op->out_dtype, RUN);
+    }
+#undef RUN_STREAM
 #undef RUN
 }

@@ -3,37 +3,31 @@
  * bit-identical to ref/quant8.c.
  *
  * Encoding (enc8) uses the per-op plan (enc8_plan.c): with a bucket table, one
- * gather and two integer compares per 8 elements; otherwise a branch-free
- * binary search (four levels from vpermps tables, four gathers) and one
- * gather for the tie rule. The last (< 32) elements of a block use the scalar
- * rule. Dequantization gathers code[q] and multiplies by the block's absmax.
+ * gather and one integer compare per 8 elements; otherwise (or for a block
+ * whose reciprocal is +inf) a branch-free binary search (four levels from
+ * vpermps tables, four gathers) and one gather for the tie rule. The last
+ * (< 32) elements of a block use the scalar rule. Dequantization gathers
+ * code[q] and multiplies by the block's absmax.
  */
+#include <math.h>
+
 #include "avx2_io.h"
 #include "../ref/encode.h"
 #include "../ref/ref.h"
 #include "variants.h"
 
-/* Order-preserving integer key of x + 0.0f (-0.0 becomes +0.0). */
-KBIT_INLINE __m256i order_key(__m256 x)
-{
-    __m256i bits = _mm256_castps_si256(_mm256_add_ps(x, _mm256_setzero_ps()));
-    __m256i flip = _mm256_or_si256(_mm256_srai_epi32(bits, 31), _mm256_set1_epi32((int)0x80000000u));
-    return _mm256_xor_si256(bits, flip);
-}
-
+/* enc8 from the bucket table: valid for finite and NaN x (see enc8_plan.c). */
 KBIT_INLINE __m256i enc8_buckets(__m256 x, const uint32_t *buckets)
 {
-    const __m256i one = _mm256_set1_epi32(1);
-    __m256i key = order_key(x);
-    __m256i low = _mm256_and_si256(key, _mm256_set1_epi32(0xffff));
+    __m256i bits = _mm256_castps_si256(x);
+    /* order-preserving key: bits ^ ((bits >> 31, arithmetic) | 0x80000000) */
+    __m256i flip = _mm256_or_si256(_mm256_srai_epi32(bits, 31), _mm256_set1_epi32((int)0x80000000u));
+    __m256i key = _mm256_xor_si256(bits, flip);
     __m256i e = _mm256_i32gather_epi32((const int *)buckets, _mm256_srli_epi32(key, 16), 4);
+    __m256i low = _mm256_and_si256(key, _mm256_set1_epi32(0xffff));
     __m256i j_lo = _mm256_and_si256(e, _mm256_set1_epi32(0xff));
-    __m256i mid_low = _mm256_srli_epi32(e, 8);
-    __m256i above = _mm256_cmpgt_epi32(low, mid_low); /* mid < x */
-    __m256i tie = _mm256_and_si256(_mm256_cmpeq_epi32(low, mid_low), /* mid == x, j_lo odd */
-                                   _mm256_cmpeq_epi32(_mm256_and_si256(j_lo, one), one));
-    __m256i j = _mm256_sub_epi32(j_lo, _mm256_or_si256(above, tie)); /* masks are -1 */
-    return _mm256_and_si256(j, _mm256_castps_si256(_mm256_cmp_ps(x, x, _CMP_ORD_Q))); /* NaN -> 0 */
+    __m256i above = _mm256_cmpgt_epi32(low, _mm256_srai_epi32(e, 8));
+    return _mm256_sub_epi32(j_lo, above); /* the mask is -1 */
 }
 
 typedef struct levels {
@@ -58,6 +52,8 @@ KBIT_INLINE __m256i gather_step(__m256i pos, const float *mid_pad, __m256 x, int
     return add_if_below(pos, _mm256_i32gather_ps(mid_pad, idx, 4), x, h);
 }
 
+/* enc8 for every x: binary search for the count of midpoints < x (NaN -> 0),
+ * then the tie rule. */
 KBIT_INLINE __m256i enc8_search(__m256 x, const levels *lv, const float *mid_pad)
 {
     __m256i pos = _mm256_setzero_si256();
@@ -76,68 +72,90 @@ KBIT_INLINE __m256i enc8_search(__m256 x, const levels *lv, const float *mid_pad
     return _mm256_sub_epi32(pos, tie);
 }
 
-KBIT_INLINE __m256i enc8(__m256 x, int use_buckets, const uint32_t *buckets, const levels *lv,
-                         const float *mid_pad)
+typedef struct enc8 {
+    const uint32_t *buckets;
+    const float *mid_pad;
+    levels lv;
+} enc8;
+
+/* fast (a constant at every call): the bucket table, else the search. */
+KBIT_INLINE __m256i encode(const enc8 *e, int fast, __m256 x)
 {
-    return use_buckets ? enc8_buckets(x, buckets) : enc8_search(x, lv, mid_pad);
+    return fast ? enc8_buckets(x, e->buckets) : enc8_search(x, &e->lv, e->mid_pad);
 }
 
-KBIT_INLINE __m256 centered(const void *x, kbit_dtype dtype, int64_t i, int center, __m256 offset)
+/* Pass 2: q[i] = enc8(src[i] * r); src holds the block's (centred) fp32 values. */
+KBIT_INLINE void encode_block(const enc8 *e, int fast, const float *src, int64_t count, float r,
+                              uint8_t *q)
 {
-    __m256 v = k256_load(x, dtype, i);
-    return center ? _mm256_sub_ps(v, offset) : v;
+    __m256 rv = _mm256_set1_ps(r);
+    int64_t i = 0;
+    for (; i + 32 <= count; i += 32) {
+        __m256i c0 = encode(e, fast, _mm256_mul_ps(_mm256_loadu_ps(src + i), rv));
+        __m256i c1 = encode(e, fast, _mm256_mul_ps(_mm256_loadu_ps(src + i + 8), rv));
+        __m256i c2 = encode(e, fast, _mm256_mul_ps(_mm256_loadu_ps(src + i + 16), rv));
+        __m256i c3 = encode(e, fast, _mm256_mul_ps(_mm256_loadu_ps(src + i + 24), rv));
+        _mm256_storeu_si256((__m256i *)(q + i), k256_pack_bytes(c0, c1, c2, c3));
+    }
+    for (; i < count; i++)
+        q[i] = (uint8_t)kbit_enc8_sorted(src[i] * r, e->mid_pad);
 }
 
-/* use_buckets and dtype are constants at every call: one specialisation each. */
-KBIT_INLINE void quantize_block(const kbit_op_quantize_8bit *op, int use_buckets,
-                                const uint32_t *buckets, levels lv, const float *mid_pad,
+KBIT_INLINE void quantize_block(const kbit_op_quantize_8bit *op, enc8 e, float *buf,
                                 kbit_dtype dtype, int64_t b)
 {
+    /* e is a by-value copy: the byte stores may alias anything, which would
+     * otherwise force the tables to be reloaded after every store. */
     const void *x = op->x;
     int64_t start = b * op->blocksize;
     int64_t count = kbit_block_count(op->n, op->blocksize, b);
     const int center = op->center;
     const float off = op->offset;
     const __m256 offset = _mm256_set1_ps(off);
-    float tail[32];
+    /* Pass 2 reads F32 input in place, unless it must be centred first. */
+    const int in_place = dtype == KBIT_F32 && !center;
 
+    /* Pass 1: absmax; values are widened and centred once into buf. */
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int64_t i = 0;
+    const int64_t esize = dtype == KBIT_F32 ? 4 : 2;
     for (; i + 16 <= count; i += 16) {
-        acc0 = _mm256_max_ps(k256_abs(centered(x, dtype, start + i, center, offset)), acc0);
-        acc1 = _mm256_max_ps(k256_abs(centered(x, dtype, start + i + 8, center, offset)), acc1);
+        kbit_prefetch(x, (start + i) * esize);
+        __m256 v0 = k256_load(x, dtype, start + i), v1 = k256_load(x, dtype, start + i + 8);
+        if (center) {
+            v0 = _mm256_sub_ps(v0, offset);
+            v1 = _mm256_sub_ps(v1, offset);
+        }
+        if (!in_place) {
+            _mm256_storeu_ps(buf + i, v0);
+            _mm256_storeu_ps(buf + i + 8, v1);
+        }
+        acc0 = _mm256_max_ps(k256_abs(v0), acc0);
+        acc1 = _mm256_max_ps(k256_abs(v1), acc1);
     }
     float absmax = k256_reduce_max(_mm256_max_ps(acc0, acc1));
     if (i < count) {
         int64_t rest = count - i;
-        kbit_load_f32(x, dtype, start + i, rest, tail);
+        float *t = buf + i, tail[16];
+        if (in_place)
+            t = tail;
+        kbit_load_f32(x, dtype, start + i, rest, t);
         if (center)
             for (int64_t j = 0; j < rest; j++)
-                tail[j] = tail[j] - off;
-        float m = kbit_absmax(tail, rest);
+                t[j] = t[j] - off;
+        float m = kbit_absmax(t, rest);
         if (m > absmax)
             absmax = m;
     }
     op->absmax[b] = absmax;
     float r = 1.0f / absmax;
-    __m256 rv = _mm256_set1_ps(r);
 
+    const float *src = in_place ? (const float *)x + start : buf;
     uint8_t *q = op->q + start;
-    for (i = 0; i + 32 <= count; i += 32) {
-        __m256i c[4];
-        for (int k = 0; k < 4; k++)
-            c[k] = enc8(_mm256_mul_ps(centered(x, dtype, start + i + 8 * k, center, offset), rv),
-                        use_buckets, buckets, &lv, mid_pad);
-        _mm256_storeu_si256((__m256i *)(q + i), k256_pack_bytes(c[0], c[1], c[2], c[3]));
-    }
-    if (i < count) {
-        int64_t rest = count - i;
-        kbit_load_f32(x, dtype, start + i, rest, tail);
-        for (int64_t j = 0; j < rest; j++) {
-            float v = center ? tail[j] - off : tail[j];
-            q[i + j] = (uint8_t)kbit_enc8_sorted(v * r, mid_pad);
-        }
-    }
+    if (e.buckets != NULL && r < INFINITY)
+        encode_block(&e, 1, src, count, r, q);
+    else /* no table, or absmax 0 or tiny: x' may be +-inf */
+        encode_block(&e, 0, src, count, r, q);
 }
 
 void kbit_avx2_quantize_8bit(const kbit_op_quantize_8bit *op, const kbit_enc8_plan *plan,
@@ -147,27 +165,23 @@ void kbit_avx2_quantize_8bit(const kbit_op_quantize_8bit *op, const kbit_enc8_pl
         kbit_ref_quantize_8bit(op, block_begin, block_end);
         return;
     }
-    levels lv = {
-        _mm256_loadu_ps(plan->level[0]), _mm256_loadu_ps(plan->level[1]),
-        _mm256_loadu_ps(plan->level[2]), _mm256_loadu_ps(plan->level[3]),
+    enc8 e = {
+        plan->buckets, plan->mid_pad,
+        { _mm256_loadu_ps(plan->level[0]), _mm256_loadu_ps(plan->level[1]),
+          _mm256_loadu_ps(plan->level[2]), _mm256_loadu_ps(plan->level[3]) },
     };
-    const uint32_t *buckets = plan->buckets;
-    const float *mid_pad = plan->mid_pad;
-#define RUN_BUCKETS(DT)                                                  \
-    for (int64_t b = block_begin; b < block_end; b++)                    \
-        quantize_block(op, 1, buckets, lv, mid_pad, DT, b)
-#define RUN_SEARCH(DT)                                                   \
-    for (int64_t b = block_begin; b < block_end; b++)                    \
-        quantize_block(op, 0, buckets, lv, mid_pad, DT, b)
-    if (buckets)
-        KBIT_DTYPE_SWITCH(op->dtype, RUN_BUCKETS);
-    else
-        KBIT_DTYPE_SWITCH(op->dtype, RUN_SEARCH);
-#undef RUN_BUCKETS
-#undef RUN_SEARCH
+    _Alignas(32) float buf[KBIT_CPU_MAX_BLOCK];
+#define RUN(DT)                                                \
+    for (int64_t b = block_begin; b < block_end; b++)          \
+        quantize_block(op, e, buf, DT, b)
+    KBIT_DTYPE_SWITCH(op->dtype, RUN);
+#undef RUN
 }
 
-KBIT_INLINE void dequantize_block(const kbit_op_dequantize_8bit *op, kbit_dtype dtype, int64_t b)
+/* stream and dtype are constants at every call. Full 32-element steps start
+ * at a multiple of 32 elements: aligned for streaming whenever the output is. */
+KBIT_INLINE void dequantize_block(const kbit_op_dequantize_8bit *op, int stream, kbit_dtype dtype,
+                                  int64_t b)
 {
     int64_t start = b * op->blocksize;
     int64_t count = kbit_block_count(op->n, op->blocksize, b);
@@ -179,6 +193,19 @@ KBIT_INLINE void dequantize_block(const kbit_op_dequantize_8bit *op, kbit_dtype 
     const __m256 a = _mm256_set1_ps(absmax);
     const uint8_t *q = op->q + start;
     int64_t i = 0;
+    for (; i + 32 <= count; i += 32) {
+        kbit_prefetch(q, i);
+        __m256i bytes = _mm256_loadu_si256((const __m256i *)(q + i));
+        for (int k = 0; k < 4; k++) {
+            __m128i part = k < 2 ? _mm256_castsi256_si128(bytes) : _mm256_extracti128_si256(bytes, 1);
+            if (k & 1)
+                part = _mm_srli_si128(part, 8);
+            __m256 v = _mm256_mul_ps(_mm256_i32gather_ps(code, _mm256_cvtepu8_epi32(part), 4), a);
+            if (add_offset)
+                v = _mm256_add_ps(v, offset);
+            k256_store_nt(op->out, dtype, start + i + 8 * k, v, stream);
+        }
+    }
     for (; i + 8 <= count; i += 8) {
         __m256i idx = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(q + i)));
         __m256 v = _mm256_mul_ps(_mm256_i32gather_ps(code, idx, 4), a);
@@ -201,9 +228,19 @@ KBIT_INLINE void dequantize_block(const kbit_op_dequantize_8bit *op, kbit_dtype 
 void kbit_avx2_dequantize_8bit(const kbit_op_dequantize_8bit *op, int64_t block_begin,
                                int64_t block_end)
 {
+    int64_t out_bytes = op->n * (op->out_dtype == KBIT_F32 ? 4 : 2);
+#define RUN_STREAM(DT)                                         \
+    for (int64_t b = block_begin; b < block_end; b++)          \
+        dequantize_block(op, 1, DT, b)
 #define RUN(DT)                                                \
     for (int64_t b = block_begin; b < block_end; b++)          \
-        dequantize_block(op, DT, b)
-    KBIT_DTYPE_SWITCH(op->out_dtype, RUN);
+        dequantize_block(op, 0, DT, b)
+    if (kbit_cpu_stream_output(op->out, out_bytes)) {
+        KBIT_DTYPE_SWITCH(op->out_dtype, RUN_STREAM);
+        _mm_sfence(); /* order the streaming stores before whatever follows */
+    } else {
+        KBIT_DTYPE_SWITCH(op->out_dtype, RUN);
+    }
+#undef RUN_STREAM
 #undef RUN
 }

@@ -78,6 +78,31 @@ KBIT_INLINE void k512_store(void *out, kbit_dtype dtype, int64_t i, __m512 v)
         _mm256_storeu_si256((__m256i *)((uint16_t *)out + i), k512_to_half(v, dtype));
 }
 
+/* 32 elements (v0 then v1) at out + i. With stream, non-temporal stores of
+ * whole 64-byte lines: out + i must be 64-byte aligned, and callers end with
+ * _mm_sfence(). */
+KBIT_INLINE void k512_store32(void *out, kbit_dtype dtype, int64_t i, __m512 v0, __m512 v1, int stream)
+{
+    if (dtype == KBIT_F32) {
+        float *p = (float *)out + i;
+        if (stream) {
+            _mm512_stream_ps(p, v0);
+            _mm512_stream_ps(p + 16, v1);
+        } else {
+            _mm512_storeu_ps(p, v0);
+            _mm512_storeu_ps(p + 16, v1);
+        }
+        return;
+    }
+    __m512i h = _mm512_inserti64x4(_mm512_castsi256_si512(k512_to_half(v0, dtype)),
+                                   k512_to_half(v1, dtype), 1);
+    uint16_t *p = (uint16_t *)out + i;
+    if (stream)
+        _mm512_stream_si512((void *)p, h);
+    else
+        _mm512_storeu_si512((void *)p, h);
+}
+
 KBIT_INLINE void k512_store_mask(void *out, kbit_dtype dtype, int64_t i, __m512 v, __mmask16 m)
 {
     if (dtype == KBIT_F32)

@@ -1,0 +1,20 @@
+/* backends/cpu/cpu.h - shared by the CPU driver's files: the device context
+ * and the op entry points of the driver table. */
+#ifndef KBIT_CPU_CPU_H
+#define KBIT_CPU_CPU_H
+
+#include "kernels.h"
+
+typedef struct cpu_ctx {
+    const kbit_cpu_kernels *kernels; /* the variant chosen at open */
+    int threads;                     /* OpenMP threads per op (>= 1) */
+    char name[128];                  /* CPU model, for device_info */
+} cpu_ctx;
+
+kbit_status kbit_cpu_quantize_4bit(void *ctx, const kbit_op_quantize_4bit *op);
+kbit_status kbit_cpu_dequantize_4bit(void *ctx, const kbit_op_dequantize_4bit *op);
+kbit_status kbit_cpu_quantize_8bit(void *ctx, const kbit_op_quantize_8bit *op);
+kbit_status kbit_cpu_dequantize_8bit(void *ctx, const kbit_op_dequantize_8bit *op);
+kbit_status kbit_cpu_block_sums(void *ctx, const kbit_op_block_sums *op);
+
+#endif /* KBIT_CPU_CPU_H */
