@@ -672,6 +672,9 @@ static void cases_dq4(runner *run)
     const struct { kbit_quant_type t; kbit_dtype d; int B; int64_t n; } big[] = {
         { KBIT_FP4, KBIT_F16, 64, 2097155 },
         { KBIT_NF4, KBIT_BF16, 1024, 1048576 },
+        /* Outputs of 16 MiB or more take the CPU's non-temporal store path. */
+        { KBIT_NF4, KBIT_F32, 64, 4194309 },
+        { KBIT_FP4, KBIT_BF16, 256, 8388613 },
     };
     for (size_t i = 0; i < sizeof big / sizeof big[0]; i++) {
         ccase c = { .op = OP_DQ4, .type = big[i].t, .out_dtype = big[i].d, .n = big[i].n,
@@ -778,7 +781,8 @@ static void cases_dq8(runner *run)
         c.in[1] = gen_scales(&run->r, kbit_nblocks(c.n, c.blocksize));
         run_everywhere(run, &c);
     }
-    ccase c = { .op = OP_DQ8, .out_dtype = KBIT_BF16, .n = 2097157, .blocksize = 64 };
+    /* 16 MiB of bf16 output: the CPU's non-temporal store path. */
+    ccase c = { .op = OP_DQ8, .out_dtype = KBIT_BF16, .n = 8388613, .blocksize = 64 };
     snprintf(c.desc, sizeof c.desc, "-> bf16 map signed B=64 n=%lld (large)", (long long)c.n);
     c.in_bytes[0] = (size_t)c.n;
     c.in[0] = gen_bytes(&run->r, c.in_bytes[0]);
