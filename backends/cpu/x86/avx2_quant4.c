@@ -222,19 +222,7 @@ void kbit_avx2_dequantize_4bit(const kbit_op_dequantize_4bit *op, int64_t block_
         hi[q] = kbit_4bit_decode(op->type, q + 8);
     }
     dec4 d = { _mm256_loadu_ps(lo), _mm256_loadu_ps(hi), op->type == KBIT_NF4 };
-    int64_t out_bytes = op->n * (op->out_dtype == KBIT_F32 ? 4 : 2);
-#define RUN_STREAM(DT)                                         \
-    for (int64_t b = block_begin; b < block_end; b++)          \
-        dequantize_block(op, d, 1, DT, b)
-#define RUN(DT)                                                \
-    for (int64_t b = block_begin; b < block_end; b++)          \
-        dequantize_block(op, d, 0, DT, b)
-    if (kbit_cpu_stream_output(op->out, out_bytes)) {
-        KBIT_DTYPE_SWITCH(op->out_dtype, RUN_STREAM);
-        _mm_sfence(); /* order the streaming stores before whatever follows */
-    } else {
-        KBIT_DTYPE_SWITCH(op->out_dtype, RUN);
-    }
-#undef RUN_STREAM
-#undef RUN
+#define BLOCK(STREAM, DT, b) dequantize_block(op, d, STREAM, DT, b)
+    KBIT_DEQUANT_LOOP(op, block_begin, block_end, BLOCK);
+#undef BLOCK
 }

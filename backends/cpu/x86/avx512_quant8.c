@@ -220,19 +220,7 @@ KBIT_INLINE void dequantize_block(const kbit_op_dequantize_8bit *op, int stream,
 void kbit_avx512_dequantize_8bit(const kbit_op_dequantize_8bit *op, int64_t block_begin,
                                  int64_t block_end)
 {
-    int64_t out_bytes = op->n * (op->out_dtype == KBIT_F32 ? 4 : 2);
-#define RUN_STREAM(DT)                                         \
-    for (int64_t b = block_begin; b < block_end; b++)          \
-        dequantize_block(op, 1, DT, b)
-#define RUN(DT)                                                \
-    for (int64_t b = block_begin; b < block_end; b++)          \
-        dequantize_block(op, 0, DT, b)
-    if (kbit_cpu_stream_output(op->out, out_bytes)) {
-        KBIT_DTYPE_SWITCH(op->out_dtype, RUN_STREAM);
-        _mm_sfence(); /* order the streaming stores before whatever follows */
-    } else {
-        KBIT_DTYPE_SWITCH(op->out_dtype, RUN);
-    }
-#undef RUN_STREAM
-#undef RUN
+#define BLOCK(STREAM, DT, b) dequantize_block(op, STREAM, DT, b)
+    KBIT_DEQUANT_LOOP(op, block_begin, block_end, BLOCK);
+#undef BLOCK
 }

@@ -30,4 +30,28 @@ KBIT_INLINE void kbit_prefetch(const void *p, int64_t byte_offset)
         }                                     \
     } while (0)
 
+/* One dtype switch of the dequantize loop: BLOCK(stream, DT, b) for every
+ * block b of [begin, end), with stream and DT compile-time constants. */
+#define KBIT_DEQUANT_CASES_(BLOCK, stream, dtype, begin, end)                           \
+    switch (dtype) {                                                                   \
+    case KBIT_F32: for (int64_t b_ = (begin); b_ < (end); b_++) BLOCK(stream, KBIT_F32, b_); break; \
+    case KBIT_F16: for (int64_t b_ = (begin); b_ < (end); b_++) BLOCK(stream, KBIT_F16, b_); break; \
+    default: for (int64_t b_ = (begin); b_ < (end); b_++) BLOCK(stream, KBIT_BF16, b_); break;     \
+    }
+
+/* The block loop of every dequantize kernel: outputs large enough to bypass
+ * the cache (kbit_cpu_stream_output) are written with non-temporal stores,
+ * fenced before the kernel returns so they are ordered before whatever
+ * follows. BLOCK(stream, DT, b) dequantizes block b. */
+#define KBIT_DEQUANT_LOOP(op, begin, end, BLOCK)                                          \
+    do {                                                                                 \
+        int64_t out_bytes_ = (op)->n * ((op)->out_dtype == KBIT_F32 ? 4 : 2);            \
+        if (kbit_cpu_stream_output((op)->out, out_bytes_)) {                             \
+            KBIT_DEQUANT_CASES_(BLOCK, 1, (op)->out_dtype, begin, end)                   \
+            _mm_sfence();                                                                \
+        } else {                                                                         \
+            KBIT_DEQUANT_CASES_(BLOCK, 0, (op)->out_dtype, begin, end)                   \
+        }                                                                                \
+    } while (0)
+
 #endif /* KBIT_CPU_X86_COMMON_H */
