@@ -100,6 +100,63 @@ typedef struct kbit_op_block_sums {
     double *sums;         /* HOST, ceil(n/256) entries: sums[b] = sum of x[256b..] in order */
 } kbit_op_block_sums;
 
+/* Optimizer kernels (numerics 6.3, 6.5). LAMB runs ADAM and LARS runs
+ * MOMENTUM, with update_scale from max_unorm (6.4). */
+typedef enum kbit_optim_kernel {
+    KBIT_OPTK_ADAM = 0,
+    KBIT_OPTK_ADEMAMIX = 1,
+    KBIT_OPTK_MOMENTUM = 2,
+    KBIT_OPTK_RMSPROP = 3,
+    KBIT_OPTK_ADAGRAD = 4,
+    KBIT_OPTK_LION = 5
+} kbit_optim_kernel;
+
+/* 8-bit optimizer states are quantized in blocks of this many elements, and
+ * every optimizer op is split into blocks of this size. */
+#define KBIT_OPTIM_BLOCK 256
+
+/* One optimizer step on one tensor. 2-state kernels: ADAM, ADEMAMIX. */
+typedef struct kbit_op_optimizer {
+    kbit_optim_kernel kernel;
+    int32_t state_bits;     /* 32: fp32 states; 8: u8 codes + fp32 absmax per 256 */
+    kbit_dtype param_dtype; /* F32, F16, BF16 */
+    kbit_dtype grad_dtype;  /* F32 or param_dtype */
+    void *p;                /* n elements, updated in place */
+    const void *g;          /* n elements */
+    int64_t n;              /* > 0 */
+    void *state1;           /* float[n] or uint8[n]; ADEMAMIX [2n]: m1 then m2 */
+    void *state2;           /* 2-state: float[n] or uint8[n]; NULL otherwise */
+    float *absmax1;         /* 8-bit: [nblocks]; ADEMAMIX [2*nblocks], m2 at nblocks + b */
+    float *absmax2;         /* 8-bit 2-state: [nblocks] */
+    const float *qmap1;     /* HOST, 8-bit: the signed map of state1 (256 ascending) */
+    const float *mid1;      /* HOST, its 255 midpoints (code[i] + code[i+1]) * 0.5f */
+    const float *qmap2;     /* HOST, 8-bit 2-state: the unsigned map of state2 */
+    const float *mid2;
+    int64_t step;           /* >= 1, already incremented */
+    float lr, beta1, beta2;
+    float beta3, alpha;     /* ADEMAMIX: the scheduled beta3_t and alpha_t */
+    float eps, weight_decay;
+    float gnorm_scale;      /* multiplies the gradient (percentile clipping) */
+    float update_scale;     /* 32-bit ADAM/MOMENTUM: from max_unorm, else 1 */
+    float c1, c2, step_size; /* host scalars of numerics 6.2 */
+    float c1p, c2p;         /* f32(1/(1-beta1^t)), f32(1/(1-beta2^t)): update norm only */
+    int32_t skip_zeros;
+} kbit_op_optimizer;
+
+/* Per-256-element fp64 leaves of the sums the optimizer's norms need
+ * (determinism 4); the core reduces them with the pairsum tree. */
+typedef enum kbit_optim_sum {
+    KBIT_OPTSUM_PARAM_SQ = 0,  /* (double)p * (double)p */
+    KBIT_OPTSUM_GRAD_SQ = 1,   /* (double)g * (double)g, raw gradient */
+    KBIT_OPTSUM_UPDATE_SQ = 2  /* (double)u * (double)u, u of numerics 6.4 (32-bit ADAM, MOMENTUM) */
+} kbit_optim_sum;
+
+typedef struct kbit_op_optimizer_sums {
+    const kbit_op_optimizer *step; /* the step to be taken; nothing of it is written */
+    kbit_optim_sum which;
+    double *sums;                  /* HOST, ceil(n/256) leaves */
+} kbit_op_optimizer_sums;
+
 /* --- the table --- */
 
 typedef struct kbit_driver {
@@ -132,6 +189,8 @@ typedef struct kbit_driver {
     kbit_status (*quantize_8bit)(void *ctx, const kbit_op_quantize_8bit *op);
     kbit_status (*dequantize_8bit)(void *ctx, const kbit_op_dequantize_8bit *op);
     kbit_status (*block_sums)(void *ctx, const kbit_op_block_sums *op);
+    kbit_status (*optimizer_step)(void *ctx, const kbit_op_optimizer *op);
+    kbit_status (*optimizer_sums)(void *ctx, const kbit_op_optimizer_sums *op);
 } kbit_driver;
 
 typedef const kbit_driver *(*kbit_driver_entry_fn)(const kbit_host *host);

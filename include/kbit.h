@@ -292,6 +292,161 @@ KBIT_API kbit_status kbit_dequantize_8bit(kbit_device *device, const uint8_t *q,
                                           const float *absmax, int64_t n, int blocksize,
                                           const float *code, kbit_dtype out_dtype, void *out);
 
+/* ------------------------------------------------------------------ */
+/* Optimizers: bitsandbytes' eight, 32-bit and 8-bit blockwise states   */
+/*
+ * Numerics: shared/spec/numerics.md 6 (bitsandbytes' CUDA kernels with IEEE
+ * arithmetic and the NORMATIVE deviations of 6.5), norms by pairsum
+ * (determinism.md 4). Results are bit-identical on every backend and thread
+ * count.
+ *
+ * One kbit_optim_state per parameter tensor holds the step counter, the
+ * optimizer states on the device (fp32, or 8-bit codes with one fp32 absmax
+ * per 256 elements and the two maps), and the gradient-norm history of
+ * percentile clipping. Each kbit_optim_step increments the counter first, so
+ * the first update uses step 1, as bitsandbytes does.
+ *
+ * Hyperparameters per kind (bitsandbytes' names in parentheses):
+ *   ADAM, ADAMW, LAMB  beta1, beta2; eps; weight_decay is decoupled (applied
+ *                      after the step) for all three; LAMB = ADAM + max_unorm
+ *   ADEMAMIX           beta1, beta2, beta3, alpha, t_alpha, t_beta3
+ *   SGD, LARS          beta1 = momentum (> 0); weight_decay is coupled (L2);
+ *                      LARS = SGD + max_unorm
+ *   RMSPROP            beta1 = alpha (smoothing, > 0); eps
+ *   ADAGRAD            eps (betas unused)
+ *   LION               beta1, beta2
+ * Defaults (kbit_optim_config_default) are numerics 6.1; SGD and LARS, whose
+ * lr and momentum bitsandbytes leaves to the caller, default to lr 1e-3 and
+ * momentum 0.9.
+ */
+
+typedef enum kbit_optim_kind {
+    KBIT_OPTIM_ADAM = 0,
+    KBIT_OPTIM_ADAMW = 1,
+    KBIT_OPTIM_LAMB = 2,
+    KBIT_OPTIM_ADEMAMIX = 3,
+    KBIT_OPTIM_SGD = 4,
+    KBIT_OPTIM_LARS = 5,
+    KBIT_OPTIM_RMSPROP = 6,
+    KBIT_OPTIM_ADAGRAD = 7,
+    KBIT_OPTIM_LION = 8
+} kbit_optim_kind;
+
+typedef struct kbit_optim_config {
+    kbit_optim_kind kind;
+    float lr;                 /* >= 0, finite */
+    float beta1, beta2, beta3; /* each beta the kind uses: in [0, 1) */
+    float alpha;              /* AdEMAMix: >= 0, finite */
+    int64_t t_alpha;          /* AdEMAMix alpha warm-up steps; 0 = none */
+    int64_t t_beta3;          /* AdEMAMix beta3 warm-up steps; 0 = none */
+    float eps;                /* >= 0, finite */
+    float weight_decay;       /* >= 0, finite */
+    /* Update-norm clipping (numerics 6.4): > 0 only for ADAM/ADAMW/LAMB and
+     * SGD/LARS; applied with 32-bit states (8-bit kernels ignore it, as in
+     * bitsandbytes). */
+    float max_unorm;
+    /* Percentile clipping (numerics 6.7): 100 = off; 0..99 clips the gradient
+     * norm at that percentile (0-based, of 100) of the last 100 norms. */
+    int percentile_clipping;
+    /* Elements whose gradient is exactly 0 are not updated (numerics 6.5). */
+    int skip_zeros;
+    /* 32 or 8. Read when a state is created: tensors with fewer than
+     * min_8bit_size elements keep 32-bit states (bitsandbytes: 4096). */
+    int state_bits;
+    int64_t min_8bit_size;
+} kbit_optim_config;
+
+/* Fill config with the defaults of kind (state_bits 32, min_8bit_size 4096,
+ * percentile_clipping 100). KBIT_EINVAL for an unknown kind. */
+KBIT_API kbit_status kbit_optim_config_default(kbit_optim_kind kind, kbit_optim_config *config);
+
+/* The host scalars of step (>= 1) for config (numerics 6.2, 6.4): what the
+ * kernels receive. alpha_t and beta3_t are the AdEMAMix schedules (alpha and
+ * beta3 without one). */
+typedef struct kbit_optim_scalars {
+    float c1, c2, step_size;
+    float alpha_t, beta3_t;
+    float c1p, c2p; /* f32(1/(1-beta1^step)), f32(1/(1-beta2^step)) */
+} kbit_optim_scalars;
+
+KBIT_API kbit_status kbit_optim_host_scalars(const kbit_optim_config *config, int64_t step,
+                                             kbit_optim_scalars *scalars);
+
+typedef struct kbit_optim_state kbit_optim_state;
+
+/* A zeroed state (step 0) on device for a tensor of n elements of param_dtype
+ * (F32, F16, BF16), with 8-bit states when config->state_bits is 8 and
+ * n >= config->min_8bit_size. The device must stay open until release. */
+KBIT_API kbit_status kbit_optim_state_create(kbit_device *device, const kbit_optim_config *config,
+                                             int64_t n, kbit_dtype param_dtype,
+                                             kbit_optim_state **state);
+/* Free the state's device memory and the state; NULL is ignored. */
+KBIT_API void kbit_optim_state_release(kbit_optim_state *state);
+
+typedef struct kbit_optim_state_info {
+    kbit_optim_kind kind;
+    kbit_dtype param_dtype;
+    int state_bits;           /* 32 or 8, as decided at creation */
+    int64_t n;
+    int64_t step;             /* steps taken */
+    size_t device_bytes;      /* optimizer state memory on the device */
+    /* Values of the last step (1 when not used, 0 before the first step). */
+    float gnorm_scale;        /* percentile clipping's scale of the gradient */
+    float param_norm, unorm, update_scale; /* max_unorm (numerics 6.4) */
+} kbit_optim_state_info;
+
+KBIT_API kbit_status kbit_optim_state_get_info(const kbit_optim_state *state,
+                                               kbit_optim_state_info *info);
+
+/* One step: param[n] (the state's param_dtype, updated in place) with
+ * grad[n] of grad_dtype (F32 or the param dtype). gnorm_scale (> 0, finite)
+ * multiplies the gradient, on top of percentile clipping. config->kind must
+ * be the state's kind; state_bits and min_8bit_size are not read here.
+ * Non-finite gradients: with 8-bit ADAM/ADAMW/AdEMAMix states an element
+ * whose scaled gradient is not finite has its states reset to 0 and its
+ * parameter left as is; elsewhere NaN and inf propagate (numerics 6.3, 6.5).
+ * On failure neither the parameter nor the state was changed, except when the
+ * driver itself fails (KBIT_EDRIVER). */
+KBIT_API kbit_status kbit_optim_step(kbit_device *device, const kbit_optim_config *config,
+                                     kbit_optim_state *state, void *param, const void *grad,
+                                     kbit_dtype grad_dtype, float gnorm_scale);
+
+/* Step count tensors in one call: states[i], params[i], grads[i] and
+ * grad_dtypes[i] as for kbit_optim_step. Every argument of every tensor is
+ * checked before the first one is stepped. */
+KBIT_API kbit_status kbit_optim_step_many(kbit_device *device, const kbit_optim_config *config,
+                                          int64_t count, kbit_optim_state *const *states,
+                                          void *const *params, const void *const *grads,
+                                          const kbit_dtype *grad_dtypes, float gnorm_scale);
+
+/* Save and restore a state byte for byte (layout: doc/formats.md, "Optimizer
+ * state"). save_size gives the bytes save writes; restore needs a state
+ * created for the same kind, n, param dtype and state bits (KBIT_EFORMAT
+ * otherwise, naming the field). */
+KBIT_API kbit_status kbit_optim_state_save_size(const kbit_optim_state *state, size_t *bytes);
+KBIT_API kbit_status kbit_optim_state_save(const kbit_optim_state *state, void *buffer,
+                                           size_t bytes);
+KBIT_API kbit_status kbit_optim_state_restore(kbit_optim_state *state, const void *buffer,
+                                              size_t bytes);
+
+/* bitsandbytes' per-parameter optimizer state_dict tensors (numerics 6.8), as
+ * host arrays. Sizes follow from the state: 32-bit state1/state2 are fp32
+ * [n] (AdEMAMix state1 [2, n]); 8-bit state1/state2 are uint8 [n] (AdEMAMix
+ * [2, n]), absmax1/absmax2 fp32 [ceil(n/256)] (AdEMAMix absmax1 [2, ...]),
+ * qmap1/qmap2 fp32 [256] ascending. state2/absmax2/qmap2 only for the
+ * 2-state kinds (ADAM, ADAMW, LAMB, ADEMAMIX); gnorm_vec [100] or NULL
+ * (history kept at 0). */
+typedef struct kbit_optim_bnb_state {
+    int64_t step;
+    const void *state1, *state2;
+    const float *absmax1, *absmax2;
+    const float *qmap1, *qmap2;
+    const float *gnorm_vec;
+} kbit_optim_bnb_state;
+
+KBIT_API kbit_status kbit_optim_state_load_bnb(kbit_optim_state *state,
+                                               const kbit_optim_bnb_state *bnb);
+
 #ifdef __cplusplus
 }
 #endif

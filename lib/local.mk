@@ -12,6 +12,7 @@ libkbit_core_la_SOURCES = \
 	lib/pairsum.c lib/pairsum.h \
 	lib/quant4.c lib/quant8.c \
 	lib/safetensors.c lib/safetensors.h
+libkbit_core_la_SOURCES += lib/optim.c lib/optim.h lib/optim_config.c lib/optim_state.c
 libkbit_core_la_CFLAGS = $(AM_CFLAGS) $(OPENMP_CFLAGS) $(JANSSON_CFLAGS)
 libkbit_core_la_LIBADD = $(JANSSON_LIBS) $(PTHREAD_LIBS)
 

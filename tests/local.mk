@@ -101,3 +101,20 @@ AM_TESTS_ENVIRONMENT = \
 EXTRA_DIST += tests/README.md tests/vectors/README.md tests/vectors/SHA256SUMS \
 	tests/vectors/q4.safetensors tests/vectors/q8.safetensors \
 	tests/vectors/nested.safetensors
+
+# Optimizers (numerics 6): golden vectors, conformance + save/restore, bad
+# input, convergence. They share tests/optimutil.c.
+kbit_optim_test_progs = \
+	tests/test_optim_golden
+check_PROGRAMS += $(kbit_optim_test_progs)
+TESTS += $(kbit_optim_test_progs)
+kbit_optim_test_common = tests/optimutil.c tests/optimutil.h
+
+tests_test_optim_golden_SOURCES = tests/test_optim_golden.c $(kbit_optim_test_common)
+tests_test_optim_golden_CPPFLAGS = $(kbit_test_cppflags)
+tests_test_optim_golden_CFLAGS = $(kbit_test_cflags)
+tests_test_optim_golden_LDADD = $(kbit_test_libs)
+tests_test_optim_golden_LDFLAGS = $(kbit_test_linkflags)
+
+
+EXTRA_DIST += tests/vectors/optim.safetensors

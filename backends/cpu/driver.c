@@ -214,6 +214,8 @@ static const kbit_driver cpu_driver = {
     .quantize_8bit = kbit_cpu_quantize_8bit,
     .dequantize_8bit = kbit_cpu_dequantize_8bit,
     .block_sums = kbit_cpu_block_sums,
+    .optimizer_step = kbit_cpu_optimizer_step,
+    .optimizer_sums = kbit_cpu_optimizer_sums,
 };
 
 /* Declared for the core in lib/registry.h; linked statically, hidden. */

@@ -70,6 +70,9 @@ typedef struct kbit_cpu_kernels {
     void (*dequantize_8bit)(const kbit_op_dequantize_8bit *op, int64_t block_begin, int64_t block_end);
     /* Blocks of 256 elements. */
     void (*block_sums)(const kbit_op_block_sums *op, int64_t block_begin, int64_t block_end);
+    /* Blocks of KBIT_OPTIM_BLOCK (256) elements. */
+    void (*optimizer_step)(const kbit_op_optimizer *op, int64_t block_begin, int64_t block_end);
+    void (*optimizer_sums)(const kbit_op_optimizer_sums *op, int64_t block_begin, int64_t block_end);
 } kbit_cpu_kernels;
 
 extern const kbit_cpu_kernels kbit_cpu_kernels_scalar;

@@ -19,4 +19,6 @@ const kbit_cpu_kernels kbit_cpu_kernels_scalar = {
     .quantize_8bit = quantize_8bit,
     .dequantize_8bit = kbit_ref_dequantize_8bit,
     .block_sums = kbit_ref_block_sums,
+    .optimizer_step = kbit_ref_optimizer_step,
+    .optimizer_sums = kbit_ref_optimizer_sums,
 };

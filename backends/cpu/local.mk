@@ -7,7 +7,8 @@
 KBIT_CPU_REF_SOURCES = \
 	backends/cpu/ref/quant4.c \
 	backends/cpu/ref/quant8.c \
-	backends/cpu/ref/sums.c
+	backends/cpu/ref/sums.c \
+	backends/cpu/ref/optim.c
 KBIT_CPU_REF_HDRS = \
 	backends/cpu/ref/ref.h \
 	backends/cpu/ref/encode.h \
@@ -21,6 +22,7 @@ libkbit_core_la_SOURCES += \
 	backends/cpu/enc8_plan.c \
 	backends/cpu/isa.c backends/cpu/isa.h \
 	backends/cpu/cpu.h backends/cpu/driver.c backends/cpu/ops.c
+libkbit_core_la_SOURCES += backends/cpu/optim_ops.c
 
 KBIT_CPU_X86_HDRS = \
 	backends/cpu/x86/common.h \
@@ -33,6 +35,7 @@ libkbit_cpu_avx2_la_SOURCES = \
 	backends/cpu/x86/avx2_quant4.c \
 	backends/cpu/x86/avx2_quant8.c \
 	backends/cpu/x86/avx2_sums.c \
+	backends/cpu/x86/avx2_optim.c \
 	backends/cpu/x86/avx2_kernels.c \
 	$(KBIT_CPU_X86_HDRS)
 libkbit_cpu_avx2_la_CFLAGS = $(AM_CFLAGS) $(KBIT_AVX2_CFLAGS)
@@ -46,6 +49,7 @@ libkbit_cpu_avx512_la_SOURCES = \
 	backends/cpu/x86/avx512_quant4.c \
 	backends/cpu/x86/avx512_quant8.c \
 	backends/cpu/x86/avx512_sums.c \
+	backends/cpu/x86/avx512_optim.c \
 	backends/cpu/x86/avx512_kernels.c \
 	$(KBIT_CPU_X86_HDRS)
 libkbit_cpu_avx512_la_CFLAGS = $(AM_CFLAGS) $(KBIT_AVX512_CFLAGS)

@@ -125,6 +125,20 @@ static kbit_status block_sums(void *ctx, const kbit_op_block_sums *op)
     return KBIT_OK;
 }
 
+static kbit_status optimizer_step(void *ctx, const kbit_op_optimizer *op)
+{
+    (void)ctx;
+    kbit_ref_optimizer_step(op, 0, blocks_of(op->n, KBIT_OPTIM_BLOCK));
+    return KBIT_OK;
+}
+
+static kbit_status optimizer_sums(void *ctx, const kbit_op_optimizer_sums *op)
+{
+    (void)ctx;
+    kbit_ref_optimizer_sums(op, 0, blocks_of(op->step->n, KBIT_OPTIM_BLOCK));
+    return KBIT_OK;
+}
+
 static const kbit_driver table = {
     .abi_version = KBIT_DRIVER_ABI_VERSION,
     .struct_size = sizeof(kbit_driver),
@@ -146,6 +160,8 @@ static const kbit_driver table = {
     .quantize_8bit = quantize_8bit,
     .dequantize_8bit = dequantize_8bit,
     .block_sums = block_sums,
+    .optimizer_step = optimizer_step,
+    .optimizer_sums = optimizer_sums,
 };
 
 KBIT_API const kbit_driver *kbit_driver_entry(const kbit_host *h)

@@ -26,4 +26,12 @@ void kbit_ref_dequantize_8bit(const kbit_op_dequantize_8bit *op, int64_t block_b
 /* Blocks of KBIT_PAIRSUM_LEAF (256) elements: sums[b] for b in the range. */
 void kbit_ref_block_sums(const kbit_op_block_sums *op, int64_t block_begin, int64_t block_end);
 
+/* Optimizer step and norm leaves, blocks of KBIT_OPTIM_BLOCK (256) elements. */
+void kbit_ref_optimizer_step(const kbit_op_optimizer *op, int64_t block_begin, int64_t block_end);
+void kbit_ref_optimizer_sums(const kbit_op_optimizer_sums *op, int64_t block_begin,
+                             int64_t block_end);
+/* Requantize count new 8-bit optimizer state values (numerics 6.5): codes q. */
+void kbit_ref_optim_requantize(const float *s, int64_t count, float absmax, const float *map,
+                               const float *mid, int sign_fix, uint8_t *q);
+
 #endif /* KBIT_CPU_REF_H */

@@ -1,4 +1,5 @@
 /* backends/cpu/x86/avx2_kernels.c - the avx2 variant's kernel table. */
+#include "../ref/ref.h"
 #include "variants.h"
 
 const kbit_cpu_kernels kbit_cpu_kernels_avx2 = {
@@ -9,4 +10,6 @@ const kbit_cpu_kernels kbit_cpu_kernels_avx2 = {
     .quantize_8bit = kbit_avx2_quantize_8bit,
     .dequantize_8bit = kbit_avx2_dequantize_8bit,
     .block_sums = kbit_avx2_block_sums,
+    .optimizer_step = kbit_avx2_optimizer_step,
+    .optimizer_sums = kbit_ref_optimizer_sums,
 };

@@ -14,6 +14,13 @@
     void kbit_##isa##_dequantize_8bit(const kbit_op_dequantize_8bit *op, int64_t b0, int64_t b1); \
     void kbit_##isa##_block_sums(const kbit_op_block_sums *op, int64_t b0, int64_t b1);
 
+/* Optimizer kernels of each variant (x86/<isa>_optim.c). */
+#define KBIT_X86_DECLARE_OPTIM(isa) \
+    void kbit_##isa##_optimizer_step(const kbit_op_optimizer *op, int64_t b0, int64_t b1);
+
+KBIT_X86_DECLARE_OPTIM(avx2)
+KBIT_X86_DECLARE_OPTIM(avx512)
+
 KBIT_X86_DECLARE_VARIANT(avx2)
 KBIT_X86_DECLARE_VARIANT(avx512)
 
