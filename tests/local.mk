@@ -105,7 +105,8 @@ EXTRA_DIST += tests/README.md tests/vectors/README.md tests/vectors/SHA256SUMS \
 # Optimizers (numerics 6): golden vectors, conformance + save/restore, bad
 # input, convergence. They share tests/optimutil.c.
 kbit_optim_test_progs = \
-	tests/test_optim_golden
+	tests/test_optim_golden \
+	tests/test_optim_conformance
 check_PROGRAMS += $(kbit_optim_test_progs)
 TESTS += $(kbit_optim_test_progs)
 kbit_optim_test_common = tests/optimutil.c tests/optimutil.h
@@ -116,5 +117,10 @@ tests_test_optim_golden_CFLAGS = $(kbit_test_cflags)
 tests_test_optim_golden_LDADD = $(kbit_test_libs)
 tests_test_optim_golden_LDFLAGS = $(kbit_test_linkflags)
 
+tests_test_optim_conformance_SOURCES = tests/test_optim_conformance.c $(kbit_optim_test_common)
+tests_test_optim_conformance_CPPFLAGS = $(kbit_test_cppflags)
+tests_test_optim_conformance_CFLAGS = $(kbit_test_cflags)
+tests_test_optim_conformance_LDADD = $(kbit_test_libs)
+tests_test_optim_conformance_LDFLAGS = $(kbit_test_linkflags)
 
 EXTRA_DIST += tests/vectors/optim.safetensors

@@ -269,7 +269,7 @@ int main(void)
     int ntargets = targets_open(targets, MAX_TARGETS);
     for (int t = 0; t < ntargets; t++) {
         char what[256];
-        snprintf(what, sizeof what, "optimizer golden vectors on %s", targets[t].label);
+        snprintf(what, sizeof what, "optimizer golden vectors on %.96s", targets[t].label);
         if (targets[t].dev == NULL) {
             tap_skip(what, "%s", targets[t].skip);
             continue;

@@ -1,0 +1,297 @@
+/* tests/test_optim_conformance.c - optimizers on every target bit for bit
+ * against the scalar reference (CPU scalar, 1 thread), and save/restore.
+ *
+ * Conformance: every kind x 32/8-bit states x param dtype (f32, f16, bf16)
+ * x gradient dtype (the param dtype, and f32 for 16-bit params), sizes
+ * n = 1, 255, 256, 257, 4096+3 and (f32 params) 65536+77 so that two threads
+ * really split the work; gradients hold +-0, a whole zero block, denormals,
+ * +-inf and NaN. Options vary with the case: weight decay, skip_zeros,
+ * percentile clipping, max_unorm (LAMB/LARS). Three steps from a fresh state;
+ * after each, the parameter and the whole saved state (doc/formats.md layout)
+ * are compared (any NaN equals any NaN).
+ *
+ * Save/restore: 50 steps, save, restore into a fresh state, 50 more steps ==
+ * 100 uninterrupted steps, byte for byte (parameter and saved state), for
+ * every kind with 32- and 8-bit states. */
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "optimutil.h"
+#include "tap.h"
+#include "testutil.h"
+
+typedef struct opt_case {
+    kbit_optim_config cfg;
+    kbit_dtype pdtype, gdtype;
+    int64_t n;
+    uint64_t seed;
+} opt_case;
+
+/* Parameters ~ N(0, 0.1); gradients ~ N(0, 0.01) with edge values. */
+static void fill_inputs(const opt_case *c, int step, float *p, float *g)
+{
+    rng r;
+    rng_seed(&r, c->seed * 1000 + (uint64_t)step);
+    for (int64_t i = 0; i < c->n; i++) {
+        if (p)
+            p[i] = (float)(rng_normal(&r) * 0.1);
+        g[i] = (float)(rng_normal(&r) * 0.01);
+    }
+    static const float edges[] = { 0.0f, -0.0f, 1e-40f, -3e-42f, INFINITY, -INFINITY, NAN };
+    int64_t nedge = c->n / 37 + 1;
+    for (int64_t k = 0; k < nedge; k++) {
+        int64_t i = (int64_t)rng_below(&r, (uint32_t)c->n);
+        /* the non-finite ones only at step 2, so states stay mostly finite */
+        int e = (int)rng_below(&r, step == 2 ? 7 : 4);
+        g[i] = edges[e];
+    }
+    if (c->n >= 512) /* a whole zero block */
+        for (int64_t i = 256; i < 512; i++)
+            g[i] = step == 1 ? 0.0f : g[i];
+}
+
+static void *to_device(kbit_device *dev, kbit_dtype dtype, const float *x, int64_t n)
+{
+    size_t bytes = (size_t)n * kbit_dtype_size(dtype);
+    void *h = malloc(bytes ? bytes : 1);
+    f32_to_dtype(dtype, x, h, (size_t)n);
+    void *d = dev_upload(dev, h, bytes);
+    free(h);
+    return d;
+}
+
+/* Run the case for nsteps on dev; returns the parameter bytes and the saved
+ * state after each step (arrays of nsteps). */
+typedef struct outcome {
+    void *p[3];
+    saved_state s[3];
+    int ok;
+} outcome;
+
+static void run_case(kbit_device *dev, const opt_case *c, int nsteps, outcome *out)
+{
+    memset(out, 0, sizeof *out);
+    size_t pbytes = (size_t)c->n * kbit_dtype_size(c->pdtype);
+    float *p = malloc((size_t)c->n * 4 + 4), *g = malloc((size_t)c->n * 4 + 4);
+    kbit_optim_state *st = NULL;
+    if (kbit_optim_state_create(dev, &c->cfg, c->n, c->pdtype, &st) != KBIT_OK)
+        tap_bail("kbit_optim_state_create: %s", kbit_last_error());
+    fill_inputs(c, 0, p, g);
+    void *p_d = to_device(dev, c->pdtype, p, c->n);
+    out->ok = 1;
+    for (int s = 0; s < nsteps; s++) {
+        fill_inputs(c, s + 1, NULL, g);
+        void *g_d = to_device(dev, c->gdtype, g, c->n);
+        if (kbit_optim_step(dev, &c->cfg, st, p_d, g_d, c->gdtype, 1.0f) != KBIT_OK) {
+            tap_diag("kbit_optim_step: %s", kbit_last_error());
+            out->ok = 0;
+        }
+        dev_free(dev, g_d);
+        out->p[s] = malloc(pbytes + 1);
+        dev_download(dev, out->p[s], p_d, pbytes);
+        saved_take(st, &out->s[s]);
+    }
+    dev_free(dev, p_d);
+    kbit_optim_state_release(st);
+    free(p);
+    free(g);
+}
+
+static void outcome_free(outcome *o, int nsteps)
+{
+    for (int s = 0; s < nsteps; s++) {
+        free(o->p[s]);
+        saved_free(&o->s[s]);
+    }
+}
+
+/* Mismatching elements between two saved states: 32-bit parts as fp32 (NaN
+ * equals NaN), 8-bit codes exactly, absmax as fp32, header and history bytes. */
+static size_t cmp_saved(const saved_state *a, const saved_state *b, const char *what)
+{
+    if (a->bytes != b->bytes)
+        return 1;
+    size_t bad = 0;
+    size_t head = (size_t)(a->state1 - a->buf);
+    bad += tap_cmp_f32(a->buf + 40, b->buf + 40, (head - 40) / 4, what); /* history, maps */
+    bad += memcmp(a->buf, b->buf, 40) != 0;
+    int eight = a->info.state_bits == 8;
+    size_t s12 = a->state1_bytes + a->state2_bytes;
+    if (eight)
+        bad += tap_cmp_u8(a->state1, b->state1, s12, what);
+    else
+        bad += tap_cmp_f32(a->state1, b->state1, s12 / 4, what);
+    bad += tap_cmp_f32(a->absmax1, b->absmax1, (a->absmax1_bytes + a->absmax2_bytes) / 4, what);
+    return bad;
+}
+
+static void make_case(opt_case *c, kbit_optim_kind kind, int bits, kbit_dtype pd, kbit_dtype gd,
+                      int64_t n, int variant)
+{
+    memset(c, 0, sizeof *c);
+    kbit_optim_config_default(kind, &c->cfg);
+    c->cfg.state_bits = bits;
+    c->cfg.min_8bit_size = 0;
+    c->cfg.weight_decay = variant & 1 ? 0.01f : 0.0f;
+    c->cfg.skip_zeros = (variant & 2) != 0;
+    c->cfg.percentile_clipping = variant & 4 ? 5 : 100;
+    if (kind == KBIT_OPTIM_ADEMAMIX && (variant & 1)) {
+        c->cfg.t_alpha = 3;
+        c->cfg.t_beta3 = 5;
+    }
+    c->pdtype = pd;
+    c->gdtype = gd;
+    c->n = n;
+    c->seed = (uint64_t)(kind * 131 + bits * 7 + pd * 3 + gd) * 1000003u + (uint64_t)n;
+}
+
+static void conformance(target *targets, int ntargets)
+{
+    kbit_device *ref = reference_open();
+    static const int64_t sizes[] = { 1, 255, 256, 257, 4096 + 3, 65536 + 77 };
+    static const kbit_dtype pdt[] = { KBIT_F32, KBIT_F16, KBIT_BF16 };
+    for (int bits = 32; bits >= 8; bits -= 24) {
+        size_t compared[MAX_TARGETS] = { 0 }, bad[MAX_TARGETS] = { 0 };
+        int cases = 0;
+        for (int kind = KBIT_OPTIM_ADAM; kind <= KBIT_OPTIM_LION; kind++)
+            for (int d = 0; d < 3; d++)
+                for (int gf = 0; gf < (d ? 2 : 1); gf++)
+                    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+                        if (d > 0 && sizes[k] > 65536)
+                            continue;
+                        opt_case c;
+                        make_case(&c, (kbit_optim_kind)kind, bits, pdt[d], gf ? KBIT_F32 : pdt[d],
+                                  sizes[k], (int)(k + (size_t)d + (size_t)kind));
+                        outcome want;
+                        run_case(ref, &c, 3, &want);
+                        cases++;
+                        for (int t = 0; t < ntargets; t++) {
+                            if (targets[t].dev == NULL)
+                                continue;
+                            outcome got;
+                            run_case(targets[t].dev, &c, 3, &got);
+                            char what[300];
+                            snprintf(what, sizeof what, "%s %d-bit %s/%s n=%lld on %.96s",
+                                     optim_kind_name(c.cfg.kind), bits, dtype_str(c.pdtype),
+                                     dtype_str(c.gdtype), (long long)c.n, targets[t].label);
+                            for (int s = 0; s < 3; s++) {
+                                bad[t] += tap_cmp_dtype(c.pdtype, got.p[s], want.p[s],
+                                                        (size_t)c.n, what);
+                                bad[t] += cmp_saved(&got.s[s], &want.s[s], what);
+                                compared[t] += (size_t)c.n;
+                            }
+                            bad[t] += !got.ok || !want.ok;
+                            outcome_free(&got, 3);
+                        }
+                        outcome_free(&want, 3);
+                    }
+        for (int t = 0; t < ntargets; t++) {
+            char what[200];
+            snprintf(what, sizeof what, "%d-bit states on %.96s vs the scalar reference", bits,
+                     targets[t].label);
+            if (targets[t].dev == NULL)
+                tap_skip(what, "%s", targets[t].skip);
+            else
+                tap_ok(bad[t] == 0 && compared[t] > 0,
+                       "%s: %d cases x 3 steps, %zu elements, %zu mismatches", what, cases,
+                       compared[t], bad[t]);
+        }
+    }
+    kbit_device_close(ref);
+}
+
+/* nsteps steps of the case on an existing state and parameter, gradients by step number. */
+static void steps(kbit_device *dev, const opt_case *c, kbit_optim_state *st, void *p_d,
+                  int first, int count, int *ok)
+{
+    float *g = malloc((size_t)c->n * 4);
+    for (int s = first; s < first + count; s++) {
+        fill_inputs(c, 1 + s % 5, NULL, g); /* step 2 of 5 brings inf/NaN: keep them rare */
+        for (int64_t i = 0; i < c->n; i++)
+            if (!isfinite(g[i]))
+                g[i] = 0.0f;
+        g[s % c->n] = (float)s * 1e-3f; /* every step different */
+        void *g_d = to_device(dev, c->gdtype, g, c->n);
+        *ok &= kbit_optim_step(dev, &c->cfg, st, p_d, g_d, c->gdtype, 1.0f) == KBIT_OK;
+        dev_free(dev, g_d);
+    }
+    free(g);
+}
+
+static void save_restore(void)
+{
+    kbit_device *dev;
+    if (kbit_device_open("cpu", &dev) != KBIT_OK)
+        tap_bail("cpu: %s", kbit_last_error());
+    for (int bits = 32; bits >= 8; bits -= 24) {
+        int kinds = 0, equal = 0, ok = 1;
+        for (int kind = KBIT_OPTIM_ADAM; kind <= KBIT_OPTIM_LION; kind++) {
+            opt_case c;
+            make_case(&c, (kbit_optim_kind)kind, bits, KBIT_BF16, KBIT_F32, 4096 + 3, 5);
+            size_t pbytes = (size_t)c.n * 2;
+            float *p0 = malloc((size_t)c.n * 4), *g0 = malloc((size_t)c.n * 4);
+            fill_inputs(&c, 0, p0, g0);
+
+            /* 100 uninterrupted steps */
+            kbit_optim_state *a, *b1, *b2;
+            ok &= kbit_optim_state_create(dev, &c.cfg, c.n, c.pdtype, &a) == KBIT_OK;
+            void *pa = to_device(dev, c.pdtype, p0, c.n);
+            steps(dev, &c, a, pa, 0, 100, &ok);
+
+            /* 50, save, restore into a fresh state, 50 */
+            ok &= kbit_optim_state_create(dev, &c.cfg, c.n, c.pdtype, &b1) == KBIT_OK;
+            void *pb = to_device(dev, c.pdtype, p0, c.n);
+            steps(dev, &c, b1, pb, 0, 50, &ok);
+            saved_state mid;
+            saved_take(b1, &mid);
+            kbit_optim_state_release(b1);
+            ok &= kbit_optim_state_create(dev, &c.cfg, c.n, c.pdtype, &b2) == KBIT_OK;
+            ok &= kbit_optim_state_restore(b2, mid.buf, mid.bytes) == KBIT_OK;
+            saved_free(&mid);
+            steps(dev, &c, b2, pb, 50, 50, &ok);
+
+            saved_state sa, sb;
+            saved_take(a, &sa);
+            saved_take(b2, &sb);
+            unsigned char *ha = malloc(pbytes), *hb = malloc(pbytes);
+            dev_download(dev, ha, pa, pbytes);
+            dev_download(dev, hb, pb, pbytes);
+            int same = sa.bytes == sb.bytes && memcmp(sa.buf, sb.buf, sa.bytes) == 0 &&
+                       memcmp(ha, hb, pbytes) == 0 && sa.info.step == 100 &&
+                       sa.info.state_bits == bits;
+            if (!same)
+                tap_diag("%s %d-bit: interrupted run differs", optim_kind_name(c.cfg.kind), bits);
+            equal += same;
+            kinds++;
+            saved_free(&sa);
+            saved_free(&sb);
+            free(ha);
+            free(hb);
+            free(p0);
+            free(g0);
+            dev_free(dev, pa);
+            dev_free(dev, pb);
+            kbit_optim_state_release(a);
+            kbit_optim_state_release(b2);
+        }
+        tap_ok(ok && equal == kinds,
+               "save/restore, %d-bit states: 50 steps + save + restore + 50 steps == 100 steps, "
+               "byte for byte, for %d of %d kinds (bf16 params, percentile clipping)",
+               bits, equal, kinds);
+    }
+    kbit_device_close(dev);
+}
+
+int main(void)
+{
+    target targets[MAX_TARGETS];
+    int ntargets = targets_open(targets, MAX_TARGETS);
+    conformance(targets, ntargets);
+    targets_close(targets, ntargets);
+    save_restore();
+    return tap_done();
+}
