@@ -35,7 +35,7 @@ libkbit_cpu_avx2_la_SOURCES = \
 	backends/cpu/x86/avx2_quant4.c \
 	backends/cpu/x86/avx2_quant8.c \
 	backends/cpu/x86/avx2_sums.c \
-	backends/cpu/x86/avx2_optim.c \
+	backends/cpu/x86/avx2_optim.c backends/cpu/x86/optim_simd.h \
 	backends/cpu/x86/avx2_kernels.c \
 	$(KBIT_CPU_X86_HDRS)
 libkbit_cpu_avx2_la_CFLAGS = $(AM_CFLAGS) $(KBIT_AVX2_CFLAGS)
@@ -49,7 +49,7 @@ libkbit_cpu_avx512_la_SOURCES = \
 	backends/cpu/x86/avx512_quant4.c \
 	backends/cpu/x86/avx512_quant8.c \
 	backends/cpu/x86/avx512_sums.c \
-	backends/cpu/x86/avx512_optim.c \
+	backends/cpu/x86/avx512_optim.c backends/cpu/x86/optim_simd.h \
 	backends/cpu/x86/avx512_kernels.c \
 	$(KBIT_CPU_X86_HDRS)
 libkbit_cpu_avx512_la_CFLAGS = $(AM_CFLAGS) $(KBIT_AVX512_CFLAGS)

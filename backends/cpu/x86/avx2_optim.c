@@ -1,8 +1,65 @@
-/* backends/cpu/x86/avx2_optim.c - optimizer step, avx2 variant. */
-#include "../ref/ref.h"
+/* backends/cpu/x86/avx2_optim.c - optimizer step, AVX2 variant: the kernels
+ * of optim_simd.h over 8 fp32 lanes; a mask is a vector whose lanes are all
+ * ones or all zeros (blendv reads the sign bit). */
+#include "avx2_io.h"
 #include "variants.h"
 
-void kbit_avx2_optimizer_step(const kbit_op_optimizer *op, int64_t b0, int64_t b1)
+#define W 8
+typedef __m256 V;
+typedef __m256 M;
+typedef __m256i VI;
+
+#define VSET1 _mm256_set1_ps
+#define VADD _mm256_add_ps
+#define VSUB _mm256_sub_ps
+#define VMUL _mm256_mul_ps
+#define VDIV _mm256_div_ps
+#define VSQRT _mm256_sqrt_ps
+#define VABS k256_abs
+#define VLT(a, b) _mm256_cmp_ps(a, b, _CMP_LT_OQ)
+#define VGT(a, b) _mm256_cmp_ps(a, b, _CMP_GT_OQ)
+#define VEQ(a, b) _mm256_cmp_ps(a, b, _CMP_EQ_OQ)
+#define VLE(a, b) _mm256_cmp_ps(a, b, _CMP_LE_OQ)
+#define MAND _mm256_and_ps
+#define MANDNOT(a, b) _mm256_andnot_ps(b, a)
+#define MXOR _mm256_xor_ps
+#define MZERO _mm256_setzero_ps()
+#define MALL _mm256_castsi256_ps(_mm256_set1_epi32(-1))
+#define VSEL(m, a, b) _mm256_blendv_ps(b, a, m)
+#define VLOADF(p) _mm256_loadu_ps(p)
+#define VSTOREF(p, v) _mm256_storeu_ps(p, v)
+#define VLOADT(p, dt, i) k256_load(p, dt, i)
+#define VSTORET(p, dt, i, v) k256_store(p, dt, i, v)
+#define VI_SET1 _mm256_set1_epi32
+#define VI_ADD _mm256_add_epi32
+#define VI_SUB _mm256_sub_epi32
+#define VI_AND _mm256_and_si256
+#define VI_SEL(m, a, b) \
+    _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(b), _mm256_castsi256_ps(a), m))
+#define VI_LOAD_U8(p) _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p)))
+#define VGATHER(base, idx) _mm256_i32gather_ps(base, idx, 4)
+#define MSIGN(v) _mm256_castsi256_ps(_mm256_srai_epi32(_mm256_castps_si256(v), 31))
+#define MODD(vi) \
+    _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(vi, _mm256_set1_epi32(1)), \
+                                           _mm256_set1_epi32(1)))
+
+/* 8 codes 0..255 -> 8 bytes. */
+KBIT_INLINE void VI_STORE_U8(uint8_t *p, VI v)
 {
-    kbit_ref_optimizer_step(op, b0, b1);
+    __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    _mm_storel_epi64((__m128i *)p, _mm_packus_epi16(w, w));
 }
+
+/* Round to the parameter dtype and back, as ref's rt(). */
+KBIT_INLINE V VRT(kbit_dtype dt, V v)
+{
+    if (dt == KBIT_F32)
+        return v;
+    if (dt == KBIT_F16)
+        return _mm256_cvtph_ps(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(k256_to_bf16(v)), 16));
+}
+
+#include "optim_simd.h"
+
+KBIT_DEFINE_OPTIMIZER_STEP(kbit_avx2_optimizer_step)

@@ -1,8 +1,55 @@
-/* backends/cpu/x86/avx512_optim.c - optimizer step, avx512 variant. */
-#include "../ref/ref.h"
+/* backends/cpu/x86/avx512_optim.c - optimizer step, AVX-512 variant: the
+ * kernels of optim_simd.h over 16 fp32 lanes with k-register masks. */
+#include "avx512_io.h"
 #include "variants.h"
 
-void kbit_avx512_optimizer_step(const kbit_op_optimizer *op, int64_t b0, int64_t b1)
+#define W 16
+typedef __m512 V;
+typedef __mmask16 M;
+typedef __m512i VI;
+
+#define VSET1 _mm512_set1_ps
+#define VADD _mm512_add_ps
+#define VSUB _mm512_sub_ps
+#define VMUL _mm512_mul_ps
+#define VDIV _mm512_div_ps
+#define VSQRT _mm512_sqrt_ps
+#define VABS k512_abs
+#define VLT(a, b) _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ)
+#define VGT(a, b) _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ)
+#define VEQ(a, b) _mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ)
+#define VLE(a, b) _mm512_cmp_ps_mask(a, b, _CMP_LE_OQ)
+#define MAND(a, b) ((M)((a) & (b)))
+#define MANDNOT(a, b) ((M)((a) & ~(b)))
+#define MXOR(a, b) ((M)((a) ^ (b)))
+#define MZERO ((M)0)
+#define MALL ((M)0xffff)
+#define VSEL(m, a, b) _mm512_mask_blend_ps(m, b, a)
+#define VLOADF(p) _mm512_loadu_ps(p)
+#define VSTOREF(p, v) _mm512_storeu_ps(p, v)
+#define VLOADT(p, dt, i) k512_load(p, dt, i)
+#define VSTORET(p, dt, i, v) k512_store(p, dt, i, v)
+#define VI_SET1 _mm512_set1_epi32
+#define VI_ADD _mm512_add_epi32
+#define VI_SUB _mm512_sub_epi32
+#define VI_AND _mm512_and_si512
+#define VI_SEL(m, a, b) _mm512_mask_blend_epi32(m, b, a)
+#define VI_LOAD_U8(p) _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p)))
+#define VI_STORE_U8(p, v) _mm_storeu_si128((__m128i *)(p), _mm512_cvtepi32_epi8(v))
+#define VGATHER(base, idx) _mm512_i32gather_ps(idx, base, 4)
+#define MSIGN(v) _mm512_movepi32_mask(_mm512_castps_si512(v))
+#define MODD(vi) _mm512_test_epi32_mask(vi, _mm512_set1_epi32(1))
+
+/* Round to the parameter dtype and back, as ref's rt(). */
+KBIT_INLINE V VRT(kbit_dtype dt, V v)
 {
-    kbit_ref_optimizer_step(op, b0, b1);
+    if (dt == KBIT_F32)
+        return v;
+    if (dt == KBIT_F16)
+        return _mm512_cvtph_ps(k512_to_half(v, dt));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(k512_to_bf16(v)), 16));
 }
+
+#include "optim_simd.h"
+
+KBIT_DEFINE_OPTIMIZER_STEP(kbit_avx512_optimizer_step)

@@ -1,0 +1,334 @@
+/*
+ * backends/cpu/x86/optim_simd.h - the optimizer kernels written once for the
+ * x86 SIMD variants, bit-identical to ref/optim.c. Included by avx2_optim.c
+ * and avx512_optim.c after they define the vector vocabulary:
+ *
+ *   W lanes; V (fp32 vector), M (lane mask), VI (int32 vector)
+ *   VSET1 VADD VSUB VMUL VDIV VSQRT VABS; VLT VGT VEQ VLE (ordered compares)
+ *   MAND MANDNOT(a, b) = a & ~b, MXOR, MZERO, MALL; VSEL(m, a, b) = m ? a : b
+ *   VLOADF VSTOREF (fp32), VLOADT VSTORET (F32/F16/BF16), VRT (round to T)
+ *   VI_SET1 VI_ADD VI_SUB VI_AND VI_SEL VI_LOAD_U8 VI_STORE_U8 VGATHER
+ *   MSIGN(v) (sign bit of each lane) and MODD(vi) (lane is odd)
+ *
+ * Every lane computes exactly the reference's expression, with the same
+ * operand order and the same roundings; the reference's per-element branches
+ * (skip_zeros, non-finite gradients) become masks. Full 256-element blocks
+ * run here; a partial last block runs the reference itself.
+ */
+#ifndef KBIT_CPU_X86_OPTIM_SIMD_H
+#define KBIT_CPU_X86_OPTIM_SIMD_H
+
+#include "../ref/ref.h"
+
+#define BLK KBIT_OPTIM_BLOCK
+
+/* Scalars of an op, hoisted (each is the value the reference computes per
+ * element: the same fp32 operations on the same operands). */
+typedef struct consts {
+    V gs, b1, b2, b3, omb1, omb2, omb3, lr, neg_lr, eps, wd, decay, alpha, c1, c2;
+    V us, us_ss, eps_c2, c2_eps, ss, one, zero;
+} consts;
+
+KBIT_INLINE void consts_init(consts *k, const kbit_op_optimizer *op)
+{
+    k->gs = VSET1(op->gnorm_scale);
+    k->b1 = VSET1(op->beta1), k->b2 = VSET1(op->beta2), k->b3 = VSET1(op->beta3);
+    k->omb1 = VSET1(1.0f - op->beta1), k->omb2 = VSET1(1.0f - op->beta2);
+    k->omb3 = VSET1(1.0f - op->beta3);
+    k->lr = VSET1(op->lr), k->neg_lr = VSET1(-op->lr), k->eps = VSET1(op->eps);
+    k->wd = VSET1(op->weight_decay), k->decay = VSET1(1.0f - op->lr * op->weight_decay);
+    k->alpha = VSET1(op->alpha), k->c1 = VSET1(op->c1), k->c2 = VSET1(op->c2);
+    k->us = VSET1(op->update_scale), k->us_ss = VSET1(op->update_scale * op->step_size);
+    k->eps_c2 = VSET1(op->eps * op->c2), k->c2_eps = VSET1(op->c2 * op->eps);
+    k->ss = VSET1(op->step_size), k->one = VSET1(1.0f), k->zero = VSET1(0.0f);
+}
+
+/* sgn(x) = (x > 0) - (x < 0) as fp32 (0 for +-0 and NaN). */
+KBIT_INLINE V vsgn(const consts *k, V x)
+{
+    return VSEL(VGT(x, k->zero), k->one, VSEL(VLT(x, k->zero), VSUB(k->zero, k->one), k->zero));
+}
+
+/* Lanes where skip_zeros holds and x == 0. */
+KBIT_INLINE M skip_mask(const kbit_op_optimizer *op, const consts *k, V x)
+{
+    return op->skip_zeros ? VEQ(x, k->zero) : MZERO;
+}
+
+/* ------------------------------------------------------------------ */
+/* 32-bit states                                                        */
+
+KBIT_INLINE void block32(const kbit_op_optimizer *op, const consts *k, int64_t start,
+                         kbit_dtype PT, kbit_dtype GT)
+{
+    const int wdp = op->weight_decay > 0.0f;
+    float *s1 = (float *)op->state1 + start;
+    float *s2 = op->state2 ? (float *)op->state2 + start : NULL;
+    float *s3 = (float *)op->state1 + op->n + start; /* ADEMAMIX m2 */
+    for (int64_t i = 0; i < BLK; i += W) {
+        V p = VLOADT(op->p, PT, start + i);
+        V g = VRT(PT, VMUL(k->gs, VLOADT(op->g, GT, start + i)));
+        V s = VLOADF(s1 + i), pn;
+        switch (op->kernel) {
+        case KBIT_OPTK_ADAM: {
+            M skip = skip_mask(op, k, g);
+            V v = VLOADF(s2 + i);
+            V m1 = VADD(VMUL(s, k->b1), VMUL(k->omb1, g));
+            V v1 = VADD(VMUL(v, k->b2), VMUL(k->omb2, VMUL(g, g)));
+            pn = VRT(PT, VADD(p, VMUL(k->us_ss, VDIV(m1, VADD(VSQRT(v1), k->eps_c2)))));
+            if (wdp)
+                pn = VRT(PT, VMUL(pn, k->decay));
+            VSTOREF(s1 + i, VSEL(skip, s, m1));
+            VSTOREF(s2 + i, VSEL(skip, v, v1));
+            pn = VSEL(skip, p, pn);
+            break;
+        }
+        case KBIT_OPTK_ADEMAMIX: {
+            V v = VLOADF(s2 + i), m2 = VLOADF(s3 + i);
+            V m1 = VADD(VMUL(s, k->b1), VMUL(k->omb1, g));
+            V n2 = VADD(VMUL(m2, k->b3), VMUL(k->omb3, g));
+            V v1 = VADD(VMUL(v, k->b2), VMUL(VMUL(k->omb2, g), g));
+            V num = VADD(VDIV(m1, k->c1), VMUL(k->alpha, n2));
+            pn = VRT(PT, VSUB(p, VMUL(k->lr, VDIV(num, VADD(VDIV(VSQRT(v1), k->c2), k->eps)))));
+            if (wdp)
+                pn = VRT(PT, VMUL(pn, k->decay));
+            VSTOREF(s1 + i, m1);
+            VSTOREF(s2 + i, v1);
+            VSTOREF(s3 + i, n2);
+            break;
+        }
+        default: { /* 1-state */
+            if (wdp && op->kernel != KBIT_OPTK_LION)
+                g = VRT(PT, VADD(g, VMUL(p, k->wd)));
+            M skip = skip_mask(op, k, g);
+            V sn;
+            if (op->kernel == KBIT_OPTK_MOMENTUM) {
+                sn = op->step == 1 ? g : VADD(VMUL(s, k->b1), g);
+                pn = VRT(PT, VADD(p, VMUL(k->us, VMUL(k->neg_lr, sn))));
+            } else if (op->kernel == KBIT_OPTK_LION) {
+                V pw = wdp ? VRT(PT, VMUL(p, k->decay)) : p;
+                V dir = vsgn(k, VADD(VMUL(s, k->b1), VMUL(k->omb1, g)));
+                pn = VRT(PT, VSUB(pw, VMUL(k->us, VMUL(k->lr, dir))));
+                sn = VADD(VMUL(s, k->b2), VMUL(k->omb2, g));
+            } else if (op->kernel == KBIT_OPTK_RMSPROP) {
+                sn = VADD(VMUL(s, k->b1), VMUL(VMUL(k->omb1, g), g));
+                V u = VDIV(g, VADD(VSQRT(sn), k->eps));
+                pn = VRT(PT, VSUB(p, VMUL(k->us, VMUL(k->lr, u))));
+            } else { /* ADAGRAD */
+                sn = VADD(s, VMUL(g, g));
+                pn = VRT(PT, VSUB(p, VMUL(k->lr, VDIV(g, VADD(VSQRT(sn), k->eps)))));
+            }
+            VSTOREF(s1 + i, VSEL(skip, s, sn));
+            pn = VSEL(skip, p, pn);
+            break;
+        }
+        }
+        VSTORET(op->p, PT, start + i, pn);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* 8-bit states                                                         */
+
+/* Running max of |x| over lanes, NaN ignored (as kbit_absmax). */
+KBIT_INLINE V vmax_abs(V acc, V x)
+{
+    V a = VABS(x);
+    return VSEL(VGT(a, acc), a, acc);
+}
+
+KBIT_INLINE float hmax(V acc)
+{
+    float lanes[W];
+    VSTOREF(lanes, acc);
+    float m = 0.0f;
+    for (int i = 0; i < W; i++)
+        if (lanes[i] > m)
+            m = lanes[i];
+    return m;
+}
+
+/* enc8 (numerics 2.4) by a branch-free binary search over the midpoints
+ * padded with a NaN at 255, then the tie rule; as kbit_enc8_sorted. */
+KBIT_INLINE VI venc8(V x, const float *mid_pad)
+{
+    VI pos = VI_SET1(0);
+    for (int h = 128; h > 0; h >>= 1) {
+        V m = VGATHER(mid_pad, VI_ADD(pos, VI_SET1(h - 1)));
+        pos = VI_SEL(VLT(m, x), VI_ADD(pos, VI_SET1(h)), pos);
+    }
+    M tie = MAND(VEQ(VGATHER(mid_pad, pos), x), MODD(pos));
+    return VI_SEL(tie, VI_ADD(pos, VI_SET1(1)), pos);
+}
+
+/* kbit_ref_optim_requantize for a whole block. */
+KBIT_INLINE void vrequantize(const float *s, float absmax, const float *map, const float *mid_pad,
+                             int sign_fix, uint8_t *q)
+{
+    V a = VSET1(absmax), zero = VSET1(0.0f);
+    for (int64_t i = 0; i < BLK; i += W) {
+        V x = VLOADF(s + i);
+        VI code = venc8(VDIV(x, a), mid_pad);
+        if (sign_fix) {
+            M differ = MXOR(MSIGN(VGATHER(map, code)), MSIGN(x));
+            VI moved = VI_SEL(VGT(x, zero), VI_ADD(code, VI_SET1(1)), VI_SUB(code, VI_SET1(1)));
+            code = VI_AND(VI_SEL(differ, moved, code), VI_SET1(0xff));
+        }
+        VI_STORE_U8(q + i, code);
+    }
+}
+
+typedef struct pads {
+    float mid1[256], mid2[256];
+} pads;
+
+KBIT_INLINE void block8(const kbit_op_optimizer *op, const consts *k, const pads *pd, int64_t b,
+                        kbit_dtype PT, kbit_dtype GT)
+{
+    const int64_t start = b * BLK;
+    const int64_t nblocks = (op->n + BLK - 1) / BLK;
+    const int wdp = op->weight_decay > 0.0f;
+    const int two = op->kernel == KBIT_OPTK_ADAM || op->kernel == KBIT_OPTK_ADEMAMIX;
+    const int ademamix = op->kernel == KBIT_OPTK_ADEMAMIX;
+    uint8_t *q1 = (uint8_t *)op->state1 + start;
+    uint8_t *q2 = two ? (uint8_t *)op->state2 + start : NULL;
+    uint8_t *q3 = (uint8_t *)op->state1 + op->n + start;
+    _Alignas(64) float s1[BLK], s2[BLK], s3[BLK], aux[BLK], upd[BLK];
+    V a1 = VSET1(op->absmax1[b]);
+    V a2 = VSET1(two ? op->absmax2[b] : 0.0f);
+    V a3 = VSET1(ademamix ? op->absmax1[nblocks + b] : 0.0f);
+    V mx1 = k->zero, mx2 = k->zero, mx3 = k->zero;
+    const V fmax = VSET1(3.40282347e38f);
+
+    /* pass 1: new states (and Lion's step and decayed parameter) */
+    for (int64_t i = 0; i < BLK; i += W) {
+        V graw = VLOADT(op->g, GT, start + i);
+        V gv = VMUL(graw, k->gs);
+        M skip = skip_mask(op, k, graw);
+        V o1 = VMUL(VGATHER(op->qmap1, VI_LOAD_U8(q1 + i)), a1), n1;
+        if (two) {
+            V o2 = VMUL(VGATHER(op->qmap2, VI_LOAD_U8(q2 + i)), a2);
+            M fin = VLE(VABS(gv), fmax);
+            M go = MANDNOT(fin, skip);                 /* finite, not skipped: update */
+            M zap = MANDNOT(MANDNOT(MALL, fin), skip); /* not finite, not skipped: reset */
+            V n2 = VADD(VMUL(o2, k->b2), VMUL(VMUL(k->omb2, gv), gv));
+            n1 = VADD(VMUL(o1, k->b1), VMUL(k->omb1, gv));
+            VSTOREF(s1 + i, VSEL(go, n1, VSEL(zap, k->zero, o1)));
+            VSTOREF(s2 + i, VSEL(go, n2, VSEL(zap, k->zero, o2)));
+            if (ademamix) {
+                V o3 = VMUL(VGATHER(op->qmap1, VI_LOAD_U8(q3 + i)), a3);
+                V n3 = VADD(VMUL(o3, k->b3), VMUL(k->omb3, gv));
+                VSTOREF(s3 + i, VSEL(go, n3, VSEL(zap, k->zero, o3)));
+                mx3 = vmax_abs(mx3, VLOADF(s3 + i));
+            }
+            VSTOREF(upd + i, VSEL(go, k->one, k->zero));
+            mx2 = vmax_abs(mx2, VLOADF(s2 + i));
+        } else {
+            V p = VLOADT(op->p, PT, start + i);
+            if (wdp && op->kernel != KBIT_OPTK_LION)
+                gv = VADD(gv, VMUL(p, k->wd));
+            switch (op->kernel) {
+            case KBIT_OPTK_MOMENTUM: n1 = op->step == 1 ? gv : VADD(VMUL(o1, k->b1), gv); break;
+            case KBIT_OPTK_LION: {
+                V dir = vsgn(k, VADD(VMUL(o1, k->b1), VMUL(k->omb1, gv)));
+                VSTOREF(aux + i, VRT(PT, VMUL(k->lr, dir)));
+                VSTOREF(upd + i, wdp ? VRT(PT, VMUL(p, k->decay)) : p); /* decayed p */
+                n1 = VADD(VMUL(o1, k->b2), VMUL(k->omb2, gv));
+                break;
+            }
+            case KBIT_OPTK_RMSPROP: n1 = VADD(VMUL(o1, k->b1), VMUL(k->omb1, VMUL(gv, gv))); break;
+            default: n1 = VADD(o1, VMUL(gv, gv)); break; /* ADAGRAD */
+            }
+            VSTOREF(s1 + i, VSEL(skip, o1, n1));
+        }
+        mx1 = vmax_abs(mx1, VLOADF(s1 + i));
+    }
+    float n1 = hmax(mx1), n2 = two ? hmax(mx2) : 0.0f, n3 = ademamix ? hmax(mx3) : 0.0f;
+
+    /* pass 2: parameters */
+    for (int64_t i = 0; i < BLK; i += W) {
+        V p = VLOADT(op->p, PT, start + i), pn;
+        V graw = VLOADT(op->g, GT, start + i);
+        V s = VLOADF(s1 + i);
+        M go;
+        if (two) {
+            go = VEQ(VLOADF(upd + i), k->one);
+            V v = VLOADF(s2 + i);
+            if (ademamix) {
+                V num = VADD(VDIV(s, k->c1), VMUL(k->alpha, VLOADF(s3 + i)));
+                pn = VRT(PT, VSUB(p, VMUL(k->lr, VDIV(num, VADD(VDIV(VSQRT(v), k->c2), k->eps)))));
+            } else {
+                pn = VRT(PT, VADD(p, VMUL(k->ss, VDIV(s, VADD(VSQRT(v), k->c2_eps)))));
+            }
+            if (wdp)
+                pn = VRT(PT, VMUL(pn, k->decay));
+        } else {
+            go = MANDNOT(MALL, skip_mask(op, k, graw));
+            switch (op->kernel) {
+            case KBIT_OPTK_MOMENTUM: pn = VRT(PT, VSUB(p, VMUL(k->lr, s))); break;
+            case KBIT_OPTK_LION: pn = VRT(PT, VSUB(VLOADF(upd + i), VLOADF(aux + i))); break;
+            default: pn = VRT(PT, VSUB(p, VMUL(k->lr, VDIV(graw, VADD(VSQRT(s), k->eps))))); break;
+            }
+        }
+        VSTORET(op->p, PT, start + i, VSEL(go, pn, p));
+    }
+
+    /* pass 3: requantize */
+    op->absmax1[b] = n1;
+    vrequantize(s1, n1, op->qmap1, pd->mid1, 1, q1);
+    if (two) {
+        op->absmax2[b] = n2;
+        vrequantize(s2, n2, op->qmap2, pd->mid2, 0, q2);
+    }
+    if (ademamix) {
+        op->absmax1[nblocks + b] = n3;
+        vrequantize(s3, n3, op->qmap1, pd->mid1, 1, q3);
+    }
+}
+
+/* Every full block of [b0, b1) with constant dtypes; the reference does a
+ * partial last block. */
+KBIT_INLINE void optim_blocks(const kbit_op_optimizer *op, const pads *pd, int64_t b0, int64_t b1,
+                              kbit_dtype PT, kbit_dtype GT)
+{
+    consts k;
+    consts_init(&k, op);
+    const int64_t full = op->n / BLK;
+    int64_t b = b0;
+    for (; b < b1 && b < full; b++) {
+        if (op->state_bits == 32)
+            block32(op, &k, b * BLK, PT, GT);
+        else
+            block8(op, &k, pd, b, PT, GT);
+    }
+    if (b < b1)
+        kbit_ref_optimizer_step(op, b, b1);
+}
+
+/* The variant's entry point: dispatch on the (param, grad) dtypes so that
+ * each combination is compiled with constant dtypes. */
+#define KBIT_DEFINE_OPTIMIZER_STEP(name)                                                  \
+    void name(const kbit_op_optimizer *op, int64_t b0, int64_t b1)                        \
+    {                                                                                     \
+        pads pd;                                                                          \
+        if (op->state_bits == 8) {                                                        \
+            for (int i = 0; i < 255; i++) {                                               \
+                pd.mid1[i] = op->mid1[i];                                                 \
+                pd.mid2[i] = op->mid2 ? op->mid2[i] : 0.0f;                               \
+            }                                                                             \
+            pd.mid1[255] = pd.mid2[255] = __builtin_nanf("");                             \
+        }                                                                                 \
+        kbit_dtype pt = op->param_dtype, gt = op->grad_dtype;                             \
+        if (pt == KBIT_F32)                                                               \
+            optim_blocks(op, &pd, b0, b1, KBIT_F32, KBIT_F32);                            \
+        else if (pt == KBIT_F16 && gt == KBIT_F16)                                        \
+            optim_blocks(op, &pd, b0, b1, KBIT_F16, KBIT_F16);                            \
+        else if (pt == KBIT_F16)                                                          \
+            optim_blocks(op, &pd, b0, b1, KBIT_F16, KBIT_F32);                            \
+        else if (gt == KBIT_BF16)                                                         \
+            optim_blocks(op, &pd, b0, b1, KBIT_BF16, KBIT_BF16);                          \
+        else                                                                              \
+            optim_blocks(op, &pd, b0, b1, KBIT_BF16, KBIT_F32);                           \
+    }
+
+#endif /* KBIT_CPU_X86_OPTIM_SIMD_H */
