@@ -6,5 +6,7 @@
 
 /* `kbit bench quant [OPTIONS]`; argv[0] is "quant". Returns the exit status. */
 int kbit_bench_quant(int argc, char **argv);
+/* `kbit bench optim [OPTIONS]`: optimizer steps (bench/optim.c). */
+int kbit_bench_optim(int argc, char **argv);
 
 #endif

@@ -10,6 +10,7 @@ bench_libkbitbench_la_SOURCES = \
 	bench/copy.c bench/copy.h \
 	bench/bnb.c bench/bnb.h \
 	bench/timer.c bench/timer.h
+bench_libkbitbench_la_SOURCES += bench/optim.c bench/optim_baseline.c bench/optim_baseline.h
 # OpenMP for the copy baseline (bench/copy.c says why).
 bench_libkbitbench_la_CFLAGS = $(AM_CFLAGS) $(OPENMP_CFLAGS)
 bench_libkbitbench_la_LIBADD = $(PTHREAD_LIBS)

@@ -60,6 +60,15 @@ static inline int kbit_cpu_stream_output(const void *out, int64_t bytes)
     return bytes >= KBIT_CPU_STREAM_MIN_BYTES && ((uintptr_t)out & 63) == 0;
 }
 
+/* The 8-bit optimizer's encoders, prepared once per op (optim_ops.c): plan1
+ * for the signed map of state1, plan2 for the unsigned map of state2, and
+ * neg1 = the number of leading qmap1 entries with the sign bit set when those
+ * are exactly the entries with it (so signbit(qmap1[c]) is c < neg1), else -1. */
+typedef struct kbit_optim_plans {
+    kbit_enc8_plan plan1, plan2;
+    int neg1;
+} kbit_optim_plans;
+
 typedef struct kbit_cpu_kernels {
     const char *name; /* "scalar", "avx2", "avx512" */
     int uses_buckets; /* 1 if quantize_8bit uses plan->buckets when present */
@@ -70,8 +79,9 @@ typedef struct kbit_cpu_kernels {
     void (*dequantize_8bit)(const kbit_op_dequantize_8bit *op, int64_t block_begin, int64_t block_end);
     /* Blocks of 256 elements. */
     void (*block_sums)(const kbit_op_block_sums *op, int64_t block_begin, int64_t block_end);
-    /* Blocks of KBIT_OPTIM_BLOCK (256) elements. */
-    void (*optimizer_step)(const kbit_op_optimizer *op, int64_t block_begin, int64_t block_end);
+    /* Blocks of KBIT_OPTIM_BLOCK (256) elements; plans: see kbit_optim_plans. */
+    void (*optimizer_step)(const kbit_op_optimizer *op, const struct kbit_optim_plans *plans,
+                           int64_t block_begin, int64_t block_end);
     void (*optimizer_sums)(const kbit_op_optimizer_sums *op, int64_t block_begin, int64_t block_end);
 } kbit_cpu_kernels;
 

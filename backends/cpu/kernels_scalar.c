@@ -11,6 +11,13 @@ static void quantize_8bit(const kbit_op_quantize_8bit *op, const kbit_enc8_plan 
     kbit_ref_quantize_8bit(op, block_begin, block_end);
 }
 
+static void optimizer_step(const kbit_op_optimizer *op, const kbit_optim_plans *plans,
+                           int64_t block_begin, int64_t block_end)
+{
+    (void)plans;
+    kbit_ref_optimizer_step(op, block_begin, block_end);
+}
+
 const kbit_cpu_kernels kbit_cpu_kernels_scalar = {
     .name = "scalar",
     .uses_buckets = 0,
@@ -19,6 +26,6 @@ const kbit_cpu_kernels kbit_cpu_kernels_scalar = {
     .quantize_8bit = quantize_8bit,
     .dequantize_8bit = kbit_ref_dequantize_8bit,
     .block_sums = kbit_ref_block_sums,
-    .optimizer_step = kbit_ref_optimizer_step,
+    .optimizer_step = optimizer_step,
     .optimizer_sums = kbit_ref_optimizer_sums,
 };

@@ -37,7 +37,14 @@ typedef __m256i VI;
 #define VI_SEL(m, a, b) \
     _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(b), _mm256_castsi256_ps(a), m))
 #define VI_LOAD_U8(p) _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p)))
+#define VI_XOR _mm256_xor_si256
+#define VI_OR _mm256_or_si256
+#define VI_SRAI _mm256_srai_epi32
+#define VI_SRLI _mm256_srli_epi32
+#define VI_GT(a, b) _mm256_castsi256_ps(_mm256_cmpgt_epi32(a, b))
+#define VI_CAST _mm256_castps_si256
 #define VGATHER(base, idx) _mm256_i32gather_ps(base, idx, 4)
+#define VI_GATHER(base, idx) _mm256_i32gather_epi32((const int *)(base), idx, 4)
 #define MSIGN(v) _mm256_castsi256_ps(_mm256_srai_epi32(_mm256_castps_si256(v), 31))
 #define MODD(vi) \
     _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(vi, _mm256_set1_epi32(1)), \

@@ -36,7 +36,14 @@ typedef __m512i VI;
 #define VI_SEL(m, a, b) _mm512_mask_blend_epi32(m, b, a)
 #define VI_LOAD_U8(p) _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p)))
 #define VI_STORE_U8(p, v) _mm_storeu_si128((__m128i *)(p), _mm512_cvtepi32_epi8(v))
+#define VI_XOR _mm512_xor_si512
+#define VI_OR _mm512_or_si512
+#define VI_SRAI _mm512_srai_epi32
+#define VI_SRLI _mm512_srli_epi32
+#define VI_GT(a, b) _mm512_cmpgt_epi32_mask(a, b)
+#define VI_CAST _mm512_castps_si512
 #define VGATHER(base, idx) _mm512_i32gather_ps(idx, base, 4)
+#define VI_GATHER(base, idx) _mm512_i32gather_epi32(idx, (const void *)(base), 4)
 #define MSIGN(v) _mm512_movepi32_mask(_mm512_castps_si512(v))
 #define MODD(vi) _mm512_test_epi32_mask(vi, _mm512_set1_epi32(1))
 

@@ -7,7 +7,8 @@
  *   VSET1 VADD VSUB VMUL VDIV VSQRT VABS; VLT VGT VEQ VLE (ordered compares)
  *   MAND MANDNOT(a, b) = a & ~b, MXOR, MZERO, MALL; VSEL(m, a, b) = m ? a : b
  *   VLOADF VSTOREF (fp32), VLOADT VSTORET (F32/F16/BF16), VRT (round to T)
- *   VI_SET1 VI_ADD VI_SUB VI_AND VI_SEL VI_LOAD_U8 VI_STORE_U8 VGATHER
+ *   VI_SET1 VI_ADD VI_SUB VI_AND VI_XOR VI_OR VI_SRAI VI_SRLI VI_SEL VI_GT
+ *   VI_LOAD_U8 VI_STORE_U8 VGATHER (fp32 table) VI_GATHER (uint32 table)
  *   MSIGN(v) (sign bit of each lane) and MODD(vi) (lane is odd)
  *
  * Every lane computes exactly the reference's expression, with the same
@@ -148,10 +149,22 @@ KBIT_INLINE float hmax(V acc)
     return m;
 }
 
-/* enc8 (numerics 2.4) by a branch-free binary search over the midpoints
- * padded with a NaN at 255, then the tie rule; as kbit_enc8_sorted. */
-KBIT_INLINE VI venc8(V x, const float *mid_pad)
+/* enc8 (numerics 2.4) of a finite or NaN x (a state over its block's absmax
+ * always is): with the plan's bucket table (enc8_plan.c explains it), one
+ * table read and one integer comparison; else a branch-free binary search
+ * over the midpoints padded with a NaN at 255, then the tie rule, as
+ * kbit_enc8_sorted. */
+KBIT_INLINE VI venc8(V x, const kbit_enc8_plan *plan)
 {
+    if (plan->buckets) {
+        VI bits = VI_CAST(x);
+        VI key = VI_XOR(bits, VI_OR(VI_SRAI(bits, 31), VI_SET1((int)0x80000000u)));
+        VI e = VI_GATHER(plan->buckets, VI_SRLI(key, 16));
+        VI j_lo = VI_AND(e, VI_SET1(0xff));
+        M above = VI_GT(VI_AND(key, VI_SET1(0xffff)), VI_SRAI(e, 8));
+        return VI_SEL(above, VI_ADD(j_lo, VI_SET1(1)), j_lo);
+    }
+    const float *mid_pad = plan->mid_pad;
     VI pos = VI_SET1(0);
     for (int h = 128; h > 0; h >>= 1) {
         V m = VGATHER(mid_pad, VI_ADD(pos, VI_SET1(h - 1)));
@@ -162,15 +175,16 @@ KBIT_INLINE VI venc8(V x, const float *mid_pad)
 }
 
 /* kbit_ref_optim_requantize for a whole block. */
-KBIT_INLINE void vrequantize(const float *s, float absmax, const float *map, const float *mid_pad,
-                             int sign_fix, uint8_t *q)
+KBIT_INLINE void vrequantize(const float *s, float absmax, const float *map,
+                             const kbit_enc8_plan *plan, int sign_fix, int neg, uint8_t *q)
 {
     V a = VSET1(absmax), zero = VSET1(0.0f);
     for (int64_t i = 0; i < BLK; i += W) {
         V x = VLOADF(s + i);
-        VI code = venc8(VDIV(x, a), mid_pad);
+        VI code = venc8(VDIV(x, a), plan);
         if (sign_fix) {
-            M differ = MXOR(MSIGN(VGATHER(map, code)), MSIGN(x));
+            M map_neg = neg >= 0 ? VI_GT(VI_SET1(neg), code) : MSIGN(VGATHER(map, code));
+            M differ = MXOR(map_neg, MSIGN(x));
             VI moved = VI_SEL(VGT(x, zero), VI_ADD(code, VI_SET1(1)), VI_SUB(code, VI_SET1(1)));
             code = VI_AND(VI_SEL(differ, moved, code), VI_SET1(0xff));
         }
@@ -178,11 +192,8 @@ KBIT_INLINE void vrequantize(const float *s, float absmax, const float *map, con
     }
 }
 
-typedef struct pads {
-    float mid1[256], mid2[256];
-} pads;
-
-KBIT_INLINE void block8(const kbit_op_optimizer *op, const consts *k, const pads *pd, int64_t b,
+KBIT_INLINE void block8(const kbit_op_optimizer *op, const consts *k, const kbit_optim_plans *pl,
+                        int64_t b,
                         kbit_dtype PT, kbit_dtype GT)
 {
     const int64_t start = b * BLK;
@@ -275,20 +286,21 @@ KBIT_INLINE void block8(const kbit_op_optimizer *op, const consts *k, const pads
 
     /* pass 3: requantize */
     op->absmax1[b] = n1;
-    vrequantize(s1, n1, op->qmap1, pd->mid1, 1, q1);
+    vrequantize(s1, n1, op->qmap1, &pl->plan1, 1, pl->neg1, q1);
     if (two) {
         op->absmax2[b] = n2;
-        vrequantize(s2, n2, op->qmap2, pd->mid2, 0, q2);
+        vrequantize(s2, n2, op->qmap2, &pl->plan2, 0, -1, q2);
     }
     if (ademamix) {
         op->absmax1[nblocks + b] = n3;
-        vrequantize(s3, n3, op->qmap1, pd->mid1, 1, q3);
+        vrequantize(s3, n3, op->qmap1, &pl->plan1, 1, pl->neg1, q3);
     }
 }
 
 /* Every full block of [b0, b1) with constant dtypes; the reference does a
  * partial last block. */
-KBIT_INLINE void optim_blocks(const kbit_op_optimizer *op, const pads *pd, int64_t b0, int64_t b1,
+KBIT_INLINE void optim_blocks(const kbit_op_optimizer *op, const kbit_optim_plans *pl, int64_t b0,
+                              int64_t b1,
                               kbit_dtype PT, kbit_dtype GT)
 {
     consts k;
@@ -299,7 +311,7 @@ KBIT_INLINE void optim_blocks(const kbit_op_optimizer *op, const pads *pd, int64
         if (op->state_bits == 32)
             block32(op, &k, b * BLK, PT, GT);
         else
-            block8(op, &k, pd, b, PT, GT);
+            block8(op, &k, pl, b, PT, GT);
     }
     if (b < b1)
         kbit_ref_optimizer_step(op, b, b1);
@@ -308,27 +320,19 @@ KBIT_INLINE void optim_blocks(const kbit_op_optimizer *op, const pads *pd, int64
 /* The variant's entry point: dispatch on the (param, grad) dtypes so that
  * each combination is compiled with constant dtypes. */
 #define KBIT_DEFINE_OPTIMIZER_STEP(name)                                                  \
-    void name(const kbit_op_optimizer *op, int64_t b0, int64_t b1)                        \
+    void name(const kbit_op_optimizer *op, const kbit_optim_plans *pl, int64_t b0, int64_t b1) \
     {                                                                                     \
-        pads pd;                                                                          \
-        if (op->state_bits == 8) {                                                        \
-            for (int i = 0; i < 255; i++) {                                               \
-                pd.mid1[i] = op->mid1[i];                                                 \
-                pd.mid2[i] = op->mid2 ? op->mid2[i] : 0.0f;                               \
-            }                                                                             \
-            pd.mid1[255] = pd.mid2[255] = __builtin_nanf("");                             \
-        }                                                                                 \
         kbit_dtype pt = op->param_dtype, gt = op->grad_dtype;                             \
         if (pt == KBIT_F32)                                                               \
-            optim_blocks(op, &pd, b0, b1, KBIT_F32, KBIT_F32);                            \
+            optim_blocks(op, pl, b0, b1, KBIT_F32, KBIT_F32);                             \
         else if (pt == KBIT_F16 && gt == KBIT_F16)                                        \
-            optim_blocks(op, &pd, b0, b1, KBIT_F16, KBIT_F16);                            \
+            optim_blocks(op, pl, b0, b1, KBIT_F16, KBIT_F16);                             \
         else if (pt == KBIT_F16)                                                          \
-            optim_blocks(op, &pd, b0, b1, KBIT_F16, KBIT_F32);                            \
+            optim_blocks(op, pl, b0, b1, KBIT_F16, KBIT_F32);                             \
         else if (gt == KBIT_BF16)                                                         \
-            optim_blocks(op, &pd, b0, b1, KBIT_BF16, KBIT_BF16);                          \
+            optim_blocks(op, pl, b0, b1, KBIT_BF16, KBIT_BF16);                           \
         else                                                                              \
-            optim_blocks(op, &pd, b0, b1, KBIT_BF16, KBIT_F32);                           \
+            optim_blocks(op, pl, b0, b1, KBIT_BF16, KBIT_F32);                            \
     }
 
 #endif /* KBIT_CPU_X86_OPTIM_SIMD_H */

@@ -16,7 +16,8 @@
 
 /* Optimizer kernels of each variant (x86/<isa>_optim.c). */
 #define KBIT_X86_DECLARE_OPTIM(isa) \
-    void kbit_##isa##_optimizer_step(const kbit_op_optimizer *op, int64_t b0, int64_t b1);
+    void kbit_##isa##_optimizer_step(const kbit_op_optimizer *op, const kbit_optim_plans *plans, \
+                                     int64_t b0, int64_t b1);
 
 KBIT_X86_DECLARE_OPTIM(avx2)
 KBIT_X86_DECLARE_OPTIM(avx512)
