@@ -107,7 +107,8 @@ EXTRA_DIST += tests/README.md tests/vectors/README.md tests/vectors/SHA256SUMS \
 kbit_optim_test_progs = \
 	tests/test_optim_golden \
 	tests/test_optim_conformance \
-	tests/test_optim_bad_input
+	tests/test_optim_bad_input \
+	tests/test_optim_convergence
 check_PROGRAMS += $(kbit_optim_test_progs)
 TESTS += $(kbit_optim_test_progs)
 kbit_optim_test_common = tests/optimutil.c tests/optimutil.h
@@ -129,5 +130,11 @@ tests_test_optim_bad_input_CPPFLAGS = $(kbit_test_cppflags)
 tests_test_optim_bad_input_CFLAGS = $(kbit_test_cflags)
 tests_test_optim_bad_input_LDADD = $(kbit_test_libs)
 tests_test_optim_bad_input_LDFLAGS = $(kbit_test_linkflags)
+
+tests_test_optim_convergence_SOURCES = tests/test_optim_convergence.c $(kbit_optim_test_common)
+tests_test_optim_convergence_CPPFLAGS = $(kbit_test_cppflags)
+tests_test_optim_convergence_CFLAGS = $(kbit_test_cflags)
+tests_test_optim_convergence_LDADD = $(kbit_test_libs) -lm
+tests_test_optim_convergence_LDFLAGS = $(kbit_test_linkflags)
 
 EXTRA_DIST += tests/vectors/optim.safetensors
