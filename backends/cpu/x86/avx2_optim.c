@@ -23,6 +23,8 @@ typedef __m256i VI;
 #define MAND _mm256_and_ps
 #define MANDNOT(a, b) _mm256_andnot_ps(b, a)
 #define MXOR _mm256_xor_ps
+#define MOR _mm256_or_ps
+#define MANY(m) (_mm256_movemask_ps(m) != 0)
 #define MZERO _mm256_setzero_ps()
 #define MALL _mm256_castsi256_ps(_mm256_set1_epi32(-1))
 #define VSEL(m, a, b) _mm256_blendv_ps(b, a, m)
@@ -64,7 +66,13 @@ KBIT_INLINE V VRT(kbit_dtype dt, V v)
         return v;
     if (dt == KBIT_F16)
         return _mm256_cvtph_ps(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(k256_to_bf16(v)), 16));
+    /* bf16 in place: k256_to_bf16's bits, kept in the upper half of each lane */
+    __m256i b = _mm256_castps_si256(v);
+    __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(b, 16), _mm256_set1_epi32(1));
+    __m256i r = _mm256_add_epi32(_mm256_add_epi32(b, _mm256_set1_epi32(0x7fff)), lsb);
+    __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+    r = _mm256_blendv_epi8(r, _mm256_or_si256(b, _mm256_set1_epi32(0x00400000)), nan);
+    return _mm256_castsi256_ps(_mm256_and_si256(r, _mm256_set1_epi32((int)0xffff0000u)));
 }
 
 #include "optim_simd.h"

@@ -22,6 +22,8 @@ typedef __m512i VI;
 #define MAND(a, b) ((M)((a) & (b)))
 #define MANDNOT(a, b) ((M)((a) & ~(b)))
 #define MXOR(a, b) ((M)((a) ^ (b)))
+#define MOR(a, b) ((M)((a) | (b)))
+#define MANY(m) ((m) != 0)
 #define MZERO ((M)0)
 #define MALL ((M)0xffff)
 #define VSEL(m, a, b) _mm512_mask_blend_ps(m, b, a)
@@ -54,7 +56,13 @@ KBIT_INLINE V VRT(kbit_dtype dt, V v)
         return v;
     if (dt == KBIT_F16)
         return _mm512_cvtph_ps(k512_to_half(v, dt));
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(k512_to_bf16(v)), 16));
+    /* bf16 in place: k512_to_bf16's bits, kept in the upper half of each lane */
+    __m512i b = _mm512_castps_si512(v), hi_mask = _mm512_set1_epi32((int)0xffff0000u);
+    __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(1));
+    __m512i r = _mm512_add_epi32(_mm512_add_epi32(b, _mm512_set1_epi32(0x7fff)), lsb);
+    __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    r = _mm512_mask_or_epi32(r, nan, b, _mm512_set1_epi32(0x00400000));
+    return _mm512_castsi512_ps(_mm512_and_si512(r, hi_mask));
 }
 
 #include "optim_simd.h"
