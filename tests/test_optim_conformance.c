@@ -149,6 +149,33 @@ static void make_case(opt_case *c, kbit_optim_kind kind, int bits, kbit_dtype pd
     c->seed = (uint64_t)(kind * 131 + bits * 7 + pd * 3 + gd) * 1000003u + (uint64_t)n;
 }
 
+/* Run c on the reference and every usable target; add mismatches and
+ * compared elements per target. */
+static void compare_case(kbit_device *ref, target *targets, int ntargets, const opt_case *c,
+                         size_t *bad, size_t *compared)
+{
+    outcome want;
+    run_case(ref, c, 3, &want);
+    for (int t = 0; t < ntargets; t++) {
+        if (targets[t].dev == NULL)
+            continue;
+        outcome got;
+        run_case(targets[t].dev, c, 3, &got);
+        char what[300];
+        snprintf(what, sizeof what, "%s %d-bit %s/%s n=%lld on %.96s",
+                 optim_kind_name(c->cfg.kind), c->cfg.state_bits, dtype_str(c->pdtype),
+                 dtype_str(c->gdtype), (long long)c->n, targets[t].label);
+        for (int s = 0; s < 3; s++) {
+            bad[t] += tap_cmp_dtype(c->pdtype, got.p[s], want.p[s], (size_t)c->n, what);
+            bad[t] += cmp_saved(&got.s[s], &want.s[s], what);
+            compared[t] += (size_t)c->n;
+        }
+        bad[t] += !got.ok || !want.ok;
+        outcome_free(&got, 3);
+    }
+    outcome_free(&want, 3);
+}
+
 static void conformance(target *targets, int ntargets)
 {
     kbit_device *ref = reference_open();
@@ -157,58 +184,23 @@ static void conformance(target *targets, int ntargets)
     for (int bits = 32; bits >= 8; bits -= 24) {
         size_t compared[MAX_TARGETS] = { 0 }, bad[MAX_TARGETS] = { 0 };
         int cases = 0;
+        opt_case c;
         for (int kind = KBIT_OPTIM_ADAM; kind <= KBIT_OPTIM_LION; kind++)
             for (int d = 0; d < 3; d++)
                 for (int gf = 0; gf < (d ? 2 : 1); gf++)
                     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
                         if (d > 0 && sizes[k] > 65536)
                             continue;
-                        opt_case c;
                         make_case(&c, (kbit_optim_kind)kind, bits, pdt[d], gf ? KBIT_F32 : pdt[d],
                                   sizes[k], (int)(k + (size_t)d + (size_t)kind));
-                        outcome want;
-                        run_case(ref, &c, 3, &want);
+                        compare_case(ref, targets, ntargets, &c, bad, compared);
                         cases++;
-                        for (int t = 0; t < ntargets; t++) {
-                            if (targets[t].dev == NULL)
-                                continue;
-                            outcome got;
-                            run_case(targets[t].dev, &c, 3, &got);
-                            char what[300];
-                            snprintf(what, sizeof what, "%s %d-bit %s/%s n=%lld on %.96s",
-                                     optim_kind_name(c.cfg.kind), bits, dtype_str(c.pdtype),
-                                     dtype_str(c.gdtype), (long long)c.n, targets[t].label);
-                            for (int s = 0; s < 3; s++) {
-                                bad[t] += tap_cmp_dtype(c.pdtype, got.p[s], want.p[s],
-                                                        (size_t)c.n, what);
-                                bad[t] += cmp_saved(&got.s[s], &want.s[s], what);
-                                compared[t] += (size_t)c.n;
-                            }
-                            bad[t] += !got.ok || !want.ok;
-                            outcome_free(&got, 3);
-                        }
-                        outcome_free(&want, 3);
                     }
         if (bits == 8) /* many requantizations: the SIMD encoders' fast paths near midpoints */
             for (int kind = KBIT_OPTIM_ADAMW; kind <= KBIT_OPTIM_LION; kind += 7) {
-                opt_case c;
                 make_case(&c, (kbit_optim_kind)kind, 8, KBIT_F32, KBIT_F32, 1 << 19, 0);
-                outcome want;
-                run_case(ref, &c, 3, &want);
+                compare_case(ref, targets, ntargets, &c, bad, compared);
                 cases++;
-                for (int t = 0; t < ntargets; t++) {
-                    if (targets[t].dev == NULL)
-                        continue;
-                    outcome got;
-                    run_case(targets[t].dev, &c, 3, &got);
-                    for (int s = 0; s < 3; s++) {
-                        bad[t] += tap_cmp_f32(got.p[s], want.p[s], (size_t)c.n, targets[t].label);
-                        bad[t] += cmp_saved(&got.s[s], &want.s[s], targets[t].label);
-                        compared[t] += (size_t)c.n;
-                    }
-                    outcome_free(&got, 3);
-                }
-                outcome_free(&want, 3);
             }
         for (int t = 0; t < ntargets; t++) {
             char what[200];
