@@ -29,7 +29,31 @@ typedef struct opt_case {
     kbit_dtype pdtype, gdtype;
     int64_t n;
     uint64_t seed;
+    int custom_maps; /* 8-bit: maps other than the normative ones, through load_bnb */
 } opt_case;
+
+/* Load fresh (zero) 8-bit states with the normative maps scaled by 0.97 away
+ * from their ends, and +0.0, -0.0 at 126, 127 of the signed one: drivers must
+ * not assume the normative tables. */
+static void load_custom_maps(kbit_optim_state *st, const opt_case *c)
+{
+    static float q1[256], q2[256];
+    const float *s = kbit_dynamic_map(KBIT_MAP_SIGNED), *u = kbit_dynamic_map(KBIT_MAP_UNSIGNED);
+    for (int i = 0; i < 256; i++) {
+        q1[i] = i == 0 || i == 255 ? s[i] : s[i] * 0.97f;
+        q2[i] = i == 255 ? u[i] : u[i] * 0.97f;
+    }
+    q1[126] = 0.0f; /* +0 then -0: the sign bits are no longer a prefix */
+    q1[127] = -0.0f;
+    size_t nb = (size_t)(c->n + 255) / 256;
+    void *codes = calloc((size_t)c->n * 2 + 1, 1), *absmax = calloc(nb * 2 + 1, 4);
+    kbit_optim_bnb_state b = { .step = 0, .state1 = codes, .state2 = codes, .absmax1 = absmax,
+                               .absmax2 = absmax, .qmap1 = q1, .qmap2 = q2 };
+    if (kbit_optim_state_load_bnb(st, &b) != KBIT_OK)
+        tap_bail("kbit_optim_state_load_bnb: %s", kbit_last_error());
+    free(codes);
+    free(absmax);
+}
 
 /* Parameters ~ N(0, 0.1); gradients ~ N(0, 0.01) with edge values. */
 static void fill_inputs(const opt_case *c, int step, float *p, float *g)
@@ -80,6 +104,8 @@ static void run_case(kbit_device *dev, const opt_case *c, int nsteps, outcome *o
     kbit_optim_state *st = NULL;
     if (kbit_optim_state_create(dev, &c->cfg, c->n, c->pdtype, &st) != KBIT_OK)
         tap_bail("kbit_optim_state_create: %s", kbit_last_error());
+    if (c->custom_maps)
+        load_custom_maps(st, c);
     fill_inputs(c, 0, p, g);
     void *p_d = to_device(dev, c->pdtype, p, c->n);
     out->ok = 1;
@@ -200,7 +226,10 @@ static void conformance(target *targets, int ntargets)
             for (int kind = KBIT_OPTIM_ADAMW; kind <= KBIT_OPTIM_LION; kind += 7) {
                 make_case(&c, (kbit_optim_kind)kind, 8, KBIT_F32, KBIT_F32, 1 << 19, 0);
                 compare_case(ref, targets, ntargets, &c, bad, compared);
-                cases++;
+                make_case(&c, (kbit_optim_kind)kind, 8, KBIT_BF16, KBIT_F32, 65536 + 77, 3);
+                c.custom_maps = 1; /* the encoders' search path and general sign fix */
+                compare_case(ref, targets, ntargets, &c, bad, compared);
+                cases += 2;
             }
         for (int t = 0; t < ntargets; t++) {
             char what[200];
