@@ -7,7 +7,7 @@ example=${KBIT_EXAMPLE:-./tools/kbit-example}
 out=${TMPDIR:-/tmp}/kbit-test-cli.$$
 trap 'rm -f "$out".*' EXIT
 
-echo "1..12"
+echo "1..14"
 n=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 not_ok() { n=$((n + 1)); echo "not ok $n - $1"; sed 's/^/# /' "$out.err" "$out.out" 2>/dev/null | head -n 40; }
@@ -52,4 +52,7 @@ fi
 expect 2 "kbit bench quant rejects an unknown option" "$kbit" bench quant --frobnicate
 expect 0 "kbit bench quant on a small tensor" \
     "$kbit" bench quant --device cpu --size 64x100 --reps 3 --threads 1 --cache-mib 1 --no-bnb
+expect 2 "kbit bench optim rejects an unknown option" "$kbit" bench optim --frobnicate x
+expect 0 "kbit bench optim on a small tensor" \
+    "$kbit" bench optim --device cpu --sizes 1 --reps 1 --threads 1 --cache-mib 1
 expect 0 "the quickstart demo runs on the CPU" "$example" cpu
