@@ -31,7 +31,18 @@ typedef __m256i VI;
 #define VLOADF(p) _mm256_loadu_ps(p)
 #define VSTOREF(p, v) _mm256_storeu_ps(p, v)
 #define VLOADT(p, dt, i) k256_load(p, dt, i)
-#define VSTORET(p, dt, i, v) k256_store(p, dt, i, v)
+/* v already holds values of dt (VRT or loaded): narrowing is exact, and for
+ * bf16 it is the upper half of each lane. */
+KBIT_INLINE void VSTORET(void *out, kbit_dtype dt, int64_t i, V v)
+{
+    if (dt == KBIT_BF16) {
+        __m256i h = _mm256_srli_epi32(_mm256_castps_si256(v), 16);
+        __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+        _mm_storeu_si128((__m128i *)((uint16_t *)out + i), w);
+    } else {
+        k256_store(out, dt, i, v);
+    }
+}
 #define VI_SET1 _mm256_set1_epi32
 #define VI_ADD _mm256_add_epi32
 #define VI_SUB _mm256_sub_epi32

@@ -30,7 +30,16 @@ typedef __m512i VI;
 #define VLOADF(p) _mm512_loadu_ps(p)
 #define VSTOREF(p, v) _mm512_storeu_ps(p, v)
 #define VLOADT(p, dt, i) k512_load(p, dt, i)
-#define VSTORET(p, dt, i, v) k512_store(p, dt, i, v)
+/* v already holds values of dt (VRT or loaded): narrowing is exact, and for
+ * bf16 it is the upper half of each lane. */
+KBIT_INLINE void VSTORET(void *out, kbit_dtype dt, int64_t i, V v)
+{
+    if (dt == KBIT_BF16)
+        _mm256_storeu_si256((__m256i *)((uint16_t *)out + i),
+                            _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(v), 16)));
+    else
+        k512_store(out, dt, i, v);
+}
 #define VI_SET1 _mm512_set1_epi32
 #define VI_ADD _mm512_add_epi32
 #define VI_SUB _mm512_sub_epi32

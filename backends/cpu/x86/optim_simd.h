@@ -7,7 +7,8 @@
  *   VSET1 VADD VSUB VMUL VDIV VSQRT VABS; VLT VGT VEQ VLE (ordered compares)
  *   MAND MANDNOT(a, b) = a & ~b, MOR, MXOR, MZERO, MALL, MANY (any lane set);
  *   VSEL(m, a, b) = m ? a : b
- *   VLOADF VSTOREF (fp32), VLOADT VSTORET (F32/F16/BF16), VRT (round to T)
+ *   VLOADF VSTOREF (fp32), VLOADT VSTORET (F32/F16/BF16; VSTORET only stores
+ *   values already of that dtype), VRT (round to T)
  *   VI_SET1 VI_ADD VI_SUB VI_AND VI_XOR VI_OR VI_SRAI VI_SRLI VI_SEL VI_GT
  *   VI_LOAD_U8 VI_STORE_U8 VGATHER (fp32 table) VI_GATHER (uint32 table)
  *   MSIGN(v) (sign bit of each lane) and MODD(vi) (lane is odd)
