@@ -32,11 +32,13 @@ typedef __m256i VI;
 #define VSTOREF(p, v) _mm256_storeu_ps(p, v)
 #define VLOADT(p, dt, i) k256_load(p, dt, i)
 /* v already holds values of dt (VRT or loaded): narrowing is exact, and for
- * bf16 it is the upper half of each lane. */
+ * bf16 it is the upper half of each lane (a NaN made quiet, as ref/half.h). */
 KBIT_INLINE void VSTORET(void *out, kbit_dtype dt, int64_t i, V v)
 {
     if (dt == KBIT_BF16) {
         __m256i h = _mm256_srli_epi32(_mm256_castps_si256(v), 16);
+        __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+        h = _mm256_or_si256(h, _mm256_and_si256(nan, _mm256_set1_epi32(0x40)));
         __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
         _mm_storeu_si128((__m128i *)((uint16_t *)out + i), w);
     } else {

@@ -31,14 +31,17 @@ typedef __m512i VI;
 #define VSTOREF(p, v) _mm512_storeu_ps(p, v)
 #define VLOADT(p, dt, i) k512_load(p, dt, i)
 /* v already holds values of dt (VRT or loaded): narrowing is exact, and for
- * bf16 it is the upper half of each lane. */
+ * bf16 it is the upper half of each lane (a NaN made quiet, as ref/half.h). */
 KBIT_INLINE void VSTORET(void *out, kbit_dtype dt, int64_t i, V v)
 {
-    if (dt == KBIT_BF16)
-        _mm256_storeu_si256((__m256i *)((uint16_t *)out + i),
-                            _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(v), 16)));
-    else
+    if (dt == KBIT_BF16) {
+        __m512i h = _mm512_srli_epi32(_mm512_castps_si512(v), 16);
+        h = _mm512_mask_or_epi32(h, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), h,
+                                 _mm512_set1_epi32(0x40));
+        _mm256_storeu_si256((__m256i *)((uint16_t *)out + i), _mm512_cvtepi32_epi16(h));
+    } else {
         k512_store(out, dt, i, v);
+    }
 }
 #define VI_SET1 _mm512_set1_epi32
 #define VI_ADD _mm512_add_epi32
