@@ -306,15 +306,16 @@ KBIT_API kbit_status kbit_dequantize_8bit(kbit_device *device, const uint8_t *q,
  * percentile clipping. Each kbit_optim_step increments the counter first, so
  * the first update uses step 1, as bitsandbytes does.
  *
- * Hyperparameters per kind (bitsandbytes' names in parentheses):
+ * Hyperparameters each kind reads (bitsandbytes' kernel arguments):
  *   ADAM, ADAMW, LAMB  beta1, beta2; eps; weight_decay is decoupled (applied
  *                      after the step) for all three; LAMB = ADAM + max_unorm
- *   ADEMAMIX           beta1, beta2, beta3, alpha, t_alpha, t_beta3
+ *   ADEMAMIX           beta1, beta2, beta3, alpha, t_alpha, t_beta3; decoupled
+ *                      weight_decay
  *   SGD, LARS          beta1 = momentum (> 0); weight_decay is coupled (L2);
  *                      LARS = SGD + max_unorm
  *   RMSPROP            beta1 = alpha (smoothing, > 0); eps
  *   ADAGRAD            eps (betas unused)
- *   LION               beta1, beta2
+ *   LION               beta1, beta2; weight_decay is decoupled (before the step)
  * Defaults (kbit_optim_config_default) are numerics 6.1; SGD and LARS, whose
  * lr and momentum bitsandbytes leaves to the caller, default to lr 1e-3 and
  * momentum 0.9.
