@@ -313,8 +313,8 @@ KBIT_API kbit_status kbit_dequantize_8bit(kbit_device *device, const uint8_t *q,
  *                      weight_decay
  *   SGD, LARS          beta1 = momentum (> 0); weight_decay is coupled (L2);
  *                      LARS = SGD + max_unorm
- *   RMSPROP            beta1 = alpha (smoothing, > 0); eps
- *   ADAGRAD            eps (betas unused)
+ *   RMSPROP            beta1 = alpha (smoothing, > 0); eps; coupled weight_decay
+ *   ADAGRAD            eps (betas unused); coupled weight_decay
  *   LION               beta1, beta2; weight_decay is decoupled (before the step)
  * Defaults (kbit_optim_config_default) are numerics 6.1; SGD and LARS, whose
  * lr and momentum bitsandbytes leaves to the caller, default to lr 1e-3 and
