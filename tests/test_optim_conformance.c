@@ -354,6 +354,92 @@ static void save_restore(void)
     kbit_device_close(dev);
 }
 
+/* pairsum (determinism 4) of squares, written out here: 256-term leaves in
+ * order, then the pairwise tree. */
+static double pairsum_sq(const float *x, int64_t n)
+{
+    int64_t nl = (n + 255) / 256;
+    double *leaf = malloc((size_t)(nl ? nl : 1) * sizeof *leaf);
+    for (int64_t b = 0; b < nl; b++) {
+        leaf[b] = 0.0;
+        for (int64_t i = b * 256; i < n && i < (b + 1) * 256; i++)
+            leaf[b] += (double)x[i] * (double)x[i];
+    }
+    while (nl > 1) {
+        int64_t m = 0;
+        for (int64_t i = 0; i + 1 < nl; i += 2)
+            leaf[m++] = leaf[i] + leaf[i + 1];
+        if (nl % 2)
+            leaf[m++] = leaf[nl - 1];
+        nl = m;
+    }
+    double s = n ? leaf[0] : 0.0;
+    free(leaf);
+    return s;
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* Percentile clipping (numerics 6.7) against the formula computed here: 130
+ * steps (the 100-step history wraps) of gradients whose size varies; the
+ * scale reported by kbit_optim_state_get_info must match bit for bit. */
+static void percentile_clipping(void)
+{
+    kbit_device *dev;
+    if (kbit_device_open("cpu", &dev) != KBIT_OK)
+        tap_bail("cpu: %s", kbit_last_error());
+    const int64_t n = 3000;
+    const int percentile = 10, steps = 130;
+    kbit_optim_config c;
+    kbit_optim_config_default(KBIT_OPTIM_ADAMW, &c);
+    c.percentile_clipping = percentile;
+    kbit_optim_state *st;
+    if (kbit_optim_state_create(dev, &c, n, KBIT_F32, &st) != KBIT_OK)
+        tap_bail("create: %s", kbit_last_error());
+    float *p = calloc((size_t)n, 4), *g = malloc((size_t)n * 4), hist[100], sorted[100];
+    void *p_d = dev_upload(dev, p, (size_t)n * 4), *g_d = dev_alloc(dev, (size_t)n * 4);
+    rng r;
+    rng_seed(&r, 77);
+    int bad = 0, clipped = 0;
+    for (int t = 1; t <= steps; t++) {
+        double size = 0.01 * (1.0 + 5.0 * rng_uniform(&r));
+        for (int64_t i = 0; i < n; i++)
+            g[i] = (float)(rng_normal(&r) * size);
+        kbit_copy(dev, g_d, g, (size_t)n * 4, KBIT_HOST_TO_DEVICE);
+        bad += kbit_optim_step(dev, &c, st, p_d, g_d, KBIT_F32, 1.0f) != KBIT_OK;
+        float gn = (float)pairsum_sq(g, n);
+        for (int i = 0; i < 100; i++)
+            if (t == 1 || i == t % 100)
+                hist[i] = gn;
+        memcpy(sorted, hist, sizeof sorted);
+        qsort(sorted, 100, sizeof sorted[0], cmp_float);
+        float current = sqrtf(hist[t % 100]), clip = sqrtf(sorted[percentile]);
+        float want = current > clip ? clip / current : 1.0f;
+        kbit_optim_state_info info;
+        kbit_optim_state_get_info(st, &info);
+        if (f32_bits(info.gnorm_scale) != f32_bits(want)) {
+            if (bad++ == 0)
+                tap_diag("step %d: gnorm_scale 0x%08x, want 0x%08x", t, f32_bits(info.gnorm_scale),
+                         f32_bits(want));
+        }
+        clipped += want < 1.0f;
+    }
+    tap_ok(bad == 0 && clipped > 10 && clipped < steps,
+           "percentile clipping (percentile %d, %d steps): the gradient scale of every step "
+           "equals numerics 6.7 with pairsum norms bit for bit (%d steps clipped)",
+           percentile, steps, clipped);
+    free(p);
+    free(g);
+    dev_free(dev, p_d);
+    dev_free(dev, g_d);
+    kbit_optim_state_release(st);
+    kbit_device_close(dev);
+}
+
 int main(void)
 {
     target targets[MAX_TARGETS];
@@ -361,5 +447,6 @@ int main(void)
     conformance(targets, ntargets);
     targets_close(targets, ntargets);
     save_restore();
+    percentile_clipping();
     return tap_done();
 }
