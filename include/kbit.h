@@ -292,6 +292,177 @@ KBIT_API kbit_status kbit_dequantize_8bit(kbit_device *device, const uint8_t *q,
                                           const float *absmax, int64_t n, int blocksize,
                                           const float *code, kbit_dtype out_dtype, void *out);
 
+
+/* ------------------------------------------------------------------ */
+/* Checkpoints in the bitsandbytes format (Hugging Face safetensors)    */
+/*
+ * A checkpoint is a model directory (config.json plus model.safetensors, or
+ * shards listed by model.safetensors.index.json) or a single .safetensors
+ * file. Tensors are named as in a plain checkpoint ("<module>.weight",
+ * "<module>.bias", ...): a quantized weight appears under its plain name and
+ * its auxiliary tensors (absmax, quant_map, quant state, SCB, ...) are hidden.
+ * Files are mapped read-only and every header, index and quant state is
+ * validated before use (a malformed file gives KBIT_EFORMAT naming the file
+ * and the fault). The formats are those of numerics.md 8 (doc/formats.md).
+ */
+typedef struct kbit_checkpoint kbit_checkpoint;
+
+typedef enum kbit_weight_format {
+    KBIT_WEIGHT_PLAIN = 0, /* stored as is (any dtype) */
+    KBIT_WEIGHT_4BIT = 1,  /* bitsandbytes Linear4bit: packed NF4/FP4 + quant state */
+    KBIT_WEIGHT_INT8 = 2   /* bitsandbytes Linear8bitLt: int8 CB [N, K] + fp32 SCB [N] */
+} kbit_weight_format;
+
+typedef struct kbit_tensor_info {
+    kbit_weight_format format;
+    kbit_dtype dtype;              /* plain: stored dtype; 4-bit: the original dtype
+                                      (quant state); int8: KBIT_I8 */
+    int32_t dtype_known;           /* plain: 0 if the stored dtype has no kbit_dtype */
+    int32_t ndim;
+    int64_t shape[KBIT_MAX_DIMS];  /* the logical shape (4-bit: the original one) */
+    int64_t numel;
+    kbit_quant_type quant_type;    /* 4-bit only */
+    int32_t blocksize;             /* 4-bit only */
+    int32_t nested;                /* 4-bit only: double-quantized absmax */
+    uint64_t stored_bytes;         /* bytes in the files, auxiliary tensors included */
+    char st_dtype[12];             /* plain: safetensors dtype ("F16", ...); else the
+                                      stored weight's ("U8", "I8") */
+} kbit_tensor_info;
+
+/* Open a checkpoint (directory or .safetensors file). KBIT_EIO when a file
+ * cannot be read, KBIT_EFORMAT when a file, the index or a quant state is
+ * malformed or inconsistent, KBIT_ENOMEM. */
+KBIT_API kbit_status kbit_checkpoint_open(const char *path, kbit_checkpoint **ckpt);
+/* NULL is ignored. */
+KBIT_API void kbit_checkpoint_close(kbit_checkpoint *ckpt);
+
+/* Logical tensors, sorted by name: count, and the name of tensor i (NULL out
+ * of range; valid until close). */
+KBIT_API int64_t kbit_checkpoint_count(const kbit_checkpoint *ckpt);
+KBIT_API const char *kbit_checkpoint_name(const kbit_checkpoint *ckpt, int64_t index);
+/* The config.json text of a directory checkpoint (NULL if none). */
+KBIT_API const char *kbit_checkpoint_config(const kbit_checkpoint *ckpt);
+
+/* Describe tensor `name` (e.g. "model.layers.0.mlp.up_proj.weight").
+ * KBIT_EINVAL if there is no such tensor. */
+KBIT_API kbit_status kbit_checkpoint_info(const kbit_checkpoint *ckpt, const char *name,
+                                          kbit_tensor_info *info);
+
+/* Load a 4-bit weight onto a device as kbit_gemm_4bit / kbit_dequantize_4bit_state
+ * take it: *packed = kbit_malloc'd ceil(numel/2) bytes (free with kbit_free),
+ * *state = described (ndim 2, shape {N, K} for a linear weight) with its
+ * buffers allocated on the device (release with kbit_quant_state_release):
+ * fp32 absmax, or for a nested state the u8 codes, absmax2, offset and the
+ * stored nested map. KBIT_EINVAL if the tensor is not a 4-bit weight. */
+KBIT_API kbit_status kbit_checkpoint_load_4bit(const kbit_checkpoint *ckpt, const char *name,
+                                               kbit_device *device, uint8_t **packed,
+                                               kbit_quant_state *state);
+/* Load an 8-bit (LLM.int8) weight: *CB = int8 [rows x cols], *SCB = fp32
+ * [rows], both kbit_malloc'd on the device. KBIT_EINVAL if not an 8-bit weight. */
+KBIT_API kbit_status kbit_checkpoint_load_int8(const kbit_checkpoint *ckpt, const char *name,
+                                               kbit_device *device, int8_t **CB, float **SCB,
+                                               int64_t *rows, int64_t *cols);
+/* Load any tensor as plain values in out_dtype (F32, F16 or BF16) into a
+ * kbit_malloc'd buffer of info.numel elements: a plain float tensor is
+ * converted (RNE), a 4-bit weight dequantized (numerics 1.9, 3), an 8-bit
+ * weight dequantized as CB * SCB / 127 (numerics 4.2; KBIT_ENOTSUP when this
+ * build has no int8 weight dequantization). KBIT_EINVAL for a tensor that is
+ * not a float or quantized tensor. */
+KBIT_API kbit_status kbit_checkpoint_load_tensor(const kbit_checkpoint *ckpt, const char *name,
+                                                 kbit_device *device, kbit_dtype out_dtype,
+                                                 void **out);
+
+/* Writing a .safetensors file in the bitsandbytes format. The writer keeps a
+ * host copy of what it is given until finish, which writes the file under a
+ * temporary name next to `path` and renames it into place only when it is
+ * complete (on failure, `path` is untouched). */
+typedef struct kbit_checkpoint_writer kbit_checkpoint_writer;
+
+/* KBIT_EINVAL if path exists already and is not a regular file. */
+KBIT_API kbit_status kbit_checkpoint_writer_create(const char *path, kbit_checkpoint_writer **writer);
+/* A plain tensor (host data, ndim 0..KBIT_MAX_DIMS). */
+KBIT_API kbit_status kbit_checkpoint_writer_add(kbit_checkpoint_writer *writer, const char *name,
+                                                kbit_dtype dtype, int ndim, const int64_t *shape,
+                                                const void *data);
+/* A 4-bit weight "<module>.weight": packed and the state's buffers live on
+ * `device`; writes weight, weight.absmax, weight.quant_map, (nested)
+ * weight.nested_absmax, weight.nested_quant_map and the packed quant state. */
+KBIT_API kbit_status kbit_checkpoint_writer_add_4bit(kbit_checkpoint_writer *writer,
+                                                     const char *name, kbit_device *device,
+                                                     const uint8_t *packed,
+                                                     const kbit_quant_state *state);
+/* An 8-bit weight "<module>.weight": CB [rows x cols] and SCB [rows] on
+ * `device`; writes weight (I8), <module>.SCB and <module>.weight_format. */
+KBIT_API kbit_status kbit_checkpoint_writer_add_int8(kbit_checkpoint_writer *writer,
+                                                     const char *name, kbit_device *device,
+                                                     const int8_t *CB, const float *SCB,
+                                                     int64_t rows, int64_t cols);
+/* Write, flush and rename into place; frees the writer in every case. */
+KBIT_API kbit_status kbit_checkpoint_writer_finish(kbit_checkpoint_writer *writer);
+/* Drop everything (nothing is written); NULL is ignored. */
+KBIT_API void kbit_checkpoint_writer_discard(kbit_checkpoint_writer *writer);
+
+/* Whole-checkpoint conversion, streaming: tensors are processed one at a
+ * time from the mapped input, so memory stays bounded by the largest tensor.
+ * The output is built under a temporary name next to `out` and renamed only
+ * when complete; on failure `out` is untouched. Directory input gives a
+ * directory output with the same sharding (and index), config.json with
+ * quantization_config (quantize) or without it (dequantize), and every other
+ * file copied. A .safetensors input with an `out` ending in .safetensors
+ * gives a single file; otherwise a directory with model.safetensors. */
+
+/* Progress: called after each tensor (name, tensors and input bytes done). */
+typedef void (*kbit_progress_fn)(void *ctx, const char *name, int64_t done, int64_t total,
+                                 uint64_t bytes_done, uint64_t bytes_total);
+
+typedef struct kbit_quantize_options {
+    int bits;                     /* 4 (default) or 8 */
+    kbit_quant_type quant_type;   /* 4-bit: KBIT_NF4 (default) or KBIT_FP4 */
+    int double_quant;             /* 4-bit: nested absmax (default 0) */
+    int blocksize;                /* 4-bit: 64 (transformers' only value) */
+    kbit_dtype compute_dtype;     /* recorded in config.json (default F32) */
+    kbit_dtype quant_storage;     /* dtype the packed bytes are declared as (default U8;
+                                     also F16, BF16, F32, F64, I8) */
+    double int8_threshold;        /* 8-bit: recorded llm_int8_threshold (default 6.0) */
+    int int8_has_fp16_weight;     /* must be 0: the int8 weight is stored */
+    const char *const *skip_modules; /* NULL: the default (lm_head, embed_out); else
+                                     replaces it, as transformers' llm_int8_skip_modules */
+    int skip_count;
+    int replace;                  /* 1: an existing `out` is replaced (after success) */
+    kbit_progress_fn progress;
+    void *progress_ctx;
+} kbit_quantize_options;
+
+/* Fill the defaults above. */
+KBIT_API void kbit_quantize_options_init(kbit_quantize_options *options);
+
+typedef struct kbit_convert_report {
+    int64_t tensors;       /* tensors read */
+    int64_t converted;     /* tensors quantized (or dequantized) */
+    uint64_t bytes_in;     /* safetensors bytes read */
+    uint64_t bytes_out;    /* safetensors bytes written */
+    int64_t files_copied;  /* other files of the directory */
+    int64_t shards;
+} kbit_convert_report;
+
+/* Quantize a plain checkpoint (fp32/fp16/bf16 tensors) on `device`. The
+ * tensors quantized follow kbit_checkpoint_should_quantize. report may be NULL. */
+KBIT_API kbit_status kbit_checkpoint_quantize(kbit_device *device, const char *in, const char *out,
+                                              const kbit_quantize_options *options,
+                                              kbit_convert_report *report);
+/* Dequantize every quantized weight of a checkpoint to `dtype` (F32, F16,
+ * BF16); plain tensors are copied unchanged. */
+KBIT_API kbit_status kbit_checkpoint_dequantize(kbit_device *device, const char *in,
+                                                const char *out, kbit_dtype dtype, int replace,
+                                                kbit_progress_fn progress, void *progress_ctx,
+                                                kbit_convert_report *report);
+
+/* Whether kbit_checkpoint_quantize quantizes a tensor (doc/formats.md, "which
+ * weights are quantized"): name ends in ".weight", 2-D, F32/F16/BF16, not an
+ * embedding, and its module not skipped. skip NULL: the default list. */
+KBIT_API int kbit_checkpoint_should_quantize(const char *name, int ndim, kbit_dtype dtype,
+                                             const char *const *skip, int skip_count);
+
 #ifdef __cplusplus
 }
 #endif

@@ -401,3 +401,15 @@ const char *kbit_st_metadata_at(const kbit_st_file *f, size_t i, const char **va
         *value = f->meta_values[i];
     return f->meta_keys[i];
 }
+
+void kbit_st_release(const kbit_st_tensor *t)
+{
+    if (t == NULL || t->nbytes == 0)
+        return;
+    long page = sysconf(_SC_PAGESIZE);
+    uintptr_t size = page > 0 ? (uintptr_t)page : 4096;
+    uintptr_t begin = (uintptr_t)t->data / size * size;
+    uintptr_t end = ((uintptr_t)t->data + (uintptr_t)t->nbytes + size - 1) / size * size;
+    /* the mapping covers whole pages, so [begin, end) lies inside it */
+    madvise((void *)begin, end - begin, MADV_DONTNEED);
+}
