@@ -24,7 +24,8 @@ kbit_test_progs = \
 	tests/test_plugins \
 	tests/test_properties \
 	tests/test_golden \
-	tests/test_conformance
+	tests/test_conformance \
+	tests/test_golden_int8
 check_PROGRAMS += $(kbit_test_progs)
 TESTS += $(kbit_test_progs)
 
@@ -70,6 +71,12 @@ tests_test_conformance_CFLAGS = $(kbit_test_cflags)
 tests_test_conformance_LDADD = $(kbit_test_libs)
 tests_test_conformance_LDFLAGS = $(kbit_test_linkflags)
 
+tests_test_golden_int8_SOURCES = tests/test_golden_int8.c
+tests_test_golden_int8_CPPFLAGS = $(kbit_test_cppflags)
+tests_test_golden_int8_CFLAGS = $(kbit_test_cflags)
+tests_test_golden_int8_LDADD = $(kbit_test_libs)
+tests_test_golden_int8_LDFLAGS = $(kbit_test_linkflags)
+
 # Test-only driver plugins, loaded through KBIT_DRIVER_PATH. -rpath forces a
 # shared build of a library that is never installed.
 #   kbit-testref.so  driver "testref": the scalar reference kernels of
@@ -100,4 +107,5 @@ AM_TESTS_ENVIRONMENT = \
 # The golden vectors (a copy of shared/vectors: q4, q8, nested).
 EXTRA_DIST += tests/README.md tests/vectors/README.md tests/vectors/SHA256SUMS \
 	tests/vectors/q4.safetensors tests/vectors/q8.safetensors \
-	tests/vectors/nested.safetensors
+	tests/vectors/nested.safetensors \
+	tests/vectors/int8.safetensors
