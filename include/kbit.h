@@ -292,6 +292,98 @@ KBIT_API kbit_status kbit_dequantize_8bit(kbit_device *device, const uint8_t *q,
                                           const float *absmax, int64_t n, int blocksize,
                                           const float *code, kbit_dtype out_dtype, void *out);
 
+/* ------------------------------------------------------------------ */
+/* LLM.int8(): row-wise int8 quantization, int8 GEMM, mixed forward      */
+/*
+ * numerics.md 4 as upgraded by determinism.md 3.1 and 5. Matrices are
+ * row-major and 2-D (flatten leading dims first). The int8 weight is
+ * CB[N,K] (int8, [out_features, in_features]) with SCB[N] (fp32 row absmax),
+ * exactly bitsandbytes' Linear8bitLt `weight` / `SCB`.
+ *
+ * fp32 and bf16 activations: the int8 path (outlier test, row absmax, codes)
+ * runs on f16(x), the RNE conversion of each element to fp16 that bitsandbytes
+ * makes (A.to(float16)); values beyond 65504 become +-inf there. The outlier
+ * columns of the forward use X in its own dtype. The int8 part of the
+ * forward's output always passes through fp16 (numerics 4.4), also for bf16
+ * and fp32 models, as bitsandbytes' CUDA path does.
+ *
+ * Non-finite inputs (determinism 4.1): NaN elements never enter a row absmax
+ * and are never outliers; an element whose scaled value is not finite (NaN,
+ * or inf x 0 when the absmax is inf) gets code 0.
+ */
+
+/* Largest K for which an int8 x int8 dot product of codes in [-127, 127]
+ * cannot overflow int32 (127 * 127 * 133143 < 2^31). */
+#define KBIT_INT8_MAX_K 133143
+
+/* Row-wise quantization with outlier columns (numerics 4.1).
+ * A[rows, cols] (F32, F16, BF16; quantized through f16(A)).
+ * threshold >= 0 (finite or +inf), compared as f16(threshold) with |f16(A)|:
+ *   threshold == 0: no outliers; SCA[r] = max |A[r,:]|.
+ *   threshold > 0: elements with |A| >= threshold are outliers: they do not
+ *     enter SCA, and every column holding one is zeroed in CA (for all rows).
+ * CA[rows, cols] int8; SCA[rows] fp32 (0 for a row without eligible element,
+ * whose codes are then 0); CA = roundHalfEven(f32(A) * (127 / SCA)).
+ * outlier_cols: device int64 buffer of capacity `cols` (may be NULL when
+ * threshold == 0), receives the outlier columns in ascending order;
+ * *n_outliers (host) receives their count (0 when threshold == 0).
+ * n_outliers may be NULL when threshold == 0. */
+KBIT_API kbit_status kbit_int8_vectorwise_quant(kbit_device *device, kbit_dtype dtype,
+                                                const void *A, int64_t rows, int64_t cols,
+                                                float threshold, int8_t *CA, float *SCA,
+                                                int64_t *outlier_cols, int64_t *n_outliers);
+
+/* Int8Params (numerics 4.2): CB[rows,cols] = row-wise int8 of f16(W) with
+ * threshold 0, SCB[rows] = row absmax. W in F32, F16 or BF16 (converted to
+ * fp16 first, RNE, as bitsandbytes does). */
+KBIT_API kbit_status kbit_int8_quantize_weight(kbit_device *device, kbit_dtype dtype,
+                                               const void *W, int64_t rows, int64_t cols,
+                                               int8_t *CB, float *SCB);
+
+/* W = (f32(CB) * SCB[row]) * 0x3c010204 (1/127), written as out_dtype (F32,
+ * F16, BF16; one RNE rounding). */
+KBIT_API kbit_status kbit_int8_dequantize_weight(kbit_device *device, const int8_t *CB,
+                                                 const float *SCB, int64_t rows, int64_t cols,
+                                                 kbit_dtype out_dtype, void *out);
+
+/* out[M,N] (int32) = A[M,K] x B[N,K]^T, exact (numerics 4.3). K above
+ * KBIT_INT8_MAX_K is refused with KBIT_EOVERFLOW. (With -128 in both
+ * operands a sum can still exceed int32; it then wraps modulo 2^32, the same
+ * on every backend.) */
+KBIT_API kbit_status kbit_int8_matmul(kbit_device *device, const int8_t *A, const int8_t *B,
+                                      int64_t M, int64_t N, int64_t K, int32_t *out);
+
+/* out[M,N] = dequant of an int32 product (numerics 4.4, NORMATIVE):
+ *   t = (f32(acc) * SCA[i]) * SCB[j];  y = fma(t, 1/127^2, b);  o = f16(y)
+ * with b = bias[j] for an F16 bias (fused), else b = +0 and, for an F32 or
+ * BF16 bias, o = f16(f32(o) + f32(bias[j])). Then out = out_dtype(f32(o)).
+ * bias may be NULL (bias_dtype is then ignored). out_dtype: F32, F16, BF16. */
+KBIT_API kbit_status kbit_int8_mm_dequant(kbit_device *device, const int32_t *acc,
+                                          const float *SCA, const float *SCB, int64_t M,
+                                          int64_t N, const void *bias, kbit_dtype bias_dtype,
+                                          kbit_dtype out_dtype, void *out);
+
+/* The LLM.int8() linear forward (numerics 4.5, determinism 3.1):
+ * Y[M,N] = X[M,K] x W^T (+ bias) with W given as CB[N,K] + SCB[N].
+ * X, bias (may be NULL) and Y share dtype (F32, F16, BF16).
+ * threshold >= 0: 0 = no decomposition (transformers uses 6.0). With outlier
+ * columns oc[0..n) (see kbit_int8_vectorwise_quant), the int8 product skips
+ * them and Y[m,j] = T(f32(Yint8[m,j]) + dot32_i(f32(X[m,oc[i]]),
+ * f32(T((CB[j,oc[i]] * SCB[j]) * 1/127)))) (dot32 of determinism 3).
+ * Scratch is allocated on the device for the call. K <= KBIT_INT8_MAX_K. */
+KBIT_API kbit_status kbit_int8_linear_forward(kbit_device *device, kbit_dtype dtype,
+                                              const void *X, int64_t M, int64_t K,
+                                              const int8_t *CB, const float *SCB, int64_t N,
+                                              float threshold, const void *bias, void *Y);
+
+/* The input gradient of that layer (numerics 4.5 backward, determinism 3.1):
+ * dX[M,K] = T(dot32_n(f32(dOut[m,n]), f32(T((CB[n,k] * SCB[n]) * 1/127)))),
+ * reduced over n = 0..N-1 in dot32 order. dOut[M,N] and dX share dtype
+ * (F32, F16, BF16). */
+KBIT_API kbit_status kbit_int8_linear_backward(kbit_device *device, kbit_dtype dtype,
+                                               const void *dOut, int64_t M, int64_t N,
+                                               const int8_t *CB, const float *SCB, int64_t K,
+                                               void *dX);
 
 /* ------------------------------------------------------------------ */
 /* Checkpoints in the bitsandbytes format (Hugging Face safetensors)    */
@@ -365,9 +457,8 @@ KBIT_API kbit_status kbit_checkpoint_load_int8(const kbit_checkpoint *ckpt, cons
 /* Load any tensor as plain values in out_dtype (F32, F16 or BF16) into a
  * kbit_malloc'd buffer of info.numel elements: a plain float tensor is
  * converted (RNE), a 4-bit weight dequantized (numerics 1.9, 3), an 8-bit
- * weight dequantized as CB * SCB / 127 (numerics 4.2; KBIT_ENOTSUP when this
- * build has no int8 weight dequantization). KBIT_EINVAL for a tensor that is
- * not a float or quantized tensor. */
+ * weight dequantized with kbit_int8_dequantize_weight (numerics 4.2).
+ * KBIT_EINVAL for a tensor that is not a float or quantized tensor. */
 KBIT_API kbit_status kbit_checkpoint_load_tensor(const kbit_checkpoint *ckpt, const char *name,
                                                  kbit_device *device, kbit_dtype out_dtype,
                                                  void **out);

@@ -737,12 +737,24 @@ static kbit_status load_4bit_dense(const kbit_checkpoint *ck, const ck_entry *e,
 static kbit_status load_int8_dense(const kbit_checkpoint *ck, const ck_entry *e,
                                    kbit_device *dev, kbit_dtype out_dtype, void **out)
 {
-    (void)ck;
-    (void)dev;
-    (void)out_dtype;
-    (void)out;
-    return kbit_error(KBIT_ENOTSUP, "'%.200s': this build has no int8 weight dequantization",
-                      e->name);
+    int8_t *cb = NULL;
+    float *scb = NULL;
+    int64_t rows = 0, cols = 0;
+    void *p = NULL;
+    kbit_status st = kbit_checkpoint_load_int8(ck, e->name, dev, &cb, &scb, &rows, &cols);
+    if (st != KBIT_OK)
+        return st;
+    st = kbit_malloc(dev, (size_t)(rows * cols) * kbit_dtype_size(out_dtype), &p);
+    if (st == KBIT_OK)
+        st = kbit_int8_dequantize_weight(dev, cb, scb, rows, cols, out_dtype, p);
+    kbit_free(dev, cb);
+    kbit_free(dev, scb);
+    if (st != KBIT_OK) {
+        kbit_free(dev, p);
+        return st;
+    }
+    *out = p;
+    return KBIT_OK;
 }
 
 KBIT_API kbit_status kbit_checkpoint_load_tensor(const kbit_checkpoint *ck, const char *name,

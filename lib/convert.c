@@ -126,14 +126,29 @@ static kbit_status write_quant4(conv *c, kbit_stw *w, const ck_entry *e,
     return st;
 }
 
+/* LLM.int8() weight (numerics 4.2): CB and SCB, written with weight_format. */
 static kbit_status write_quant8(conv *c, kbit_stw *w, const ck_entry *e,
                                 const kbit_bnb_slots8 *slots)
 {
-    (void)c;
-    (void)w;
-    (void)slots;
-    return kbit_error(KBIT_ENOTSUP, "'%.200s': this build has no int8 weight quantization",
-                      e->name);
+    int64_t rows = e->info.shape[0], cols = e->info.shape[1];
+    size_t cb_bytes = (size_t)(rows * cols), scb_bytes = (size_t)rows * 4;
+    void *cb = NULL, *scb = NULL, *owned = NULL, *t1 = NULL, *t2 = NULL;
+    const void *x = NULL, *hcb = NULL, *hscb = NULL;
+    kbit_status st;
+    if ((st = device_input(c, e->t, &x, &owned)) == KBIT_OK &&
+        (st = kbit_malloc(c->dev, cb_bytes, &cb)) == KBIT_OK &&
+        (st = kbit_malloc(c->dev, scb_bytes, &scb)) == KBIT_OK &&
+        (st = kbit_int8_quantize_weight(c->dev, e->info.dtype, x, rows, cols, cb, scb)) ==
+            KBIT_OK &&
+        (st = host_view(c, cb, cb_bytes, &hcb, &t1)) == KBIT_OK &&
+        (st = host_view(c, scb, scb_bytes, &hscb, &t2)) == KBIT_OK)
+        st = kbit_bnb_write_int8(w, slots, rows, cols, hcb, hscb);
+    free(t1);
+    free(t2);
+    kbit_free(c->dev, owned);
+    kbit_free(c->dev, cb);
+    kbit_free(c->dev, scb);
+    return st;
 }
 
 static kbit_status write_dequant(conv *c, kbit_stw *w, size_t slot, const ck_entry *e)

@@ -11,6 +11,7 @@ libkbit_core_la_SOURCES = \
 	lib/maps.c lib/maps.h \
 	lib/pairsum.c lib/pairsum.h \
 	lib/quant4.c lib/quant8.c \
+	lib/int8.c \
 	lib/safetensors.c lib/safetensors.h \
 	lib/pyjson.c lib/pyjson.h lib/stwrite.c lib/stwrite.h \
 	lib/bnb.c lib/bnb.h lib/checkpoint.c lib/checkpoint.h lib/convert.c lib/ckwriter.c

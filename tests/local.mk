@@ -25,6 +25,7 @@ kbit_test_progs = \
 	tests/test_properties \
 	tests/test_golden \
 	tests/test_conformance \
+	tests/test_golden_int8 \
 	tests/test_checkpoint
 check_PROGRAMS += $(kbit_test_progs)
 TESTS += $(kbit_test_progs)
@@ -71,6 +72,11 @@ tests_test_conformance_CFLAGS = $(kbit_test_cflags)
 tests_test_conformance_LDADD = $(kbit_test_libs)
 tests_test_conformance_LDFLAGS = $(kbit_test_linkflags)
 
+tests_test_golden_int8_SOURCES = tests/test_golden_int8.c
+tests_test_golden_int8_CPPFLAGS = $(kbit_test_cppflags)
+tests_test_golden_int8_CFLAGS = $(kbit_test_cflags)
+tests_test_golden_int8_LDADD = $(kbit_test_libs)
+tests_test_golden_int8_LDFLAGS = $(kbit_test_linkflags)
 tests_test_checkpoint_SOURCES = tests/test_checkpoint.c
 tests_test_checkpoint_CPPFLAGS = $(kbit_test_cppflags)
 tests_test_checkpoint_CFLAGS = $(kbit_test_cflags)
@@ -107,4 +113,5 @@ AM_TESTS_ENVIRONMENT = \
 # The golden vectors (a copy of shared/vectors: q4, q8, nested).
 EXTRA_DIST += tests/README.md tests/vectors/README.md tests/vectors/SHA256SUMS \
 	tests/vectors/q4.safetensors tests/vectors/q8.safetensors \
-	tests/vectors/nested.safetensors
+	tests/vectors/nested.safetensors \
+	tests/vectors/int8.safetensors

@@ -612,6 +612,98 @@ static void round_trip(kbit_dtype dtype, int tied, kbit_quant_type qt, int neste
     free(back);
 }
 
+
+/* 8-bit: quantize -> keys of numerics 8.2 -> dequantize. */
+static void round_trip_int8(kbit_dtype dtype)
+{
+    char *in = strdup(path_of("in8-%s", dtype_str(dtype)));
+    char *out = strdup(path_of("q8-%s", dtype_str(dtype)));
+    char *back = strdup(path_of("dq8-%s", dtype_str(dtype)));
+    write_model(in, dtype, 0);
+    kbit_quantize_options o;
+    kbit_quantize_options_init(&o);
+    o.bits = 8;
+    o.int8_threshold = 4.5;
+    kbit_convert_report rep;
+    int ok = kbit_checkpoint_quantize(dev, in, out, &o, &rep) == KBIT_OK && rep.converted == 4;
+    if (!tap_ok(ok, "int8 %s: quantize (4 weights)", dtype_str(dtype))) {
+        tap_diag("%s", kbit_last_error());
+        return;
+    }
+    shardset s;
+    shards_open(&s, out);
+    int keys = 0;
+    for (int i = 0; i < NT; i++) {
+        const gen_tensor *t = &model_tensors[i];
+        int64_t n = numel_of(t);
+        if (!kbit_checkpoint_should_quantize(t->name, t->ndim, dtype, NULL, 0)) {
+            keys++;
+            continue;
+        }
+        char k[600], prefix[256];
+        snprintf(prefix, sizeof prefix, "%.*s", (int)(strlen(t->name) - 6), t->name);
+        ok &= check_tensor(&s, t->name, "I8", 2, t->shape[0], t->shape[1], t->shard);
+        snprintf(k, sizeof k, "%sSCB", prefix);
+        ok &= check_tensor(&s, k, "F32", 1, t->shape[0], 0, t->shard);
+        const kbit_st_tensor *scb = shards_find(&s, k, NULL);
+        snprintf(k, sizeof k, "%sweight_format", prefix);
+        ok &= check_tensor(&s, k, "U8", 0, 0, 0, t->shard);
+        const kbit_st_tensor *wf = shards_find(&s, k, NULL);
+        ok &= wf && ((const uint8_t *)wf->data)[0] == 0;
+        keys += 3;
+        float *v = gen_values(i, dtype);
+        void *x = malloc((size_t)n * 4);
+        f32_to_dtype(dtype, v, x, (size_t)n);
+        int8_t *cb = malloc((size_t)n);
+        float *sc = malloc((size_t)t->shape[0] * 4);
+        ok &= kbit_int8_quantize_weight(dev, dtype, x, t->shape[0], t->shape[1], cb, sc) ==
+              KBIT_OK;
+        const kbit_st_tensor *w = shards_find(&s, t->name, NULL);
+        ok &= w && memcmp(w->data, cb, (size_t)n) == 0 && scb &&
+              memcmp(scb->data, sc, (size_t)t->shape[0] * 4) == 0;
+        free(v);
+        free(x);
+        free(cb);
+        free(sc);
+    }
+    size_t total = 0;
+    for (int i = 0; i < 3; i++)
+        total += kbit_st_count(s.f[i]);
+    shards_close(&s);
+    tap_ok(ok && total == (size_t)keys + 1, "int8 %s: weight I8, SCB F32, weight_format U8 0 "
+           "(numerics 8.2), bytes equal kbit_int8_quantize_weight", dtype_str(dtype));
+    char *cfg = read_text(path_of("q8-%s/config.json", dtype_str(dtype)));
+    tap_ok(cfg && strstr(cfg, "\"load_in_8bit\": true") && strstr(cfg, "\"_load_in_8bit\": true") &&
+               strstr(cfg, "\"llm_int8_threshold\": 4.5") &&
+               strstr(cfg, "\"load_in_4bit\": false"),
+           "int8 %s: quantization_config records load_in_8bit and the threshold", dtype_str(dtype));
+    free(cfg);
+
+    kbit_checkpoint *qck = NULL, *deq = NULL;
+    ok = kbit_checkpoint_dequantize(dev, out, back, KBIT_F32, 0, NULL, NULL, &rep) == KBIT_OK &&
+         rep.converted == 4 && kbit_checkpoint_open(out, &qck) == KBIT_OK &&
+         kbit_checkpoint_open(back, &deq) == KBIT_OK;
+    const char *name = "model.layers.0.big.weight";
+    int8_t *cb = NULL;
+    float *sc = NULL, *want = malloc(160 * 256 * 4);
+    void *got = NULL;
+    int64_t rows, cols;
+    ok = ok && kbit_checkpoint_load_int8(qck, name, dev, &cb, &sc, &rows, &cols) == KBIT_OK &&
+         kbit_int8_dequantize_weight(dev, cb, sc, rows, cols, KBIT_F32, want) == KBIT_OK &&
+         kbit_checkpoint_load_tensor(deq, name, dev, KBIT_F32, &got) == KBIT_OK &&
+         tap_cmp_f32(got, want, 160 * 256, name) == 0;
+    tap_ok(ok, "int8 %s: dequantize gives kbit_int8_dequantize_weight's values", dtype_str(dtype));
+    kbit_free(dev, cb);
+    kbit_free(dev, sc);
+    kbit_free(dev, got);
+    free(want);
+    kbit_checkpoint_close(qck);
+    kbit_checkpoint_close(deq);
+    free(in);
+    free(out);
+    free(back);
+}
+
 /* ------------------------------------------------------------------ */
 /* The writer API and 8-bit weights                                     */
 
@@ -892,6 +984,8 @@ int main(void)
     round_trip(KBIT_BF16, 1, KBIT_NF4, 1);
     round_trip(KBIT_F16, 1, KBIT_FP4, 0);
     round_trip(KBIT_BF16, 0, KBIT_FP4, 1);
+    round_trip_int8(KBIT_F16);
+    round_trip_int8(KBIT_BF16);
     test_int8_and_single_file();
     test_malformed();
 
