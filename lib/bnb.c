@@ -265,21 +265,19 @@ static int is_embedding(const char *module, size_t len)
     return strstr(last, "embed") != NULL || strcmp(last, "wte") == 0 || strcmp(last, "wpe") == 0;
 }
 
-/* transformers: skipped if S == module or S + "." occurs in module; kbit
- * also skips a module whose name ends in "." + S. */
+/* transformers' should_convert_module (5.x), with S a plain string: the
+ * module is skipped when S matches it from the start up to a module
+ * boundary ("model.layers.1" skips "model.layers.1.mlp.up_proj", not
+ * "model.layers.11.mlp.up_proj"), or when the module name ends in S. */
 static int is_skipped(const char *module, size_t len, const char *s)
 {
     size_t sl = strlen(s);
-    if (sl == 0)
+    if (sl == 0 || sl > len)
         return 0;
-    if (sl == len && strncmp(module, s, len) == 0)
+    if (strncmp(module, s, sl) == 0 &&
+        (sl == len || module[sl] == '.' || s[sl - 1] == '.'))
         return 1;
-    if (sl < len && module[len - sl - 1] == '.' && strncmp(module + len - sl, s, sl) == 0)
-        return 1;
-    for (const char *p = module; p + sl < module + len; p++)
-        if (strncmp(p, s, sl) == 0 && p[sl] == '.')
-            return 1;
-    return 0;
+    return strncmp(module + len - sl, s, sl) == 0;
 }
 
 int kbit_bnb_should_quantize(const char *name, int ndim, int dtype_known, kbit_dtype dtype,

@@ -92,8 +92,9 @@ extern const char *const kbit_bnb_default_skip[];
 /* Whether a tensor is quantized (the rule of doc/formats.md): name ends in
  * ".weight", 2-D, dtype F32/F16/BF16, its module is not an embedding (last
  * name component contains "embed", or is "wte" / "wpe"), and the module is
- * not skipped: for a skip entry S, module == S, or module ends in "." S, or
- * module contains S "." (transformers' test, extended to suffixes). */
+ * not skipped: for a skip entry S, the module name starts with S up to a
+ * module boundary, or ends with S (transformers' should_convert_module,
+ * S taken as a plain string). */
 int kbit_bnb_should_quantize(const char *name, int ndim, int dtype_known, kbit_dtype dtype,
                              const char *const *skip, size_t nskip);
 

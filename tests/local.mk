@@ -83,6 +83,11 @@ tests_test_checkpoint_CFLAGS = $(kbit_test_cflags)
 tests_test_checkpoint_LDADD = $(kbit_test_libs)
 tests_test_checkpoint_LDFLAGS = $(kbit_test_linkflags)
 
+# Interop with the Python stack (skips unless torch, bitsandbytes, safetensors,
+# transformers and accelerate import; scripts/check may install them).
+TESTS += tests/test-interop.sh
+EXTRA_DIST += tests/test-interop.sh tests/test_interop.py
+
 # Test-only driver plugins, loaded through KBIT_DRIVER_PATH. -rpath forces a
 # shared build of a library that is never installed.
 #   kbit-testref.so  driver "testref": the scalar reference kernels of

@@ -209,15 +209,17 @@ static void test_skip_rule(void)
             bad++;
         }
     tap_ok(bad == 0, "default rule: 2-D float *.weight, not embeddings / norms / lm_head");
-    const char *const skip[] = { "mlp", "q_proj" };
-    tap_ok(!kbit_checkpoint_should_quantize("model.layers.0.mlp.up_proj.weight", 2, KBIT_F16,
+    const char *const skip[] = { "model.layers.1", "q_proj" };
+    tap_ok(!kbit_checkpoint_should_quantize("model.layers.1.mlp.up_proj.weight", 2, KBIT_F16,
                                             skip, 2) &&
+               kbit_checkpoint_should_quantize("model.layers.11.mlp.up_proj.weight", 2, KBIT_F16,
+                                               skip, 2) &&
                !kbit_checkpoint_should_quantize("model.layers.0.self_attn.q_proj.weight", 2,
                                                 KBIT_F16, skip, 2) &&
                kbit_checkpoint_should_quantize("model.layers.0.self_attn.k_proj.weight", 2,
                                                KBIT_F16, skip, 2) &&
                kbit_checkpoint_should_quantize("lm_head.weight", 2, KBIT_F16, skip, 2),
-           "--skip-modules replaces the default: 'S.' inside, or '.S' at the end of the module");
+           "--skip-modules replaces the default: a prefix up to a module boundary, or a suffix");
 }
 
 /* ------------------------------------------------------------------ */
