@@ -83,6 +83,17 @@ tests_test_checkpoint_CFLAGS = $(kbit_test_cflags)
 tests_test_checkpoint_LDADD = $(kbit_test_libs)
 tests_test_checkpoint_LDFLAGS = $(kbit_test_linkflags)
 
+# libFuzzer target (configure --enable-fuzz, clang): the checkpoint reader.
+if KBIT_FUZZ
+noinst_PROGRAMS += tests/fuzz_checkpoint
+tests_fuzz_checkpoint_SOURCES = tests/fuzz_checkpoint.c
+tests_fuzz_checkpoint_CPPFLAGS = $(kbit_test_cppflags)
+tests_fuzz_checkpoint_CFLAGS = $(kbit_test_cflags)
+tests_fuzz_checkpoint_LDADD = libkbit_core.la $(JANSSON_LIBS) $(PTHREAD_LIBS)
+tests_fuzz_checkpoint_LDFLAGS = $(kbit_test_linkflags) -fsanitize=fuzzer
+endif
+EXTRA_DIST += tests/fuzz_checkpoint.c
+
 # Interop with the Python stack (skips unless torch, bitsandbytes, safetensors,
 # transformers and accelerate import; scripts/check may install them).
 TESTS += tests/test-interop.sh
