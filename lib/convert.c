@@ -394,32 +394,40 @@ static int skipped_file(const kbit_checkpoint *ck, const char *name)
     return 0;
 }
 
-static kbit_status copy_others(conv *c, const char *tmp)
+/* Copy the regular files of `from` into `to`, subdirectories recursively
+ * (e.g. sentence-transformers' 1_Pooling/); at the top level, the files
+ * kbit rewrites are left out. Hidden entries are not copied. */
+static kbit_status copy_dir(conv *c, const char *from, const char *to, int top)
 {
-    DIR *d = opendir(c->ck->dir);
+    DIR *d = opendir(from);
     if (d == NULL)
-        return kbit_error(KBIT_EIO, "cannot list %s: %s", c->ck->dir, strerror(errno));
+        return kbit_error(KBIT_EIO, "cannot list %s: %s", from, strerror(errno));
     kbit_status st = KBIT_OK;
     struct dirent *de;
     while (st == KBIT_OK && (de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.' || skipped_file(c->ck, de->d_name))
+        if (de->d_name[0] == '.' || (top && skipped_file(c->ck, de->d_name)))
             continue;
-        char *from = path_join(c->ck->dir, de->d_name), *to = path_join(tmp, de->d_name);
+        char *src = path_join(from, de->d_name), *dst = path_join(to, de->d_name);
         struct stat sb;
-        if (from == NULL || to == NULL)
+        if (src == NULL || dst == NULL)
             st = kbit_error(KBIT_ENOMEM, "out of memory");
-        else if (stat(from, &sb) == 0 && S_ISREG(sb.st_mode)) {
-            st = copy_file(from, to);
+        else if (lstat(src, &sb) == 0 && S_ISREG(sb.st_mode)) {
+            st = copy_file(src, dst);
             c->rep.files_copied++;
+        } else if (lstat(src, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+            if (mkdir(dst, 0755) != 0)
+                st = kbit_error(KBIT_EIO, "cannot create %s: %s", dst, strerror(errno));
+            else
+                st = copy_dir(c, src, dst, 0);
         }
-        free(from);
-        free(to);
+        free(src);
+        free(dst);
     }
     closedir(d);
     return st;
 }
 
-/* Remove a temporary directory we created (its plain files, then it). */
+/* Remove a directory tree we created. */
 static void remove_tree(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -429,7 +437,10 @@ static void remove_tree(const char *dir)
             if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
                 continue;
             char *p = path_join(dir, de->d_name);
-            if (p)
+            struct stat sb;
+            if (p && lstat(p, &sb) == 0 && S_ISDIR(sb.st_mode))
+                remove_tree(p);
+            else if (p)
                 unlink(p);
             free(p);
         }
@@ -484,7 +495,7 @@ static kbit_status convert_dir(conv *c, const char *tmp)
     if (st == KBIT_OK && c->ck->dir)
         st = write_config(c, tmp);
     if (st == KBIT_OK && c->ck->dir)
-        st = copy_others(c, tmp);
+        st = copy_dir(c, c->ck->dir, tmp, 1);
     json_decref(c->weight_map);
     c->weight_map = NULL;
     return st;

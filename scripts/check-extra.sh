@@ -69,7 +69,7 @@ kbit_sanitize() {
     status=0
     for p in $progs; do
         # shellcheck disable=SC2086
-        (cd "$dir" && KBIT_VECTORS_DIR="$KBIT_ROOT/tests/vectors" ASAN_OPTIONS=detect_leaks=1 \
+        (cd "$dir" && KBIT_VECTORS_DIR="$KBIT_ROOT/tests/vectors" ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
             UBSAN_OPTIONS=print_stacktrace=1 ./$p >"$p.sanitize.log" 2>&1)
         rc=$?
         fails=$(grep -c '^not ok' "$dir/$p.sanitize.log")

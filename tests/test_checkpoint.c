@@ -317,6 +317,10 @@ static void write_model(const char *dir, kbit_dtype dtype, int tied)
                          "\"rms_norm_eps\": 1e-06}");
     snprintf(p, sizeof p, "%s/tokenizer.json", dir);
     write_text(p, "{\"tok\": 1}\n");
+    snprintf(p, sizeof p, "%s/1_Pooling", dir);
+    mkdir(p, 0755);
+    snprintf(p, sizeof p, "%s/1_Pooling/config.json", dir);
+    write_text(p, "{\"pool\": 2}\n");
 }
 
 /* The tensor named `name` in any shard of a directory; NULL if absent. */
@@ -385,7 +389,7 @@ static void round_trip(kbit_dtype dtype, int tied, kbit_quant_type qt, int neste
     kbit_convert_report rep;
     kbit_status st = kbit_checkpoint_quantize(dev, in, out, &o, &rep);
     if (!tap_ok(st == KBIT_OK && rep.shards == 3 && rep.converted == 4 &&
-                    rep.tensors == NT + 1 - tied && rep.files_copied == 1,
+                    rep.tensors == NT + 1 - tied && rep.files_copied == 2,
                 "%s: quantize a 3-shard model (4 weights quantized)", label)) {
         tap_diag("%s; converted %lld tensors %lld", kbit_last_error(), (long long)rep.converted,
                  (long long)rep.tensors);
@@ -525,8 +529,12 @@ static void round_trip(kbit_dtype dtype, int tied, kbit_quant_type qt, int neste
     free(idx);
     char *tok = read_text(path_of("q-%s-%d-%d-%d/tokenizer.json", dtype_str(dtype), tied, qt,
                                   nested));
-    tap_ok(tok && strcmp(tok, "{\"tok\": 1}\n") == 0, "%s: other files copied", label);
+    char *pool = read_text(path_of("q-%s-%d-%d-%d/1_Pooling/config.json", dtype_str(dtype), tied,
+                                   qt, nested));
+    tap_ok(tok && strcmp(tok, "{\"tok\": 1}\n") == 0 && pool && strcmp(pool, "{\"pool\": 2}\n") == 0,
+           "%s: other files copied, subdirectories too", label);
     free(tok);
+    free(pool);
 
     /* the C API reads it back: info, load onto the device, dequantize */
     kbit_checkpoint *ck = NULL;
@@ -849,6 +857,7 @@ static void write_q4(const char *path, const char *blob, const char *absmax_dtyp
 
 static void test_malformed(void)
 {
+    static const unsigned char zeros[128];
     char *good = strdup(path_of("good.safetensors"));
     write_q4(good, blob_ok, "F32", 2, 16, 0);
     kbit_checkpoint *ck = NULL;
@@ -906,18 +915,16 @@ static void test_malformed(void)
     expect_bad(p, KBIT_EFORMAT, "more than one quant state", "two packed quant states");
     write_raw(p, "{\"w.weight\":{\"dtype\":\"U8\",\"shape\":[64,1],\"data_offsets\":[0,64]},"
                  "\"w.weight.absmax\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[64,72]}}",
-              good, 72, -1);
+              zeros, 72, -1);
     expect_bad(p, KBIT_EFORMAT, "no packed quant state", "absmax without a quant state");
     write_raw(p, "{\"w.SCB\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}",
               "12345678", 8, -1);
     expect_bad(p, KBIT_EFORMAT, "SCB without", "SCB without its weight");
-    static const unsigned char w8[10] = { 0 };
     write_raw(p, "{\"w.weight\":{\"dtype\":\"I8\",\"shape\":[1,2],\"data_offsets\":[0,2]},"
                  "\"w.SCB\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[2,6]},"
                  "\"w.weight_format\":{\"dtype\":\"U8\",\"shape\":[],\"data_offsets\":[6,7]}}",
               "\0\0\0\0\0\0\2", 7, -1);
     expect_bad(p, KBIT_EFORMAT, "legacy", "8-bit weight in the legacy col32 layout");
-    (void)w8;
 
     /* directories: index and config */
     char *d = strdup(path_of("baddir"));
