@@ -94,6 +94,10 @@ tests_fuzz_checkpoint_LDFLAGS = $(kbit_test_linkflags) -fsanitize=fuzzer
 endif
 EXTRA_DIST += tests/fuzz_checkpoint.c
 
+# The checkpoint verbs from the command line.
+TESTS += tests/test-checkpoint-cli.sh
+EXTRA_DIST += tests/test-checkpoint-cli.sh
+
 # Interop with the Python stack (skips unless torch, bitsandbytes, safetensors,
 # transformers and accelerate import; scripts/check may install them).
 TESTS += tests/test-interop.sh

@@ -82,10 +82,12 @@ int kbit_cmd_dequantize(int argc, char **argv)
     kbit_status st = kbit_checkpoint_dequantize(dev, in, out, dtype, force, ckcli_progress_cb,
                                                 &bar, &r);
     double seconds = ckcli_now() - t0;
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", kbit_last_error()); /* closing the device clears it */
     ckcli_progress_end(&bar);
     kbit_device_close(dev);
     if (st != KBIT_OK) {
-        fprintf(stderr, "kbit dequantize: %s (%s); %s was not written\n", kbit_last_error(),
+        fprintf(stderr, "kbit dequantize: %s (%s); %s was not written\n", msg,
                 kbit_strerror(st), out);
         return 1;
     }

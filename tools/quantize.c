@@ -179,11 +179,13 @@ int kbit_cmd_quantize(int argc, char **argv)
     double t0 = ckcli_now();
     kbit_status st = kbit_checkpoint_quantize(dev, in, out, &o, &r);
     double seconds = ckcli_now() - t0;
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", kbit_last_error()); /* closing the device clears it */
     ckcli_progress_end(&bar);
     kbit_device_close(dev);
     int rc = 0;
     if (st != KBIT_OK) {
-        fprintf(stderr, "kbit quantize: %s (%s); %s was not written\n", kbit_last_error(),
+        fprintf(stderr, "kbit quantize: %s (%s); %s was not written\n", msg,
                 kbit_strerror(st), out);
         rc = 1;
     } else if (json) {
