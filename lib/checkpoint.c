@@ -62,7 +62,7 @@ static kbit_status read_text(const char *path, char **out)
     return KBIT_OK;
 }
 
-static char *join(const char *dir, const char *name)
+char *kbit_ck_join(const char *dir, const char *name)
 {
     size_t n = strlen(dir) + strlen(name) + 2;
     char *p = malloc(n);
@@ -167,8 +167,8 @@ static kbit_status check_index(const char *path, json_t *index, const kbit_check
 static kbit_status locate_dir(const char *dir, kbit_checkpoint *ck)
 {
     kbit_status st = KBIT_OK;
-    char *cfg = join(dir, "config.json"), *idx = join(dir, "model.safetensors.index.json");
-    char *single = join(dir, "model.safetensors");
+    char *cfg = kbit_ck_join(dir, "config.json"), *idx = kbit_ck_join(dir, "model.safetensors.index.json");
+    char *single = kbit_ck_join(dir, "model.safetensors");
     if (!cfg || !idx || !single)
         st = kbit_error(KBIT_ENOMEM, "out of memory");
     if (st == KBIT_OK && file_exists(cfg)) {
@@ -191,7 +191,7 @@ static kbit_status locate_dir(const char *dir, kbit_checkpoint *ck)
         if (st == KBIT_OK)
             st = index_shards(idx, index, ck);
         for (size_t i = 0; st == KBIT_OK && i < ck->nshards; i++) {
-            char *p = join(dir, ck->shard_names[i]);
+            char *p = kbit_ck_join(dir, ck->shard_names[i]);
             st = p ? kbit_st_open(p, &ck->shards[i]) : kbit_error(KBIT_ENOMEM, "out of memory");
             free(p);
         }

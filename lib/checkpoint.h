@@ -33,6 +33,9 @@ struct kbit_checkpoint {
     size_t count;
 };
 
+/* "dir/name" in a new string (NULL when out of memory). */
+char *kbit_ck_join(const char *dir, const char *name);
+
 /* The entry of a logical tensor, NULL if absent. */
 const ck_entry *kbit_ck_find(const kbit_checkpoint *ck, const char *name);
 

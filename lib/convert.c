@@ -296,15 +296,6 @@ static kbit_status convert_shard(conv *c, size_t s, const char *path, const char
 /* ------------------------------------------------------------------ */
 /* Output directory                                                      */
 
-static char *path_join(const char *a, const char *b)
-{
-    size_t n = strlen(a) + strlen(b) + 2;
-    char *p = malloc(n);
-    if (p)
-        snprintf(p, n, "%s/%s", a, b);
-    return p;
-}
-
 /* Write a text file (JSON) completely. */
 static kbit_status write_text(const char *path, const char *text, size_t len)
 {
@@ -319,7 +310,7 @@ static kbit_status write_text(const char *path, const char *text, size_t len)
 static kbit_status write_json(const char *dir, const char *name, const json_t *v)
 {
     kbit_buf b = { 0 };
-    char *path = path_join(dir, name);
+    char *path = kbit_ck_join(dir, name);
     kbit_status st = KBIT_OK;
     if (path == NULL || kbit_pyjson_dump(&b, v, 2, 1) != 0)
         st = kbit_error(KBIT_ENOMEM, "out of memory writing %s", name);
@@ -407,7 +398,7 @@ static kbit_status copy_dir(conv *c, const char *from, const char *to, int top)
     while (st == KBIT_OK && (de = readdir(d)) != NULL) {
         if (de->d_name[0] == '.' || (top && skipped_file(c->ck, de->d_name)))
             continue;
-        char *src = path_join(from, de->d_name), *dst = path_join(to, de->d_name);
+        char *src = kbit_ck_join(from, de->d_name), *dst = kbit_ck_join(to, de->d_name);
         struct stat sb;
         if (src == NULL || dst == NULL)
             st = kbit_error(KBIT_ENOMEM, "out of memory");
@@ -436,7 +427,7 @@ static void remove_tree(const char *dir)
         while ((de = readdir(d)) != NULL) {
             if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
                 continue;
-            char *p = path_join(dir, de->d_name);
+            char *p = kbit_ck_join(dir, de->d_name);
             struct stat sb;
             if (p && lstat(p, &sb) == 0 && S_ISDIR(sb.st_mode))
                 remove_tree(p);
@@ -486,7 +477,7 @@ static kbit_status convert_dir(conv *c, const char *tmp)
         return kbit_error(KBIT_ENOMEM, "out of memory");
     for (size_t s = 0; s < c->ck->nshards && st == KBIT_OK; s++) {
         const char *name = c->ck->dir ? c->ck->shard_names[s] : "model.safetensors";
-        char *path = path_join(tmp, name);
+        char *path = kbit_ck_join(tmp, name);
         st = path ? convert_shard(c, s, path, name) : kbit_error(KBIT_ENOMEM, "out of memory");
         free(path);
     }

@@ -5,7 +5,7 @@
 #
 #   kbit_interop_env   a venv with torch, bitsandbytes, safetensors,
 #                      transformers, accelerate in $KBIT_BUILD_DIR/interop-venv
-#                      (pip, bounded by KBIT_INTEROP_TIMEOUT, default 900 s;
+#                      (pip, bounded by KBIT_INTEROP_TIMEOUT, default 600 s;
 #                      KBIT_INTEROP=0 skips), so tests/test-interop.sh runs
 #   kbit_sanitize      a second build with ASan + UBSan (clang with libFuzzer
 #                      when there, else gcc) in $KBIT_BUILD_DIR-sanitize; runs
@@ -25,13 +25,13 @@ kbit_interop_env() {
         "$venv/bin/python" -c 'import torch, bitsandbytes, safetensors, transformers, accelerate' 2>/dev/null; then
         return 0
     fi
-    kbit_say "interop venv: pip install torch bitsandbytes safetensors transformers accelerate (at most ${KBIT_INTEROP_TIMEOUT:-900} s)"
+    kbit_say "interop venv: pip install torch bitsandbytes safetensors transformers accelerate (at most ${KBIT_INTEROP_TIMEOUT:-600} s)"
     if ! command -v python3 >/dev/null 2>&1 || ! python3 -m venv "$venv" >/dev/null 2>&1; then
         echo "  no python3 with venv: tests/test-interop.sh will skip"
         return 0
     fi
     # torch's CPU wheels first (small); PyPI's default torch otherwise
-    timeout "${KBIT_INTEROP_TIMEOUT:-900}" sh -c '
+    timeout "${KBIT_INTEROP_TIMEOUT:-600}" sh -c '
         "$1/bin/pip" install -q --index-url https://download.pytorch.org/whl/cpu torch ||
             "$1/bin/pip" install -q torch
         "$1/bin/pip" install -q bitsandbytes safetensors transformers accelerate' sh "$venv" \
