@@ -977,6 +977,60 @@ static void test_malformed(void)
     free(p);
 }
 
+
+/* Bad arguments of the public checkpoint functions: a status, a message
+ * naming the argument, outputs untouched. */
+static void test_bad_args(void)
+{
+    kbit_checkpoint *sentinel = (kbit_checkpoint *)(uintptr_t)0x1, *ck = sentinel;
+    kbit_tensor_info info;
+    struct {
+        kbit_status st;
+        const char *needle, *what;
+    } r[16];
+    int k = 0;
+#define BAD(call, want_needle, label) \
+    (r[k].st = (call), r[k].needle = strstr(kbit_last_error(), want_needle) ? "" : want_needle, \
+     r[k].what = label, k++)
+    BAD(kbit_checkpoint_open(NULL, &ck), "path", "open(NULL path)");
+    BAD(kbit_checkpoint_open(root, NULL), "ckpt", "open(NULL out)");
+    BAD(kbit_checkpoint_open(path_of("missing"), &ck), "missing", "open(missing path)");
+    BAD(kbit_checkpoint_info(NULL, "x", &info), "ckpt", "info(NULL ckpt)");
+    BAD(kbit_checkpoint_load_tensor(NULL, "x", dev, KBIT_F32, NULL), "ckpt", "load_tensor(NULL)");
+    BAD(kbit_checkpoint_writer_create(NULL, NULL), "path", "writer_create(NULL)");
+    BAD(kbit_checkpoint_quantize(NULL, "a", "b", NULL, NULL), "device", "quantize(NULL device)");
+    kbit_quantize_options o;
+    kbit_quantize_options_init(&o);
+    o.bits = 5;
+    BAD(kbit_checkpoint_quantize(dev, "a", "b", &o, NULL), "bits", "quantize(bits 5)");
+    kbit_quantize_options_init(&o);
+    o.blocksize = 60;
+    BAD(kbit_checkpoint_quantize(dev, "a", "b", &o, NULL), "blocksize", "quantize(blocksize 60)");
+    kbit_quantize_options_init(&o);
+    o.int8_has_fp16_weight = 1;
+    BAD(kbit_checkpoint_quantize(dev, "a", "b", &o, NULL), "int8_has_fp16_weight",
+        "quantize(int8_has_fp16_weight)");
+    kbit_quantize_options_init(&o);
+    o.quant_storage = KBIT_I32;
+    BAD(kbit_checkpoint_quantize(dev, "a", "b", &o, NULL), "quant_storage",
+        "quantize(quant_storage I32)");
+    BAD(kbit_checkpoint_dequantize(dev, "a", "b", KBIT_I8, 0, NULL, NULL, NULL), "dtype",
+        "dequantize(dtype I8)");
+#undef BAD
+    int bad = 0;
+    for (int i = 0; i < k; i++) {
+        kbit_status want = i == 2 ? KBIT_EIO : KBIT_EINVAL;
+        if (r[i].st != want || r[i].needle[0]) {
+            tap_diag("%s: got %s, message lacks '%s'", r[i].what, kbit_strerror(r[i].st),
+                     r[i].needle);
+            bad++;
+        }
+    }
+    tap_ok(bad == 0 && ck == sentinel && !exists("b"),
+           "%d bad calls: KBIT_EINVAL (KBIT_EIO for a missing path) naming the argument, "
+           "nothing written", k);
+}
+
 int main(void)
 {
     snprintf(root, sizeof root, "test_checkpoint.tmp.%ld", (long)getpid());
@@ -997,6 +1051,7 @@ int main(void)
     round_trip_int8(KBIT_BF16);
     test_int8_and_single_file();
     test_malformed();
+    test_bad_args();
 
     kbit_device_close(dev);
     if (tap_failures() == 0)
