@@ -499,7 +499,24 @@ static int ends_with_st(const char *s)
 }
 
 /* Build into a temporary name, then rename over `out`. */
-static kbit_status run(conv *c, const char *in, const char *out, int replace)
+static kbit_status run_at(conv *c, const char *in, const char *out, int replace);
+
+/* OUT without trailing slashes: the temporary goes next to it, not inside. */
+static kbit_status run(conv *c, const char *in, const char *out_arg, int replace)
+{
+    char *out = strdup(out_arg);
+    if (out == NULL)
+        return kbit_error(KBIT_ENOMEM, "out of memory");
+    size_t n = strlen(out);
+    while (n > 1 && out[n - 1] == '/')
+        out[--n] = '\0';
+    kbit_status st = n > 0 ? run_at(c, in, out, replace)
+                           : kbit_error(KBIT_EINVAL, "the output path is empty");
+    free(out);
+    return st;
+}
+
+static kbit_status run_at(conv *c, const char *in, const char *out, int replace)
 {
     struct stat sb;
     int exists = lstat(out, &sb) == 0;

@@ -8,7 +8,7 @@ gen=./tools/kbit-genmodel
 w=$(mktemp -d "${TMPDIR:-/tmp}/kbit-test-ckcli.XXXXXX") || exit 1
 trap 'rm -rf "$w"' EXIT
 
-echo "1..26"
+echo "1..28"
 n=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 not_ok() { n=$((n + 1)); echo "not ok $n - $1"; sed 's/^/# /' "$w/err" "$w/out" 2>/dev/null | head -n 30; }
@@ -68,3 +68,7 @@ check '"$kbit" inspect "$w/d" >"$w/out" && grep -q "^model.layers.1.mlp.down_pro
 run 0 "--quant-storage bf16" "$kbit" quantize "$w/m" "$w/q6" --quiet --quant-storage bf16
 check '"$kbit" quantize "$w/m" "$w/q7" --quiet && "$kbit" inspect "$w/q6" --compare "$w/q7" --json >"$w/out" && grep -q "\"quantized\": 14" "$w/out" && grep -q "\"max_rel_error\": 0}" "$w/out" && grep -q "\"bnb_4bit_quant_storage\": \"bfloat16\"" "$w/q6/config.json"' \
     "the packed bytes stored as BF16 read back as the same 4-bit weights; config records it"
+
+run 0 "OUT given with a trailing slash" "$kbit" quantize "$w/m" "$w/q8/" --quiet
+check '[ -f "$w/q8/config.json" ] && ! ls -d "$w"/q8/.kbit-tmp-* "$w"/q8.kbit-tmp-* >/dev/null 2>&1' \
+    "the output is q8 itself, no temporary left"
