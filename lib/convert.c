@@ -268,7 +268,11 @@ static kbit_status convert_shard(conv *c, size_t s, const char *path, const char
     for (size_t i = 0; c->weight_map && st == KBIT_OK && i < kbit_stw_count(w); i++)
         if (json_object_set_new(c->weight_map, kbit_stw_name(w, i), json_string(shard)) != 0)
             st = kbit_error(KBIT_ENOMEM, "out of memory");
+    if (n > 0)
+        kbit_st_prefetch(sl[0].e->t);
     for (size_t i = 0; i < n && st == KBIT_OK; i++) {
+        if (i + 1 < n)
+            kbit_st_prefetch(sl[i + 1].e->t); /* the disk reads it while this one is done */
         st = write_entry(c, w, &sl[i]);
         release_entry(c, sl[i].e);
         c->rep.tensors++;

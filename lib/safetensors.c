@@ -402,14 +402,34 @@ const char *kbit_st_metadata_at(const kbit_st_file *f, size_t i, const char **va
     return f->meta_keys[i];
 }
 
-void kbit_st_release(const kbit_st_tensor *t)
+/* The whole pages covering a tensor (the mapping covers whole pages, so the
+ * range lies inside it). */
+static void tensor_pages(const kbit_st_tensor *t, void **begin, size_t *len)
 {
-    if (t == NULL || t->nbytes == 0)
-        return;
     long page = sysconf(_SC_PAGESIZE);
     uintptr_t size = page > 0 ? (uintptr_t)page : 4096;
-    uintptr_t begin = (uintptr_t)t->data / size * size;
-    uintptr_t end = ((uintptr_t)t->data + (uintptr_t)t->nbytes + size - 1) / size * size;
-    /* the mapping covers whole pages, so [begin, end) lies inside it */
-    madvise((void *)begin, end - begin, MADV_DONTNEED);
+    uintptr_t b = (uintptr_t)t->data / size * size;
+    uintptr_t e = ((uintptr_t)t->data + (uintptr_t)t->nbytes + size - 1) / size * size;
+    *begin = (void *)b;
+    *len = e - b;
+}
+
+void kbit_st_release(const kbit_st_tensor *t)
+{
+    void *b;
+    size_t len;
+    if (t == NULL || t->nbytes == 0)
+        return;
+    tensor_pages(t, &b, &len);
+    madvise(b, len, MADV_DONTNEED);
+}
+
+void kbit_st_prefetch(const kbit_st_tensor *t)
+{
+    void *b;
+    size_t len;
+    if (t == NULL || t->nbytes == 0)
+        return;
+    tensor_pages(t, &b, &len);
+    madvise(b, len, MADV_WILLNEED);
 }
