@@ -148,6 +148,11 @@ for bits in ("4", "8"):
            % (bits, kind))
         ok(torch.isfinite(got).all() and err < 0.05,
            "(b) forward pass: logits finite, max error %.2g of the dequantized model's" % err)
+        rc, out = run(KBIT, "inspect", q, "--json")
+        fp = json.loads(out).get("memory_footprint_bytes") if rc == 0 else None
+        want_fp = m.get_memory_footprint(return_buffers=False)
+        ok(fp == want_fp, "(b) kbit inspect's footprint %s = get_memory_footprint(return_buffers="
+           "False) %d (%s-bit)" % (fp, want_fp, bits))
     except Exception as e:  # the failure is the test's result
         ok(False, "(b) transformers loads kbit's %s-bit output and runs it" % bits, repr(e))
 
