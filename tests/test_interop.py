@@ -201,5 +201,41 @@ for label, cfg in (
     ok(names and not bad, "(c) %s: kbit's dequantization of %d weights equals %s bit for bit"
        % (label, len(names), what), "differ: %s" % bad[:3])
 
+    # the same weights quantized by kbit: same keys; how many bytes differ
+    mine = saved + "-kbit"
+    args = (["--8bit"] if "8-bit" in label else
+            ["--quant-type", cfg["bnb_4bit_quant_type"]] +
+            (["--double-quant"] if cfg.get("bnb_4bit_use_double_quant") else []))
+    rc, out = run(KBIT, "quantize", src, mine, "--quiet", *args)
+    k = tensors(mine) if rc == 0 else {}
+    same_keys = set(k) == set(t)
+    ok(rc == 0 and same_keys, "(c) %s: kbit quantize writes the same keys as transformers + "
+       "bitsandbytes" % label, out + " only kbit: %s, only bnb: %s" %
+       (sorted(set(k) - set(t))[:3], sorted(set(t) - set(k))[:3]))
+    if same_keys:
+        for suffix in (".SCB", ".weight", ".absmax", ".nested_absmax"):
+            keys = [x for x in t if x.endswith(suffix) and (suffix != ".weight" or
+                                                           (x[:-6] + "SCB" in t) or
+                                                           (x + ".quant_map" in t))]
+            if not keys:
+                continue
+            diff = sum(int((k[x].view(torch.uint8) != t[x].view(torch.uint8)).sum()) for x in keys)
+            total = sum(t[x].numel() * t[x].element_size() for x in keys)
+            print("# %s, *%s: %d of %d bytes differ between kbit and bitsandbytes-CPU "
+                  "quantization (numerics 9.3-9.5)" % (label, suffix, diff, total))
+        blobs = [x for x in t if ".quant_state.bitsandbytes__" in x]
+        if blobs:
+            same = [x for x in blobs if bytes(k[x].tolist()) == bytes(t[x].tolist())]
+            if "nested" in label:  # nested_offset: fp64 mean in kbit, fp32 torch.mean in bnb
+                print("# %s: %d of %d quant-state JSON blobs byte-identical to bitsandbytes'"
+                      % (label, len(same), len(blobs)))
+            else:
+                ok(len(same) == len(blobs), "(c) %s: all %d quant-state JSON blobs are "
+                   "byte-identical to the ones bitsandbytes writes" % (label, len(blobs)))
+        if "8-bit" in label:
+            scb = [x for x in t if x.endswith(".SCB")]
+            ok(all(torch.equal(k[x], t[x]) for x in scb),
+               "(c) 8-bit: kbit's SCB (row absmax) equals bitsandbytes' bit for bit")
+
 print("1..%d" % n)
 sys.exit(0)
