@@ -584,12 +584,6 @@ kbit_status kbit_ck_upload(kbit_device *dev, const kbit_st_tensor *t, void **out
     return KBIT_OK;
 }
 
-void kbit_ck_release(const kbit_checkpoint *ck, const kbit_st_tensor *t)
-{
-    (void)ck;
-    kbit_st_release(t);
-}
-
 KBIT_API kbit_status kbit_checkpoint_load_4bit(const kbit_checkpoint *ck, const char *name,
                                                kbit_device *dev, uint8_t **packed,
                                                kbit_quant_state *state)

@@ -43,8 +43,4 @@ const ck_entry *kbit_ck_find(const kbit_checkpoint *ck, const char *name);
  * allocated here (kbit_malloc). */
 kbit_status kbit_ck_upload(kbit_device *dev, const kbit_st_tensor *t, void **out);
 
-/* Let the kernel drop the pages of a mapped tensor once it has been used
- * (streaming keeps the resident set bounded by one tensor). */
-void kbit_ck_release(const kbit_checkpoint *ck, const kbit_st_tensor *t);
-
 #endif

@@ -198,13 +198,15 @@ static kbit_status declare(conv *c, kbit_stw *w, slot *sl)
     return st;
 }
 
-static void release_entry(const conv *c, const ck_entry *e)
+/* Drop the input pages of an entry once it is converted (streaming keeps the
+ * resident set bounded by one tensor). */
+static void release_entry(const ck_entry *e)
 {
     const kbit_st_tensor *ts[] = { e->t, e->absmax, e->quant_map, e->nested_absmax,
                                    e->nested_quant_map, e->blob, e->scb, e->format };
     for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
         if (ts[i])
-            kbit_ck_release(c->ck, ts[i]);
+            kbit_st_release(ts[i]);
 }
 
 static kbit_status write_entry(conv *c, kbit_stw *w, const slot *sl)
@@ -274,7 +276,7 @@ static kbit_status convert_shard(conv *c, size_t s, const char *path, const char
         if (i + 1 < n)
             kbit_st_prefetch(sl[i + 1].e->t); /* the disk reads it while this one is done */
         st = write_entry(c, w, &sl[i]);
-        release_entry(c, sl[i].e);
+        release_entry(sl[i].e);
         c->rep.tensors++;
         c->rep.converted += sl[i].act != PASS;
         c->rep.bytes_in += sl[i].e->info.stored_bytes;
