@@ -8,7 +8,7 @@ gen=./tools/kbit-genmodel
 w=$(mktemp -d "${TMPDIR:-/tmp}/kbit-test-ckcli.XXXXXX") || exit 1
 trap 'rm -rf "$w"' EXIT
 
-echo "1..28"
+echo "1..31"
 n=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 not_ok() { n=$((n + 1)); echo "not ok $n - $1"; sed 's/^/# /' "$w/err" "$w/out" 2>/dev/null | head -n 30; }
@@ -72,3 +72,23 @@ check '"$kbit" quantize "$w/m" "$w/q7" --quiet && "$kbit" inspect "$w/q6" --comp
 run 0 "OUT given with a trailing slash" "$kbit" quantize "$w/m" "$w/q8/" --quiet
 check '[ -f "$w/q8/config.json" ] && ! ls -d "$w"/q8/.kbit-tmp-* "$w"/q8.kbit-tmp-* >/dev/null 2>&1' \
     "the output is q8 itself, no temporary left"
+
+# a device that is not the CPU driver (the test plugin "testref", through
+# KBIT_DRIVER_PATH): inputs are uploaded and results copied back, and the
+# files must be the same bytes as the CPU driver's
+same_files() { for f in "$1"/*.safetensors; do cmp -s "$f" "$2/$(basename "$f")" || return 1; done; }
+if "$kbit" info 2>/dev/null | grep -q "^  testref:0"; then
+    "$kbit" quantize "$w/m" "$w/t4" --double-quant --quiet --device testref:0 &&
+        "$kbit" quantize "$w/m" "$w/c4" --double-quant --quiet --device cpu
+    check 'same_files "$w/t4" "$w/c4"' "4-bit on the testref device: the same bytes as on the CPU"
+    "$kbit" quantize "$w/m" "$w/t8" --8bit --quiet --device testref:0 &&
+        "$kbit" quantize "$w/m" "$w/c8" --8bit --quiet --device cpu
+    check 'same_files "$w/t8" "$w/c8"' "8-bit on the testref device: the same bytes as on the CPU"
+    "$kbit" dequantize "$w/t4" "$w/td" --quiet --device testref:0 &&
+        "$kbit" dequantize "$w/t4" "$w/cd" --quiet --device cpu
+    check 'same_files "$w/td" "$w/cd"' "dequantize on the testref device: the same bytes as on the CPU"
+else
+    for what in "4-bit" "8-bit" "dequantize"; do
+        ok "$what on the testref device # SKIP the test plugin is not in KBIT_DRIVER_PATH"
+    done
+fi
