@@ -205,9 +205,22 @@ for label, cfg in (
     mine = saved + "-kbit"
     args = (["--8bit"] if "8-bit" in label else
             ["--quant-type", cfg["bnb_4bit_quant_type"]] +
-            (["--double-quant"] if cfg.get("bnb_4bit_use_double_quant") else []))
+            (["--double-quant"] if cfg.get("bnb_4bit_use_double_quant") else []) +
+            (["--compute-dtype", "fp16"] if "bnb_4bit_compute_dtype" in cfg else []))
     rc, out = run(KBIT, "quantize", src, mine, "--quiet", *args)
     k = tensors(mine) if rc == 0 else {}
+    if rc == 0:
+        qc_bnb = json.load(open(os.path.join(saved, "config.json")))["quantization_config"]
+        qc_kbit = json.load(open(os.path.join(mine, "config.json")))["quantization_config"]
+        ok(qc_kbit == qc_bnb, "(c) %s: kbit's quantization_config equals the one transformers "
+           "writes for the same options" % label, "kbit %s\nbnb  %s" % (qc_kbit, qc_bnb))
+
+        def qc_text(d):
+            text = open(os.path.join(d, "config.json")).read()
+            i = text.index('  "quantization_config": {')
+            return text[i:text.index("\n  }", i) + 4]
+        ok(qc_text(mine) == qc_text(saved), "(c) %s: ... and its text in config.json is "
+           "byte-identical" % label, qc_text(mine) + "\n" + qc_text(saved))
     same_keys = set(k) == set(t)
     ok(rc == 0 and same_keys, "(c) %s: kbit quantize writes the same keys as transformers + "
        "bitsandbytes" % label, out + " only kbit: %s, only bnb: %s" %

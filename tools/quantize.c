@@ -25,7 +25,8 @@ static void usage(FILE *to)
           "options (transformers' BitsAndBytesConfig):\n"
           "  --4bit                  Linear4bit weights (default)\n"
           "  --8bit                  LLM.int8() weights (Linear8bitLt, has_fp16_weight=false)\n"
-          "  --quant-type nf4|fp4    4-bit code (default nf4)\n"
+          "  --quant-type nf4|fp4    4-bit code (default nf4; with --8bit only recorded,\n"
+          "                          default fp4 as in transformers)\n"
           "  --double-quant          double-quantize the absmax (bnb_4bit_use_double_quant)\n"
           "  --compute-dtype T       recorded bnb_4bit_compute_dtype: fp32 (default), fp16, bf16\n"
           "  --quant-storage T       dtype the packed bytes are stored as: uint8 (default),\n"
@@ -102,7 +103,7 @@ int kbit_cmd_quantize(int argc, char **argv)
     kbit_quantize_options_init(&o);
     const char *device = "auto";
     const char **skip = NULL;
-    int quiet = 0, json = 0, c;
+    int quiet = 0, json = 0, type_given = 0, c;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -119,6 +120,7 @@ int kbit_cmd_quantize(int argc, char **argv)
                 fprintf(stderr, "kbit quantize: --quant-type must be nf4 or fp4\n");
                 return 2;
             }
+            type_given = 1;
             break;
         case O_DQ: o.double_quant = 1; break;
         case O_COMPUTE:
@@ -165,6 +167,9 @@ int kbit_cmd_quantize(int argc, char **argv)
         free(skip);
         return 2;
     }
+    /* with --8bit the 4-bit fields are only recorded: transformers' default */
+    if (o.bits == 8 && !type_given)
+        o.quant_type = KBIT_FP4;
     const char *in = argv[optind], *out = argv[optind + 1];
     kbit_device *dev = ckcli_open_device("quantize", device);
     if (dev == NULL) {
