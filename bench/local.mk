@@ -14,3 +14,7 @@ bench_libkbitbench_la_SOURCES += bench/optim.c bench/optim_baseline.c bench/opti
 # OpenMP for the copy baseline (bench/copy.c says why).
 bench_libkbitbench_la_CFLAGS = $(AM_CFLAGS) $(OPENMP_CFLAGS)
 bench_libkbitbench_la_LIBADD = $(PTHREAD_LIBS)
+
+# The checkpoint benchmark is a script (kbit quantize of a generated 2.2 GB
+# model: wall time, MB/s, peak RSS, ratio to the disk read rate).
+EXTRA_DIST += bench/checkpoint.sh

@@ -156,6 +156,73 @@ typedef struct kbit_op_optimizer_sums {
     kbit_optim_sum which;
     double *sums;                  /* HOST, ceil(n/256) leaves */
 } kbit_op_optimizer_sums;
+/* --- LLM.int8() (numerics 4, determinism 3.1) --- */
+
+/* Row-wise quantization through f16(A). The core passes threshold_f16 =
+ * f32(f16(threshold)) (the comparison value) and use_threshold = threshold > 0. */
+typedef struct kbit_op_int8_quant {
+    kbit_dtype dtype;         /* of A: F32, F16, BF16 */
+    const void *A;
+    int64_t rows, cols;       /* > 0 */
+    int32_t use_threshold;    /* 1: outlier detection, masking, column zeroing */
+    float threshold_f16;      /* |f16(A)| >= threshold_f16 marks an outlier */
+    int8_t *CA;               /* rows * cols */
+    float *SCA;               /* rows */
+    int64_t *outlier_cols;    /* capacity cols; NULL iff !use_threshold */
+    int64_t *n_outliers;      /* HOST; NULL iff !use_threshold */
+} kbit_op_int8_quant;
+
+/* out[M,N] = A[M,K] x B[N,K]^T in int32 (wrapping modulo 2^32). */
+typedef struct kbit_op_int8_matmul {
+    const int8_t *A;
+    const int8_t *B;
+    int64_t M, N, K;          /* M, N > 0; 0 <= K <= KBIT_INT8_MAX_K */
+    int32_t *out;
+} kbit_op_int8_matmul;
+
+typedef struct kbit_op_int8_mm_dequant {
+    const int32_t *acc;       /* M * N */
+    const float *SCA;         /* M */
+    const float *SCB;         /* N */
+    int64_t M, N;             /* > 0 */
+    const void *bias;         /* N or NULL */
+    kbit_dtype bias_dtype;    /* F32, F16, BF16 (when bias) */
+    kbit_dtype out_dtype;     /* F32, F16, BF16 */
+    void *out;                /* M * N */
+} kbit_op_int8_mm_dequant;
+
+/* The outlier part of the forward: out[m,j] = T(f32(out[m,j]) + dot32 over
+ * i < n_outliers of f32(X[m,oc[i]]) and f32(T((CB[j,oc[i]] * SCB[j]) * 1/127))). */
+typedef struct kbit_op_int8_outlier_add {
+    kbit_dtype dtype;         /* of X and out */
+    const void *X;            /* M * K */
+    int64_t M, K;
+    const int64_t *outlier_cols; /* n_outliers ascending columns < K */
+    int64_t n_outliers;       /* > 0 */
+    const int8_t *CB;         /* N * K */
+    const float *SCB;         /* N */
+    int64_t N;
+    void *out;                /* M * N, read and written */
+} kbit_op_int8_outlier_add;
+
+/* Weight dequantization: out[r,c] = T((f32(CB[r,c]) * SCB[r]) * 1/127). */
+typedef struct kbit_op_int8_dequant_weight {
+    const int8_t *CB;
+    const float *SCB;
+    int64_t rows, cols;       /* > 0 */
+    kbit_dtype out_dtype;
+    void *out;
+} kbit_op_int8_dequant_weight;
+
+/* dX[m,k] = T(dot32 over n of f32(dOut[m,n]) and f32(T((CB[n,k] * SCB[n]) * 1/127))). */
+typedef struct kbit_op_int8_backward {
+    kbit_dtype dtype;         /* of dOut and dX */
+    const void *dOut;         /* M * N */
+    int64_t M, N, K;          /* M, K > 0; N >= 0 */
+    const int8_t *CB;         /* N * K */
+    const float *SCB;         /* N */
+    void *dX;                 /* M * K */
+} kbit_op_int8_backward;
 
 /* --- the table --- */
 
@@ -191,6 +258,13 @@ typedef struct kbit_driver {
     kbit_status (*block_sums)(void *ctx, const kbit_op_block_sums *op);
     kbit_status (*optimizer_step)(void *ctx, const kbit_op_optimizer *op);
     kbit_status (*optimizer_sums)(void *ctx, const kbit_op_optimizer_sums *op);
+    /* LLM.int8() */
+    kbit_status (*int8_quant)(void *ctx, const kbit_op_int8_quant *op);
+    kbit_status (*int8_matmul)(void *ctx, const kbit_op_int8_matmul *op);
+    kbit_status (*int8_mm_dequant)(void *ctx, const kbit_op_int8_mm_dequant *op);
+    kbit_status (*int8_outlier_add)(void *ctx, const kbit_op_int8_outlier_add *op);
+    kbit_status (*int8_dequant_weight)(void *ctx, const kbit_op_int8_dequant_weight *op);
+    kbit_status (*int8_backward)(void *ctx, const kbit_op_int8_backward *op);
 } kbit_driver;
 
 typedef const kbit_driver *(*kbit_driver_entry_fn)(const kbit_host *host);

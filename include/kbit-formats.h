@@ -102,4 +102,9 @@
 /* Leaf size of the canonical fp64 pairwise sum (determinism 4). */
 #define KBIT_PAIRSUM_LEAF 256
 
+/* LLM.int8() constants (numerics 4 and 10), fp32 bit patterns. */
+#define KBIT_INT8_INV127_BITS 0x3c010204u      /* f32(1/127): int8 dequant of weights */
+#define KBIT_INT8_MM_DEQUANT_BITS 0x38820610u  /* f32(1/16129) = MM_DEQUANT_CONST */
+#define KBIT_INT8_SCALE_NUM_BITS 0x42fe0000u   /* 127.0f: scale = 127 / absmax */
+
 #endif /* KBIT_FORMATS_H */

@@ -447,6 +447,266 @@ typedef struct kbit_optim_bnb_state {
 
 KBIT_API kbit_status kbit_optim_state_load_bnb(kbit_optim_state *state,
                                                const kbit_optim_bnb_state *bnb);
+/* LLM.int8(): row-wise int8 quantization, int8 GEMM, mixed forward      */
+/*
+ * numerics.md 4 as upgraded by determinism.md 3.1 and 5. Matrices are
+ * row-major and 2-D (flatten leading dims first). The int8 weight is
+ * CB[N,K] (int8, [out_features, in_features]) with SCB[N] (fp32 row absmax),
+ * exactly bitsandbytes' Linear8bitLt `weight` / `SCB`.
+ *
+ * fp32 and bf16 activations: the int8 path (outlier test, row absmax, codes)
+ * runs on f16(x), the RNE conversion of each element to fp16 that bitsandbytes
+ * makes (A.to(float16)); values beyond 65504 become +-inf there. The outlier
+ * columns of the forward use X in its own dtype. The int8 part of the
+ * forward's output always passes through fp16 (numerics 4.4), also for bf16
+ * and fp32 models, as bitsandbytes' CUDA path does.
+ *
+ * Non-finite inputs (determinism 4.1): NaN elements never enter a row absmax
+ * and are never outliers; an element whose scaled value is not finite (NaN,
+ * or inf x 0 when the absmax is inf) gets code 0.
+ */
+
+/* Largest K for which an int8 x int8 dot product of codes in [-127, 127]
+ * cannot overflow int32 (127 * 127 * 133143 < 2^31). */
+#define KBIT_INT8_MAX_K 133143
+
+/* Row-wise quantization with outlier columns (numerics 4.1).
+ * A[rows, cols] (F32, F16, BF16; quantized through f16(A)).
+ * threshold >= 0 (finite or +inf), compared as f16(threshold) with |f16(A)|:
+ *   threshold == 0: no outliers; SCA[r] = max |A[r,:]|.
+ *   threshold > 0: elements with |A| >= threshold are outliers: they do not
+ *     enter SCA, and every column holding one is zeroed in CA (for all rows).
+ * CA[rows, cols] int8; SCA[rows] fp32 (0 for a row without eligible element,
+ * whose codes are then 0); CA = roundHalfEven(f32(A) * (127 / SCA)).
+ * outlier_cols: device int64 buffer of capacity `cols` (may be NULL when
+ * threshold == 0), receives the outlier columns in ascending order;
+ * *n_outliers (host) receives their count (0 when threshold == 0).
+ * n_outliers may be NULL when threshold == 0. */
+KBIT_API kbit_status kbit_int8_vectorwise_quant(kbit_device *device, kbit_dtype dtype,
+                                                const void *A, int64_t rows, int64_t cols,
+                                                float threshold, int8_t *CA, float *SCA,
+                                                int64_t *outlier_cols, int64_t *n_outliers);
+
+/* Int8Params (numerics 4.2): CB[rows,cols] = row-wise int8 of f16(W) with
+ * threshold 0, SCB[rows] = row absmax. W in F32, F16 or BF16 (converted to
+ * fp16 first, RNE, as bitsandbytes does). */
+KBIT_API kbit_status kbit_int8_quantize_weight(kbit_device *device, kbit_dtype dtype,
+                                               const void *W, int64_t rows, int64_t cols,
+                                               int8_t *CB, float *SCB);
+
+/* W = (f32(CB) * SCB[row]) * 0x3c010204 (1/127), written as out_dtype (F32,
+ * F16, BF16; one RNE rounding). */
+KBIT_API kbit_status kbit_int8_dequantize_weight(kbit_device *device, const int8_t *CB,
+                                                 const float *SCB, int64_t rows, int64_t cols,
+                                                 kbit_dtype out_dtype, void *out);
+
+/* out[M,N] (int32) = A[M,K] x B[N,K]^T, exact (numerics 4.3). K above
+ * KBIT_INT8_MAX_K is refused with KBIT_EOVERFLOW. (With -128 in both
+ * operands a sum can still exceed int32; it then wraps modulo 2^32, the same
+ * on every backend.) */
+KBIT_API kbit_status kbit_int8_matmul(kbit_device *device, const int8_t *A, const int8_t *B,
+                                      int64_t M, int64_t N, int64_t K, int32_t *out);
+
+/* out[M,N] = dequant of an int32 product (numerics 4.4, NORMATIVE):
+ *   t = (f32(acc) * SCA[i]) * SCB[j];  y = fma(t, 1/127^2, b);  o = f16(y)
+ * with b = bias[j] for an F16 bias (fused), else b = +0 and, for an F32 or
+ * BF16 bias, o = f16(f32(o) + f32(bias[j])). Then out = out_dtype(f32(o)).
+ * bias may be NULL (bias_dtype is then ignored). out_dtype: F32, F16, BF16. */
+KBIT_API kbit_status kbit_int8_mm_dequant(kbit_device *device, const int32_t *acc,
+                                          const float *SCA, const float *SCB, int64_t M,
+                                          int64_t N, const void *bias, kbit_dtype bias_dtype,
+                                          kbit_dtype out_dtype, void *out);
+
+/* The LLM.int8() linear forward (numerics 4.5, determinism 3.1):
+ * Y[M,N] = X[M,K] x W^T (+ bias) with W given as CB[N,K] + SCB[N].
+ * X, bias (may be NULL) and Y share dtype (F32, F16, BF16).
+ * threshold >= 0: 0 = no decomposition (transformers uses 6.0). With outlier
+ * columns oc[0..n) (see kbit_int8_vectorwise_quant), the int8 product skips
+ * them and Y[m,j] = T(f32(Yint8[m,j]) + dot32_i(f32(X[m,oc[i]]),
+ * f32(T((CB[j,oc[i]] * SCB[j]) * 1/127)))) (dot32 of determinism 3).
+ * Scratch is allocated on the device for the call. K <= KBIT_INT8_MAX_K. */
+KBIT_API kbit_status kbit_int8_linear_forward(kbit_device *device, kbit_dtype dtype,
+                                              const void *X, int64_t M, int64_t K,
+                                              const int8_t *CB, const float *SCB, int64_t N,
+                                              float threshold, const void *bias, void *Y);
+
+/* The input gradient of that layer (numerics 4.5 backward, determinism 3.1):
+ * dX[M,K] = T(dot32_n(f32(dOut[m,n]), f32(T((CB[n,k] * SCB[n]) * 1/127)))),
+ * reduced over n = 0..N-1 in dot32 order. dOut[M,N] and dX share dtype
+ * (F32, F16, BF16). */
+KBIT_API kbit_status kbit_int8_linear_backward(kbit_device *device, kbit_dtype dtype,
+                                               const void *dOut, int64_t M, int64_t N,
+                                               const int8_t *CB, const float *SCB, int64_t K,
+                                               void *dX);
+
+/* ------------------------------------------------------------------ */
+/* Checkpoints in the bitsandbytes format (Hugging Face safetensors)    */
+/*
+ * A checkpoint is a model directory (config.json plus model.safetensors, or
+ * shards listed by model.safetensors.index.json) or a single .safetensors
+ * file. Tensors are named as in a plain checkpoint ("<module>.weight",
+ * "<module>.bias", ...): a quantized weight appears under its plain name and
+ * its auxiliary tensors (absmax, quant_map, quant state, SCB, ...) are hidden.
+ * Files are mapped read-only and every header, index and quant state is
+ * validated before use (a malformed file gives KBIT_EFORMAT naming the file
+ * and the fault). The formats are those of numerics.md 8 (doc/formats.md).
+ */
+typedef struct kbit_checkpoint kbit_checkpoint;
+
+typedef enum kbit_weight_format {
+    KBIT_WEIGHT_PLAIN = 0, /* stored as is (any dtype) */
+    KBIT_WEIGHT_4BIT = 1,  /* bitsandbytes Linear4bit: packed NF4/FP4 + quant state */
+    KBIT_WEIGHT_INT8 = 2   /* bitsandbytes Linear8bitLt: int8 CB [N, K] + fp32 SCB [N] */
+} kbit_weight_format;
+
+typedef struct kbit_tensor_info {
+    kbit_weight_format format;
+    kbit_dtype dtype;              /* plain: stored dtype; 4-bit: the original dtype
+                                      (quant state); int8: KBIT_I8 */
+    int32_t dtype_known;           /* plain: 0 if the stored dtype has no kbit_dtype */
+    int32_t ndim;
+    int64_t shape[KBIT_MAX_DIMS];  /* the logical shape (4-bit: the original one) */
+    int64_t numel;
+    kbit_quant_type quant_type;    /* 4-bit only */
+    int32_t blocksize;             /* 4-bit only */
+    int32_t nested;                /* 4-bit only: double-quantized absmax */
+    uint64_t stored_bytes;         /* bytes in the files, auxiliary tensors included */
+    char st_dtype[12];             /* plain: safetensors dtype ("F16", ...); else the
+                                      stored weight's ("U8", "I8") */
+} kbit_tensor_info;
+
+/* Open a checkpoint (directory or .safetensors file). KBIT_EIO when a file
+ * cannot be read, KBIT_EFORMAT when a file, the index or a quant state is
+ * malformed or inconsistent, KBIT_ENOMEM. */
+KBIT_API kbit_status kbit_checkpoint_open(const char *path, kbit_checkpoint **ckpt);
+/* NULL is ignored. */
+KBIT_API void kbit_checkpoint_close(kbit_checkpoint *ckpt);
+
+/* Logical tensors, sorted by name: count, and the name of tensor i (NULL out
+ * of range; valid until close). */
+KBIT_API int64_t kbit_checkpoint_count(const kbit_checkpoint *ckpt);
+KBIT_API const char *kbit_checkpoint_name(const kbit_checkpoint *ckpt, int64_t index);
+/* The config.json text of a directory checkpoint (NULL if none). */
+KBIT_API const char *kbit_checkpoint_config(const kbit_checkpoint *ckpt);
+
+/* Describe tensor `name` (e.g. "model.layers.0.mlp.up_proj.weight").
+ * KBIT_EINVAL if there is no such tensor. */
+KBIT_API kbit_status kbit_checkpoint_info(const kbit_checkpoint *ckpt, const char *name,
+                                          kbit_tensor_info *info);
+
+/* Load a 4-bit weight onto a device as kbit_gemm_4bit / kbit_dequantize_4bit_state
+ * take it: *packed = kbit_malloc'd ceil(numel/2) bytes (free with kbit_free),
+ * *state = described (ndim 2, shape {N, K} for a linear weight) with its
+ * buffers allocated on the device (release with kbit_quant_state_release):
+ * fp32 absmax, or for a nested state the u8 codes, absmax2, offset and the
+ * stored nested map. KBIT_EINVAL if the tensor is not a 4-bit weight. */
+KBIT_API kbit_status kbit_checkpoint_load_4bit(const kbit_checkpoint *ckpt, const char *name,
+                                               kbit_device *device, uint8_t **packed,
+                                               kbit_quant_state *state);
+/* Load an 8-bit (LLM.int8) weight: *CB = int8 [rows x cols], *SCB = fp32
+ * [rows], both kbit_malloc'd on the device. KBIT_EINVAL if not an 8-bit weight. */
+KBIT_API kbit_status kbit_checkpoint_load_int8(const kbit_checkpoint *ckpt, const char *name,
+                                               kbit_device *device, int8_t **CB, float **SCB,
+                                               int64_t *rows, int64_t *cols);
+/* Load any tensor as plain values in out_dtype (F32, F16 or BF16) into a
+ * kbit_malloc'd buffer of info.numel elements: a plain float tensor is
+ * converted (RNE), a 4-bit weight dequantized (numerics 1.9, 3), an 8-bit
+ * weight dequantized with kbit_int8_dequantize_weight (numerics 4.2).
+ * KBIT_EINVAL for a tensor that is not a float or quantized tensor. */
+KBIT_API kbit_status kbit_checkpoint_load_tensor(const kbit_checkpoint *ckpt, const char *name,
+                                                 kbit_device *device, kbit_dtype out_dtype,
+                                                 void **out);
+
+/* Writing a .safetensors file in the bitsandbytes format. The writer keeps a
+ * host copy of what it is given until finish, which writes the file under a
+ * temporary name next to `path` and renames it into place only when it is
+ * complete (on failure, `path` is untouched). */
+typedef struct kbit_checkpoint_writer kbit_checkpoint_writer;
+
+/* KBIT_EINVAL if path exists already and is not a regular file. */
+KBIT_API kbit_status kbit_checkpoint_writer_create(const char *path, kbit_checkpoint_writer **writer);
+/* A plain tensor (host data, ndim 0..KBIT_MAX_DIMS). */
+KBIT_API kbit_status kbit_checkpoint_writer_add(kbit_checkpoint_writer *writer, const char *name,
+                                                kbit_dtype dtype, int ndim, const int64_t *shape,
+                                                const void *data);
+/* A 4-bit weight "<module>.weight": packed and the state's buffers live on
+ * `device`; writes weight, weight.absmax, weight.quant_map, (nested)
+ * weight.nested_absmax, weight.nested_quant_map and the packed quant state. */
+KBIT_API kbit_status kbit_checkpoint_writer_add_4bit(kbit_checkpoint_writer *writer,
+                                                     const char *name, kbit_device *device,
+                                                     const uint8_t *packed,
+                                                     const kbit_quant_state *state);
+/* An 8-bit weight "<module>.weight": CB [rows x cols] and SCB [rows] on
+ * `device`; writes weight (I8), <module>.SCB and <module>.weight_format. */
+KBIT_API kbit_status kbit_checkpoint_writer_add_int8(kbit_checkpoint_writer *writer,
+                                                     const char *name, kbit_device *device,
+                                                     const int8_t *CB, const float *SCB,
+                                                     int64_t rows, int64_t cols);
+/* Write, flush and rename into place; frees the writer in every case. */
+KBIT_API kbit_status kbit_checkpoint_writer_finish(kbit_checkpoint_writer *writer);
+/* Drop everything (nothing is written); NULL is ignored. */
+KBIT_API void kbit_checkpoint_writer_discard(kbit_checkpoint_writer *writer);
+
+/* Whole-checkpoint conversion, streaming: tensors are processed one at a
+ * time from the mapped input, so memory stays bounded by the largest tensor.
+ * The output is built under a temporary name next to `out` and renamed only
+ * when complete; on failure `out` is untouched. Directory input gives a
+ * directory output with the same sharding (and index), config.json with
+ * quantization_config (quantize) or without it (dequantize), and every other
+ * file copied. A .safetensors input with an `out` ending in .safetensors
+ * gives a single file; otherwise a directory with model.safetensors. */
+
+/* Progress: called after each tensor (name, tensors and input bytes done). */
+typedef void (*kbit_progress_fn)(void *ctx, const char *name, int64_t done, int64_t total,
+                                 uint64_t bytes_done, uint64_t bytes_total);
+
+typedef struct kbit_quantize_options {
+    int bits;                     /* 4 (default) or 8 */
+    kbit_quant_type quant_type;   /* 4-bit: KBIT_NF4 (default) or KBIT_FP4 */
+    int double_quant;             /* 4-bit: nested absmax (default 0) */
+    int blocksize;                /* 4-bit: 64 (transformers' only value) */
+    kbit_dtype compute_dtype;     /* recorded in config.json (default F32) */
+    kbit_dtype quant_storage;     /* dtype the packed bytes are declared as (default U8;
+                                     also F16, BF16, F32, F64, I8) */
+    double int8_threshold;        /* 8-bit: recorded llm_int8_threshold (default 6.0) */
+    int int8_has_fp16_weight;     /* must be 0: the int8 weight is stored */
+    const char *const *skip_modules; /* NULL: the default (lm_head, embed_out); else
+                                     replaces it, as transformers' llm_int8_skip_modules */
+    int skip_count;
+    int replace;                  /* 1: an existing `out` is replaced (after success) */
+    kbit_progress_fn progress;
+    void *progress_ctx;
+} kbit_quantize_options;
+
+/* Fill the defaults above. */
+KBIT_API void kbit_quantize_options_init(kbit_quantize_options *options);
+
+typedef struct kbit_convert_report {
+    int64_t tensors;       /* tensors read */
+    int64_t converted;     /* tensors quantized (or dequantized) */
+    uint64_t bytes_in;     /* safetensors bytes read */
+    uint64_t bytes_out;    /* safetensors bytes written */
+    int64_t files_copied;  /* other files of the directory */
+    int64_t shards;
+} kbit_convert_report;
+
+/* Quantize a plain checkpoint (fp32/fp16/bf16 tensors) on `device`. The
+ * tensors quantized follow kbit_checkpoint_should_quantize. report may be NULL. */
+KBIT_API kbit_status kbit_checkpoint_quantize(kbit_device *device, const char *in, const char *out,
+                                              const kbit_quantize_options *options,
+                                              kbit_convert_report *report);
+/* Dequantize every quantized weight of a checkpoint to `dtype` (F32, F16,
+ * BF16); plain tensors are copied unchanged. */
+KBIT_API kbit_status kbit_checkpoint_dequantize(kbit_device *device, const char *in,
+                                                const char *out, kbit_dtype dtype, int replace,
+                                                kbit_progress_fn progress, void *progress_ctx,
+                                                kbit_convert_report *report);
+
+/* Whether kbit_checkpoint_quantize quantizes a tensor (doc/formats.md, "which
+ * weights are quantized"): name ends in ".weight", 2-D, F32/F16/BF16, not an
+ * embedding, and its module not skipped. skip NULL: the default list. */
+KBIT_API int kbit_checkpoint_should_quantize(const char *name, int ndim, kbit_dtype dtype,
+                                             const char *const *skip, int skip_count);
 
 #ifdef __cplusplus
 }

@@ -11,8 +11,11 @@ libkbit_core_la_SOURCES = \
 	lib/maps.c lib/maps.h \
 	lib/pairsum.c lib/pairsum.h \
 	lib/quant4.c lib/quant8.c \
-	lib/safetensors.c lib/safetensors.h
-libkbit_core_la_SOURCES += lib/optim.c lib/optim.h lib/optim_config.c lib/optim_state.c
+	lib/optim.c lib/optim.h lib/optim_config.c lib/optim_state.c \
+	lib/int8.c \
+	lib/safetensors.c lib/safetensors.h \
+	lib/pyjson.c lib/pyjson.h lib/stwrite.c lib/stwrite.h \
+	lib/bnb.c lib/bnb.h lib/checkpoint.c lib/checkpoint.h lib/convert.c lib/ckwriter.c
 libkbit_core_la_CFLAGS = $(AM_CFLAGS) $(OPENMP_CFLAGS) $(JANSSON_CFLAGS)
 libkbit_core_la_LIBADD = $(JANSSON_LIBS) $(PTHREAD_LIBS)
 

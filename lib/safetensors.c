@@ -401,3 +401,35 @@ const char *kbit_st_metadata_at(const kbit_st_file *f, size_t i, const char **va
         *value = f->meta_values[i];
     return f->meta_keys[i];
 }
+
+/* The whole pages covering a tensor (the mapping covers whole pages, so the
+ * range lies inside it). */
+static void tensor_pages(const kbit_st_tensor *t, void **begin, size_t *len)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    uintptr_t size = page > 0 ? (uintptr_t)page : 4096;
+    uintptr_t b = (uintptr_t)t->data / size * size;
+    uintptr_t e = ((uintptr_t)t->data + (uintptr_t)t->nbytes + size - 1) / size * size;
+    *begin = (void *)b;
+    *len = e - b;
+}
+
+void kbit_st_release(const kbit_st_tensor *t)
+{
+    void *b;
+    size_t len;
+    if (t == NULL || t->nbytes == 0)
+        return;
+    tensor_pages(t, &b, &len);
+    madvise(b, len, MADV_DONTNEED);
+}
+
+void kbit_st_prefetch(const kbit_st_tensor *t)
+{
+    void *b;
+    size_t len;
+    if (t == NULL || t->nbytes == 0)
+        return;
+    tensor_pages(t, &b, &len);
+    madvise(b, len, MADV_WILLNEED);
+}

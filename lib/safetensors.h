@@ -57,4 +57,12 @@ const char *kbit_st_metadata_at(const kbit_st_file *f, size_t i, const char **va
 /* The safetensors name of a kbit dtype ("F32", ...), NULL if none. */
 const char *kbit_st_dtype_name(kbit_dtype dtype);
 
+/* Tell the kernel a tensor's pages are no longer needed (they are read
+ * again from the file if touched): streaming readers call it after each
+ * tensor so the resident set stays bounded by one tensor. */
+void kbit_st_release(const kbit_st_tensor *t);
+/* Ask the kernel to start reading a tensor's pages now (read-ahead), so the
+ * disk works while the previous tensor is processed. */
+void kbit_st_prefetch(const kbit_st_tensor *t);
+
 #endif

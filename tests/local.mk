@@ -24,7 +24,9 @@ kbit_test_progs = \
 	tests/test_plugins \
 	tests/test_properties \
 	tests/test_golden \
-	tests/test_conformance
+	tests/test_conformance \
+	tests/test_golden_int8 \
+	tests/test_checkpoint
 check_PROGRAMS += $(kbit_test_progs)
 TESTS += $(kbit_test_progs)
 
@@ -69,6 +71,37 @@ tests_test_conformance_CPPFLAGS = $(kbit_test_cppflags)
 tests_test_conformance_CFLAGS = $(kbit_test_cflags)
 tests_test_conformance_LDADD = $(kbit_test_libs)
 tests_test_conformance_LDFLAGS = $(kbit_test_linkflags)
+
+tests_test_golden_int8_SOURCES = tests/test_golden_int8.c
+tests_test_golden_int8_CPPFLAGS = $(kbit_test_cppflags)
+tests_test_golden_int8_CFLAGS = $(kbit_test_cflags)
+tests_test_golden_int8_LDADD = $(kbit_test_libs)
+tests_test_golden_int8_LDFLAGS = $(kbit_test_linkflags)
+tests_test_checkpoint_SOURCES = tests/test_checkpoint.c
+tests_test_checkpoint_CPPFLAGS = $(kbit_test_cppflags)
+tests_test_checkpoint_CFLAGS = $(kbit_test_cflags)
+tests_test_checkpoint_LDADD = $(kbit_test_libs)
+tests_test_checkpoint_LDFLAGS = $(kbit_test_linkflags)
+
+# libFuzzer target (configure --enable-fuzz, clang): the checkpoint reader.
+if KBIT_FUZZ
+noinst_PROGRAMS += tests/fuzz_checkpoint
+tests_fuzz_checkpoint_SOURCES = tests/fuzz_checkpoint.c
+tests_fuzz_checkpoint_CPPFLAGS = $(kbit_test_cppflags)
+tests_fuzz_checkpoint_CFLAGS = $(kbit_test_cflags)
+tests_fuzz_checkpoint_LDADD = libkbit_core.la $(JANSSON_LIBS) $(PTHREAD_LIBS)
+tests_fuzz_checkpoint_LDFLAGS = $(kbit_test_linkflags) -fsanitize=fuzzer
+endif
+EXTRA_DIST += tests/fuzz_checkpoint.c
+
+# The checkpoint verbs from the command line.
+TESTS += tests/test-checkpoint-cli.sh
+EXTRA_DIST += tests/test-checkpoint-cli.sh
+
+# Interop with the Python stack (skips unless torch, bitsandbytes, safetensors,
+# transformers and accelerate import; scripts/check may install them).
+TESTS += tests/test-interop.sh
+EXTRA_DIST += tests/test-interop.sh tests/test_interop.py
 
 # Test-only driver plugins, loaded through KBIT_DRIVER_PATH. -rpath forces a
 # shared build of a library that is never installed.
@@ -137,4 +170,4 @@ tests_test_optim_convergence_CFLAGS = $(kbit_test_cflags)
 tests_test_optim_convergence_LDADD = $(kbit_test_libs) -lm
 tests_test_optim_convergence_LDFLAGS = $(kbit_test_linkflags)
 
-EXTRA_DIST += tests/vectors/optim.safetensors
+EXTRA_DIST += tests/vectors/optim.safetensors tests/vectors/int8.safetensors

@@ -6,5 +6,8 @@
 
 int kbit_cmd_info(int argc, char **argv);
 int kbit_cmd_bench(int argc, char **argv);
+int kbit_cmd_quantize(int argc, char **argv);
+int kbit_cmd_dequantize(int argc, char **argv);
+int kbit_cmd_inspect(int argc, char **argv);
 
 #endif

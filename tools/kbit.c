@@ -16,6 +16,9 @@ static void usage(FILE *to)
           "                       the CPU variant in use\n"
           "  bench quant [OPTS]   quantization throughput against copy bandwidth\n"
           "                       (kbit bench quant --help for the options)\n"
+          "  quantize IN OUT      a Hugging Face checkpoint to the bitsandbytes format\n"
+          "  dequantize IN OUT    a bitsandbytes-format checkpoint back to plain tensors\n"
+          "  inspect PATH         tensors, formats, sizes (--compare ORIGINAL: errors)\n"
           "\n"
           "  kbit --help          this text\n"
           "  kbit --version       program and library versions\n"
@@ -46,6 +49,12 @@ int main(int argc, char **argv)
         return kbit_cmd_info(argc - 1, argv + 1);
     if (strcmp(verb, "bench") == 0)
         return kbit_cmd_bench(argc - 1, argv + 1);
+    if (strcmp(verb, "quantize") == 0)
+        return kbit_cmd_quantize(argc - 1, argv + 1);
+    if (strcmp(verb, "dequantize") == 0)
+        return kbit_cmd_dequantize(argc - 1, argv + 1);
+    if (strcmp(verb, "inspect") == 0)
+        return kbit_cmd_inspect(argc - 1, argv + 1);
 
     fprintf(stderr, "kbit: unknown command '%s'\n\n", verb);
     usage(stderr);

@@ -18,5 +18,12 @@ kbit_status kbit_cpu_dequantize_8bit(void *ctx, const kbit_op_dequantize_8bit *o
 kbit_status kbit_cpu_block_sums(void *ctx, const kbit_op_block_sums *op);
 kbit_status kbit_cpu_optimizer_step(void *ctx, const kbit_op_optimizer *op);
 kbit_status kbit_cpu_optimizer_sums(void *ctx, const kbit_op_optimizer_sums *op);
+/* LLM.int8() (int8_ops.c) */
+kbit_status kbit_cpu_int8_quant(void *ctx, const kbit_op_int8_quant *op);
+kbit_status kbit_cpu_int8_matmul(void *ctx, const kbit_op_int8_matmul *op);
+kbit_status kbit_cpu_int8_mm_dequant(void *ctx, const kbit_op_int8_mm_dequant *op);
+kbit_status kbit_cpu_int8_outlier_add(void *ctx, const kbit_op_int8_outlier_add *op);
+kbit_status kbit_cpu_int8_dequant_weight(void *ctx, const kbit_op_int8_dequant_weight *op);
+kbit_status kbit_cpu_int8_backward(void *ctx, const kbit_op_int8_backward *op);
 
 #endif /* KBIT_CPU_CPU_H */

@@ -216,6 +216,12 @@ static const kbit_driver cpu_driver = {
     .block_sums = kbit_cpu_block_sums,
     .optimizer_step = kbit_cpu_optimizer_step,
     .optimizer_sums = kbit_cpu_optimizer_sums,
+    .int8_quant = kbit_cpu_int8_quant,
+    .int8_matmul = kbit_cpu_int8_matmul,
+    .int8_mm_dequant = kbit_cpu_int8_mm_dequant,
+    .int8_outlier_add = kbit_cpu_int8_outlier_add,
+    .int8_dequant_weight = kbit_cpu_int8_dequant_weight,
+    .int8_backward = kbit_cpu_int8_backward,
 };
 
 /* Declared for the core in lib/registry.h; linked statically, hidden. */

@@ -83,6 +83,16 @@ typedef struct kbit_cpu_kernels {
     void (*optimizer_step)(const kbit_op_optimizer *op, const struct kbit_optim_plans *plans,
                            int64_t block_begin, int64_t block_end);
     void (*optimizer_sums)(const kbit_op_optimizer_sums *op, int64_t block_begin, int64_t block_end);
+    /* LLM.int8(): the shapes of ref/int8.c; ranges are output rows unless noted. */
+    void (*int8_quant_rows)(const kbit_op_int8_quant *op, int64_t r0, int64_t r1, uint8_t *colmask);
+    /* Output columns [n0, n1) of every row (any split gives the same bits). */
+    void (*int8_matmul)(const kbit_op_int8_matmul *op, int64_t n0, int64_t n1);
+    void (*int8_mm_dequant)(const kbit_op_int8_mm_dequant *op, int64_t r0, int64_t r1);
+    /* Output columns [j0, j1) of every row. */
+    void (*int8_outlier_add)(const kbit_op_int8_outlier_add *op, int64_t j0, int64_t j1);
+    void (*int8_dequant_weight)(const kbit_op_int8_dequant_weight *op, int64_t r0, int64_t r1);
+    /* Columns [k0, k1) of dX, every row. */
+    void (*int8_backward)(const kbit_op_int8_backward *op, int64_t k0, int64_t k1);
 } kbit_cpu_kernels;
 
 extern const kbit_cpu_kernels kbit_cpu_kernels_scalar;

@@ -28,4 +28,10 @@ const kbit_cpu_kernels kbit_cpu_kernels_scalar = {
     .block_sums = kbit_ref_block_sums,
     .optimizer_step = optimizer_step,
     .optimizer_sums = kbit_ref_optimizer_sums,
+    .int8_quant_rows = kbit_ref_int8_quant_rows,
+    .int8_matmul = kbit_ref_int8_matmul_cols,
+    .int8_mm_dequant = kbit_ref_int8_mm_dequant,
+    .int8_outlier_add = kbit_ref_int8_outlier_add,
+    .int8_dequant_weight = kbit_ref_int8_dequant_weight,
+    .int8_backward = kbit_ref_int8_backward,
 };

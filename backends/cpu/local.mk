@@ -8,11 +8,13 @@ KBIT_CPU_REF_SOURCES = \
 	backends/cpu/ref/quant4.c \
 	backends/cpu/ref/quant8.c \
 	backends/cpu/ref/sums.c \
-	backends/cpu/ref/optim.c
+	backends/cpu/ref/optim.c \
+	backends/cpu/ref/int8.c
 KBIT_CPU_REF_HDRS = \
 	backends/cpu/ref/ref.h \
 	backends/cpu/ref/encode.h \
-	backends/cpu/ref/half.h
+	backends/cpu/ref/half.h \
+	backends/cpu/ref/int8.h
 
 libkbit_core_la_SOURCES += \
 	$(KBIT_CPU_REF_SOURCES) $(KBIT_CPU_REF_HDRS) \
@@ -22,7 +24,7 @@ libkbit_core_la_SOURCES += \
 	backends/cpu/enc8_plan.c \
 	backends/cpu/isa.c backends/cpu/isa.h \
 	backends/cpu/cpu.h backends/cpu/driver.c backends/cpu/ops.c
-libkbit_core_la_SOURCES += backends/cpu/optim_ops.c
+libkbit_core_la_SOURCES += backends/cpu/optim_ops.c backends/cpu/int8_ops.c
 
 KBIT_CPU_X86_HDRS = \
 	backends/cpu/x86/common.h \

@@ -139,6 +139,54 @@ static kbit_status optimizer_sums(void *ctx, const kbit_op_optimizer_sums *op)
     return KBIT_OK;
 }
 
+static kbit_status int8_quant(void *ctx, const kbit_op_int8_quant *op)
+{
+    (void)ctx;
+    uint8_t *colmask = op->use_threshold ? malloc((size_t)op->cols + 1) : NULL;
+    if (op->use_threshold && colmask == NULL) {
+        host->set_error("testref: out of memory for the outlier mask");
+        return KBIT_ENOMEM;
+    }
+    kbit_status st = kbit_ref_int8_quant(op, colmask);
+    free(colmask);
+    return st;
+}
+
+static kbit_status int8_matmul(void *ctx, const kbit_op_int8_matmul *op)
+{
+    (void)ctx;
+    kbit_ref_int8_matmul(op, 0, op->M, 0, op->N);
+    return KBIT_OK;
+}
+
+static kbit_status int8_mm_dequant(void *ctx, const kbit_op_int8_mm_dequant *op)
+{
+    (void)ctx;
+    kbit_ref_int8_mm_dequant(op, 0, op->M);
+    return KBIT_OK;
+}
+
+static kbit_status int8_outlier_add(void *ctx, const kbit_op_int8_outlier_add *op)
+{
+    (void)ctx;
+    kbit_ref_int8_outlier_add(op, 0, op->N);
+    return KBIT_OK;
+}
+
+static kbit_status int8_dequant_weight(void *ctx, const kbit_op_int8_dequant_weight *op)
+{
+    (void)ctx;
+    kbit_ref_int8_dequant_weight(op, 0, op->rows);
+    return KBIT_OK;
+}
+
+static kbit_status int8_backward(void *ctx, const kbit_op_int8_backward *op)
+{
+    (void)ctx;
+    kbit_ref_int8_backward(op, 0, op->K);
+    return KBIT_OK;
+}
+
 static const kbit_driver table = {
     .abi_version = KBIT_DRIVER_ABI_VERSION,
     .struct_size = sizeof(kbit_driver),
@@ -162,6 +210,12 @@ static const kbit_driver table = {
     .block_sums = block_sums,
     .optimizer_step = optimizer_step,
     .optimizer_sums = optimizer_sums,
+    .int8_quant = int8_quant,
+    .int8_matmul = int8_matmul,
+    .int8_mm_dequant = int8_mm_dequant,
+    .int8_outlier_add = int8_outlier_add,
+    .int8_dequant_weight = int8_dequant_weight,
+    .int8_backward = int8_backward,
 };
 
 KBIT_API const kbit_driver *kbit_driver_entry(const kbit_host *h)

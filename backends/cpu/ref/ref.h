@@ -33,5 +33,28 @@ void kbit_ref_optimizer_sums(const kbit_op_optimizer_sums *op, int64_t block_beg
 /* Requantize count new 8-bit optimizer state values (numerics 6.5): codes q. */
 void kbit_ref_optim_requantize(const float *s, int64_t count, float absmax, const float *map,
                                const float *mid, int sign_fix, uint8_t *q);
+/* LLM.int8() (ref/int8.c). Row ranges [r0, r1) of the output unless noted. */
+/* Rows of CA and SCA; with a threshold, sets colmask[c] = 1 for every column
+ * holding an outlier (colmask is not cleared). */
+void kbit_ref_int8_quant_rows(const kbit_op_int8_quant *op, int64_t r0, int64_t r1,
+                              uint8_t *colmask);
+/* The ascending list of set columns; returns its length. */
+int64_t kbit_ref_int8_compact(const uint8_t *colmask, int64_t cols, int64_t *outlier_cols);
+/* CA[r, outlier_cols[i]] = 0 for the rows of the range. */
+void kbit_ref_int8_zero_cols(const kbit_op_int8_quant *op, int64_t n_outliers, int64_t r0,
+                             int64_t r1);
+/* The whole op on one thread; colmask: cols bytes of scratch. */
+kbit_status kbit_ref_int8_quant(const kbit_op_int8_quant *op, uint8_t *colmask);
+/* The tile [m0, m1) x [n0, n1) of the output. */
+void kbit_ref_int8_matmul(const kbit_op_int8_matmul *op, int64_t m0, int64_t m1, int64_t n0,
+                          int64_t n1);
+/* Output columns [n0, n1) of every row (the CPU kernel-table shape). */
+void kbit_ref_int8_matmul_cols(const kbit_op_int8_matmul *op, int64_t n0, int64_t n1);
+void kbit_ref_int8_mm_dequant(const kbit_op_int8_mm_dequant *op, int64_t r0, int64_t r1);
+/* Output columns [j0, j1) of every row. */
+void kbit_ref_int8_outlier_add(const kbit_op_int8_outlier_add *op, int64_t j0, int64_t j1);
+void kbit_ref_int8_dequant_weight(const kbit_op_int8_dequant_weight *op, int64_t r0, int64_t r1);
+/* Columns [k0, k1) of dX, every row. */
+void kbit_ref_int8_backward(const kbit_op_int8_backward *op, int64_t k0, int64_t k1);
 
 #endif /* KBIT_CPU_REF_H */

@@ -1,0 +1,158 @@
+/*
+ * backends/cpu/int8_ops.c - the CPU driver's LLM.int8() ops: split each op
+ * into independent output ranges (rows, or column tiles of the GEMM) over the
+ * OpenMP threads and run the device's kernel variant on each.
+ *
+ * No range shares an output element and every element is computed the same
+ * way whatever thread runs it, so results never depend on the thread count.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu.h"
+#include "ref/ref.h"
+
+/* Below this many inner-loop steps an op runs on the calling thread. */
+#define INT8_PARALLEL_MIN (1 << 16)
+
+/* Range [b, e) is the t-th of the split. */
+typedef void (*range_fn)(const void *op, const kbit_cpu_kernels *k, int t, int64_t b, int64_t e);
+
+/* Run fn over [0, total) in `threads` contiguous ranges whose bounds are
+ * multiples of align (the last one excepted). work: the op's size, to decide
+ * whether threads pay off. */
+static void run_ranges(const cpu_ctx *c, int64_t total, int64_t align, int64_t work,
+                       range_fn fn, const void *op)
+{
+    int64_t units = (total + align - 1) / align;
+    int threads = c->threads;
+    if (threads > units)
+        threads = (int)units;
+#ifdef _OPENMP
+    if (threads > 1 && work >= INT8_PARALLEL_MIN) {
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+        for (int t = 0; t < threads; t++) {
+            int64_t b = units * t / threads * align, e = units * (t + 1) / threads * align;
+            if (e > total)
+                e = total;
+            if (b < e)
+                fn(op, c->kernels, t, b, e);
+        }
+        return;
+    }
+#endif
+    (void)work;
+    fn(op, c->kernels, 0, 0, total);
+}
+
+/* ---- row-wise quantization ---- */
+
+typedef struct quant_job {
+    const kbit_op_int8_quant *op;
+    uint8_t *masks; /* one cols-byte mask per range */
+    int64_t n_outliers;
+} quant_job;
+
+static void quant_range(const void *arg, const kbit_cpu_kernels *k, int t, int64_t b, int64_t e)
+{
+    const quant_job *j = arg;
+    /* each range ORs into its own mask */
+    k->int8_quant_rows(j->op, b, e, j->op->use_threshold ? j->masks + t * j->op->cols : NULL);
+}
+
+static void zero_range(const void *arg, const kbit_cpu_kernels *k, int t, int64_t b, int64_t e)
+{
+    (void)k;
+    (void)t;
+    const quant_job *j = arg;
+    kbit_ref_int8_zero_cols(j->op, j->n_outliers, b, e);
+}
+
+kbit_status kbit_cpu_int8_quant(void *ctx, const kbit_op_int8_quant *op)
+{
+    const cpu_ctx *c = ctx;
+    quant_job j = { op, NULL, 0 };
+    int64_t work = op->rows * op->cols;
+    int threads = work >= INT8_PARALLEL_MIN && c->threads > 1 ? c->threads : 1;
+    if (threads > op->rows)
+        threads = (int)op->rows;
+    cpu_ctx one = *c;
+    one.threads = threads;
+    if (op->use_threshold) {
+        j.masks = calloc((size_t)threads, (size_t)op->cols + 1);
+        if (j.masks == NULL)
+            return KBIT_ENOMEM;
+    }
+    run_ranges(&one, op->rows, 1, work, quant_range, &j);
+    if (!op->use_threshold)
+        return KBIT_OK;
+    for (int t = 1; t < threads; t++)
+        for (int64_t col = 0; col < op->cols; col++)
+            j.masks[col] |= j.masks[t * op->cols + col];
+    j.n_outliers = kbit_ref_int8_compact(j.masks, op->cols, op->outlier_cols);
+    free(j.masks);
+    *op->n_outliers = j.n_outliers;
+    if (j.n_outliers > 0)
+        run_ranges(c, op->rows, 1, op->rows * j.n_outliers, zero_range, &j);
+    return KBIT_OK;
+}
+
+/* ---- GEMM and the rest ---- */
+
+static void matmul_range(const void *op, const kbit_cpu_kernels *k, int t, int64_t b, int64_t e)
+{
+    k->int8_matmul(op, b, e);
+}
+
+kbit_status kbit_cpu_int8_matmul(void *ctx, const kbit_op_int8_matmul *op)
+{
+    /* column tiles of 64: the SIMD kernels' panel widths divide it */
+    run_ranges(ctx, op->N, 64, op->M * op->N * (op->K + 1), matmul_range, op);
+    return KBIT_OK;
+}
+
+static void mm_dequant_range(const void *op, const kbit_cpu_kernels *k, int t, int64_t b, int64_t e)
+{
+    k->int8_mm_dequant(op, b, e);
+}
+
+kbit_status kbit_cpu_int8_mm_dequant(void *ctx, const kbit_op_int8_mm_dequant *op)
+{
+    run_ranges(ctx, op->M, 1, op->M * op->N, mm_dequant_range, op);
+    return KBIT_OK;
+}
+
+static void outlier_range(const void *op, const kbit_cpu_kernels *k, int t, int64_t b, int64_t e)
+{
+    k->int8_outlier_add(op, b, e);
+}
+
+kbit_status kbit_cpu_int8_outlier_add(void *ctx, const kbit_op_int8_outlier_add *op)
+{
+    run_ranges(ctx, op->N, 16, op->M * op->N * op->n_outliers, outlier_range, op);
+    return KBIT_OK;
+}
+
+static void dequant_weight_range(const void *op, const kbit_cpu_kernels *k, int t, int64_t b, int64_t e)
+{
+    k->int8_dequant_weight(op, b, e);
+}
+
+kbit_status kbit_cpu_int8_dequant_weight(void *ctx, const kbit_op_int8_dequant_weight *op)
+{
+    run_ranges(ctx, op->rows, 1, op->rows * op->cols, dequant_weight_range, op);
+    return KBIT_OK;
+}
+
+static void backward_range(const void *op, const kbit_cpu_kernels *k, int t, int64_t b, int64_t e)
+{
+    k->int8_backward(op, b, e);
+}
+
+kbit_status kbit_cpu_int8_backward(void *ctx, const kbit_op_int8_backward *op)
+{
+    run_ranges(ctx, op->K, 16, op->M * op->K * (op->N + 1), backward_range, op);
+    return KBIT_OK;
+}

@@ -1,0 +1,108 @@
+# shellcheck shell=sh
+# scripts/check-extra.sh - the parts of scripts/check beyond `make check`
+# (sourced; each step is bounded in time and never fails the run for a
+# missing tool: it says what it skipped).
+#
+#   kbit_interop_env   a venv with torch, bitsandbytes, safetensors,
+#                      transformers, accelerate in $KBIT_BUILD_DIR/interop-venv
+#                      (pip, bounded by KBIT_INTEROP_TIMEOUT, default 600 s;
+#                      KBIT_INTEROP=0 skips), so tests/test-interop.sh runs
+#   kbit_sanitize      a second build with ASan + UBSan (clang with libFuzzer
+#                      when there, else gcc) in $KBIT_BUILD_DIR-sanitize; runs
+#                      the malformed-input tests (test_checkpoint,
+#                      test_safetensors, test_bad_input) under it, then a
+#                      bounded fuzz run of tests/fuzz_checkpoint
+#                      (KBIT_FUZZ_SECONDS, default 60) when clang built it.
+#                      KBIT_SANITIZE=0 skips.
+
+kbit_interop_env() {
+    venv="$KBIT_BUILD_DIR/interop-venv"
+    if [ "${KBIT_INTEROP:-1}" = 0 ]; then
+        kbit_say "interop venv: skipped (KBIT_INTEROP=0)"
+        return 0
+    fi
+    if [ -x "$venv/bin/python" ] &&
+        "$venv/bin/python" -c 'import torch, bitsandbytes, safetensors, transformers, accelerate' 2>/dev/null; then
+        return 0
+    fi
+    kbit_say "interop venv: pip install torch bitsandbytes safetensors transformers accelerate (at most ${KBIT_INTEROP_TIMEOUT:-600} s)"
+    if ! command -v python3 >/dev/null 2>&1 || ! python3 -m venv "$venv" >/dev/null 2>&1; then
+        echo "  no python3 with venv: tests/test-interop.sh will skip"
+        return 0
+    fi
+    # torch's CPU wheels first (small); PyPI's default torch otherwise
+    timeout "${KBIT_INTEROP_TIMEOUT:-600}" sh -c '
+        "$1/bin/pip" install -q --index-url https://download.pytorch.org/whl/cpu torch ||
+            "$1/bin/pip" install -q torch
+        "$1/bin/pip" install -q bitsandbytes safetensors transformers accelerate' sh "$venv" \
+        >"$KBIT_BUILD_DIR/interop-venv.log" 2>&1 ||
+        echo "  pip did not finish (see $KBIT_BUILD_DIR/interop-venv.log): tests/test-interop.sh will skip"
+}
+
+kbit_sanitize() {
+    if [ "${KBIT_SANITIZE:-1}" = 0 ]; then
+        kbit_say "sanitizer build: skipped (KBIT_SANITIZE=0)"
+        return 0
+    fi
+    dir="$KBIT_BUILD_DIR-sanitize"
+    mkdir -p "$dir" || return 1
+    if command -v clang >/dev/null 2>&1 &&
+        echo 'int LLVMFuzzerTestOneInput(const char *d, long n) { return 0; }' |
+        clang -x c -fsanitize=fuzzer,address,undefined -o "$dir/probe" - >/dev/null 2>&1; then
+        how="clang, ASan + UBSan, libFuzzer"
+        set -- CC=clang --enable-fuzz
+    else
+        how="gcc, ASan + UBSan (no clang with libFuzzer: no fuzz run)"
+        set -- "CFLAGS=-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
+            "LDFLAGS=-fsanitize=address,undefined"
+    fi
+    rm -f "$dir/probe"
+    kbit_say "sanitizer build in $dir ($how)"
+    if [ ! -f "$dir/Makefile" ]; then
+        (cd "$dir" && "$KBIT_ROOT/configure" -q --without-cuda --without-hip --without-opencl "$@") ||
+            { echo "  configure failed (see $dir/config.log)"; return 1; }
+    fi
+    progs="tests/test_checkpoint tests/test_safetensors tests/test_bad_input"
+    case "$how" in clang*) fuzz=tests/fuzz_checkpoint ;; *) fuzz= ;; esac
+    # shellcheck disable=SC2086  # lists
+    (cd "$dir" && make -j"$KBIT_JOBS" $progs $fuzz >/dev/null) || { echo "  build failed"; return 1; }
+    status=0
+    for p in $progs; do
+        # shellcheck disable=SC2086
+        (cd "$dir" && KBIT_VECTORS_DIR="$KBIT_ROOT/tests/vectors" ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
+            UBSAN_OPTIONS=print_stacktrace=1 ./$p >"$p.sanitize.log" 2>&1)
+        rc=$?
+        fails=$(grep -c '^not ok' "$dir/$p.sanitize.log")
+        if [ "$rc" -ne 0 ] || [ "$fails" -ne 0 ]; then
+            echo "  $p under sanitizers: FAILED (exit $rc, $fails not ok; $dir/$p.sanitize.log)"
+            tail -n 30 "$dir/$p.sanitize.log"
+            status=1
+        else
+            echo "  $p under sanitizers: $(grep -c '^ok' "$dir/$p.sanitize.log") ok, no sanitizer report"
+        fi
+    done
+    if [ -n "$fuzz" ]; then
+        corpus="$dir/fuzz-corpus"
+        mkdir -p "$corpus"
+        # seeds: the golden vectors and a small quantized checkpoint
+        cp "$KBIT_ROOT"/tests/vectors/*.safetensors "$corpus/" 2>/dev/null
+        rm -rf "$dir/fuzz-seed" "$dir/fuzz-seed-q"
+        "$KBIT_BUILD_DIR/tools/kbit-genmodel" "$dir/fuzz-seed" --layers 1 --hidden 32 \
+            --intermediate 64 --vocab 64 >/dev/null 2>&1 &&
+            "$KBIT_BUILD_DIR/tools/kbit" quantize "$dir/fuzz-seed" "$dir/fuzz-seed-q" --double-quant --quiet --device cpu &&
+            cp "$dir/fuzz-seed-q/model.safetensors" "$corpus/q4.safetensors"
+        secs=${KBIT_FUZZ_SECONDS:-60}
+        kbit_say "fuzz: tests/fuzz_checkpoint for $secs s"
+        (cd "$dir" && ./tests/fuzz_checkpoint -max_total_time="$secs" -rss_limit_mb=2048 \
+            -max_len=65536 "$corpus" >fuzz.log 2>&1)
+        rc=$?
+        tail -n 3 "$dir/fuzz.log" | sed 's/^/  /'
+        if [ "$rc" -ne 0 ]; then
+            echo "  fuzz: a crash or sanitizer report (see $dir/fuzz.log)"
+            status=1
+        else
+            echo "  fuzz: $(grep -o 'Done [0-9]* runs' "$dir/fuzz.log" | tail -n 1), no crash"
+        fi
+    fi
+    return "$status"
+}

@@ -1,0 +1,44 @@
+/* tools/ckcli.h - what the checkpoint verbs (quantize, dequantize, inspect)
+ * share: dtype names, the progress bar, peak memory, the JSON summary. */
+#ifndef KBIT_TOOLS_CKCLI_H
+#define KBIT_TOOLS_CKCLI_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "kbit.h"
+
+/* "fp32"/"f32"/"float32", "fp16"/"f16"/"float16", "bf16"/"bfloat16",
+ * "uint8"/"u8", "int8"/"i8", "fp64"/"float64"; 0 if unknown. */
+int ckcli_parse_dtype(const char *s, kbit_dtype *dtype);
+
+/* A progress bar on stderr when it is a terminal and not quiet: tensors,
+ * bytes, rate and ETA, redrawn at most 10 times a second. */
+typedef struct ckcli_progress {
+    int enabled;
+    double start, last_draw;
+    int drawn;
+} ckcli_progress;
+
+void ckcli_progress_init(ckcli_progress *p, int quiet);
+/* A kbit_progress_fn (ctx = the ckcli_progress). */
+void ckcli_progress_cb(void *ctx, const char *name, int64_t done, int64_t total,
+                       uint64_t bytes_done, uint64_t bytes_total);
+/* Clear the bar's line. */
+void ckcli_progress_end(ckcli_progress *p);
+
+/* Seconds since an arbitrary start (monotonic). */
+double ckcli_now(void);
+/* Peak resident set of this process in bytes (getrusage). */
+uint64_t ckcli_peak_rss(void);
+
+/* "1.23 GB" style. */
+void ckcli_format_bytes(uint64_t bytes, char *out, size_t len);
+
+/* A JSON string (quotes, escapes) to f. */
+void ckcli_json_string(FILE *f, const char *s);
+
+/* Open the device for a verb; prints the error and returns NULL. */
+kbit_device *ckcli_open_device(const char *verb, const char *spec);
+
+#endif
