@@ -25,7 +25,9 @@ kbit_test_progs = \
 	tests/test_properties \
 	tests/test_golden \
 	tests/test_conformance \
-	tests/test_golden_int8
+	tests/test_golden_int8 \
+	tests/test_int8_conformance \
+	tests/test_int8_bad_input
 check_PROGRAMS += $(kbit_test_progs)
 TESTS += $(kbit_test_progs)
 
@@ -76,6 +78,18 @@ tests_test_golden_int8_CPPFLAGS = $(kbit_test_cppflags)
 tests_test_golden_int8_CFLAGS = $(kbit_test_cflags)
 tests_test_golden_int8_LDADD = $(kbit_test_libs)
 tests_test_golden_int8_LDFLAGS = $(kbit_test_linkflags)
+
+tests_test_int8_conformance_SOURCES = tests/test_int8_conformance.c
+tests_test_int8_conformance_CPPFLAGS = $(kbit_test_cppflags)
+tests_test_int8_conformance_CFLAGS = $(kbit_test_cflags)
+tests_test_int8_conformance_LDADD = $(kbit_test_libs)
+tests_test_int8_conformance_LDFLAGS = $(kbit_test_linkflags)
+
+tests_test_int8_bad_input_SOURCES = tests/test_int8_bad_input.c
+tests_test_int8_bad_input_CPPFLAGS = $(kbit_test_cppflags)
+tests_test_int8_bad_input_CFLAGS = $(kbit_test_cflags)
+tests_test_int8_bad_input_LDADD = $(kbit_test_libs)
+tests_test_int8_bad_input_LDFLAGS = $(kbit_test_linkflags)
 
 # Test-only driver plugins, loaded through KBIT_DRIVER_PATH. -rpath forces a
 # shared build of a library that is never installed.
