@@ -49,6 +49,7 @@ libkbit_cpu_avx512_la_SOURCES = \
 	backends/cpu/x86/avx512_quant4.c \
 	backends/cpu/x86/avx512_quant8.c \
 	backends/cpu/x86/avx512_sums.c \
+	backends/cpu/x86/avx512_int8.c \
 	backends/cpu/x86/avx512_kernels.c \
 	$(KBIT_CPU_X86_HDRS)
 libkbit_cpu_avx512_la_CFLAGS = $(AM_CFLAGS) $(KBIT_AVX512_CFLAGS)
