@@ -3,7 +3,8 @@
  * thread), plus the exactness property of the forward.
  *
  * Shapes: M in {1, 3, 17, 128}, K and N among {1, 3, 4, 63, 4097} (and a few
- * mid sizes that cross the SIMD kernels' blockings). Activations: normal data
+ * mid sizes that cross the SIMD kernels' blockings: several 512-k blocks,
+ * K not a multiple of 4, partial 64-column panels and 6-row tiles). Activations: normal data
  * with planted outlier columns, entries exactly at the threshold (6.0), an
  * all-zero row, and (in the "edge" style) fp16 extremes: +-65504, denormals,
  * +-inf and NaN; fp32 inputs also hold values that overflow fp16.
@@ -485,7 +486,8 @@ int main(void)
     static const int64_t shapes[][3] = {
         { 1, 1, 1 }, { 3, 3, 4 }, { 1, 4, 63 }, { 17, 63, 3 }, { 3, 4097, 4 },
         { 1, 4097, 63 }, { 17, 1, 4097 }, { 128, 63, 63 }, { 128, 4, 1 }, { 3, 63, 4097 },
-        { 17, 300, 130 }, { 128, 260, 100 }, { 1, 520, 300 },
+        { 17, 300, 130 }, { 128, 260, 100 }, { 1, 520, 300 }, { 64, 1101, 70 },
+        { 50, 2048, 130 },
     };
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         shape_cases(shapes[i][0], shapes[i][1], shapes[i][2], (int)(i % 2));

@@ -55,3 +55,15 @@ libkbit_cpu_avx512_la_SOURCES = \
 libkbit_cpu_avx512_la_CFLAGS = $(AM_CFLAGS) $(KBIT_AVX512_CFLAGS)
 libkbit_core_la_LIBADD += libkbit_cpu_avx512.la
 endif
+
+# avx512vnni: the avx512 variant's table with the integer GEMM replaced by a
+# VNNI (vpdpbusd) kernel; only int8 code is compiled with -mavx512vnni.
+if KBIT_X86_AVX512VNNI
+noinst_LTLIBRARIES += libkbit_cpu_avx512vnni.la
+libkbit_cpu_avx512vnni_la_SOURCES = \
+	backends/cpu/x86/avx512vnni_int8.c \
+	backends/cpu/x86/avx512vnni_kernels.c \
+	$(KBIT_CPU_X86_HDRS)
+libkbit_cpu_avx512vnni_la_CFLAGS = $(AM_CFLAGS) $(KBIT_AVX512VNNI_CFLAGS)
+libkbit_core_la_LIBADD += libkbit_cpu_avx512vnni.la
+endif

@@ -1,0 +1,227 @@
+/*
+ * backends/cpu/x86/avx512vnni_int8.c - the int8 GEMM with AVX-512 VNNI.
+ *
+ * vpdpbusd multiplies unsigned by signed bytes, four products per 32-bit
+ * lane, and adds them to the lane without saturation (modulo 2^32). The
+ * weight operand B is offset to unsigned, B' = B + 128 (B xor 0x80), so
+ *     sum_k B'[n,k] * A[m,k] = sum_k A[m,k] * B[n,k] + 128 * sum_k A[m,k]
+ * and the exact product is the lane sum minus corr[m] = 128 * rowsum(A[m]),
+ * all modulo 2^32: the bits of the reference's wrapping int32 sum, whatever
+ * the order (integer addition modulo 2^32 is associative).
+ *
+ * Two kernels:
+ *  - small M (or short K): rows of A against rows of B, 4 x 4 tiles of
+ *    64-byte vectors, horizontal sums at the end; B is read once, straight
+ *    from its row-major layout (what a GEMV needs: it is bandwidth bound);
+ *  - large M: B is packed per (64-column panel, 512-k block) into a 32 KiB
+ *    L1-resident slice of 4-byte k-groups, 64 columns per 256-byte row
+ *    (already offset to unsigned), and a 6 x 64 register tile (24 zmm
+ *    accumulators) runs over it: per k-group 4 vector loads of B, 6 embedded
+ *    broadcasts of A and 24 vpdpbusd. The int32 output tile holds the partial
+ *    sums between k blocks; the correction is applied with the last one.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../ref/ref.h"
+#include "common.h"
+#include "variants.h"
+
+#define MR 6            /* rows of the register tile */
+#define NR 64           /* columns of a panel: 4 vectors of 16 lanes */
+#define KC 512          /* k per packed block (a multiple of 4) */
+#define SMALL_M 48      /* below: the direct kernel */
+
+/* corr[m] = 128 * sum_k A[m,k], modulo 2^32. */
+static void row_corrections(const int8_t *A, int64_t M, int64_t K, uint32_t *corr)
+{
+    const __m512i ones = _mm512_set1_epi8(1);
+    for (int64_t m = 0; m < M; m++) {
+        const int8_t *a = A + m * K;
+        __m512i s = _mm512_setzero_si512();
+        for (int64_t k = 0; k < K; k += 64) {
+            __mmask64 mk = K - k >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (K - k)) - 1);
+            s = _mm512_dpbusd_epi32(s, ones, _mm512_maskz_loadu_epi8(mk, a + k));
+        }
+        corr[m] = (uint32_t)_mm512_reduce_add_epi32(s) * 128u;
+    }
+}
+
+/* ---- small M: 4 x 4 tiles of rows ---- */
+
+static void tile4x4(const int8_t *const a[4], const int8_t *const b[4], int64_t K, uint32_t out[16])
+{
+    const __m512i offset = _mm512_set1_epi8((char)0x80);
+    __m512i acc[16];
+    for (int i = 0; i < 16; i++)
+        acc[i] = _mm512_setzero_si512();
+    for (int64_t k = 0; k < K; k += 64) {
+        __mmask64 mk = K - k >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (K - k)) - 1);
+        __m512i va[4], vb[4];
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) {
+            va[i] = _mm512_maskz_loadu_epi8(mk, a[i] + k); /* beyond K: A = 0 */
+            vb[i] = _mm512_xor_si512(_mm512_maskz_loadu_epi8(mk, b[i] + k), offset);
+        }
+#pragma GCC unroll 16
+        for (int ij = 0; ij < 16; ij++)
+            acc[ij] = _mm512_dpbusd_epi32(acc[ij], vb[ij & 3], va[ij >> 2]);
+    }
+    for (int i = 0; i < 16; i++)
+        out[i] = (uint32_t)_mm512_reduce_add_epi32(acc[i]);
+}
+
+static void direct(const kbit_op_int8_matmul *op, int64_t n0, int64_t n1, const uint32_t *corr)
+{
+    const int64_t M = op->M, N = op->N, K = op->K;
+    for (int64_t n = n0; n < n1; n += 4)
+        for (int64_t m = 0; m < M; m += 4) {
+            /* rows past the end repeat the last one; their results are dropped */
+            const int8_t *a[4], *b[4];
+            for (int i = 0; i < 4; i++) {
+                a[i] = op->A + (m + i < M ? m + i : M - 1) * K;
+                b[i] = op->B + (n + i < n1 ? n + i : n1 - 1) * K;
+            }
+            uint32_t t[16];
+            tile4x4(a, b, K, t);
+            for (int i = 0; i < 4 && m + i < M; i++)
+                for (int j = 0; j < 4 && n + j < n1; j++)
+                    op->out[(m + i) * N + n + j] = (int32_t)(t[i * 4 + j] - corr[m + i]);
+        }
+}
+
+/* ---- large M: packed panels ---- */
+
+/* Bp[g * NR + c] = the 4 bytes of B[n + c, kb + 4g ..] xor 0x80, for
+ * columns c < ncols (others and k >= K: 0x80, i.e. B = 0). */
+static void pack_panel(uint32_t *Bp, const int8_t *B, int64_t K, int64_t n, int64_t ncols,
+                       int64_t kb, int64_t groups)
+{
+    for (int64_t c = 0; c < NR; c++) {
+        if (c >= ncols) {
+            for (int64_t g = 0; g < groups; g++)
+                Bp[g * NR + c] = 0x80808080u;
+            continue;
+        }
+        const int8_t *src = B + (n + c) * K;
+        for (int64_t g = 0; g < groups; g++) {
+            int64_t k = kb + 4 * g;
+            uint32_t v;
+            if (k + 4 <= K) {
+                memcpy(&v, src + k, 4);
+            } else {
+                unsigned char b[4] = { 0, 0, 0, 0 };
+                for (int t = 0; t < 4 && k + t < K; t++)
+                    b[t] = (unsigned char)src[k + t];
+                memcpy(&v, b, 4);
+            }
+            Bp[g * NR + c] = v ^ 0x80808080u;
+        }
+    }
+}
+
+KBIT_INLINE __m512i bcast4(const int8_t *p)
+{
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
+/* out tile [rows x ncols] at C (row stride ldc) += A rows (stride lda, from
+ * the block's first k) x the packed slice; first: start from 0; last:
+ * subtract the corrections. */
+static void micro(const int8_t *A, int64_t lda, int rows, const uint32_t *Bp, int64_t groups,
+                  int32_t *C, int64_t ldc, int64_t ncols, int first, int last,
+                  const uint32_t *corr)
+{
+    __mmask16 cm[4];
+    for (int j = 0; j < 4; j++) {
+        int64_t left = ncols - 16 * j;
+        cm[j] = left >= 16 ? 0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1u);
+    }
+    const int8_t *a[MR];
+    for (int i = 0; i < MR; i++)
+        a[i] = A + (i < rows ? i : rows - 1) * lda;
+    __m512i acc[MR * 4];
+#pragma GCC unroll 24
+    for (int x = 0; x < MR * 4; x++)
+        acc[x] = first || x / 4 >= rows ? _mm512_setzero_si512()
+                                        : _mm512_maskz_loadu_epi32(cm[x & 3], C + (x / 4) * ldc + 16 * (x & 3));
+    for (int64_t g = 0; g < groups; g++) {
+        const __m512i *b = (const __m512i *)(Bp + g * NR);
+        __m512i b0 = _mm512_load_si512(b), b1 = _mm512_load_si512(b + 1);
+        __m512i b2 = _mm512_load_si512(b + 2), b3 = _mm512_load_si512(b + 3);
+#pragma GCC unroll 6
+        for (int i = 0; i < MR; i++) {
+            __m512i av = bcast4(a[i] + 4 * g);
+            acc[i * 4 + 0] = _mm512_dpbusd_epi32(acc[i * 4 + 0], b0, av);
+            acc[i * 4 + 1] = _mm512_dpbusd_epi32(acc[i * 4 + 1], b1, av);
+            acc[i * 4 + 2] = _mm512_dpbusd_epi32(acc[i * 4 + 2], b2, av);
+            acc[i * 4 + 3] = _mm512_dpbusd_epi32(acc[i * 4 + 3], b3, av);
+        }
+    }
+#pragma GCC unroll 24
+    for (int x = 0; x < MR * 4; x++) {
+        int i = x / 4;
+        if (i >= rows)
+            continue;
+        __m512i v = acc[x];
+        if (last)
+            v = _mm512_sub_epi32(v, _mm512_set1_epi32((int32_t)corr[i]));
+        _mm512_mask_storeu_epi32(C + i * ldc + 16 * (x & 3), cm[x & 3], v);
+    }
+}
+
+static int packed(const kbit_op_int8_matmul *op, int64_t n0, int64_t n1, const uint32_t *corr)
+{
+    const int64_t M = op->M, N = op->N, K = op->K;
+    const int64_t Kp = (K + 3) / 4 * 4;
+    const int8_t *A = op->A;
+    int64_t lda = K;
+    int8_t *Apad = NULL;
+    uint32_t *Bp = aligned_alloc(64, (size_t)KC / 4 * NR * 4);
+    if (Bp == NULL)
+        return 0;
+    if (K != Kp) { /* rows padded with zeros to whole k-groups */
+        Apad = malloc((size_t)(M * Kp));
+        if (Apad == NULL) {
+            free(Bp);
+            return 0;
+        }
+        for (int64_t m = 0; m < M; m++) {
+            memcpy(Apad + m * Kp, A + m * K, (size_t)K);
+            memset(Apad + m * Kp + K, 0, (size_t)(Kp - K));
+        }
+        A = Apad;
+        lda = Kp;
+    }
+    for (int64_t n = n0; n < n1; n += NR) {
+        int64_t ncols = n1 - n < NR ? n1 - n : NR;
+        for (int64_t kb = 0; kb < Kp; kb += KC) {
+            int64_t groups = (Kp - kb < KC ? Kp - kb : KC) / 4;
+            pack_panel(Bp, op->B, K, n, ncols, kb, groups);
+            int first = kb == 0, last = kb + 4 * groups >= Kp;
+            for (int64_t m = 0; m < M; m += MR) {
+                int rows = M - m < MR ? (int)(M - m) : MR;
+                micro(A + m * lda + kb, lda, rows, Bp, groups, op->out + m * N + n, N, ncols,
+                      first, last, corr + m);
+            }
+        }
+    }
+    free(Bp);
+    free(Apad);
+    return 1;
+}
+
+void kbit_avx512vnni_int8_matmul(const kbit_op_int8_matmul *op, int64_t n0, int64_t n1)
+{
+    uint32_t *corr = malloc((size_t)op->M * sizeof *corr);
+    if (corr == NULL) { /* no scratch: the reference, same bits */
+        kbit_ref_int8_matmul_cols(op, n0, n1);
+        return;
+    }
+    row_corrections(op->A, op->M, op->K, corr);
+    if (op->M < SMALL_M || op->K < 64 || !packed(op, n0, n1, corr))
+        direct(op, n0, n1, corr);
+    free(corr);
+}
