@@ -7,4 +7,7 @@
 /* `kbit bench quant [OPTIONS]`; argv[0] is "quant". Returns the exit status. */
 int kbit_bench_quant(int argc, char **argv);
 
+/* `kbit bench int8 [OPTIONS]`; argv[0] is "int8". Returns the exit status. */
+int kbit_bench_int8(int argc, char **argv);
+
 #endif

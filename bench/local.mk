@@ -4,6 +4,7 @@
 noinst_LTLIBRARIES += bench/libkbitbench.la
 bench_libkbitbench_la_SOURCES = \
 	bench/bench.h bench/quant.c \
+	bench/int8.c \
 	bench/options.c bench/options.h \
 	bench/cases.c bench/cases.h \
 	bench/rotation.c bench/rotation.h \
@@ -13,3 +14,5 @@ bench_libkbitbench_la_SOURCES = \
 # OpenMP for the copy baseline (bench/copy.c says why).
 bench_libkbitbench_la_CFLAGS = $(AM_CFLAGS) $(OPENMP_CFLAGS)
 bench_libkbitbench_la_LIBADD = $(PTHREAD_LIBS)
+# The fp32 baseline of `kbit bench int8` (OpenBLAS, when configure found it).
+bench_libkbitbench_la_LIBADD += $(KBIT_BLAS_LIBS)
