@@ -13,12 +13,14 @@
  *  - small M (or short K): rows of A against rows of B, 4 x 4 tiles of
  *    64-byte vectors, horizontal sums at the end; B is read once, straight
  *    from its row-major layout (what a GEMV needs: it is bandwidth bound);
- *  - large M: B is packed per (64-column panel, 512-k block) into a 32 KiB
- *    L1-resident slice of 4-byte k-groups, 64 columns per 256-byte row
- *    (already offset to unsigned), and a 6 x 64 register tile (24 zmm
- *    accumulators) runs over it: per k-group 4 vector loads of B, 6 embedded
- *    broadcasts of A and 24 vpdpbusd. The int32 output tile holds the partial
- *    sums between k blocks; the correction is applied with the last one.
+ *  - large M: A is packed once per call into 6-row tiles of 4-byte k-groups;
+ *    B is packed per (64-column panel, 512-k block) into a 32 KiB
+ *    L1-resident slice of k-groups, 64 columns per 256-byte row (already
+ *    offset to unsigned; gathered 16 columns at a time), and a 6 x 64
+ *    register tile (24 zmm accumulators) runs over it: per k-group 4 vector
+ *    loads of B, 6 broadcasts of A and 24 vpdpbusd. The int32 output tile
+ *    holds the partial sums between k blocks; the correction is applied with
+ *    the last one.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -93,30 +95,57 @@ static void direct(const kbit_op_int8_matmul *op, int64_t n0, int64_t n1, const 
 /* ---- large M: packed panels ---- */
 
 /* Bp[g * NR + c] = the 4 bytes of B[n + c, kb + 4g ..] xor 0x80, for
- * columns c < ncols (others and k >= K: 0x80, i.e. B = 0). */
+ * columns c < ncols (others and k >= K: 0x80, i.e. B = 0). Whole slices
+ * gather 16 columns at a time; edges go byte by byte. */
 static void pack_panel(uint32_t *Bp, const int8_t *B, int64_t K, int64_t n, int64_t ncols,
                        int64_t kb, int64_t groups)
 {
-    for (int64_t c = 0; c < NR; c++) {
-        if (c >= ncols) {
-            for (int64_t g = 0; g < groups; g++)
-                Bp[g * NR + c] = 0x80808080u;
-            continue;
+    if (ncols == NR && kb + 4 * groups <= K && (int64_t)NR * K <= INT32_MAX) {
+        const __m512i offset = _mm512_set1_epi32((int)0x80808080u);
+        const __m512i rows = _mm512_mullo_epi32(
+            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+            _mm512_set1_epi32((int)K));
+        for (int64_t c = 0; c < NR; c += 16) {
+            const int8_t *src = B + (n + c) * K + kb;
+            for (int64_t g = 0; g < groups; g++) {
+                __m512i v = _mm512_i32gather_epi32(rows, (const void *)(src + 4 * g), 1);
+                _mm512_store_si512((void *)(Bp + g * NR + c), _mm512_xor_si512(v, offset));
+            }
         }
+        return;
+    }
+    for (int64_t c = 0; c < NR; c++) {
         const int8_t *src = B + (n + c) * K;
         for (int64_t g = 0; g < groups; g++) {
-            int64_t k = kb + 4 * g;
+            unsigned char b[4] = { 0, 0, 0, 0 };
+            for (int t = 0; t < 4 && c < ncols && kb + 4 * g + t < K; t++)
+                b[t] = (unsigned char)src[kb + 4 * g + t];
             uint32_t v;
-            if (k + 4 <= K) {
-                memcpy(&v, src + k, 4);
-            } else {
-                unsigned char b[4] = { 0, 0, 0, 0 };
-                for (int t = 0; t < 4 && k + t < K; t++)
-                    b[t] = (unsigned char)src[k + t];
-                memcpy(&v, b, 4);
-            }
+            memcpy(&v, b, 4);
             Bp[g * NR + c] = v ^ 0x80808080u;
         }
+    }
+}
+
+/* Ap: row tiles of MR rows, each holding for every k-group g the MR x 4
+ * bytes of its rows (rows past M and k past K are 0): the micro-kernel's
+ * broadcasts read 24 consecutive bytes per group instead of six rows
+ * 4 KiB apart (which share L1 sets with the B slice). */
+static void pack_a(int8_t *Ap, const int8_t *A, int64_t M, int64_t K, int64_t Kp)
+{
+    for (int64_t mt = 0; mt * MR < M; mt++) {
+        int8_t *dst = Ap + mt * MR * Kp;
+        for (int64_t g = 0; g < Kp / 4; g++)
+            for (int i = 0; i < MR; i++) {
+                int64_t m = mt * MR + i, k = 4 * g;
+                int8_t *d = dst + (g * MR + i) * 4;
+                if (m < M && k + 4 <= K) {
+                    memcpy(d, A + m * K + k, 4);
+                } else {
+                    for (int t = 0; t < 4; t++)
+                        d[t] = m < M && k + t < K ? A[m * K + k + t] : 0;
+                }
+            }
     }
 }
 
@@ -127,21 +156,17 @@ KBIT_INLINE __m512i bcast4(const int8_t *p)
     return _mm512_set1_epi32(v);
 }
 
-/* out tile [rows x ncols] at C (row stride ldc) += A rows (stride lda, from
- * the block's first k) x the packed slice; first: start from 0; last:
+/* out tile [rows x ncols] at C (row stride ldc) += the packed A tile (from
+ * the block's first group) x the packed B slice; first: start from 0; last:
  * subtract the corrections. */
-static void micro(const int8_t *A, int64_t lda, int rows, const uint32_t *Bp, int64_t groups,
-                  int32_t *C, int64_t ldc, int64_t ncols, int first, int last,
-                  const uint32_t *corr)
+static void micro(const int8_t *Ap, int rows, const uint32_t *Bp, int64_t groups, int32_t *C,
+                  int64_t ldc, int64_t ncols, int first, int last, const uint32_t *corr)
 {
     __mmask16 cm[4];
     for (int j = 0; j < 4; j++) {
         int64_t left = ncols - 16 * j;
         cm[j] = left >= 16 ? 0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1u);
     }
-    const int8_t *a[MR];
-    for (int i = 0; i < MR; i++)
-        a[i] = A + (i < rows ? i : rows - 1) * lda;
     __m512i acc[MR * 4];
 #pragma GCC unroll 24
     for (int x = 0; x < MR * 4; x++)
@@ -153,7 +178,7 @@ static void micro(const int8_t *A, int64_t lda, int rows, const uint32_t *Bp, in
         __m512i b2 = _mm512_load_si512(b + 2), b3 = _mm512_load_si512(b + 3);
 #pragma GCC unroll 6
         for (int i = 0; i < MR; i++) {
-            __m512i av = bcast4(a[i] + 4 * g);
+            __m512i av = bcast4(Ap + (g * MR + i) * 4);
             acc[i * 4 + 0] = _mm512_dpbusd_epi32(acc[i * 4 + 0], b0, av);
             acc[i * 4 + 1] = _mm512_dpbusd_epi32(acc[i * 4 + 1], b1, av);
             acc[i * 4 + 2] = _mm512_dpbusd_epi32(acc[i * 4 + 2], b2, av);
@@ -175,41 +200,30 @@ static void micro(const int8_t *A, int64_t lda, int rows, const uint32_t *Bp, in
 static int packed(const kbit_op_int8_matmul *op, int64_t n0, int64_t n1, const uint32_t *corr)
 {
     const int64_t M = op->M, N = op->N, K = op->K;
-    const int64_t Kp = (K + 3) / 4 * 4;
-    const int8_t *A = op->A;
-    int64_t lda = K;
-    int8_t *Apad = NULL;
+    const int64_t Kp = (K + 3) / 4 * 4, tiles = (M + MR - 1) / MR;
+    int8_t *Ap = malloc((size_t)(tiles * MR * Kp));
     uint32_t *Bp = aligned_alloc(64, (size_t)KC / 4 * NR * 4);
-    if (Bp == NULL)
+    if (Ap == NULL || Bp == NULL) {
+        free(Ap), free(Bp);
         return 0;
-    if (K != Kp) { /* rows padded with zeros to whole k-groups */
-        Apad = malloc((size_t)(M * Kp));
-        if (Apad == NULL) {
-            free(Bp);
-            return 0;
-        }
-        for (int64_t m = 0; m < M; m++) {
-            memcpy(Apad + m * Kp, A + m * K, (size_t)K);
-            memset(Apad + m * Kp + K, 0, (size_t)(Kp - K));
-        }
-        A = Apad;
-        lda = Kp;
     }
+    pack_a(Ap, op->A, M, K, Kp);
     for (int64_t n = n0; n < n1; n += NR) {
         int64_t ncols = n1 - n < NR ? n1 - n : NR;
         for (int64_t kb = 0; kb < Kp; kb += KC) {
             int64_t groups = (Kp - kb < KC ? Kp - kb : KC) / 4;
             pack_panel(Bp, op->B, K, n, ncols, kb, groups);
             int first = kb == 0, last = kb + 4 * groups >= Kp;
-            for (int64_t m = 0; m < M; m += MR) {
+            for (int64_t mt = 0; mt < tiles; mt++) {
+                int64_t m = mt * MR;
                 int rows = M - m < MR ? (int)(M - m) : MR;
-                micro(A + m * lda + kb, lda, rows, Bp, groups, op->out + m * N + n, N, ncols,
-                      first, last, corr + m);
+                micro(Ap + mt * MR * Kp + kb * MR, rows, Bp, groups, op->out + m * N + n, N,
+                      ncols, first, last, corr + m);
             }
         }
     }
     free(Bp);
-    free(Apad);
+    free(Ap);
     return 1;
 }
 
