@@ -162,9 +162,12 @@ KBIT_INLINE __m512 dot32_16(const float *a, const float *w, int64_t n)
     int lanes = n >= 256 ? 32 : (int)((n + 7) / 8);
     for (int l = 0; l < lanes; l++)
         s[l] = _mm512_setzero_ps();
-    for (int64_t i = 0; i < n; i++) {
-        int l = (int)((i >> 3) & 31);
-        s[l] = _mm512_fmadd_ps(_mm512_loadu_ps(w + i * 16), _mm512_set1_ps(a[i]), s[l]);
+    for (int64_t c = 0; c * 8 < n; c++) { /* chunk c: elements 8c .. 8c+7, lane c mod 32 */
+        __m512 acc = s[c & 31];
+        int64_t end = n - c * 8 < 8 ? n : c * 8 + 8;
+        for (int64_t i = c * 8; i < end; i++)
+            acc = _mm512_fmadd_ps(_mm512_load_ps(w + i * 16), _mm512_set1_ps(a[i]), acc);
+        s[c & 31] = acc;
     }
     for (int h = 16; h > 0; h >>= 1)
         for (int l = 0; l < h && l + h < lanes; l++)
@@ -191,11 +194,13 @@ static void outlier_add(const kbit_op_int8_outlier_add *op, kbit_dtype dt, int64
         int64_t cnt = j1 - j < 16 ? j1 - j : 16;
         __mmask16 mk = k512_mask(cnt);
         /* w[i][lane] = f32(T((CB[j+lane, oc[i]] * SCB[j+lane]) * 1/127)) */
-        for (int64_t i = 0; i < n; i++)
-            for (int64_t l = 0; l < 16; l++)
-                w[i * 16 + l] = l < cnt ? kbit_int8_round_to(dt, kbit_int8_weight(
-                                              op->CB[(j + l) * K + op->outlier_cols[i]], op->SCB[j + l]))
-                                        : 0.0f;
+        const __m512 scb = _mm512_maskz_loadu_ps(mk, op->SCB + j);
+        for (int64_t i = 0; i < n; i++) {
+            int8_t col[16] = { 0 };
+            for (int64_t l = 0; l < cnt; l++)
+                col[l] = op->CB[(j + l) * K + op->outlier_cols[i]];
+            _mm512_store_ps(w + i * 16, k512_round_to(weight16(col, scb, 0xffff), dt));
+        }
         for (int64_t m = 0; m < M; m++) {
             __m512 r = dot32_16(a + m * n, w, n);
             __m512 y = k512_load_mask(op->out, dt, m * N + j, mk);

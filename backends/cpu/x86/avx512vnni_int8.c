@@ -49,28 +49,44 @@ static void row_corrections(const int8_t *A, int64_t M, int64_t K, uint32_t *cor
     }
 }
 
-/* ---- small M: 4 x 4 tiles of rows ---- */
+/* ---- small M: R x 4 tiles of rows ---- */
 
-static void tile4x4(const int8_t *const a[4], const int8_t *const b[4], int64_t K, uint32_t out[16])
+/* The R x 4 tile of rows a[0..R) x b[0..4) (R a constant after inlining),
+ * sums modulo 2^32. The four B rows are consecutive in memory, and so are
+ * the next tile's: next (NULL: none) is prefetched 256 bytes per step, one
+ * tile ahead, since the hardware prefetchers stop at each 4 KiB page. */
+KBIT_INLINE void tile(int R, const int8_t *const a[4], const int8_t *const b[4], int64_t K,
+                      const int8_t *next, uint32_t out[16])
 {
     const __m512i offset = _mm512_set1_epi8((char)0x80);
     __m512i acc[16];
+#pragma GCC unroll 16
     for (int i = 0; i < 16; i++)
         acc[i] = _mm512_setzero_si512();
     for (int64_t k = 0; k < K; k += 64) {
+        if (next) {
+            const char *p = (const char *)next + k * 4;
+            _mm_prefetch(p, _MM_HINT_T0);
+            _mm_prefetch(p + 64, _MM_HINT_T0);
+            _mm_prefetch(p + 128, _MM_HINT_T0);
+            _mm_prefetch(p + 192, _MM_HINT_T0);
+        }
         __mmask64 mk = K - k >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (K - k)) - 1);
         __m512i va[4], vb[4];
 #pragma GCC unroll 4
         for (int i = 0; i < 4; i++) {
-            va[i] = _mm512_maskz_loadu_epi8(mk, a[i] + k); /* beyond K: A = 0 */
+            if (i < R)
+                va[i] = _mm512_maskz_loadu_epi8(mk, a[i] + k); /* beyond K: A = 0 */
             vb[i] = _mm512_xor_si512(_mm512_maskz_loadu_epi8(mk, b[i] + k), offset);
         }
 #pragma GCC unroll 16
         for (int ij = 0; ij < 16; ij++)
-            acc[ij] = _mm512_dpbusd_epi32(acc[ij], vb[ij & 3], va[ij >> 2]);
+            if ((ij >> 2) < R)
+                acc[ij] = _mm512_dpbusd_epi32(acc[ij], vb[ij & 3], va[ij >> 2]);
     }
+#pragma GCC unroll 16
     for (int i = 0; i < 16; i++)
-        out[i] = (uint32_t)_mm512_reduce_add_epi32(acc[i]);
+        out[i] = ((i >> 2) < R) ? (uint32_t)_mm512_reduce_add_epi32(acc[i]) : 0;
 }
 
 static void direct(const kbit_op_int8_matmul *op, int64_t n0, int64_t n1, const uint32_t *corr)
@@ -78,15 +94,22 @@ static void direct(const kbit_op_int8_matmul *op, int64_t n0, int64_t n1, const 
     const int64_t M = op->M, N = op->N, K = op->K;
     for (int64_t n = n0; n < n1; n += 4)
         for (int64_t m = 0; m < M; m += 4) {
-            /* rows past the end repeat the last one; their results are dropped */
+            /* B rows past the range repeat the last one; their results are dropped */
             const int8_t *a[4], *b[4];
             for (int i = 0; i < 4; i++) {
                 a[i] = op->A + (m + i < M ? m + i : M - 1) * K;
                 b[i] = op->B + (n + i < n1 ? n + i : n1 - 1) * K;
             }
+            const int8_t *next = m == 0 && n + 8 <= n1 ? op->B + (n + 4) * K : NULL;
+            int rows = M - m < 4 ? (int)(M - m) : 4;
             uint32_t t[16];
-            tile4x4(a, b, K, t);
-            for (int i = 0; i < 4 && m + i < M; i++)
+            switch (rows) {
+            case 1: tile(1, a, b, K, next, t); break;
+            case 2: tile(2, a, b, K, next, t); break;
+            case 3: tile(3, a, b, K, next, t); break;
+            default: tile(4, a, b, K, next, t); break;
+            }
+            for (int i = 0; i < rows; i++)
                 for (int j = 0; j < 4 && n + j < n1; j++)
                     op->out[(m + i) * N + n + j] = (int32_t)(t[i * 4 + j] - corr[m + i]);
         }
