@@ -36,6 +36,7 @@ libkbit_cpu_avx2_la_SOURCES = \
 	backends/cpu/x86/avx2_quant4.c \
 	backends/cpu/x86/avx2_quant8.c \
 	backends/cpu/x86/avx2_sums.c \
+	backends/cpu/x86/avx2_int8.c \
 	backends/cpu/x86/avx2_kernels.c \
 	$(KBIT_CPU_X86_HDRS)
 libkbit_cpu_avx2_la_CFLAGS = $(AM_CFLAGS) $(KBIT_AVX2_CFLAGS)

@@ -27,9 +27,8 @@
 
 KBIT_X86_DECLARE_VARIANT(avx2)
 KBIT_X86_DECLARE_VARIANT(avx512)
+KBIT_X86_DECLARE_INT8(avx2)
 KBIT_X86_DECLARE_INT8(avx512)
-void kbit_avx2_int8_matmul(const kbit_op_int8_matmul *op, int64_t n0, int64_t n1);
-void kbit_avx2_int8_mm_dequant(const kbit_op_int8_mm_dequant *op, int64_t r0, int64_t r1);
 void kbit_avx512vnni_int8_matmul(const kbit_op_int8_matmul *op, int64_t n0, int64_t n1);
 
 #endif /* KBIT_CPU_X86_VARIANTS_H */
