@@ -251,6 +251,25 @@ static kbit_status scratch_get(kbit_device *dev, forward_scratch *s, int64_t M, 
     return KBIT_OK;
 }
 
+/* What the forward and the backward share: device, dtype, the shapes of
+ * X/dX [M,K], W [N,K] and Y/dOut [M,N] (element counts in nx, ny), CB, SCB. */
+static kbit_status check_layer(const kbit_device *dev, kbit_dtype dtype, int64_t M, int64_t K,
+                               int64_t N, const int8_t *CB, const float *SCB, const char *fn,
+                               int64_t *nx, int64_t *ny)
+{
+    kbit_status st;
+    int64_t nw = 0;
+    if ((st = kbit_check_device(dev, fn)) != KBIT_OK ||
+        (st = kbit_check_float_dtype(dtype, fn, "dtype")) != KBIT_OK ||
+        (st = check_matrix(M, K, 4, fn, "M", "K", nx)) != KBIT_OK ||
+        (st = check_matrix(N, K, 4, fn, "N", "K", &nw)) != KBIT_OK ||
+        (st = check_matrix(M, N, 4, fn, "M", "N", ny)) != KBIT_OK ||
+        (st = kbit_check_data(CB, nw, 1, fn, "CB")) != KBIT_OK ||
+        (st = kbit_check_data(SCB, N, 4, fn, "SCB")) != KBIT_OK)
+        return st;
+    return KBIT_OK;
+}
+
 KBIT_API kbit_status kbit_int8_linear_forward(kbit_device *device, kbit_dtype dtype,
                                               const void *X, int64_t M, int64_t K,
                                               const int8_t *CB, const float *SCB, int64_t N,
@@ -259,18 +278,12 @@ KBIT_API kbit_status kbit_int8_linear_forward(kbit_device *device, kbit_dtype dt
     static const char fn[] = "kbit_int8_linear_forward";
     kbit_clear_error();
     kbit_status st;
-    int64_t nx = 0, nw = 0, ny = 0;
+    int64_t nx = 0, ny = 0;
     size_t es = kbit_dtype_size(dtype);
-    if ((st = kbit_check_device(device, fn)) != KBIT_OK ||
-        (st = kbit_check_float_dtype(dtype, fn, "dtype")) != KBIT_OK ||
-        (st = check_matrix(M, K, 4, fn, "M", "K", &nx)) != KBIT_OK ||
-        (st = check_matrix(N, K, 4, fn, "N", "K", &nw)) != KBIT_OK ||
-        (st = check_matrix(M, N, 4, fn, "M", "N", &ny)) != KBIT_OK ||
+    if ((st = check_layer(device, dtype, M, K, N, CB, SCB, fn, &nx, &ny)) != KBIT_OK ||
         (st = check_k(K, fn, "K")) != KBIT_OK ||
         (st = check_threshold(threshold, fn)) != KBIT_OK ||
         (st = kbit_check_data(X, nx, es, fn, "X")) != KBIT_OK ||
-        (st = kbit_check_data(CB, nw, 1, fn, "CB")) != KBIT_OK ||
-        (st = kbit_check_data(SCB, N, 4, fn, "SCB")) != KBIT_OK ||
         (bias && (st = kbit_check_data(bias, N, es, fn, "bias")) != KBIT_OK) ||
         (st = kbit_check_data(Y, ny, es, fn, "Y")) != KBIT_OK)
         return st;
@@ -311,16 +324,10 @@ KBIT_API kbit_status kbit_int8_linear_backward(kbit_device *device, kbit_dtype d
     static const char fn[] = "kbit_int8_linear_backward";
     kbit_clear_error();
     kbit_status st;
-    int64_t ng = 0, nw = 0, nx = 0;
+    int64_t ng = 0, nx = 0;
     size_t es = kbit_dtype_size(dtype);
-    if ((st = kbit_check_device(device, fn)) != KBIT_OK ||
-        (st = kbit_check_float_dtype(dtype, fn, "dtype")) != KBIT_OK ||
-        (st = check_matrix(M, N, 4, fn, "M", "N", &ng)) != KBIT_OK ||
-        (st = check_matrix(N, K, 4, fn, "N", "K", &nw)) != KBIT_OK ||
-        (st = check_matrix(M, K, 4, fn, "M", "K", &nx)) != KBIT_OK ||
+    if ((st = check_layer(device, dtype, M, K, N, CB, SCB, fn, &nx, &ng)) != KBIT_OK ||
         (st = kbit_check_data(dOut, ng, es, fn, "dOut")) != KBIT_OK ||
-        (st = kbit_check_data(CB, nw, 1, fn, "CB")) != KBIT_OK ||
-        (st = kbit_check_data(SCB, N, 4, fn, "SCB")) != KBIT_OK ||
         (st = kbit_check_data(dX, nx, es, fn, "dX")) != KBIT_OK)
         return st;
     const void *slots[] = { (const void *)device->driver->int8_backward };
