@@ -231,17 +231,25 @@ static int packed(const kbit_op_int8_matmul *op, int64_t n0, int64_t n1, const u
         return 0;
     }
     pack_a(Ap, op->A, M, K, Kp);
-    for (int64_t n = n0; n < n1; n += NR) {
-        int64_t ncols = n1 - n < NR ? n1 - n : NR;
-        for (int64_t kb = 0; kb < Kp; kb += KC) {
-            int64_t groups = (Kp - kb < KC ? Kp - kb : KC) / 4;
-            pack_panel(Bp, op->B, K, n, ncols, kb, groups);
-            int first = kb == 0, last = kb + 4 * groups >= Kp;
-            for (int64_t mt = 0; mt < tiles; mt++) {
-                int64_t m = mt * MR;
-                int rows = M - m < MR ? (int)(M - m) : MR;
-                micro(Ap + mt * MR * Kp + kb * MR, rows, Bp, groups, op->out + m * N + n, N,
-                      ncols, first, last, corr + m);
+    /* row blocks of packed A that stay in L2 (about 1 MiB) while every panel
+     * of the range runs over them */
+    int64_t block_tiles = ((int64_t)1 << 20) / (MR * Kp);
+    if (block_tiles < 1)
+        block_tiles = 1;
+    for (int64_t t0 = 0; t0 < tiles; t0 += block_tiles) {
+        int64_t t1 = t0 + block_tiles < tiles ? t0 + block_tiles : tiles;
+        for (int64_t n = n0; n < n1; n += NR) {
+            int64_t ncols = n1 - n < NR ? n1 - n : NR;
+            for (int64_t kb = 0; kb < Kp; kb += KC) {
+                int64_t groups = (Kp - kb < KC ? Kp - kb : KC) / 4;
+                pack_panel(Bp, op->B, K, n, ncols, kb, groups);
+                int first = kb == 0, last = kb + 4 * groups >= Kp;
+                for (int64_t mt = t0; mt < t1; mt++) {
+                    int64_t m = mt * MR;
+                    int rows = M - m < MR ? (int)(M - m) : MR;
+                    micro(Ap + mt * MR * Kp + kb * MR, rows, Bp, groups, op->out + m * N + n,
+                          N, ncols, first, last, corr + m);
+                }
             }
         }
     }
