@@ -228,6 +228,7 @@ typedef struct forward_scratch {
     float *SCA;
     int64_t *oc;
     int32_t *acc;
+    int8_t *CB_cols; /* the weight's outlier columns, when the driver gathers them */
 } forward_scratch;
 
 static void scratch_release(kbit_device *dev, forward_scratch *s)
@@ -236,6 +237,26 @@ static void scratch_release(kbit_device *dev, forward_scratch *s)
     kbit_scratch_free(dev, s->SCA);
     kbit_scratch_free(dev, s->oc);
     kbit_scratch_free(dev, s->acc);
+    kbit_scratch_free(dev, s->CB_cols);
+}
+
+/* The int8 product of the forward. With outlier columns and a driver that
+ * can, the weight's bytes at those columns are gathered in the same pass
+ * (s->CB_cols); otherwise the outlier part reads CB itself. */
+static kbit_status forward_matmul(kbit_device *dev, forward_scratch *s, const int8_t *CB,
+                                  int64_t M, int64_t N, int64_t K, int64_t n_out, const char *fn)
+{
+    const kbit_driver *d = dev->driver;
+    if (n_out == 0 || d->int8_matmul_gather == NULL)
+        return run_matmul(dev, s->CA, CB, M, N, K, s->acc, fn);
+    kbit_status st = kbit_scratch_alloc(dev, (size_t)(N * n_out), (void **)&s->CB_cols);
+    if (st != KBIT_OK)
+        return st;
+    kbit_op_int8_matmul_gather op = {
+        .mm = { .A = s->CA, .B = CB, .M = M, .N = N, .K = K, .out = s->acc },
+        .cols = s->oc, .n_cols = n_out, .gathered = s->CB_cols,
+    };
+    return kbit_driver_result(dev, d->int8_matmul_gather(dev->ctx, &op), fn);
 }
 
 static kbit_status scratch_get(kbit_device *dev, forward_scratch *s, int64_t M, int64_t K,
@@ -294,12 +315,12 @@ KBIT_API kbit_status kbit_int8_linear_forward(kbit_device *device, kbit_dtype dt
         return st;
 
     int with_outliers = threshold > 0.0f;
-    forward_scratch s = { NULL, NULL, NULL, NULL };
+    forward_scratch s = { NULL, NULL, NULL, NULL, NULL };
     int64_t n_out = 0;
     if ((st = scratch_get(device, &s, M, K, N, with_outliers)) != KBIT_OK ||
         (st = run_quant(device, dtype, X, M, K, threshold, s.CA, s.SCA, s.oc, &n_out, fn)) !=
             KBIT_OK ||
-        (st = run_matmul(device, s.CA, CB, M, N, K, s.acc, fn)) != KBIT_OK ||
+        (st = forward_matmul(device, &s, CB, M, N, K, n_out, fn)) != KBIT_OK ||
         (st = run_mm_dequant(device, s.acc, s.SCA, SCB, M, N, bias, dtype, dtype, Y, fn)) !=
             KBIT_OK) {
         scratch_release(device, &s);
@@ -308,7 +329,7 @@ KBIT_API kbit_status kbit_int8_linear_forward(kbit_device *device, kbit_dtype dt
     if (n_out > 0) {
         kbit_op_int8_outlier_add op = {
             .dtype = dtype, .X = X, .M = M, .K = K, .outlier_cols = s.oc, .n_outliers = n_out,
-            .CB = CB, .SCB = SCB, .N = N, .out = Y,
+            .CB = CB, .SCB = SCB, .N = N, .out = Y, .CB_cols = s.CB_cols,
         };
         st = kbit_driver_result(device, d->int8_outlier_add(device->ctx, &op), fn);
     }

@@ -153,3 +153,29 @@ kbit_status kbit_cpu_int8_backward(void *ctx, const kbit_op_int8_backward *op)
 {
     return run_kind(ctx, K_BACKWARD, op, op->K, 16, op->M * op->K * (op->N + 1));
 }
+
+/* ---- GEMM with the gather of the outlier columns ---- */
+
+/* Below this many rows of A the GEMM streams B once, row by row: run it over
+ * chunks of 64 rows of B and gather each chunk's bytes while it is still in
+ * L2. From it up, the packed kernels read B a panel at a time anyway and the
+ * gather is small beside the arithmetic: one call, then the gather. */
+#define GATHER_CHUNK_M 48
+#define GATHER_CHUNK_N 64
+
+static void gather_range(const void *arg, const kbit_cpu_kernels *k, int t, int64_t b, int64_t e)
+{
+    const kbit_op_int8_matmul_gather *g = arg;
+    int64_t chunk = g->mm.M < GATHER_CHUNK_M ? GATHER_CHUNK_N : e - b;
+    for (int64_t c = b; c < e; c += chunk) {
+        int64_t ce = e - c < chunk ? e : c + chunk;
+        k->int8_matmul(&g->mm, c, ce);
+        kbit_ref_int8_gather(g, c, ce);
+    }
+}
+
+kbit_status kbit_cpu_int8_matmul_gather(void *ctx, const kbit_op_int8_matmul_gather *op)
+{
+    run_ranges(ctx, op->mm.N, 64, op->mm.M * op->mm.N * (op->mm.K + 1), gather_range, op);
+    return KBIT_OK;
+}

@@ -209,7 +209,8 @@ static void outlier_add(const kbit_op_int8_outlier_add *op, kbit_dtype dt, int64
         for (int64_t i = 0; i < n; i++) {
             int8_t col[8];
             for (int l = 0; l < 8; l++)
-                col[l] = op->CB[(j + l) * K + op->outlier_cols[i]];
+                col[l] = op->CB_cols ? op->CB_cols[(j + l) * n + i]
+                                     : op->CB[(j + l) * K + op->outlier_cols[i]];
             _mm256_store_ps(w + i * 8, k256_round_to(weight8(col, scb), dt));
         }
         for (int64_t m = 0; m < M; m++) {

@@ -198,7 +198,8 @@ static void outlier_add(const kbit_op_int8_outlier_add *op, kbit_dtype dt, int64
         for (int64_t i = 0; i < n; i++) {
             int8_t col[16] = { 0 };
             for (int64_t l = 0; l < cnt; l++)
-                col[l] = op->CB[(j + l) * K + op->outlier_cols[i]];
+                col[l] = op->CB_cols ? op->CB_cols[(j + l) * n + i]
+                                     : op->CB[(j + l) * K + op->outlier_cols[i]];
             _mm512_store_ps(w + i * 16, k512_round_to(weight16(col, scb, 0xffff), dt));
         }
         for (int64_t m = 0; m < M; m++) {
