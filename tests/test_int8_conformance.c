@@ -3,7 +3,7 @@
  * thread), plus the exactness property of the forward.
  *
  * Shapes: M in {1, 3, 17, 128}, K and N among {1, 3, 4, 63, 4097} (and a few
- * mid sizes that cross the SIMD kernels' blockings: several 512-k blocks,
+ * mid sizes that cross the SIMD kernels' blockings: two 4096-k blocks,
  * K not a multiple of 4, partial 64-column panels and 6-row tiles). Activations: normal data
  * with planted outlier columns, entries exactly at the threshold (6.0), an
  * all-zero row, and (in the "edge" style) fp16 extremes: +-65504, denormals,
@@ -304,6 +304,19 @@ static void make_weight(int64_t N, int64_t K, int8_t **cb, float **scb)
 
 static const int cmp_i8[3] = { -1, 0, -1 };
 
+/* The int8 GEMM on its own, with -128 in both operands. */
+static void gemm_case(int64_t M, int64_t K, int64_t N)
+{
+    char desc[160];
+    shape s = { KBIT_F32, KBIT_F32, KBIT_F32, M, K, N, 0.0f, 0 };
+    snprintf(desc, sizeof desc, "M=%lld K=%lld N=%lld", (long long)M, (long long)K, (long long)N);
+    void *a = gen_i8((size_t)(M * K), 1), *b = gen_i8((size_t)(N * K), 1);
+    io v = { { a, b }, { (size_t)(M * K), (size_t)(N * K) }, { (size_t)(M * N) * 4 } };
+    int cmp[3] = { -1, 0, 0 };
+    everywhere(OP_MM, desc, &v, call_mm, &s, cmp);
+    free(a), free(b);
+}
+
 static void shape_cases(int64_t M, int64_t K, int64_t N, int style)
 {
     char desc[160];
@@ -362,17 +375,7 @@ static void shape_cases(int64_t M, int64_t K, int64_t N, int style)
         free(g);
         free(x), free(xv);
     }
-    /* the int8 GEMM on its own, with -128 in both operands */
-    {
-        shape s = { KBIT_F32, KBIT_F32, KBIT_F32, M, K, N, 0.0f, 0 };
-        snprintf(desc, sizeof desc, "M=%lld K=%lld N=%lld", (long long)M, (long long)K,
-                 (long long)N);
-        void *a = gen_i8((size_t)(M * K), 1), *b = gen_i8((size_t)(N * K), 1);
-        io v = { { a, b }, { (size_t)(M * K), (size_t)(N * K) }, { (size_t)(M * N) * 4 } };
-        int cmp[3] = { -1, 0, 0 };
-        everywhere(OP_MM, desc, &v, call_mm, &s, cmp);
-        free(a), free(b);
-    }
+    gemm_case(M, K, N);
     free(cb), free(scb);
 }
 
@@ -491,6 +494,7 @@ int main(void)
     };
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         shape_cases(shapes[i][0], shapes[i][1], shapes[i][2], (int)(i % 2));
+    gemm_case(48, 4100, 65); /* the packed GEMM over two k blocks */
     mmdq_cases();
 
     for (int op = 0; op < OP_COUNT; op++)
