@@ -70,6 +70,24 @@ static kbit_status run_quant(kbit_device *dev, kbit_dtype dtype, const void *A, 
     return kbit_driver_result(dev, dev->driver->int8_quant(dev->ctx, &op), fn);
 }
 
+/* What the row-wise quantizers share: the input [rows, cols] in dtype, the
+ * codes and the row statistics (argument names for the messages). */
+static kbit_status check_rows(const kbit_device *dev, kbit_dtype dtype, const void *A,
+                              int64_t rows, int64_t cols, const int8_t *codes, const float *stats,
+                              const char *fn, const char *const names[3])
+{
+    kbit_status st;
+    int64_t n = 0;
+    if ((st = kbit_check_device(dev, fn)) != KBIT_OK ||
+        (st = kbit_check_float_dtype(dtype, fn, "dtype")) != KBIT_OK ||
+        (st = check_matrix(rows, cols, 4, fn, "rows", "cols", &n)) != KBIT_OK ||
+        (st = kbit_check_data(A, n, kbit_dtype_size(dtype), fn, names[0])) != KBIT_OK ||
+        (st = kbit_check_data(codes, n, 1, fn, names[1])) != KBIT_OK ||
+        (st = kbit_check_data(stats, rows, 4, fn, names[2])) != KBIT_OK)
+        return st;
+    return KBIT_OK;
+}
+
 KBIT_API kbit_status kbit_int8_vectorwise_quant(kbit_device *device, kbit_dtype dtype,
                                                 const void *A, int64_t rows, int64_t cols,
                                                 float threshold, int8_t *CA, float *SCA,
@@ -77,15 +95,10 @@ KBIT_API kbit_status kbit_int8_vectorwise_quant(kbit_device *device, kbit_dtype 
 {
     static const char fn[] = "kbit_int8_vectorwise_quant";
     kbit_clear_error();
+    static const char *const names[3] = { "A", "CA", "SCA" };
     kbit_status st;
-    int64_t n = 0;
-    if ((st = kbit_check_device(device, fn)) != KBIT_OK ||
-        (st = kbit_check_float_dtype(dtype, fn, "dtype")) != KBIT_OK ||
-        (st = check_matrix(rows, cols, 4, fn, "rows", "cols", &n)) != KBIT_OK ||
-        (st = check_threshold(threshold, fn)) != KBIT_OK ||
-        (st = kbit_check_data(A, n, kbit_dtype_size(dtype), fn, "A")) != KBIT_OK ||
-        (st = kbit_check_data(CA, n, 1, fn, "CA")) != KBIT_OK ||
-        (st = kbit_check_data(SCA, rows, 4, fn, "SCA")) != KBIT_OK)
+    if ((st = check_rows(device, dtype, A, rows, cols, CA, SCA, fn, names)) != KBIT_OK ||
+        (st = check_threshold(threshold, fn)) != KBIT_OK)
         return st;
     int with_outliers = threshold > 0.0f;
     if (with_outliers) {
@@ -115,14 +128,9 @@ KBIT_API kbit_status kbit_int8_quantize_weight(kbit_device *device, kbit_dtype d
 {
     static const char fn[] = "kbit_int8_quantize_weight";
     kbit_clear_error();
-    kbit_status st;
-    int64_t n = 0;
-    if ((st = kbit_check_device(device, fn)) != KBIT_OK ||
-        (st = kbit_check_float_dtype(dtype, fn, "dtype")) != KBIT_OK ||
-        (st = check_matrix(rows, cols, 4, fn, "rows", "cols", &n)) != KBIT_OK ||
-        (st = kbit_check_data(W, n, kbit_dtype_size(dtype), fn, "W")) != KBIT_OK ||
-        (st = kbit_check_data(CB, n, 1, fn, "CB")) != KBIT_OK ||
-        (st = kbit_check_data(SCB, rows, 4, fn, "SCB")) != KBIT_OK)
+    static const char *const names[3] = { "W", "CB", "SCB" };
+    kbit_status st = check_rows(device, dtype, W, rows, cols, CB, SCB, fn, names);
+    if (st != KBIT_OK)
         return st;
     const void *slots[] = { (const void *)device->driver->int8_quant };
     if ((st = check_slots(device, fn, 1, slots)) != KBIT_OK || rows == 0)
