@@ -156,32 +156,83 @@ void kbit_avx512_int8_dequant_weight(const kbit_op_int8_dequant_weight *op, int6
  * feeds lane (i / 8) mod 32 in ascending i; lanes past the last used one are
  * +0.0 and a lane never holds -0.0 (it starts at +0.0, and an exact zero sum
  * in round-to-nearest is +0.0), so leaving them out of the fold is exact. */
+/* R dot products at once (R <= 4 rows a[r], a constant after inlining), so
+ * that the fma chains of the rows overlap; each row's bits are those of a
+ * lone dot32. */
+KBIT_INLINE void dot32_16xR(int R, const float *const a[4], const float *w, int64_t n,
+                            __m512 out[4])
+{
+    __m512 s[4][32];
+    int lanes = n >= 256 ? 32 : (int)((n + 7) / 8);
+    for (int r = 0; r < R; r++)
+        for (int l = 0; l < lanes; l++)
+            s[r][l] = _mm512_setzero_ps();
+    for (int64_t c = 0; c * 8 < n; c++) { /* chunk c: elements 8c .. 8c+7, lane c mod 32 */
+        __m512 acc[4];
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++)
+            acc[r] = s[r][c & 31];
+        int64_t end = n - c * 8 < 8 ? n : c * 8 + 8;
+        for (int64_t i = c * 8; i < end; i++) {
+            __m512 wv = _mm512_load_ps(w + i * 16);
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++)
+                acc[r] = _mm512_fmadd_ps(wv, _mm512_set1_ps(a[r][i]), acc[r]);
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++)
+            s[r][c & 31] = acc[r];
+    }
+    for (int r = 0; r < R; r++) {
+        for (int h = 16; h > 0; h >>= 1)
+            for (int l = 0; l < h && l + h < lanes; l++)
+                s[r][l] = _mm512_add_ps(s[r][l], s[r][l + h]);
+        out[r] = lanes ? s[r][0] : _mm512_setzero_ps();
+    }
+}
+
 KBIT_INLINE __m512 dot32_16(const float *a, const float *w, int64_t n)
 {
-    __m512 s[32];
-    int lanes = n >= 256 ? 32 : (int)((n + 7) / 8);
-    for (int l = 0; l < lanes; l++)
-        s[l] = _mm512_setzero_ps();
-    for (int64_t c = 0; c * 8 < n; c++) { /* chunk c: elements 8c .. 8c+7, lane c mod 32 */
-        __m512 acc = s[c & 31];
-        int64_t end = n - c * 8 < 8 ? n : c * 8 + 8;
-        for (int64_t i = c * 8; i < end; i++)
-            acc = _mm512_fmadd_ps(_mm512_load_ps(w + i * 16), _mm512_set1_ps(a[i]), acc);
-        s[c & 31] = acc;
-    }
-    for (int h = 16; h > 0; h >>= 1)
-        for (int l = 0; l < h && l + h < lanes; l++)
-            s[l] = _mm512_add_ps(s[l], s[l + h]);
-    return lanes ? s[0] : _mm512_setzero_ps();
+    const float *rows[4] = { a, a, a, a };
+    __m512 r[4];
+    dot32_16xR(1, rows, w, n, r);
+    return r[0];
 }
 
 /* ---- the outlier part of the forward ---- */
 
+/* w[i * 16 + lane] = f32(T((CB[j+lane, oc[i]] * SCB[j+lane]) * 1/127)) for
+ * the cnt columns from j (other lanes 0). */
+static void outlier_weights(const kbit_op_int8_outlier_add *op, kbit_dtype dt, int64_t j,
+                            int64_t cnt, float *w)
+{
+    const int64_t n = op->n_outliers, K = op->K;
+    __mmask16 mk = k512_mask(cnt);
+    const __m512 scb = _mm512_maskz_loadu_ps(mk, op->SCB + j);
+    for (int64_t i = 0; i < n; i++) {
+        int8_t col[16] = { 0 };
+        for (int64_t l = 0; l < cnt; l++)
+            col[l] = op->CB_cols ? op->CB_cols[(j + l) * n + i]
+                                 : op->CB[(j + l) * K + op->outlier_cols[i]];
+        _mm512_store_ps(w + i * 16, k512_round_to(weight16(col, scb, 0xffff), dt));
+    }
+}
+
+/* Columns are taken in chunks whose weights (n x 16 floats per 16 columns)
+ * fit in about 512 KiB; within a chunk rows go outermost, so each output row
+ * segment is read and written once, in order. */
+#define OUTLIER_CHUNK_BYTES ((int64_t)512 << 10)
+
 static void outlier_add(const kbit_op_int8_outlier_add *op, kbit_dtype dt, int64_t j0, int64_t j1)
 {
     const int64_t n = op->n_outliers, M = op->M, K = op->K, N = op->N;
+    int64_t chunk = OUTLIER_CHUNK_BYTES / (n * 16 * (int64_t)sizeof(float)) * 16;
+    if (chunk < 16)
+        chunk = 16;
+    if (chunk > j1 - j0)
+        chunk = (j1 - j0 + 15) / 16 * 16;
     float *a = malloc((size_t)(M * n) * sizeof(float) + 64);
-    float *w = aligned_alloc(64, (size_t)n * 16 * sizeof(float) + 64);
+    float *w = aligned_alloc(64, (size_t)(chunk * n) * sizeof(float) + 64);
     if (a == NULL || w == NULL) { /* no scratch: the reference, same bits */
         free(a), free(w);
         kbit_ref_int8_outlier_add(op, j0, j1);
@@ -190,22 +241,29 @@ static void outlier_add(const kbit_op_int8_outlier_add *op, kbit_dtype dt, int64
     for (int64_t m = 0; m < M; m++)
         for (int64_t i = 0; i < n; i++)
             a[m * n + i] = kbit_int8_load(dt, op->X, m * K + op->outlier_cols[i]);
-    for (int64_t j = j0; j < j1; j += 16) {
-        int64_t cnt = j1 - j < 16 ? j1 - j : 16;
-        __mmask16 mk = k512_mask(cnt);
-        /* w[i][lane] = f32(T((CB[j+lane, oc[i]] * SCB[j+lane]) * 1/127)) */
-        const __m512 scb = _mm512_maskz_loadu_ps(mk, op->SCB + j);
-        for (int64_t i = 0; i < n; i++) {
-            int8_t col[16] = { 0 };
-            for (int64_t l = 0; l < cnt; l++)
-                col[l] = op->CB_cols ? op->CB_cols[(j + l) * n + i]
-                                     : op->CB[(j + l) * K + op->outlier_cols[i]];
-            _mm512_store_ps(w + i * 16, k512_round_to(weight16(col, scb, 0xffff), dt));
-        }
-        for (int64_t m = 0; m < M; m++) {
-            __m512 r = dot32_16(a + m * n, w, n);
-            __m512 y = k512_load_mask(op->out, dt, m * N + j, mk);
-            k512_store_mask(op->out, dt, m * N + j, _mm512_add_ps(y, r), mk);
+    for (int64_t c0 = j0; c0 < j1; c0 += chunk) {
+        int64_t c1 = j1 - c0 < chunk ? j1 : c0 + chunk;
+        for (int64_t j = c0; j < c1; j += 16)
+            outlier_weights(op, dt, j, c1 - j < 16 ? c1 - j : 16, w + (j - c0) * n);
+        for (int64_t m = 0; m < M; m += 4) {
+            int R = M - m < 4 ? (int)(M - m) : 4;
+            const float *rows[4];
+            for (int r = 0; r < 4; r++)
+                rows[r] = a + (m + (r < R ? r : 0)) * n;
+            for (int64_t j = c0; j < c1; j += 16) {
+                __mmask16 mk = k512_mask(c1 - j);
+                const float *wj = w + (j - c0) * n;
+                __m512 d[4];
+                if (R == 4)
+                    dot32_16xR(4, rows, wj, n, d);
+                else
+                    for (int r = 0; r < R; r++)
+                        d[r] = dot32_16(rows[r], wj, n);
+                for (int r = 0; r < R; r++) {
+                    __m512 y = k512_load_mask(op->out, dt, (m + r) * N + j, mk);
+                    k512_store_mask(op->out, dt, (m + r) * N + j, _mm512_add_ps(y, d[r]), mk);
+                }
+            }
         }
     }
     free(a), free(w);

@@ -234,11 +234,15 @@ static int packed(const kbit_op_int8_matmul *op, int64_t n0, int64_t n1, const u
         return 0;
     }
     pack_a(Ap, op->A, M, K, Kp);
-    /* row blocks of packed A that stay in L2 (about 1 MiB) while every panel
-     * of the range runs over them */
-    int64_t block_tiles = ((int64_t)1 << 20) / (MR * Kp);
+    /* row blocks of packed A that stay in L2 (at most 1.5 MiB, beside a
+     * 256 KiB slice of B) while every panel of the range runs over them; each
+     * block packs the slices again, so the blocks are as few and as even as
+     * that allows */
+    int64_t block_tiles = ((int64_t)3 << 19) / (MR * Kp);
     if (block_tiles < 1)
         block_tiles = 1;
+    int64_t blocks = (tiles + block_tiles - 1) / block_tiles;
+    block_tiles = (tiles + blocks - 1) / blocks;
     for (int64_t t0 = 0; t0 < tiles; t0 += block_tiles) {
         int64_t t1 = t0 + block_tiles < tiles ? t0 + block_tiles : tiles;
         for (int64_t n = n0; n < n1; n += NR) {
