@@ -307,22 +307,26 @@ KBIT_INLINE void tile(int R, const int8_t *const a[2], const int8_t *const b[4],
 void kbit_avx2_int8_matmul(const kbit_op_int8_matmul *op, int64_t n0, int64_t n1)
 {
     const int64_t M = op->M, N = op->N, K = op->K;
-    for (int64_t n = n0; n < n1; n += 4)
-        for (int64_t m = 0; m < M; m += 2) {
-            /* B rows past the range repeat the last one; their results are dropped */
-            const int8_t *a[2], *b[4];
-            a[0] = op->A + m * K;
-            a[1] = op->A + (m + 1 < M ? m + 1 : m) * K;
-            for (int j = 0; j < 4; j++)
-                b[j] = op->B + (n + j < n1 ? n + j : n1 - 1) * K;
-            uint32_t t[8];
-            int rows = M - m < 2 ? 1 : 2;
-            if (rows == 1)
-                tile(1, a, b, K, t);
-            else
-                tile(2, a, b, K, t);
-            for (int i = 0; i < rows; i++)
-                for (int j = 0; j < 4 && n + j < n1; j++)
-                    op->out[(m + i) * N + n + j] = (int32_t)t[i * 4 + j];
-        }
+    /* blocks of 64 rows of B (L2) against every 2-row tile of A (L1) */
+    for (int64_t nb = n0; nb < n1; nb += 64) {
+        int64_t ne = n1 - nb < 64 ? n1 : nb + 64;
+        for (int64_t m = 0; m < M; m += 2)
+            for (int64_t n = nb; n < ne; n += 4) {
+                /* B rows past the block repeat the last one; their results are dropped */
+                const int8_t *a[2], *b[4];
+                a[0] = op->A + m * K;
+                a[1] = op->A + (m + 1 < M ? m + 1 : m) * K;
+                for (int j = 0; j < 4; j++)
+                    b[j] = op->B + (n + j < ne ? n + j : ne - 1) * K;
+                uint32_t t[8];
+                int rows = M - m < 2 ? 1 : 2;
+                if (rows == 1)
+                    tile(1, a, b, K, t);
+                else
+                    tile(2, a, b, K, t);
+                for (int i = 0; i < rows; i++)
+                    for (int j = 0; j < 4 && n + j < ne; j++)
+                        op->out[(m + i) * N + n + j] = (int32_t)t[i * 4 + j];
+            }
+    }
 }

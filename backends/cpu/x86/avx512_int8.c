@@ -343,18 +343,22 @@ static void tile4x4(const int8_t *const a[4], const int8_t *const b[4], int64_t 
 void kbit_avx512_int8_matmul(const kbit_op_int8_matmul *op, int64_t n0, int64_t n1)
 {
     const int64_t M = op->M, N = op->N, K = op->K;
-    for (int64_t n = n0; n < n1; n += 4)
-        for (int64_t m = 0; m < M; m += 4) {
-            /* rows past the end repeat the last one; their results are dropped */
-            const int8_t *a[4], *b[4];
-            for (int i = 0; i < 4; i++) {
-                a[i] = op->A + (m + i < M ? m + i : M - 1) * K;
-                b[i] = op->B + (n + i < n1 ? n + i : n1 - 1) * K;
+    /* blocks of 64 rows of B (L2) against every 4-row tile of A (L1) */
+    for (int64_t nb = n0; nb < n1; nb += 64) {
+        int64_t ne = n1 - nb < 64 ? n1 : nb + 64;
+        for (int64_t m = 0; m < M; m += 4)
+            for (int64_t n = nb; n < ne; n += 4) {
+                /* rows past the end repeat the last one; their results are dropped */
+                const int8_t *a[4], *b[4];
+                for (int i = 0; i < 4; i++) {
+                    a[i] = op->A + (m + i < M ? m + i : M - 1) * K;
+                    b[i] = op->B + (n + i < ne ? n + i : ne - 1) * K;
+                }
+                int32_t t[16];
+                tile4x4(a, b, K, t);
+                for (int i = 0; i < 4 && m + i < M; i++)
+                    for (int j = 0; j < 4 && n + j < ne; j++)
+                        op->out[(m + i) * N + n + j] = t[i * 4 + j];
             }
-            int32_t t[16];
-            tile4x4(a, b, K, t);
-            for (int i = 0; i < 4 && m + i < M; i++)
-                for (int j = 0; j < 4 && n + j < n1; j++)
-                    op->out[(m + i) * N + n + j] = t[i * 4 + j];
-        }
+    }
 }
