@@ -189,13 +189,20 @@ KBIT_INLINE __m256 dot32_8(const float *a, const float *w, int64_t n)
 }
 
 /* Whole groups of 8 outputs [j0, j0 + 8 * groups); the caller does the rest
- * with the reference. */
+ * with the reference. Columns go in chunks whose weights fit in about
+ * 512 KiB, rows outermost within a chunk, so each output row segment is read
+ * and written once, in order. */
 static void outlier_add(const kbit_op_int8_outlier_add *op, kbit_dtype dt, int64_t j0,
                         int64_t groups)
 {
     const int64_t n = op->n_outliers, M = op->M, K = op->K, N = op->N;
+    int64_t chunk = ((int64_t)512 << 10) / (n * 8 * (int64_t)sizeof(float)) * 8;
+    if (chunk < 8)
+        chunk = 8;
+    if (chunk > 8 * groups)
+        chunk = 8 * groups;
     float *a = malloc((size_t)(M * n) * sizeof(float) + 32);
-    float *w = aligned_alloc(32, (size_t)n * 8 * sizeof(float) + 32);
+    float *w = aligned_alloc(32, (size_t)(chunk * n) * sizeof(float) + 32);
     if (a == NULL || w == NULL) {
         free(a), free(w);
         kbit_ref_int8_outlier_add(op, j0, j0 + 8 * groups);
@@ -204,19 +211,26 @@ static void outlier_add(const kbit_op_int8_outlier_add *op, kbit_dtype dt, int64
     for (int64_t m = 0; m < M; m++)
         for (int64_t i = 0; i < n; i++)
             a[m * n + i] = kbit_int8_load(dt, op->X, m * K + op->outlier_cols[i]);
-    for (int64_t j = j0; j < j0 + 8 * groups; j += 8) {
-        const __m256 scb = _mm256_loadu_ps(op->SCB + j);
-        for (int64_t i = 0; i < n; i++) {
-            int8_t col[8];
-            for (int l = 0; l < 8; l++)
-                col[l] = op->CB_cols ? op->CB_cols[(j + l) * n + i]
-                                     : op->CB[(j + l) * K + op->outlier_cols[i]];
-            _mm256_store_ps(w + i * 8, k256_round_to(weight8(col, scb), dt));
+    const int64_t j1 = j0 + 8 * groups;
+    for (int64_t c0 = j0; c0 < j1; c0 += chunk) {
+        int64_t c1 = j1 - c0 < chunk ? j1 : c0 + chunk;
+        for (int64_t j = c0; j < c1; j += 8) {
+            float *wj = w + (j - c0) * n;
+            const __m256 scb = _mm256_loadu_ps(op->SCB + j);
+            for (int64_t i = 0; i < n; i++) {
+                int8_t col[8];
+                for (int l = 0; l < 8; l++)
+                    col[l] = op->CB_cols ? op->CB_cols[(j + l) * n + i]
+                                         : op->CB[(j + l) * K + op->outlier_cols[i]];
+                _mm256_store_ps(wj + i * 8, k256_round_to(weight8(col, scb), dt));
+            }
         }
-        for (int64_t m = 0; m < M; m++) {
-            __m256 y = k256_load(op->out, dt, m * N + j);
-            k256_store(op->out, dt, m * N + j, _mm256_add_ps(y, dot32_8(a + m * n, w, n)));
-        }
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t j = c0; j < c1; j += 8) {
+                __m256 y = k256_load(op->out, dt, m * N + j);
+                __m256 d = dot32_8(a + m * n, w + (j - c0) * n, n);
+                k256_store(op->out, dt, m * N + j, _mm256_add_ps(y, d));
+            }
     }
     free(a), free(w);
 }
