@@ -2,7 +2,7 @@
  * for bit against the reference (the CPU driver forced to scalar, one
  * thread), plus the exactness property of the forward.
  *
- * Shapes: M in {1, 3, 17, 128}, K and N among {1, 3, 4, 63, 4097} (and a few
+ * Shapes: M in {1, 3, 17, 128}, K and N among {1, 3, 4, 63, 4097}, K = 0, (and a few
  * mid sizes that cross the SIMD kernels' blockings: two 4096-k blocks,
  * K not a multiple of 4, partial 64-column panels and 6-row tiles). Activations: normal data
  * with planted outlier columns, entries exactly at the threshold (6.0), an
@@ -489,7 +489,7 @@ int main(void)
     static const int64_t shapes[][3] = {
         { 1, 1, 1 }, { 3, 3, 4 }, { 1, 4, 63 }, { 17, 63, 3 }, { 3, 4097, 4 },
         { 1, 4097, 63 }, { 17, 1, 4097 }, { 128, 63, 63 }, { 128, 4, 1 }, { 3, 63, 4097 },
-        { 17, 300, 130 }, { 128, 260, 100 }, { 1, 520, 300 }, { 64, 1101, 70 },
+        { 17, 300, 130 }, { 128, 260, 100 }, { 1, 520, 300 }, { 64, 1101, 70 }, { 3, 0, 5 },
         { 50, 2048, 130 },
     };
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
