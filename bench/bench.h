@@ -9,4 +9,7 @@ int kbit_bench_quant(int argc, char **argv);
 /* `kbit bench optim [OPTIONS]`: optimizer steps (bench/optim.c). */
 int kbit_bench_optim(int argc, char **argv);
 
+/* `kbit bench int8 [OPTIONS]`; argv[0] is "int8". Returns the exit status. */
+int kbit_bench_int8(int argc, char **argv);
+
 #endif

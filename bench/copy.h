@@ -10,6 +10,7 @@
 #define KBIT_BENCH_COPY_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "kbit.h"
 
@@ -21,5 +22,10 @@ int bench_copy_streams(void);
  * streaming picks non-temporal stores (when available) over memcpy. */
 kbit_status bench_copy(kbit_device *device, int host_memory, int streaming, int threads,
                        void *dst, const void *src, size_t bytes);
+
+/* Read bandwidth baseline: read every byte of src (host memory) on threads
+ * threads, in equal chunks; returns a checksum so the reads cannot be
+ * optimised away. */
+uint64_t bench_read(int threads, const void *src, size_t bytes);
 
 #endif

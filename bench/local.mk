@@ -4,6 +4,7 @@
 noinst_LTLIBRARIES += bench/libkbitbench.la
 bench_libkbitbench_la_SOURCES = \
 	bench/bench.h bench/quant.c \
+	bench/int8.c \
 	bench/options.c bench/options.h \
 	bench/cases.c bench/cases.h \
 	bench/rotation.c bench/rotation.h \
@@ -18,3 +19,5 @@ bench_libkbitbench_la_LIBADD = $(PTHREAD_LIBS)
 # The checkpoint benchmark is a script (kbit quantize of a generated 2.2 GB
 # model: wall time, MB/s, peak RSS, ratio to the disk read rate).
 EXTRA_DIST += bench/checkpoint.sh
+# The fp32 baseline of `kbit bench int8` (OpenBLAS, when configure found it).
+bench_libkbitbench_la_LIBADD += $(KBIT_BLAS_LIBS)

@@ -203,7 +203,22 @@ typedef struct kbit_op_int8_outlier_add {
     const float *SCB;         /* N */
     int64_t N;
     void *out;                /* M * N, read and written */
+    /* NULL, or CB's outlier columns gathered by int8_matmul_gather:
+     * CB_cols[j * n_outliers + i] = CB[j, outlier_cols[i]] (same bits, read
+     * without touching a cache line of CB per element) */
+    const int8_t *CB_cols;
 } kbit_op_int8_outlier_add;
+
+/* int8_matmul, and while each row of B is at hand, its bytes at the columns
+ * cols[0..n_cols): gathered[n * n_cols + i] = B[n, cols[i]]. Optional: the
+ * forward uses it so that the outlier part does not read one cache line of
+ * the weight per element (without it the outlier part reads CB directly). */
+typedef struct kbit_op_int8_matmul_gather {
+    kbit_op_int8_matmul mm;
+    const int64_t *cols;      /* n_cols ascending columns < K */
+    int64_t n_cols;           /* > 0 */
+    int8_t *gathered;         /* N * n_cols */
+} kbit_op_int8_matmul_gather;
 
 /* Weight dequantization: out[r,c] = T((f32(CB[r,c]) * SCB[r]) * 1/127). */
 typedef struct kbit_op_int8_dequant_weight {
@@ -265,6 +280,7 @@ typedef struct kbit_driver {
     kbit_status (*int8_outlier_add)(void *ctx, const kbit_op_int8_outlier_add *op);
     kbit_status (*int8_dequant_weight)(void *ctx, const kbit_op_int8_dequant_weight *op);
     kbit_status (*int8_backward)(void *ctx, const kbit_op_int8_backward *op);
+    kbit_status (*int8_matmul_gather)(void *ctx, const kbit_op_int8_matmul_gather *op);
 } kbit_driver;
 
 typedef const kbit_driver *(*kbit_driver_entry_fn)(const kbit_host *host);

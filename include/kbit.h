@@ -114,7 +114,7 @@ KBIT_API kbit_status kbit_driver_get(int index, kbit_driver_report *report);
  *   "auto"       the best device found: cuda, hip, opencl, then cpu
  *   "cpu"        the built-in CPU driver (also "cpu:0")
  *   "NAME[:I]"   device I (default 0) of the driver called NAME, e.g. "cuda:1"
- * The CPU driver reads KBIT_CPU_ISA (scalar | avx2 | avx512) when a device is
+ * The CPU driver reads KBIT_CPU_ISA (scalar | avx2 | avx512 | avx512vnni) when a device is
  * opened, to force one instruction-set variant; by default it picks the best
  * one the CPU and OS support. Fails with KBIT_ENODEV if the driver is missing,
  * refused, or has no such device (the message says which and why). */

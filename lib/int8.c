@@ -70,6 +70,24 @@ static kbit_status run_quant(kbit_device *dev, kbit_dtype dtype, const void *A, 
     return kbit_driver_result(dev, dev->driver->int8_quant(dev->ctx, &op), fn);
 }
 
+/* What the row-wise quantizers share: the input [rows, cols] in dtype, the
+ * codes and the row statistics (argument names for the messages). */
+static kbit_status check_rows(const kbit_device *dev, kbit_dtype dtype, const void *A,
+                              int64_t rows, int64_t cols, const int8_t *codes, const float *stats,
+                              const char *fn, const char *const names[3])
+{
+    kbit_status st;
+    int64_t n = 0;
+    if ((st = kbit_check_device(dev, fn)) != KBIT_OK ||
+        (st = kbit_check_float_dtype(dtype, fn, "dtype")) != KBIT_OK ||
+        (st = check_matrix(rows, cols, 4, fn, "rows", "cols", &n)) != KBIT_OK ||
+        (st = kbit_check_data(A, n, kbit_dtype_size(dtype), fn, names[0])) != KBIT_OK ||
+        (st = kbit_check_data(codes, n, 1, fn, names[1])) != KBIT_OK ||
+        (st = kbit_check_data(stats, rows, 4, fn, names[2])) != KBIT_OK)
+        return st;
+    return KBIT_OK;
+}
+
 KBIT_API kbit_status kbit_int8_vectorwise_quant(kbit_device *device, kbit_dtype dtype,
                                                 const void *A, int64_t rows, int64_t cols,
                                                 float threshold, int8_t *CA, float *SCA,
@@ -77,15 +95,10 @@ KBIT_API kbit_status kbit_int8_vectorwise_quant(kbit_device *device, kbit_dtype 
 {
     static const char fn[] = "kbit_int8_vectorwise_quant";
     kbit_clear_error();
+    static const char *const names[3] = { "A", "CA", "SCA" };
     kbit_status st;
-    int64_t n = 0;
-    if ((st = kbit_check_device(device, fn)) != KBIT_OK ||
-        (st = kbit_check_float_dtype(dtype, fn, "dtype")) != KBIT_OK ||
-        (st = check_matrix(rows, cols, 4, fn, "rows", "cols", &n)) != KBIT_OK ||
-        (st = check_threshold(threshold, fn)) != KBIT_OK ||
-        (st = kbit_check_data(A, n, kbit_dtype_size(dtype), fn, "A")) != KBIT_OK ||
-        (st = kbit_check_data(CA, n, 1, fn, "CA")) != KBIT_OK ||
-        (st = kbit_check_data(SCA, rows, 4, fn, "SCA")) != KBIT_OK)
+    if ((st = check_rows(device, dtype, A, rows, cols, CA, SCA, fn, names)) != KBIT_OK ||
+        (st = check_threshold(threshold, fn)) != KBIT_OK)
         return st;
     int with_outliers = threshold > 0.0f;
     if (with_outliers) {
@@ -115,14 +128,9 @@ KBIT_API kbit_status kbit_int8_quantize_weight(kbit_device *device, kbit_dtype d
 {
     static const char fn[] = "kbit_int8_quantize_weight";
     kbit_clear_error();
-    kbit_status st;
-    int64_t n = 0;
-    if ((st = kbit_check_device(device, fn)) != KBIT_OK ||
-        (st = kbit_check_float_dtype(dtype, fn, "dtype")) != KBIT_OK ||
-        (st = check_matrix(rows, cols, 4, fn, "rows", "cols", &n)) != KBIT_OK ||
-        (st = kbit_check_data(W, n, kbit_dtype_size(dtype), fn, "W")) != KBIT_OK ||
-        (st = kbit_check_data(CB, n, 1, fn, "CB")) != KBIT_OK ||
-        (st = kbit_check_data(SCB, rows, 4, fn, "SCB")) != KBIT_OK)
+    static const char *const names[3] = { "W", "CB", "SCB" };
+    kbit_status st = check_rows(device, dtype, W, rows, cols, CB, SCB, fn, names);
+    if (st != KBIT_OK)
         return st;
     const void *slots[] = { (const void *)device->driver->int8_quant };
     if ((st = check_slots(device, fn, 1, slots)) != KBIT_OK || rows == 0)
@@ -228,6 +236,7 @@ typedef struct forward_scratch {
     float *SCA;
     int64_t *oc;
     int32_t *acc;
+    int8_t *CB_cols; /* the weight's outlier columns, when the driver gathers them */
 } forward_scratch;
 
 static void scratch_release(kbit_device *dev, forward_scratch *s)
@@ -236,6 +245,26 @@ static void scratch_release(kbit_device *dev, forward_scratch *s)
     kbit_scratch_free(dev, s->SCA);
     kbit_scratch_free(dev, s->oc);
     kbit_scratch_free(dev, s->acc);
+    kbit_scratch_free(dev, s->CB_cols);
+}
+
+/* The int8 product of the forward. With outlier columns and a driver that
+ * can, the weight's bytes at those columns are gathered in the same pass
+ * (s->CB_cols); otherwise the outlier part reads CB itself. */
+static kbit_status forward_matmul(kbit_device *dev, forward_scratch *s, const int8_t *CB,
+                                  int64_t M, int64_t N, int64_t K, int64_t n_out, const char *fn)
+{
+    const kbit_driver *d = dev->driver;
+    if (n_out == 0 || d->int8_matmul_gather == NULL)
+        return run_matmul(dev, s->CA, CB, M, N, K, s->acc, fn);
+    kbit_status st = kbit_scratch_alloc(dev, (size_t)(N * n_out), (void **)&s->CB_cols);
+    if (st != KBIT_OK)
+        return st;
+    kbit_op_int8_matmul_gather op = {
+        .mm = { .A = s->CA, .B = CB, .M = M, .N = N, .K = K, .out = s->acc },
+        .cols = s->oc, .n_cols = n_out, .gathered = s->CB_cols,
+    };
+    return kbit_driver_result(dev, d->int8_matmul_gather(dev->ctx, &op), fn);
 }
 
 static kbit_status scratch_get(kbit_device *dev, forward_scratch *s, int64_t M, int64_t K,
@@ -251,6 +280,25 @@ static kbit_status scratch_get(kbit_device *dev, forward_scratch *s, int64_t M, 
     return KBIT_OK;
 }
 
+/* What the forward and the backward share: device, dtype, the shapes of
+ * X/dX [M,K], W [N,K] and Y/dOut [M,N] (element counts in nx, ny), CB, SCB. */
+static kbit_status check_layer(const kbit_device *dev, kbit_dtype dtype, int64_t M, int64_t K,
+                               int64_t N, const int8_t *CB, const float *SCB, const char *fn,
+                               int64_t *nx, int64_t *ny)
+{
+    kbit_status st;
+    int64_t nw = 0;
+    if ((st = kbit_check_device(dev, fn)) != KBIT_OK ||
+        (st = kbit_check_float_dtype(dtype, fn, "dtype")) != KBIT_OK ||
+        (st = check_matrix(M, K, 4, fn, "M", "K", nx)) != KBIT_OK ||
+        (st = check_matrix(N, K, 4, fn, "N", "K", &nw)) != KBIT_OK ||
+        (st = check_matrix(M, N, 4, fn, "M", "N", ny)) != KBIT_OK ||
+        (st = kbit_check_data(CB, nw, 1, fn, "CB")) != KBIT_OK ||
+        (st = kbit_check_data(SCB, N, 4, fn, "SCB")) != KBIT_OK)
+        return st;
+    return KBIT_OK;
+}
+
 KBIT_API kbit_status kbit_int8_linear_forward(kbit_device *device, kbit_dtype dtype,
                                               const void *X, int64_t M, int64_t K,
                                               const int8_t *CB, const float *SCB, int64_t N,
@@ -259,18 +307,12 @@ KBIT_API kbit_status kbit_int8_linear_forward(kbit_device *device, kbit_dtype dt
     static const char fn[] = "kbit_int8_linear_forward";
     kbit_clear_error();
     kbit_status st;
-    int64_t nx = 0, nw = 0, ny = 0;
+    int64_t nx = 0, ny = 0;
     size_t es = kbit_dtype_size(dtype);
-    if ((st = kbit_check_device(device, fn)) != KBIT_OK ||
-        (st = kbit_check_float_dtype(dtype, fn, "dtype")) != KBIT_OK ||
-        (st = check_matrix(M, K, 4, fn, "M", "K", &nx)) != KBIT_OK ||
-        (st = check_matrix(N, K, 4, fn, "N", "K", &nw)) != KBIT_OK ||
-        (st = check_matrix(M, N, 4, fn, "M", "N", &ny)) != KBIT_OK ||
+    if ((st = check_layer(device, dtype, M, K, N, CB, SCB, fn, &nx, &ny)) != KBIT_OK ||
         (st = check_k(K, fn, "K")) != KBIT_OK ||
         (st = check_threshold(threshold, fn)) != KBIT_OK ||
         (st = kbit_check_data(X, nx, es, fn, "X")) != KBIT_OK ||
-        (st = kbit_check_data(CB, nw, 1, fn, "CB")) != KBIT_OK ||
-        (st = kbit_check_data(SCB, N, 4, fn, "SCB")) != KBIT_OK ||
         (bias && (st = kbit_check_data(bias, N, es, fn, "bias")) != KBIT_OK) ||
         (st = kbit_check_data(Y, ny, es, fn, "Y")) != KBIT_OK)
         return st;
@@ -281,12 +323,12 @@ KBIT_API kbit_status kbit_int8_linear_forward(kbit_device *device, kbit_dtype dt
         return st;
 
     int with_outliers = threshold > 0.0f;
-    forward_scratch s = { NULL, NULL, NULL, NULL };
+    forward_scratch s = { NULL, NULL, NULL, NULL, NULL };
     int64_t n_out = 0;
     if ((st = scratch_get(device, &s, M, K, N, with_outliers)) != KBIT_OK ||
         (st = run_quant(device, dtype, X, M, K, threshold, s.CA, s.SCA, s.oc, &n_out, fn)) !=
             KBIT_OK ||
-        (st = run_matmul(device, s.CA, CB, M, N, K, s.acc, fn)) != KBIT_OK ||
+        (st = forward_matmul(device, &s, CB, M, N, K, n_out, fn)) != KBIT_OK ||
         (st = run_mm_dequant(device, s.acc, s.SCA, SCB, M, N, bias, dtype, dtype, Y, fn)) !=
             KBIT_OK) {
         scratch_release(device, &s);
@@ -295,7 +337,7 @@ KBIT_API kbit_status kbit_int8_linear_forward(kbit_device *device, kbit_dtype dt
     if (n_out > 0) {
         kbit_op_int8_outlier_add op = {
             .dtype = dtype, .X = X, .M = M, .K = K, .outlier_cols = s.oc, .n_outliers = n_out,
-            .CB = CB, .SCB = SCB, .N = N, .out = Y,
+            .CB = CB, .SCB = SCB, .N = N, .out = Y, .CB_cols = s.CB_cols,
         };
         st = kbit_driver_result(device, d->int8_outlier_add(device->ctx, &op), fn);
     }
@@ -311,16 +353,10 @@ KBIT_API kbit_status kbit_int8_linear_backward(kbit_device *device, kbit_dtype d
     static const char fn[] = "kbit_int8_linear_backward";
     kbit_clear_error();
     kbit_status st;
-    int64_t ng = 0, nw = 0, nx = 0;
+    int64_t ng = 0, nx = 0;
     size_t es = kbit_dtype_size(dtype);
-    if ((st = kbit_check_device(device, fn)) != KBIT_OK ||
-        (st = kbit_check_float_dtype(dtype, fn, "dtype")) != KBIT_OK ||
-        (st = check_matrix(M, N, 4, fn, "M", "N", &ng)) != KBIT_OK ||
-        (st = check_matrix(N, K, 4, fn, "N", "K", &nw)) != KBIT_OK ||
-        (st = check_matrix(M, K, 4, fn, "M", "K", &nx)) != KBIT_OK ||
+    if ((st = check_layer(device, dtype, M, K, N, CB, SCB, fn, &nx, &ng)) != KBIT_OK ||
         (st = kbit_check_data(dOut, ng, es, fn, "dOut")) != KBIT_OK ||
-        (st = kbit_check_data(CB, nw, 1, fn, "CB")) != KBIT_OK ||
-        (st = kbit_check_data(SCB, N, 4, fn, "SCB")) != KBIT_OK ||
         (st = kbit_check_data(dX, nx, es, fn, "dX")) != KBIT_OK)
         return st;
     const void *slots[] = { (const void *)device->driver->int8_backward };

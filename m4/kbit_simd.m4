@@ -4,6 +4,7 @@
 AC_DEFUN([KBIT_CHECK_SIMD], [
   KBIT_AVX2_CFLAGS=""
   KBIT_AVX512_CFLAGS=""
+  KBIT_AVX512VNNI_CFLAGS=""
   kbit_simd_summary="scalar"
   AS_CASE([$host_cpu], [x86_64|amd64|i?86], [
     AX_CHECK_COMPILE_FLAG([-mavx2 -mfma -mf16c -mbmi2],
@@ -12,11 +13,19 @@ AC_DEFUN([KBIT_CHECK_SIMD], [
     AX_CHECK_COMPILE_FLAG([-mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx2 -mfma -mf16c -mbmi2],
       [KBIT_AVX512_CFLAGS="-mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx2 -mfma -mf16c -mbmi2"
        kbit_simd_summary="$kbit_simd_summary avx512"])
+    AX_CHECK_COMPILE_FLAG([-mavx512vnni -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx2 -mfma -mf16c -mbmi2],
+      [KBIT_AVX512VNNI_CFLAGS="-mavx512vnni -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx2 -mfma -mf16c -mbmi2"
+       kbit_simd_summary="$kbit_simd_summary avx512vnni"])
   ])
   AC_SUBST([KBIT_AVX2_CFLAGS])
   AC_SUBST([KBIT_AVX512_CFLAGS])
+  AC_SUBST([KBIT_AVX512VNNI_CFLAGS])
   AM_CONDITIONAL([KBIT_X86_AVX2], [test -n "$KBIT_AVX2_CFLAGS"])
   AM_CONDITIONAL([KBIT_X86_AVX512], [test -n "$KBIT_AVX512_CFLAGS"])
+  dnl avx512vnni = the avx512 variant with VNNI integer kernels: needs both
+  AM_CONDITIONAL([KBIT_X86_AVX512VNNI], [test -n "$KBIT_AVX512_CFLAGS" && test -n "$KBIT_AVX512VNNI_CFLAGS"])
   AS_IF([test -n "$KBIT_AVX2_CFLAGS"], [AC_DEFINE([KBIT_HAVE_AVX2], [1], [AVX2 variant built])])
   AS_IF([test -n "$KBIT_AVX512_CFLAGS"], [AC_DEFINE([KBIT_HAVE_AVX512], [1], [AVX-512 variant built])])
+  AS_IF([test -n "$KBIT_AVX512_CFLAGS" && test -n "$KBIT_AVX512VNNI_CFLAGS"],
+    [AC_DEFINE([KBIT_HAVE_AVX512VNNI], [1], [AVX-512 VNNI variant built])])
 ])

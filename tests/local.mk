@@ -26,7 +26,9 @@ kbit_test_progs = \
 	tests/test_golden \
 	tests/test_conformance \
 	tests/test_golden_int8 \
-	tests/test_checkpoint
+	tests/test_checkpoint \
+	tests/test_int8_conformance \
+	tests/test_int8_bad_input
 check_PROGRAMS += $(kbit_test_progs)
 TESTS += $(kbit_test_progs)
 
@@ -102,6 +104,18 @@ EXTRA_DIST += tests/test-checkpoint-cli.sh
 # transformers and accelerate import; scripts/check may install them).
 TESTS += tests/test-interop.sh
 EXTRA_DIST += tests/test-interop.sh tests/test_interop.py
+
+tests_test_int8_conformance_SOURCES = tests/test_int8_conformance.c
+tests_test_int8_conformance_CPPFLAGS = $(kbit_test_cppflags)
+tests_test_int8_conformance_CFLAGS = $(kbit_test_cflags)
+tests_test_int8_conformance_LDADD = $(kbit_test_libs)
+tests_test_int8_conformance_LDFLAGS = $(kbit_test_linkflags)
+
+tests_test_int8_bad_input_SOURCES = tests/test_int8_bad_input.c
+tests_test_int8_bad_input_CPPFLAGS = $(kbit_test_cppflags)
+tests_test_int8_bad_input_CFLAGS = $(kbit_test_cflags)
+tests_test_int8_bad_input_LDADD = $(kbit_test_libs)
+tests_test_int8_bad_input_LDFLAGS = $(kbit_test_linkflags)
 
 # Test-only driver plugins, loaded through KBIT_DRIVER_PATH. -rpath forces a
 # shared build of a library that is never installed.

@@ -778,6 +778,8 @@ static const char *checked_elsewhere(const char *op)
 {
     if (strncmp(op, "optimizer_", 10) == 0)
         return "tests/test_optim_golden";
+    if (strncmp(op, "int8_", 5) == 0)
+        return "tests/test_golden_int8";
     return NULL;
 }
 

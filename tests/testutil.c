@@ -354,9 +354,9 @@ static target *target_add(target *t, int *count, int max)
 
 int targets_open(target *t, int max)
 {
-    static const char *isas[] = { "scalar", "avx2", "avx512" };
+    static const char *isas[] = { "scalar", "avx2", "avx512", "avx512vnni" };
     int count = 0;
-    for (int i = 0; i < 3; i++) {
+    for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
         for (int threads = 1; threads <= 2; threads++) {
             target *x = target_add(t, &count, max);
             snprintf(x->label, sizeof x->label, "cpu/%s/t%d", isas[i], threads);

@@ -25,5 +25,6 @@ kbit_status kbit_cpu_int8_mm_dequant(void *ctx, const kbit_op_int8_mm_dequant *o
 kbit_status kbit_cpu_int8_outlier_add(void *ctx, const kbit_op_int8_outlier_add *op);
 kbit_status kbit_cpu_int8_dequant_weight(void *ctx, const kbit_op_int8_dequant_weight *op);
 kbit_status kbit_cpu_int8_backward(void *ctx, const kbit_op_int8_backward *op);
+kbit_status kbit_cpu_int8_matmul_gather(void *ctx, const kbit_op_int8_matmul_gather *op);
 
 #endif /* KBIT_CPU_CPU_H */

@@ -222,6 +222,7 @@ static const kbit_driver cpu_driver = {
     .int8_outlier_add = kbit_cpu_int8_outlier_add,
     .int8_dequant_weight = kbit_cpu_int8_dequant_weight,
     .int8_backward = kbit_cpu_int8_backward,
+    .int8_matmul_gather = kbit_cpu_int8_matmul_gather,
 };
 
 /* Declared for the core in lib/registry.h; linked statically, hidden. */

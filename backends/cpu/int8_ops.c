@@ -99,60 +99,83 @@ kbit_status kbit_cpu_int8_quant(void *ctx, const kbit_op_int8_quant *op)
     return KBIT_OK;
 }
 
-/* ---- GEMM and the rest ---- */
+/* ---- GEMM and the rest: one kernel call per range ---- */
 
-static void matmul_range(const void *op, const kbit_cpu_kernels *k, int t, int64_t b, int64_t e)
+typedef enum kind { K_MATMUL, K_MM_DEQUANT, K_OUTLIER, K_DEQUANT_WEIGHT, K_BACKWARD } kind;
+
+typedef struct range_job {
+    kind kind;
+    const void *op;
+} range_job;
+
+static void kernel_range(const void *arg, const kbit_cpu_kernels *k, int t, int64_t b, int64_t e)
 {
-    k->int8_matmul(op, b, e);
+    const range_job *j = arg;
+    switch (j->kind) {
+    case K_MATMUL: k->int8_matmul(j->op, b, e); break;
+    case K_MM_DEQUANT: k->int8_mm_dequant(j->op, b, e); break;
+    case K_OUTLIER: k->int8_outlier_add(j->op, b, e); break;
+    case K_DEQUANT_WEIGHT: k->int8_dequant_weight(j->op, b, e); break;
+    case K_BACKWARD: k->int8_backward(j->op, b, e); break;
+    }
+}
+
+static kbit_status run_kind(void *ctx, kind kd, const void *op, int64_t total, int64_t align,
+                            int64_t work)
+{
+    range_job j = { kd, op };
+    run_ranges(ctx, total, align, work, kernel_range, &j);
+    return KBIT_OK;
 }
 
 kbit_status kbit_cpu_int8_matmul(void *ctx, const kbit_op_int8_matmul *op)
 {
     /* column tiles of 64: the SIMD kernels' panel widths divide it */
-    run_ranges(ctx, op->N, 64, op->M * op->N * (op->K + 1), matmul_range, op);
-    return KBIT_OK;
-}
-
-static void mm_dequant_range(const void *op, const kbit_cpu_kernels *k, int t, int64_t b, int64_t e)
-{
-    k->int8_mm_dequant(op, b, e);
+    return run_kind(ctx, K_MATMUL, op, op->N, 64, op->M * op->N * (op->K + 1));
 }
 
 kbit_status kbit_cpu_int8_mm_dequant(void *ctx, const kbit_op_int8_mm_dequant *op)
 {
-    run_ranges(ctx, op->M, 1, op->M * op->N, mm_dequant_range, op);
-    return KBIT_OK;
-}
-
-static void outlier_range(const void *op, const kbit_cpu_kernels *k, int t, int64_t b, int64_t e)
-{
-    k->int8_outlier_add(op, b, e);
+    return run_kind(ctx, K_MM_DEQUANT, op, op->M, 1, op->M * op->N);
 }
 
 kbit_status kbit_cpu_int8_outlier_add(void *ctx, const kbit_op_int8_outlier_add *op)
 {
-    run_ranges(ctx, op->N, 16, op->M * op->N * op->n_outliers, outlier_range, op);
-    return KBIT_OK;
-}
-
-static void dequant_weight_range(const void *op, const kbit_cpu_kernels *k, int t, int64_t b, int64_t e)
-{
-    k->int8_dequant_weight(op, b, e);
+    return run_kind(ctx, K_OUTLIER, op, op->N, 16, op->M * op->N * op->n_outliers);
 }
 
 kbit_status kbit_cpu_int8_dequant_weight(void *ctx, const kbit_op_int8_dequant_weight *op)
 {
-    run_ranges(ctx, op->rows, 1, op->rows * op->cols, dequant_weight_range, op);
-    return KBIT_OK;
-}
-
-static void backward_range(const void *op, const kbit_cpu_kernels *k, int t, int64_t b, int64_t e)
-{
-    k->int8_backward(op, b, e);
+    return run_kind(ctx, K_DEQUANT_WEIGHT, op, op->rows, 1, op->rows * op->cols);
 }
 
 kbit_status kbit_cpu_int8_backward(void *ctx, const kbit_op_int8_backward *op)
 {
-    run_ranges(ctx, op->K, 16, op->M * op->K * (op->N + 1), backward_range, op);
+    return run_kind(ctx, K_BACKWARD, op, op->K, 16, op->M * op->K * (op->N + 1));
+}
+
+/* ---- GEMM with the gather of the outlier columns ---- */
+
+/* Below this many rows of A the GEMM streams B once, row by row: run it over
+ * chunks of 64 rows of B and gather each chunk's bytes while it is still in
+ * L2. From it up, the packed kernels read B a panel at a time anyway and the
+ * gather is small beside the arithmetic: one call, then the gather. */
+#define GATHER_CHUNK_M 48
+#define GATHER_CHUNK_N 64
+
+static void gather_range(const void *arg, const kbit_cpu_kernels *k, int t, int64_t b, int64_t e)
+{
+    const kbit_op_int8_matmul_gather *g = arg;
+    int64_t chunk = g->mm.M < GATHER_CHUNK_M ? GATHER_CHUNK_N : e - b;
+    for (int64_t c = b; c < e; c += chunk) {
+        int64_t ce = e - c < chunk ? e : c + chunk;
+        k->int8_matmul(&g->mm, c, ce);
+        kbit_ref_int8_gather(g, c, ce);
+    }
+}
+
+kbit_status kbit_cpu_int8_matmul_gather(void *ctx, const kbit_op_int8_matmul_gather *op)
+{
+    run_ranges(ctx, op->mm.N, 64, op->mm.M * op->mm.N * (op->mm.K + 1), gather_range, op);
     return KBIT_OK;
 }

@@ -23,6 +23,8 @@ typedef struct x86_features {
     int avx2_ok, avx512_ok;    /* variant runnable */
     char avx2_missing[128];    /* what is missing, for the messages */
     char avx512_missing[160];
+    int avx512vnni_ok;
+    char avx512vnni_missing[180];
 } x86_features;
 
 #ifdef KBIT_X86
@@ -39,12 +41,13 @@ static void detect(x86_features *f)
     memset(f, 0, sizeof *f);
 #ifdef KBIT_X86
     unsigned a = 0, b = 0, c = 0, d = 0;
-    unsigned c1 = 0, b7 = 0;
+    unsigned c1 = 0, b7 = 0, c7 = 0;
     if (__get_cpuid(1, &a, &b, &c, &d))
         c1 = c;
     if (__get_cpuid_max(0, NULL) >= 7) {
         __cpuid_count(7, 0, a, b, c, d);
         b7 = b;
+        c7 = c;
     }
     uint64_t xcr0 = 0;
     int osxsave = (c1 >> 27) & 1;
@@ -75,9 +78,14 @@ static void detect(x86_features *f)
     note(f->avx512_missing, sizeof f->avx512_missing, dq, "AVX512DQ");
     note(f->avx512_missing, sizeof f->avx512_missing, os_zmm, "OS-support-for-ZMM-state");
     f->avx512_ok = f->avx512_missing[0] == '\0';
+
+    snprintf(f->avx512vnni_missing, sizeof f->avx512vnni_missing, "%s", f->avx512_missing);
+    note(f->avx512vnni_missing, sizeof f->avx512vnni_missing, (c7 >> 11) & 1, "AVX512_VNNI");
+    f->avx512vnni_ok = f->avx512vnni_missing[0] == '\0';
 #else
     snprintf(f->avx2_missing, sizeof f->avx2_missing, "an x86 CPU");
     snprintf(f->avx512_missing, sizeof f->avx512_missing, "an x86 CPU");
+    snprintf(f->avx512vnni_missing, sizeof f->avx512vnni_missing, "an x86 CPU");
 #endif
 }
 
@@ -91,6 +99,11 @@ static void detect(x86_features *f)
 #else
 #define AVX512_BUILT NULL
 #endif
+#ifdef KBIT_HAVE_AVX512VNNI
+#define AVX512VNNI_BUILT kbit_cpu_kernels_avx512vnni()
+#else
+#define AVX512VNNI_BUILT NULL
+#endif
 
 kbit_status kbit_cpu_choose_kernels(const char *request, const kbit_cpu_kernels **kernels,
                                     char *why, size_t why_len)
@@ -98,9 +111,12 @@ kbit_status kbit_cpu_choose_kernels(const char *request, const kbit_cpu_kernels 
     x86_features f;
     detect(&f);
     const kbit_cpu_kernels *avx2 = AVX2_BUILT, *avx512 = AVX512_BUILT;
+    const kbit_cpu_kernels *avx512vnni = AVX512VNNI_BUILT;
 
     if (request == NULL || request[0] == '\0' || strcmp(request, "auto") == 0) {
-        if (avx512 && f.avx512_ok)
+        if (avx512vnni && f.avx512vnni_ok)
+            *kernels = avx512vnni;
+        else if (avx512 && f.avx512_ok)
             *kernels = avx512;
         else if (avx2 && f.avx2_ok)
             *kernels = avx2;
@@ -112,9 +128,22 @@ kbit_status kbit_cpu_choose_kernels(const char *request, const kbit_cpu_kernels 
         *kernels = &kbit_cpu_kernels_scalar;
         return KBIT_OK;
     }
+    if (strcmp(request, "avx512vnni") == 0) {
+        if (avx512vnni == NULL || !f.avx512vnni_ok) {
+            snprintf(why, why_len, "KBIT_CPU_ISA=avx512vnni: %s%s",
+                     avx512vnni ? "this CPU/OS cannot run it (missing: " : "this build of kbit has no avx512vnni variant",
+                     avx512vnni ? f.avx512vnni_missing : "");
+            if (avx512vnni)
+                snprintf(why + strlen(why), why_len - strlen(why), ")");
+            return KBIT_ENODEV;
+        }
+        *kernels = avx512vnni;
+        return KBIT_OK;
+    }
     int is_avx2 = strcmp(request, "avx2") == 0, is_avx512 = strcmp(request, "avx512") == 0;
     if (!is_avx2 && !is_avx512) {
-        snprintf(why, why_len, "KBIT_CPU_ISA=%s is not a CPU variant (use scalar, avx2 or avx512)",
+        snprintf(why, why_len,
+                 "KBIT_CPU_ISA=%s is not a CPU variant (use scalar, avx2, avx512 or avx512vnni)",
                  request);
         return KBIT_EINVAL;
     }

@@ -98,6 +98,8 @@ typedef struct kbit_cpu_kernels {
 extern const kbit_cpu_kernels kbit_cpu_kernels_scalar;
 extern const kbit_cpu_kernels kbit_cpu_kernels_avx2;   /* only if KBIT_HAVE_AVX2 */
 extern const kbit_cpu_kernels kbit_cpu_kernels_avx512; /* only if KBIT_HAVE_AVX512 */
+/* only if KBIT_HAVE_AVX512VNNI: the avx512 table with VNNI int8 kernels */
+const kbit_cpu_kernels *kbit_cpu_kernels_avx512vnni(void);
 
 /* Storage of a plan: the caller owns it (stack is fine, 64-byte aligned). */
 typedef struct kbit_enc8_plan_storage {

@@ -38,6 +38,7 @@ libkbit_cpu_avx2_la_SOURCES = \
 	backends/cpu/x86/avx2_quant8.c \
 	backends/cpu/x86/avx2_sums.c \
 	backends/cpu/x86/avx2_optim.c backends/cpu/x86/optim_simd.h \
+	backends/cpu/x86/avx2_int8.c \
 	backends/cpu/x86/avx2_kernels.c \
 	$(KBIT_CPU_X86_HDRS)
 libkbit_cpu_avx2_la_CFLAGS = $(AM_CFLAGS) $(KBIT_AVX2_CFLAGS)
@@ -52,8 +53,21 @@ libkbit_cpu_avx512_la_SOURCES = \
 	backends/cpu/x86/avx512_quant8.c \
 	backends/cpu/x86/avx512_sums.c \
 	backends/cpu/x86/avx512_optim.c backends/cpu/x86/optim_simd.h \
+	backends/cpu/x86/avx512_int8.c \
 	backends/cpu/x86/avx512_kernels.c \
 	$(KBIT_CPU_X86_HDRS)
 libkbit_cpu_avx512_la_CFLAGS = $(AM_CFLAGS) $(KBIT_AVX512_CFLAGS)
 libkbit_core_la_LIBADD += libkbit_cpu_avx512.la
+endif
+
+# avx512vnni: the avx512 variant's table with the integer GEMM replaced by a
+# VNNI (vpdpbusd) kernel; only int8 code is compiled with -mavx512vnni.
+if KBIT_X86_AVX512VNNI
+noinst_LTLIBRARIES += libkbit_cpu_avx512vnni.la
+libkbit_cpu_avx512vnni_la_SOURCES = \
+	backends/cpu/x86/avx512vnni_int8.c \
+	backends/cpu/x86/avx512vnni_kernels.c \
+	$(KBIT_CPU_X86_HDRS)
+libkbit_cpu_avx512vnni_la_CFLAGS = $(AM_CFLAGS) $(KBIT_AVX512VNNI_CFLAGS)
+libkbit_core_la_LIBADD += libkbit_cpu_avx512vnni.la
 endif

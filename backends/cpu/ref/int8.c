@@ -83,6 +83,13 @@ void kbit_ref_int8_matmul_cols(const kbit_op_int8_matmul *op, int64_t n0, int64_
     kbit_ref_int8_matmul(op, 0, op->M, n0, n1);
 }
 
+void kbit_ref_int8_gather(const kbit_op_int8_matmul_gather *op, int64_t n0, int64_t n1)
+{
+    for (int64_t n = n0; n < n1; n++)
+        for (int64_t i = 0; i < op->n_cols; i++)
+            op->gathered[n * op->n_cols + i] = op->mm.B[n * op->mm.K + op->cols[i]];
+}
+
 void kbit_ref_int8_mm_dequant(const kbit_op_int8_mm_dequant *op, int64_t r0, int64_t r1)
 {
     int kind = op->bias == NULL ? 0 : op->bias_dtype == KBIT_F16 ? 1 : 2;
@@ -104,8 +111,8 @@ void kbit_ref_int8_outlier_add(const kbit_op_int8_outlier_add *op, int64_t j0, i
             for (int64_t i = 0; i < op->n_outliers; i++) {
                 int64_t k = op->outlier_cols[i];
                 float a = kbit_int8_load(op->dtype, op->X, m * op->K + k);
-                float w = kbit_int8_round_to(op->dtype,
-                                             kbit_int8_weight(op->CB[j * op->K + k], op->SCB[j]));
+                int8_t cb = op->CB_cols ? op->CB_cols[j * op->n_outliers + i] : op->CB[j * op->K + k];
+                float w = kbit_int8_round_to(op->dtype, kbit_int8_weight(cb, op->SCB[j]));
                 kbit_dot32_add(&d, i, w, a);
             }
             float r = kbit_dot32_result(&d);

@@ -50,6 +50,8 @@ void kbit_ref_int8_matmul(const kbit_op_int8_matmul *op, int64_t m0, int64_t m1,
                           int64_t n1);
 /* Output columns [n0, n1) of every row (the CPU kernel-table shape). */
 void kbit_ref_int8_matmul_cols(const kbit_op_int8_matmul *op, int64_t n0, int64_t n1);
+/* The gather part of int8_matmul_gather for rows [n0, n1) of B. */
+void kbit_ref_int8_gather(const kbit_op_int8_matmul_gather *op, int64_t n0, int64_t n1);
 void kbit_ref_int8_mm_dequant(const kbit_op_int8_mm_dequant *op, int64_t r0, int64_t r1);
 /* Output columns [j0, j1) of every row. */
 void kbit_ref_int8_outlier_add(const kbit_op_int8_outlier_add *op, int64_t j0, int64_t j1);

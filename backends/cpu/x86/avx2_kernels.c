@@ -1,7 +1,6 @@
 /* backends/cpu/x86/avx2_kernels.c - the avx2 variant's kernel table. */
 #include "../ref/ref.h"
 #include "variants.h"
-#include "../ref/ref.h"
 
 const kbit_cpu_kernels kbit_cpu_kernels_avx2 = {
     .name = "avx2",
@@ -13,10 +12,10 @@ const kbit_cpu_kernels kbit_cpu_kernels_avx2 = {
     .block_sums = kbit_avx2_block_sums,
     .optimizer_step = kbit_avx2_optimizer_step,
     .optimizer_sums = kbit_ref_optimizer_sums,
-    .int8_quant_rows = kbit_ref_int8_quant_rows,
-    .int8_matmul = kbit_ref_int8_matmul_cols,
-    .int8_mm_dequant = kbit_ref_int8_mm_dequant,
-    .int8_outlier_add = kbit_ref_int8_outlier_add,
-    .int8_dequant_weight = kbit_ref_int8_dequant_weight,
-    .int8_backward = kbit_ref_int8_backward,
+    .int8_quant_rows = kbit_avx2_int8_quant_rows,
+    .int8_matmul = kbit_avx2_int8_matmul,
+    .int8_mm_dequant = kbit_avx2_int8_mm_dequant,
+    .int8_outlier_add = kbit_avx2_int8_outlier_add,
+    .int8_dequant_weight = kbit_avx2_int8_dequant_weight,
+    .int8_backward = kbit_avx2_int8_backward,
 };

@@ -1,7 +1,6 @@
 /* backends/cpu/x86/avx512_kernels.c - the avx512 variant's kernel table. */
 #include "../ref/ref.h"
 #include "variants.h"
-#include "../ref/ref.h"
 
 const kbit_cpu_kernels kbit_cpu_kernels_avx512 = {
     .name = "avx512",
@@ -13,10 +12,10 @@ const kbit_cpu_kernels kbit_cpu_kernels_avx512 = {
     .block_sums = kbit_avx512_block_sums,
     .optimizer_step = kbit_avx512_optimizer_step,
     .optimizer_sums = kbit_ref_optimizer_sums,
-    .int8_quant_rows = kbit_ref_int8_quant_rows,
-    .int8_matmul = kbit_ref_int8_matmul_cols,
-    .int8_mm_dequant = kbit_ref_int8_mm_dequant,
-    .int8_outlier_add = kbit_ref_int8_outlier_add,
-    .int8_dequant_weight = kbit_ref_int8_dequant_weight,
-    .int8_backward = kbit_ref_int8_backward,
+    .int8_quant_rows = kbit_avx512_int8_quant_rows,
+    .int8_matmul = kbit_avx512_int8_matmul,
+    .int8_mm_dequant = kbit_avx512_int8_mm_dequant,
+    .int8_outlier_add = kbit_avx512_int8_outlier_add,
+    .int8_dequant_weight = kbit_avx512_int8_dequant_weight,
+    .int8_backward = kbit_avx512_int8_backward,
 };

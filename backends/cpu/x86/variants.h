@@ -21,8 +21,21 @@
 
 KBIT_X86_DECLARE_OPTIM(avx2)
 KBIT_X86_DECLARE_OPTIM(avx512)
+/* LLM.int8() kernels (x86/<isa>_int8.c); shapes as in kernels.h. */
+#define KBIT_X86_DECLARE_INT8(isa)                                                             \
+    void kbit_##isa##_int8_quant_rows(const kbit_op_int8_quant *op, int64_t r0, int64_t r1,     \
+                                      uint8_t *colmask);                                       \
+    void kbit_##isa##_int8_matmul(const kbit_op_int8_matmul *op, int64_t n0, int64_t n1);      \
+    void kbit_##isa##_int8_mm_dequant(const kbit_op_int8_mm_dequant *op, int64_t r0, int64_t r1); \
+    void kbit_##isa##_int8_outlier_add(const kbit_op_int8_outlier_add *op, int64_t j0, int64_t j1); \
+    void kbit_##isa##_int8_dequant_weight(const kbit_op_int8_dequant_weight *op, int64_t r0,   \
+                                          int64_t r1);                                         \
+    void kbit_##isa##_int8_backward(const kbit_op_int8_backward *op, int64_t k0, int64_t k1);
 
 KBIT_X86_DECLARE_VARIANT(avx2)
 KBIT_X86_DECLARE_VARIANT(avx512)
+KBIT_X86_DECLARE_INT8(avx2)
+KBIT_X86_DECLARE_INT8(avx512)
+void kbit_avx512vnni_int8_matmul(const kbit_op_int8_matmul *op, int64_t n0, int64_t n1);
 
 #endif /* KBIT_CPU_X86_VARIANTS_H */
