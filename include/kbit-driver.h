@@ -100,6 +100,25 @@ typedef struct kbit_op_block_sums {
     double *sums;         /* HOST, ceil(n/256) entries: sums[b] = sum of x[256b..] in order */
 } kbit_op_block_sums;
 
+/* 4-bit matrix products (numerics 5, determinism 3: every output is one dot32).
+ * Forward:  out[m,n] = T(dot32_k(f32(a[m,k]), W[n,k]) + f32(bias[n])), a = A[M,K], out[M,N].
+ * Backward: out[m,k] = T(dot32_n(f32(a[m,n]), W[n,k])),                  a = dOut[M,N], out = dA[M,K].
+ * W[n,k] = DEC[q(n*K+k)] * absmax[(n*K+k)/blocksize] (one fp32 multiply);
+ * the core hands a plain fp32 absmax (a nested one is reconstructed first). */
+typedef struct kbit_op_gemm_4bit {
+    kbit_quant_type type;
+    kbit_dtype dtype;       /* of a, bias and out: F32, F16, BF16 */
+    int64_t M;              /* >= 1 */
+    int64_t N;              /* forward >= 1; backward >= 0 (dA = T(+0.0) when 0) */
+    int64_t K;              /* forward >= 0 (out = T(+0.0 + bias) when 0); backward >= 1 */
+    const uint8_t *packed;  /* ceil(N*K/2) bytes (NULL when N*K == 0) */
+    const float *absmax;    /* ceil(N*K/blocksize) fp32 values */
+    int32_t blocksize;      /* power of two, 32..4096 */
+    const void *a;
+    const void *bias;       /* forward: N values or NULL; backward: NULL */
+    void *out;
+} kbit_op_gemm_4bit;
+
 /* --- the table --- */
 
 typedef struct kbit_driver {
@@ -132,6 +151,8 @@ typedef struct kbit_driver {
     kbit_status (*quantize_8bit)(void *ctx, const kbit_op_quantize_8bit *op);
     kbit_status (*dequantize_8bit)(void *ctx, const kbit_op_dequantize_8bit *op);
     kbit_status (*block_sums)(void *ctx, const kbit_op_block_sums *op);
+    kbit_status (*gemm_4bit)(void *ctx, const kbit_op_gemm_4bit *op);
+    kbit_status (*gemm_4bit_backward)(void *ctx, const kbit_op_gemm_4bit *op);
 } kbit_driver;
 
 typedef const kbit_driver *(*kbit_driver_entry_fn)(const kbit_host *host);

@@ -11,6 +11,7 @@ libkbit_core_la_SOURCES = \
 	lib/maps.c lib/maps.h \
 	lib/pairsum.c lib/pairsum.h \
 	lib/quant4.c lib/quant8.c \
+	lib/gemm4.c lib/state.h \
 	lib/safetensors.c lib/safetensors.h
 libkbit_core_la_CFLAGS = $(AM_CFLAGS) $(OPENMP_CFLAGS) $(JANSSON_CFLAGS)
 libkbit_core_la_LIBADD = $(JANSSON_LIBS) $(PTHREAD_LIBS)

@@ -100,4 +100,4 @@ AM_TESTS_ENVIRONMENT = \
 # The golden vectors (a copy of shared/vectors: q4, q8, nested).
 EXTRA_DIST += tests/README.md tests/vectors/README.md tests/vectors/SHA256SUMS \
 	tests/vectors/q4.safetensors tests/vectors/q8.safetensors \
-	tests/vectors/nested.safetensors
+	tests/vectors/nested.safetensors tests/vectors/gemv4.safetensors

@@ -16,5 +16,7 @@ kbit_status kbit_cpu_dequantize_4bit(void *ctx, const kbit_op_dequantize_4bit *o
 kbit_status kbit_cpu_quantize_8bit(void *ctx, const kbit_op_quantize_8bit *op);
 kbit_status kbit_cpu_dequantize_8bit(void *ctx, const kbit_op_dequantize_8bit *op);
 kbit_status kbit_cpu_block_sums(void *ctx, const kbit_op_block_sums *op);
+kbit_status kbit_cpu_gemm_4bit(void *ctx, const kbit_op_gemm_4bit *op);
+kbit_status kbit_cpu_gemm_4bit_backward(void *ctx, const kbit_op_gemm_4bit *op);
 
 #endif /* KBIT_CPU_CPU_H */

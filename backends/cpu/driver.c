@@ -214,6 +214,8 @@ static const kbit_driver cpu_driver = {
     .quantize_8bit = kbit_cpu_quantize_8bit,
     .dequantize_8bit = kbit_cpu_dequantize_8bit,
     .block_sums = kbit_cpu_block_sums,
+    .gemm_4bit = kbit_cpu_gemm_4bit,
+    .gemm_4bit_backward = kbit_cpu_gemm_4bit_backward,
 };
 
 /* Declared for the core in lib/registry.h; linked statically, hidden. */

@@ -7,11 +7,13 @@
 KBIT_CPU_REF_SOURCES = \
 	backends/cpu/ref/quant4.c \
 	backends/cpu/ref/quant8.c \
-	backends/cpu/ref/sums.c
+	backends/cpu/ref/sums.c \
+	backends/cpu/ref/gemm4.c
 KBIT_CPU_REF_HDRS = \
 	backends/cpu/ref/ref.h \
 	backends/cpu/ref/encode.h \
-	backends/cpu/ref/half.h
+	backends/cpu/ref/half.h \
+	backends/cpu/ref/dot32.h
 
 libkbit_core_la_SOURCES += \
 	$(KBIT_CPU_REF_SOURCES) $(KBIT_CPU_REF_HDRS) \
@@ -20,7 +22,8 @@ libkbit_core_la_SOURCES += \
 	backends/cpu/enc4_cells.c \
 	backends/cpu/enc8_plan.c \
 	backends/cpu/isa.c backends/cpu/isa.h \
-	backends/cpu/cpu.h backends/cpu/driver.c backends/cpu/ops.c
+	backends/cpu/cpu.h backends/cpu/driver.c backends/cpu/ops.c \
+	backends/cpu/ops_gemm4.c
 
 KBIT_CPU_X86_HDRS = \
 	backends/cpu/x86/common.h \
@@ -33,6 +36,7 @@ libkbit_cpu_avx2_la_SOURCES = \
 	backends/cpu/x86/avx2_quant4.c \
 	backends/cpu/x86/avx2_quant8.c \
 	backends/cpu/x86/avx2_sums.c \
+	backends/cpu/x86/avx2_gemm4.c \
 	backends/cpu/x86/avx2_kernels.c \
 	$(KBIT_CPU_X86_HDRS)
 libkbit_cpu_avx2_la_CFLAGS = $(AM_CFLAGS) $(KBIT_AVX2_CFLAGS)
@@ -46,6 +50,7 @@ libkbit_cpu_avx512_la_SOURCES = \
 	backends/cpu/x86/avx512_quant4.c \
 	backends/cpu/x86/avx512_quant8.c \
 	backends/cpu/x86/avx512_sums.c \
+	backends/cpu/x86/avx512_gemm4.c \
 	backends/cpu/x86/avx512_kernels.c \
 	$(KBIT_CPU_X86_HDRS)
 libkbit_cpu_avx512_la_CFLAGS = $(AM_CFLAGS) $(KBIT_AVX512_CFLAGS)

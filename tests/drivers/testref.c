@@ -125,6 +125,18 @@ static kbit_status block_sums(void *ctx, const kbit_op_block_sums *op)
     return KBIT_OK;
 }
 
+static kbit_status gemm_4bit(void *ctx, const kbit_op_gemm_4bit *op)
+{
+    (void)ctx;
+    return kbit_ref_gemm_4bit(op, 0, op->N);
+}
+
+static kbit_status gemm_4bit_backward(void *ctx, const kbit_op_gemm_4bit *op)
+{
+    (void)ctx;
+    return kbit_ref_gemm_4bit_backward(op, 0, op->K);
+}
+
 static const kbit_driver table = {
     .abi_version = KBIT_DRIVER_ABI_VERSION,
     .struct_size = sizeof(kbit_driver),
@@ -146,6 +158,8 @@ static const kbit_driver table = {
     .quantize_8bit = quantize_8bit,
     .dequantize_8bit = dequantize_8bit,
     .block_sums = block_sums,
+    .gemm_4bit = gemm_4bit,
+    .gemm_4bit_backward = gemm_4bit_backward,
 };
 
 KBIT_API const kbit_driver *kbit_driver_entry(const kbit_host *h)

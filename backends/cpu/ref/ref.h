@@ -26,4 +26,11 @@ void kbit_ref_dequantize_8bit(const kbit_op_dequantize_8bit *op, int64_t block_b
 /* Blocks of KBIT_PAIRSUM_LEAF (256) elements: sums[b] for b in the range. */
 void kbit_ref_block_sums(const kbit_op_block_sums *op, int64_t block_begin, int64_t block_end);
 
+/* 4-bit matrix products (dot32.h): forward outputs out[:, n] for n in
+ * [n_begin, n_end), backward outputs dA[:, k] for k in [k_begin, k_end).
+ * KBIT_ENOMEM if a work buffer cannot be allocated. */
+kbit_status kbit_ref_gemm_4bit(const kbit_op_gemm_4bit *op, int64_t n_begin, int64_t n_end);
+kbit_status kbit_ref_gemm_4bit_backward(const kbit_op_gemm_4bit *op, int64_t k_begin,
+                                        int64_t k_end);
+
 #endif /* KBIT_CPU_REF_H */

@@ -1,0 +1,175 @@
+/*
+ * backends/cpu/x86/avx512_gemm4.c - AVX-512 4-bit matmul forward (dot32,
+ * determinism.md 3), bit-identical to ref/gemm4.c.
+ *
+ * One 512-bit load of a weight row gives 16 packed 32-bit words = 16
+ * consecutive chunks of 8 nibbles = dot32 lanes 0-15 (even groups) or 16-31
+ * (odd groups). Element e of every lane is nibble e of its word: a shift
+ * brings it to the low 4 bits, vpermps (which reads only those 4 bits) looks
+ * up DEC[q], one multiply by the lane's absmax gives w, and one fma with
+ * element e of the 16 chunks of the transposed activation (kernels.h)
+ * accumulates it. Several weight rows share each activation load, and for
+ * M > 1 each dequantized weight vector serves several activation rows, so the
+ * weight is read once per call. Lanes past the row's last chunk are masked
+ * out of the fma: a lane with no chunk left does not step.
+ *
+ * Weights with K % 8 != 0 (chunks straddle rows and blocks) use the
+ * reference kernel.
+ */
+#include <immintrin.h>
+#include <stdint.h>
+
+#include "../ref/encode.h"
+#include "../ref/ref.h"
+#include "avx512_io.h"
+#include "variants.h"
+
+typedef struct gemm4_args {
+    const kbit_op_gemm_4bit *op;
+    const float *at;   /* transposed activation */
+    int64_t row_floats; /* per activation row of at */
+    int64_t chunks;    /* per weight row: K / 8 */
+    int64_t groups;    /* 16-chunk groups per row */
+    int64_t nblocks;
+    int lg_block;      /* log2(blocksize) */
+    __m512 dec;        /* DEC[0..15] */
+    __m512i lane_off;  /* 8 * lane */
+} gemm4_args;
+
+/* Per-lane absmax of group j of weight row n: the lanes' blocks are at most
+ * 5 consecutive ones (blocksize >= 32), gathered with one load and a permute. */
+KBIT_INLINE __m512 lane_absmax(const gemm4_args *g, int64_t n, int64_t j)
+{
+    int64_t f0 = n * g->op->K + j * KBIT_GEMM4_GROUP;
+    int64_t b0 = f0 >> g->lg_block;
+    int off = (int)(f0 - (b0 << g->lg_block));
+    __m512i idx = _mm512_srlv_epi32(_mm512_add_epi32(_mm512_set1_epi32(off), g->lane_off),
+                                    _mm512_set1_epi32(g->lg_block));
+    int64_t avail = g->nblocks - b0;
+    __m512 a = _mm512_maskz_loadu_ps(k512_mask(avail), g->op->absmax + b0);
+    return _mm512_permutexvar_ps(idx, a);
+}
+
+/* dot32 steps 3-4: fold the two halves of the 32 lanes. */
+KBIT_INLINE float fold32(__m512 lo, __m512 hi)
+{
+    __m512 s = _mm512_add_ps(lo, hi);
+    __m256 t = _mm256_add_ps(_mm512_castps512_ps256(s), _mm512_extractf32x8_ps(s, 1));
+    __m128 u = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+    __m128 v = _mm_add_ps(u, _mm_movehl_ps(u, u));
+    return _mm_cvtss_f32(_mm_add_ss(v, _mm_shuffle_ps(v, v, 1)));
+}
+
+#define GEMM4_MAX_ROWS 4
+#define GEMM4_MAX_M 8
+
+/* One group j (chunks 16j..16j+15, mask `valid`) of R weight rows from n,
+ * accumulated into acc[r][mt] for MT activation rows from m0. */
+KBIT_INLINE void group_step(const gemm4_args *g, int64_t n, int R, int64_t m0, int MT, int64_t j,
+                            __mmask16 valid, __m512 acc[GEMM4_MAX_ROWS][GEMM4_MAX_M])
+{
+    const int64_t K = g->op->K;
+    const float *a = g->at + m0 * g->row_floats + j * KBIT_GEMM4_GROUP;
+    for (int r = 0; r < R; r++) {
+        const uint8_t *p = g->op->packed + (n + r) * K / 2 + j * 64;
+        kbit_prefetch(p, 0);
+        __m512i W = _mm512_maskz_loadu_epi32(valid, p);
+        __m512 am = lane_absmax(g, n + r, j);
+#define GEMM4_ELEMENT(e, q)                                                                  \
+        do {                                                                                \
+            __m512 w_ = _mm512_mul_ps(_mm512_permutexvar_ps(q, g->dec), am);                \
+            for (int mt = 0; mt < MT; mt++)                                                 \
+                acc[r][mt] = _mm512_mask3_fmadd_ps(                                         \
+                    w_, _mm512_load_ps(a + mt * g->row_floats + 16 * (e)), acc[r][mt], valid); \
+        } while (0)
+        GEMM4_ELEMENT(0, _mm512_srli_epi32(W, 4));
+        GEMM4_ELEMENT(1, W);
+        GEMM4_ELEMENT(2, _mm512_srli_epi32(W, 12));
+        GEMM4_ELEMENT(3, _mm512_srli_epi32(W, 8));
+        GEMM4_ELEMENT(4, _mm512_srli_epi32(W, 20));
+        GEMM4_ELEMENT(5, _mm512_srli_epi32(W, 16));
+        GEMM4_ELEMENT(6, _mm512_srli_epi32(W, 28));
+        GEMM4_ELEMENT(7, _mm512_srli_epi32(W, 24));
+#undef GEMM4_ELEMENT
+    }
+}
+
+/* Outputs (m0..m0+MT) x (n..n+R): whole dot32s, then bias and the dtype. */
+KBIT_INLINE void tile(const gemm4_args *g, int64_t n, int R, int64_t m0, int MT)
+{
+    __m512 lo[GEMM4_MAX_ROWS][GEMM4_MAX_M], hi[GEMM4_MAX_ROWS][GEMM4_MAX_M];
+    for (int r = 0; r < R; r++)
+        for (int mt = 0; mt < MT; mt++)
+            lo[r][mt] = hi[r][mt] = _mm512_setzero_ps();
+    const int64_t G = g->groups;
+    int64_t j = 0;
+    for (; j + 2 < G; j += 2) {
+        group_step(g, n, R, m0, MT, j, 0xffff, lo);
+        group_step(g, n, R, m0, MT, j + 1, 0xffff, hi);
+    }
+    /* The last one or two groups; the last may be partial. */
+    for (; j < G; j++) {
+        __mmask16 valid = k512_mask(g->chunks - j * 16);
+        if (j % 2 == 0)
+            group_step(g, n, R, m0, MT, j, valid, lo);
+        else
+            group_step(g, n, R, m0, MT, j, valid, hi);
+    }
+    const kbit_op_gemm_4bit *op = g->op;
+    for (int r = 0; r < R; r++) {
+        float bias = 0.0f;
+        if (op->bias != NULL)
+            kbit_load_f32(op->bias, op->dtype, n + r, 1, &bias);
+        for (int mt = 0; mt < MT; mt++) {
+            float v = fold32(lo[r][mt], hi[r][mt]);
+            if (op->bias != NULL)
+                v = v + bias;
+            kbit_store_f32(op->out, op->dtype, (m0 + mt) * op->N + n + r, 1, &v);
+        }
+    }
+}
+
+/* Rows [n0, n1) for MT activation rows from m0, R rows at a time. */
+#define GEMM4_ROWS(R, MT)                                  \
+    do {                                                   \
+        int64_t n_ = n0;                                   \
+        for (; n_ + (R) <= n1; n_ += (R))                  \
+            tile(&g, n_, (R), m0, (MT));                   \
+        for (; n_ < n1; n_++)                              \
+            tile(&g, n_, 1, m0, (MT));                     \
+    } while (0)
+
+kbit_status kbit_avx512_gemm_4bit(const kbit_op_gemm_4bit *op, const float *at, int64_t n0,
+                                  int64_t n1)
+{
+    if (op->K % 8 != 0)
+        return kbit_ref_gemm_4bit(op, n0, n1);
+    gemm4_args g = {
+        .op = op, .at = at, .row_floats = kbit_cpu_gemm4_row_floats(op->K),
+        .chunks = op->K / 8, .nblocks = (op->N * op->K + op->blocksize - 1) / op->blocksize,
+        .lg_block = __builtin_ctz((unsigned)op->blocksize),
+        .lane_off = _mm512_setr_epi32(0, 8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 104, 112, 120),
+    };
+    g.groups = (g.chunks + 15) / 16;
+    float dec[16];
+    for (unsigned q = 0; q < 16; q++)
+        dec[q] = kbit_4bit_decode(op->type, q);
+    g.dec = _mm512_loadu_ps(dec);
+    for (int64_t m0 = 0; m0 < op->M;) {
+        int64_t left = op->M - m0;
+        if (left >= 8) {
+            GEMM4_ROWS(1, 8);
+            m0 += 8;
+        } else if (left >= 4) {
+            GEMM4_ROWS(2, 4);
+            m0 += 4;
+        } else if (left >= 2) {
+            GEMM4_ROWS(4, 2);
+            m0 += 2;
+        } else {
+            GEMM4_ROWS(4, 1);
+            m0 += 1;
+        }
+    }
+    return KBIT_OK;
+}
