@@ -24,7 +24,8 @@ kbit_test_progs = \
 	tests/test_plugins \
 	tests/test_properties \
 	tests/test_golden \
-	tests/test_conformance
+	tests/test_conformance \
+	tests/test_gemm4
 check_PROGRAMS += $(kbit_test_progs)
 TESTS += $(kbit_test_progs)
 
@@ -69,6 +70,12 @@ tests_test_conformance_CPPFLAGS = $(kbit_test_cppflags)
 tests_test_conformance_CFLAGS = $(kbit_test_cflags)
 tests_test_conformance_LDADD = $(kbit_test_libs)
 tests_test_conformance_LDFLAGS = $(kbit_test_linkflags)
+
+tests_test_gemm4_SOURCES = tests/test_gemm4.c
+tests_test_gemm4_CPPFLAGS = $(kbit_test_cppflags)
+tests_test_gemm4_CFLAGS = $(kbit_test_cflags)
+tests_test_gemm4_LDADD = $(kbit_test_libs)
+tests_test_gemm4_LDFLAGS = $(kbit_test_linkflags)
 
 # Test-only driver plugins, loaded through KBIT_DRIVER_PATH. -rpath forces a
 # shared build of a library that is never installed.
