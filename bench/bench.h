@@ -6,5 +6,7 @@
 
 /* `kbit bench quant [OPTIONS]`; argv[0] is "quant". Returns the exit status. */
 int kbit_bench_quant(int argc, char **argv);
+/* `kbit bench gemm4 [OPTIONS]`; argv[0] is "gemm4". */
+int kbit_bench_gemm4(int argc, char **argv);
 
 #endif

@@ -10,6 +10,7 @@
 #define KBIT_BENCH_COPY_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "kbit.h"
 
@@ -21,5 +22,11 @@ int bench_copy_streams(void);
  * streaming picks non-temporal stores (when available) over memcpy. */
 kbit_status bench_copy(kbit_device *device, int host_memory, int streaming, int threads,
                        void *dst, const void *src, size_t bytes);
+
+/* Read bandwidth (host memory): every byte of parts[0..nparts) is loaded once
+ * and summed, the parts split in equal chunks over the threads. AVX-512 or
+ * AVX2 loads where the CPU has them. Returns the sum, so the loads cannot be
+ * optimised away. */
+uint64_t bench_read(int threads, const void *const *parts, const size_t *bytes, int nparts);
 
 #endif

@@ -8,6 +8,7 @@
 static void usage(FILE *to)
 {
     fputs("usage: kbit bench quant [OPTIONS]   (kbit bench quant --help)\n", to);
+    fputs("       kbit bench gemm4 [OPTIONS]   (kbit bench gemm4 --help)\n", to);
 }
 
 int kbit_cmd_bench(int argc, char **argv)
@@ -22,6 +23,8 @@ int kbit_cmd_bench(int argc, char **argv)
     }
     if (strcmp(argv[1], "quant") == 0)
         return kbit_bench_quant(argc - 1, argv + 1);
+    if (strcmp(argv[1], "gemm4") == 0)
+        return kbit_bench_gemm4(argc - 1, argv + 1);
     fprintf(stderr, "kbit bench: unknown benchmark '%s'\n", argv[1]);
     usage(stderr);
     return 2;

@@ -16,6 +16,8 @@ static void usage(FILE *to)
           "                       the CPU variant in use\n"
           "  bench quant [OPTS]   quantization throughput against copy bandwidth\n"
           "                       (kbit bench quant --help for the options)\n"
+          "  bench gemm4 [OPTS]   4-bit matmul against read bandwidth, fp32 GEMV and\n"
+          "                       bitsandbytes (kbit bench gemm4 --help)\n"
           "\n"
           "  kbit --help          this text\n"
           "  kbit --version       program and library versions\n"
