@@ -78,7 +78,7 @@ KBIT_INLINE void half_step(const gemm4_args *g, int64_t n, int R, int64_t m0, in
 {
     const int64_t K = g->op->K;
     const float *a = g->at + m0 * g->row_floats + j * KBIT_GEMM4_GROUP + 8 * h;
-    for (int r = 0; r < R; r++) {
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
         const uint8_t *p = g->op->packed + (n + r) * K / 2 + j * 64 + 32 * h;
         kbit_prefetch(p, 0);
         __m256i W = masked ? _mm256_maskload_epi32((const int *)p, valid)
@@ -88,7 +88,7 @@ KBIT_INLINE void half_step(const gemm4_args *g, int64_t n, int R, int64_t m0, in
         do {                                                                                  \
             __m256i q_ = _mm256_srli_epi32(W, shift);                                         \
             __m256 w_ = _mm256_mul_ps(decode(g, q_, _mm256_slli_epi32(W, 28 - (shift))), am); \
-            for (int mt = 0; mt < MT; mt++) {                                                 \
+            _Pragma("GCC unroll 8") for (int mt = 0; mt < MT; mt++) {                        \
                 __m256 s_ = _mm256_fmadd_ps(w_, _mm256_load_ps(a + mt * g->row_floats + 16 * (e)), \
                                             acc[r][mt]);                                     \
                 acc[r][mt] = masked ? _mm256_blendv_ps(acc[r][mt], s_, _mm256_castsi256_ps(valid)) \
@@ -121,8 +121,8 @@ KBIT_INLINE void tile(const gemm4_args *g, int64_t n, int R, int64_t m0, int MT)
 {
     __m256 a0[GEMM4_MAX_ROWS][GEMM4_MAX_M], a1[GEMM4_MAX_ROWS][GEMM4_MAX_M];
     __m256 a2[GEMM4_MAX_ROWS][GEMM4_MAX_M], a3[GEMM4_MAX_ROWS][GEMM4_MAX_M];
-    for (int r = 0; r < R; r++)
-        for (int mt = 0; mt < MT; mt++)
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)
+        _Pragma("GCC unroll 8") for (int mt = 0; mt < MT; mt++)
             a0[r][mt] = a1[r][mt] = a2[r][mt] = a3[r][mt] = _mm256_setzero_ps();
     const int64_t G = g->groups;
     int64_t j = 0;
@@ -137,11 +137,11 @@ KBIT_INLINE void tile(const gemm4_args *g, int64_t n, int R, int64_t m0, int MT)
             group_step(g, n, R, m0, MT, j, 1, a2, a3);
     }
     const kbit_op_gemm_4bit *op = g->op;
-    for (int r = 0; r < R; r++) {
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
         float bias = 0.0f;
         if (op->bias != NULL)
             kbit_load_f32(op->bias, op->dtype, n + r, 1, &bias);
-        for (int mt = 0; mt < MT; mt++) {
+        _Pragma("GCC unroll 8") for (int mt = 0; mt < MT; mt++) {
             float v = fold32(a0[r][mt], a1[r][mt], a2[r][mt], a3[r][mt]);
             if (op->bias != NULL)
                 v = v + bias;

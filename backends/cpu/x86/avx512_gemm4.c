@@ -34,6 +34,9 @@ typedef struct gemm4_args {
     int lg_block;      /* log2(blocksize) */
     __m512 dec;        /* DEC[0..15] */
     __m512i lane_off;  /* 8 * lane */
+    __m512i nibbles;   /* 0x0f0f0f0f */
+    __m512i select;    /* 0x10101010 in lanes 8-15: vpermt2ps's second table */
+    int64_t ahead;     /* prefetch distance per tile row in packed bytes (>= K/2) */
 } gemm4_args;
 
 /* Per-lane absmax of group j of weight row n: the lanes' blocks are at most
@@ -63,64 +66,112 @@ KBIT_INLINE float fold32(__m512 lo, __m512 hi)
 #define GEMM4_MAX_ROWS 4
 #define GEMM4_MAX_M 8
 
+/* How w = DEC[q] * absmax is formed (all give the same product, so the same
+ * bits; determinism.md 3 allows a per-block table prepared in advance):
+ *  LOOKUP_LANES: any blocksize and K % 8 == 0: vpermps of DEC, times the
+ *    per-lane absmax (lane_absmax);
+ *  LOOKUP_PAIR: blocksize 64 and K % 128 == 0: a group's 16 chunks are
+ *    exactly blocks b (lanes 0-7) and b+1 (lanes 8-15), so one vpermt2ps of
+ *    the tables DEC*absmax[b] and DEC*absmax[b+1] gives w; the nibbles are
+ *    masked once per group with the table-select bit 4 set in lanes 8-15;
+ *  LOOKUP_ONE: blocksize >= 128 and K % 128 == 0: the group lies in one
+ *    block, one vpermps of the table DEC*absmax[b] gives w. */
+enum { LOOKUP_LANES, LOOKUP_PAIR, LOOKUP_ONE };
+
 /* One group j (chunks 16j..16j+15, mask `valid`) of R weight rows from n,
  * accumulated into acc[r][mt] for MT activation rows from m0. */
-KBIT_INLINE void group_step(const gemm4_args *g, int64_t n, int R, int64_t m0, int MT, int64_t j,
-                            __mmask16 valid, __m512 acc[GEMM4_MAX_ROWS][GEMM4_MAX_M])
+KBIT_INLINE void group_step(const gemm4_args *g, int mode, int64_t n, int R, int64_t m0, int MT,
+                            int64_t j, __mmask16 valid, __m512 acc[GEMM4_MAX_ROWS][GEMM4_MAX_M])
 {
     const int64_t K = g->op->K;
     const float *a = g->at + m0 * g->row_floats + j * KBIT_GEMM4_GROUP;
-    for (int r = 0; r < R; r++) {
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
         const uint8_t *p = g->op->packed + (n + r) * K / 2 + j * 64;
-        kbit_prefetch(p, 0);
+        const float *am_p = g->op->absmax + (((n + r) * K + j * KBIT_GEMM4_GROUP) >> g->lg_block);
+        /* The R rows of a tile are one contiguous stretch of the weight:
+         * fetch the same place of the next tile (one row further would be
+         * this tile's next row, already on its way). */
+        _mm_prefetch((const char *)p + R * g->ahead, _MM_HINT_T0);
+        _mm_prefetch((const char *)am_p + R * (g->ahead >> (g->lg_block - 3)), _MM_HINT_T0);
         __m512i W = _mm512_maskz_loadu_epi32(valid, p);
-        __m512 am = lane_absmax(g, n + r, j);
-#define GEMM4_ELEMENT(e, q)                                                                  \
+        __m512 am = _mm512_setzero_ps(), t0 = am, t1 = am;
+        __m512i lo4 = W, hi4 = W;
+        if (mode == LOOKUP_LANES) {
+            am = lane_absmax(g, n + r, j);
+        } else if (mode == LOOKUP_PAIR) {
+            t0 = _mm512_mul_ps(g->dec, _mm512_set1_ps(am_p[0]));
+            t1 = _mm512_mul_ps(g->dec, _mm512_set1_ps(am_p[1]));
+            /* (x & 0x0f0f0f0f) | select: 0xEA = (A & B) | C */
+            lo4 = _mm512_ternarylogic_epi32(W, g->nibbles, g->select, 0xEA);
+            hi4 = _mm512_ternarylogic_epi32(_mm512_srli_epi32(W, 4), g->nibbles, g->select, 0xEA);
+        } else {
+            t0 = _mm512_mul_ps(g->dec, _mm512_set1_ps(am_p[0]));
+        }
+#define GEMM4_FMA(e, w)                                                                      \
         do {                                                                                \
-            __m512 w_ = _mm512_mul_ps(_mm512_permutexvar_ps(q, g->dec), am);                \
-            for (int mt = 0; mt < MT; mt++)                                                 \
+            __m512 w_ = (w);                                                                \
+            _Pragma("GCC unroll 8") for (int mt = 0; mt < MT; mt++)                        \
                 acc[r][mt] = _mm512_mask3_fmadd_ps(                                         \
                     w_, _mm512_load_ps(a + mt * g->row_floats + 16 * (e)), acc[r][mt], valid); \
         } while (0)
-        GEMM4_ELEMENT(0, _mm512_srli_epi32(W, 4));
-        GEMM4_ELEMENT(1, W);
-        GEMM4_ELEMENT(2, _mm512_srli_epi32(W, 12));
-        GEMM4_ELEMENT(3, _mm512_srli_epi32(W, 8));
-        GEMM4_ELEMENT(4, _mm512_srli_epi32(W, 20));
-        GEMM4_ELEMENT(5, _mm512_srli_epi32(W, 16));
-        GEMM4_ELEMENT(6, _mm512_srli_epi32(W, 28));
-        GEMM4_ELEMENT(7, _mm512_srli_epi32(W, 24));
-#undef GEMM4_ELEMENT
+        if (mode == LOOKUP_PAIR) {
+            /* element e: byte e / 2 of hi4 (even e) or lo4 (odd e) */
+#define GEMM4_PAIR(e, q) GEMM4_FMA(e, _mm512_permutex2var_ps(t0, q, t1))
+            GEMM4_PAIR(0, hi4);
+            GEMM4_PAIR(1, lo4);
+            GEMM4_PAIR(2, _mm512_srli_epi32(hi4, 8));
+            GEMM4_PAIR(3, _mm512_srli_epi32(lo4, 8));
+            GEMM4_PAIR(4, _mm512_srli_epi32(hi4, 16));
+            GEMM4_PAIR(5, _mm512_srli_epi32(lo4, 16));
+            GEMM4_PAIR(6, _mm512_srli_epi32(hi4, 24));
+            GEMM4_PAIR(7, _mm512_srli_epi32(lo4, 24));
+#undef GEMM4_PAIR
+        } else {
+            /* element e: nibble e of the word; vpermps reads the low 4 bits */
+#define GEMM4_ONE(e, q)                                                                      \
+            GEMM4_FMA(e, mode == LOOKUP_ONE ? _mm512_permutexvar_ps(q, t0)                 \
+                                            : _mm512_mul_ps(_mm512_permutexvar_ps(q, g->dec), am))
+            GEMM4_ONE(0, _mm512_srli_epi32(W, 4));
+            GEMM4_ONE(1, W);
+            GEMM4_ONE(2, _mm512_srli_epi32(W, 12));
+            GEMM4_ONE(3, _mm512_srli_epi32(W, 8));
+            GEMM4_ONE(4, _mm512_srli_epi32(W, 20));
+            GEMM4_ONE(5, _mm512_srli_epi32(W, 16));
+            GEMM4_ONE(6, _mm512_srli_epi32(W, 28));
+            GEMM4_ONE(7, _mm512_srli_epi32(W, 24));
+#undef GEMM4_ONE
+        }
+#undef GEMM4_FMA
     }
 }
 
 /* Outputs (m0..m0+MT) x (n..n+R): whole dot32s, then bias and the dtype. */
-KBIT_INLINE void tile(const gemm4_args *g, int64_t n, int R, int64_t m0, int MT)
+KBIT_INLINE void tile(const gemm4_args *g, int mode, int64_t n, int R, int64_t m0, int MT)
 {
     __m512 lo[GEMM4_MAX_ROWS][GEMM4_MAX_M], hi[GEMM4_MAX_ROWS][GEMM4_MAX_M];
-    for (int r = 0; r < R; r++)
-        for (int mt = 0; mt < MT; mt++)
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)
+        _Pragma("GCC unroll 8") for (int mt = 0; mt < MT; mt++)
             lo[r][mt] = hi[r][mt] = _mm512_setzero_ps();
     const int64_t G = g->groups;
     int64_t j = 0;
     for (; j + 2 < G; j += 2) {
-        group_step(g, n, R, m0, MT, j, 0xffff, lo);
-        group_step(g, n, R, m0, MT, j + 1, 0xffff, hi);
+        group_step(g, mode, n, R, m0, MT, j, 0xffff, lo);
+        group_step(g, mode, n, R, m0, MT, j + 1, 0xffff, hi);
     }
     /* The last one or two groups; the last may be partial. */
     for (; j < G; j++) {
         __mmask16 valid = k512_mask(g->chunks - j * 16);
         if (j % 2 == 0)
-            group_step(g, n, R, m0, MT, j, valid, lo);
+            group_step(g, mode, n, R, m0, MT, j, valid, lo);
         else
-            group_step(g, n, R, m0, MT, j, valid, hi);
+            group_step(g, mode, n, R, m0, MT, j, valid, hi);
     }
     const kbit_op_gemm_4bit *op = g->op;
-    for (int r = 0; r < R; r++) {
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
         float bias = 0.0f;
         if (op->bias != NULL)
             kbit_load_f32(op->bias, op->dtype, n + r, 1, &bias);
-        for (int mt = 0; mt < MT; mt++) {
+        _Pragma("GCC unroll 8") for (int mt = 0; mt < MT; mt++) {
             float v = fold32(lo[r][mt], hi[r][mt]);
             if (op->bias != NULL)
                 v = v + bias;
@@ -130,14 +181,38 @@ KBIT_INLINE void tile(const gemm4_args *g, int64_t n, int R, int64_t m0, int MT)
 }
 
 /* Rows [n0, n1) for MT activation rows from m0, R rows at a time. */
-#define GEMM4_ROWS(R, MT)                                  \
-    do {                                                   \
-        int64_t n_ = n0;                                   \
-        for (; n_ + (R) <= n1; n_ += (R))                  \
-            tile(&g, n_, (R), m0, (MT));                   \
-        for (; n_ < n1; n_++)                              \
-            tile(&g, n_, 1, m0, (MT));                     \
-    } while (0)
+KBIT_INLINE void rows(const gemm4_args *g, int mode, int64_t n0, int64_t n1, int R, int64_t m0,
+                      int MT)
+{
+    int64_t n = n0;
+    for (; n + R <= n1; n += R)
+        tile(g, mode, n, R, m0, MT);
+    for (; n < n1; n++)
+        tile(g, mode, n, 1, m0, MT);
+}
+
+/* Every activation row, in tiles of 8, 4, 2 or 1 rows that share each
+ * dequantized weight vector (fewer weight rows per pass as the tile grows,
+ * so that the accumulators stay in the 32 registers). */
+KBIT_INLINE void all_rows(const gemm4_args *g, int mode, int64_t n0, int64_t n1)
+{
+    for (int64_t m0 = 0; m0 < g->op->M;) {
+        int64_t left = g->op->M - m0;
+        if (left >= 8) {
+            rows(g, mode, n0, n1, 1, m0, 8);
+            m0 += 8;
+        } else if (left >= 4) {
+            rows(g, mode, n0, n1, 2, m0, 4);
+            m0 += 4;
+        } else if (left >= 2) {
+            rows(g, mode, n0, n1, 4, m0, 2);
+            m0 += 2;
+        } else {
+            rows(g, mode, n0, n1, 4, m0, 1);
+            m0 += 1;
+        }
+    }
+}
 
 kbit_status kbit_avx512_gemm_4bit(const kbit_op_gemm_4bit *op, const float *at, int64_t n0,
                                   int64_t n1)
@@ -149,27 +224,23 @@ kbit_status kbit_avx512_gemm_4bit(const kbit_op_gemm_4bit *op, const float *at, 
         .chunks = op->K / 8, .nblocks = (op->N * op->K + op->blocksize - 1) / op->blocksize,
         .lg_block = __builtin_ctz((unsigned)op->blocksize),
         .lane_off = _mm512_setr_epi32(0, 8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 104, 112, 120),
+        .nibbles = _mm512_set1_epi32(0x0f0f0f0f),
+        .select = _mm512_mask_blend_epi32(0xff00, _mm512_setzero_si512(),
+                                          _mm512_set1_epi32(0x10101010)),
     };
     g.groups = (g.chunks + 15) / 16;
+    g.ahead = op->K / 2 > KBIT_PREFETCH_BYTES / 4 ? op->K / 2 : KBIT_PREFETCH_BYTES / 4;
     float dec[16];
     for (unsigned q = 0; q < 16; q++)
         dec[q] = kbit_4bit_decode(op->type, q);
     g.dec = _mm512_loadu_ps(dec);
-    for (int64_t m0 = 0; m0 < op->M;) {
-        int64_t left = op->M - m0;
-        if (left >= 8) {
-            GEMM4_ROWS(1, 8);
-            m0 += 8;
-        } else if (left >= 4) {
-            GEMM4_ROWS(2, 4);
-            m0 += 4;
-        } else if (left >= 2) {
-            GEMM4_ROWS(4, 2);
-            m0 += 2;
-        } else {
-            GEMM4_ROWS(4, 1);
-            m0 += 1;
-        }
-    }
+    if (op->K % KBIT_GEMM4_GROUP != 0)
+        all_rows(&g, LOOKUP_LANES, n0, n1);
+    else if (op->blocksize == 64)
+        all_rows(&g, LOOKUP_PAIR, n0, n1);
+    else if (op->blocksize > 64)
+        all_rows(&g, LOOKUP_ONE, n0, n1);
+    else
+        all_rows(&g, LOOKUP_LANES, n0, n1);
     return KBIT_OK;
 }
