@@ -31,6 +31,7 @@ typedef struct gemm4_args {
     __m256 dec_lo, dec_hi; /* DEC[0..7], DEC[8..15] */
     __m256i lane_off;      /* 8 * lane */
     __m256i iota;          /* lane */
+    int64_t ahead;         /* prefetch distance per tile row in packed bytes (>= K/2) */
 } gemm4_args;
 
 /* Lanes i < count as an all-ones mask. */
@@ -80,7 +81,8 @@ KBIT_INLINE void half_step(const gemm4_args *g, int64_t n, int R, int64_t m0, in
     const float *a = g->at + m0 * g->row_floats + j * KBIT_GEMM4_GROUP + 8 * h;
     _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
         const uint8_t *p = g->op->packed + (n + r) * K / 2 + j * 64 + 32 * h;
-        kbit_prefetch(p, 0);
+        /* the same place of the next tile of R rows (avx512_gemm4.c) */
+        _mm_prefetch((const char *)p + R * g->ahead, _MM_HINT_T0);
         __m256i W = masked ? _mm256_maskload_epi32((const int *)p, valid)
                            : _mm256_loadu_si256((const __m256i *)p);
         __m256 am = lane_absmax(g, (n + r) * K + j * KBIT_GEMM4_GROUP + 64 * h);
@@ -172,6 +174,7 @@ kbit_status kbit_avx2_gemm_4bit(const kbit_op_gemm_4bit *op, const float *at, in
         .iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
     };
     g.groups = (g.chunks + 15) / 16;
+    g.ahead = op->K / 2 > KBIT_PREFETCH_BYTES / 4 ? op->K / 2 : KBIT_PREFETCH_BYTES / 4;
     float dec[16];
     for (unsigned q = 0; q < 16; q++)
         dec[q] = kbit_4bit_decode(op->type, q);
