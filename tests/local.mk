@@ -25,7 +25,8 @@ kbit_test_progs = \
 	tests/test_properties \
 	tests/test_golden \
 	tests/test_conformance \
-	tests/test_gemm4
+	tests/test_gemm4 \
+	tests/test_gemm4_bad
 check_PROGRAMS += $(kbit_test_progs)
 TESTS += $(kbit_test_progs)
 
@@ -76,6 +77,12 @@ tests_test_gemm4_CPPFLAGS = $(kbit_test_cppflags)
 tests_test_gemm4_CFLAGS = $(kbit_test_cflags)
 tests_test_gemm4_LDADD = $(kbit_test_libs)
 tests_test_gemm4_LDFLAGS = $(kbit_test_linkflags)
+
+tests_test_gemm4_bad_SOURCES = tests/test_gemm4_bad.c
+tests_test_gemm4_bad_CPPFLAGS = $(kbit_test_cppflags)
+tests_test_gemm4_bad_CFLAGS = $(kbit_test_cflags)
+tests_test_gemm4_bad_LDADD = $(kbit_test_libs)
+tests_test_gemm4_bad_LDFLAGS = $(kbit_test_linkflags)
 
 # Test-only driver plugins, loaded through KBIT_DRIVER_PATH. -rpath forces a
 # shared build of a library that is never installed.
