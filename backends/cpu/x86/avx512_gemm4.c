@@ -145,26 +145,48 @@ KBIT_INLINE void group_step(const gemm4_args *g, int mode, int64_t n, int R, int
     }
 }
 
-/* Outputs (m0..m0+MT) x (n..n+R): whole dot32s, then bias and the dtype. */
-KBIT_INLINE void tile(const gemm4_args *g, int mode, int64_t n, int R, int64_t m0, int MT)
+/* The groups first, first + 2, ... of R weight rows into acc. */
+KBIT_INLINE void half_pass(const gemm4_args *g, int mode, int64_t n, int R, int64_t m0, int MT,
+                           int64_t first, __m512 acc[GEMM4_MAX_ROWS][GEMM4_MAX_M])
+{
+    const int64_t G = g->groups;
+    int64_t j = first;
+    for (; j + 2 < G; j += 2)
+        group_step(g, mode, n, R, m0, MT, j, 0xffff, acc);
+    if (j < G) /* the last group may be partial */
+        group_step(g, mode, n, R, m0, MT, j, k512_mask(g->chunks - j * 16), acc);
+}
+
+/* Outputs (m0..m0+MT) x (n..n+R): whole dot32s, then bias and the dtype.
+ * Lanes 0-15 only ever see the even groups and lanes 16-31 the odd ones, so
+ * with `split` the even groups run over the whole row first, then the odd
+ * ones (each lane still takes its chunks in increasing order): half the
+ * accumulators are live, which leaves registers for more rows x more
+ * activation rows (fewer loads per fma). Without it the row streams once. */
+KBIT_INLINE void tile(const gemm4_args *g, int mode, int split, int64_t n, int R, int64_t m0,
+                      int MT)
 {
     __m512 lo[GEMM4_MAX_ROWS][GEMM4_MAX_M], hi[GEMM4_MAX_ROWS][GEMM4_MAX_M];
     _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)
         _Pragma("GCC unroll 8") for (int mt = 0; mt < MT; mt++)
             lo[r][mt] = hi[r][mt] = _mm512_setzero_ps();
-    const int64_t G = g->groups;
-    int64_t j = 0;
-    for (; j + 2 < G; j += 2) {
-        group_step(g, mode, n, R, m0, MT, j, 0xffff, lo);
-        group_step(g, mode, n, R, m0, MT, j + 1, 0xffff, hi);
-    }
-    /* The last one or two groups; the last may be partial. */
-    for (; j < G; j++) {
-        __mmask16 valid = k512_mask(g->chunks - j * 16);
-        if (j % 2 == 0)
-            group_step(g, mode, n, R, m0, MT, j, valid, lo);
-        else
-            group_step(g, mode, n, R, m0, MT, j, valid, hi);
+    if (split) {
+        half_pass(g, mode, n, R, m0, MT, 0, lo);
+        half_pass(g, mode, n, R, m0, MT, 1, hi);
+    } else {
+        const int64_t G = g->groups;
+        int64_t j = 0;
+        for (; j + 2 < G; j += 2) {
+            group_step(g, mode, n, R, m0, MT, j, 0xffff, lo);
+            group_step(g, mode, n, R, m0, MT, j + 1, 0xffff, hi);
+        }
+        for (; j < G; j++) {
+            __mmask16 valid = k512_mask(g->chunks - j * 16);
+            if (j % 2 == 0)
+                group_step(g, mode, n, R, m0, MT, j, valid, lo);
+            else
+                group_step(g, mode, n, R, m0, MT, j, valid, hi);
+        }
     }
     const kbit_op_gemm_4bit *op = g->op;
     _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
@@ -180,38 +202,55 @@ KBIT_INLINE void tile(const gemm4_args *g, int mode, int64_t n, int R, int64_t m
     }
 }
 
-/* Rows [n0, n1) for MT activation rows from m0, R rows at a time. */
+/* Rows [n0, n1) for MT activation rows from m0, R rows at a time, the row
+ * streamed once (no split). */
 KBIT_INLINE void rows(const gemm4_args *g, int mode, int64_t n0, int64_t n1, int R, int64_t m0,
                       int MT)
 {
     int64_t n = n0;
     for (; n + R <= n1; n += R)
-        tile(g, mode, n, R, m0, MT);
+        tile(g, mode, 0, n, R, m0, MT);
     for (; n < n1; n++)
-        tile(g, mode, n, 1, m0, MT);
+        tile(g, mode, 0, n, 1, m0, MT);
 }
 
-/* Every activation row, in tiles of 8, 4, 2 or 1 rows that share each
- * dequantized weight vector (fewer weight rows per pass as the tile grows,
- * so that the accumulators stay in the 32 registers). */
+/* Every activation row for R weight rows from n, in split tiles of 4 (then
+ * 2, 1) activation rows; the R rows' weights stay in the L1 cache from one
+ * tile to the next. */
+KBIT_INLINE void m_tiles(const gemm4_args *g, int mode, int64_t n, int R)
+{
+    int64_t m0 = 0;
+    for (; m0 + 4 <= g->op->M; m0 += 4)
+        tile(g, mode, 1, n, R, m0, 4);
+    for (; m0 + 2 <= g->op->M; m0 += 2)
+        tile(g, mode, 1, n, R, m0, 2);
+    for (; m0 < g->op->M; m0++)
+        tile(g, mode, 1, n, R, m0, 1);
+}
+
+/* Weight rows [n0, n1). The tile shapes were chosen by measurement (kbit
+ * bench gemm4): M = 1: 4 weight rows share each activation load, the weight
+ * streams once; M < 8: tiles of 4 or 2 activation rows over the whole row
+ * range; M >= 8: 2 weight rows at a time, all activation rows in split
+ * tiles, so the weight is read from memory once. */
 KBIT_INLINE void all_rows(const gemm4_args *g, int mode, int64_t n0, int64_t n1)
 {
-    for (int64_t m0 = 0; m0 < g->op->M;) {
-        int64_t left = g->op->M - m0;
-        if (left >= 8) {
-            rows(g, mode, n0, n1, 1, m0, 8);
-            m0 += 8;
-        } else if (left >= 4) {
-            rows(g, mode, n0, n1, 2, m0, 4);
-            m0 += 4;
-        } else if (left >= 2) {
-            rows(g, mode, n0, n1, 4, m0, 2);
-            m0 += 2;
-        } else {
-            rows(g, mode, n0, n1, 4, m0, 1);
-            m0 += 1;
-        }
+    const int64_t M = g->op->M;
+    if (M >= 8) {
+        int64_t n = n0;
+        for (; n + 2 <= n1; n += 2)
+            m_tiles(g, mode, n, 2);
+        for (; n < n1; n++)
+            m_tiles(g, mode, n, 1);
+        return;
     }
+    int64_t m0 = 0;
+    for (; m0 + 4 <= M; m0 += 4)
+        rows(g, mode, n0, n1, 2, m0, 4);
+    for (; m0 + 2 <= M; m0 += 2)
+        rows(g, mode, n0, n1, 4, m0, 2);
+    for (; m0 < M; m0++)
+        rows(g, mode, n0, n1, 4, m0, 1);
 }
 
 kbit_status kbit_avx512_gemm_4bit(const kbit_op_gemm_4bit *op, const float *at, int64_t n0,
