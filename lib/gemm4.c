@@ -124,18 +124,32 @@ static kbit_status backward(kbit_device *device, const weight_view *v, const voi
     return run_gemm(device, v, 1, dtype, M, dout, NULL, dA, fn);
 }
 
+/* The start of a call on a quant state: the device, then the weight. */
+static kbit_status begin_state(const kbit_device *device, const uint8_t *packed,
+                               const kbit_quant_state *state, weight_view *v, const char *fn)
+{
+    kbit_clear_error();
+    kbit_status st = kbit_check_device(device, fn);
+    return st != KBIT_OK ? st : view_of_state(packed, state, v, fn);
+}
+
+/* ... and of a call on a prepared weight. */
+static kbit_status begin_prepared(const kbit_device *device, const kbit_gemm4_weight *weight,
+                                  weight_view *v, const char *fn)
+{
+    kbit_clear_error();
+    kbit_status st = kbit_check_device(device, fn);
+    return st != KBIT_OK ? st : view_of_weight(device, weight, v, fn);
+}
+
 KBIT_API kbit_status kbit_gemm_4bit(kbit_device *device, const void *A, kbit_dtype dtype,
                                     int64_t M, const uint8_t *packed,
                                     const kbit_quant_state *state, const void *bias, void *out)
 {
     static const char fn[] = "kbit_gemm_4bit";
-    kbit_clear_error();
     weight_view v;
-    kbit_status st;
-    if ((st = kbit_check_device(device, fn)) != KBIT_OK ||
-        (st = view_of_state(packed, state, &v, fn)) != KBIT_OK)
-        return st;
-    return forward(device, &v, A, dtype, M, bias, out, fn);
+    kbit_status st = begin_state(device, packed, state, &v, fn);
+    return st != KBIT_OK ? st : forward(device, &v, A, dtype, M, bias, out, fn);
 }
 
 KBIT_API kbit_status kbit_gemm_4bit_backward(kbit_device *device, const void *dout,
@@ -143,13 +157,9 @@ KBIT_API kbit_status kbit_gemm_4bit_backward(kbit_device *device, const void *do
                                              const kbit_quant_state *state, void *dA)
 {
     static const char fn[] = "kbit_gemm_4bit_backward";
-    kbit_clear_error();
     weight_view v;
-    kbit_status st;
-    if ((st = kbit_check_device(device, fn)) != KBIT_OK ||
-        (st = view_of_state(packed, state, &v, fn)) != KBIT_OK)
-        return st;
-    return backward(device, &v, dout, dtype, M, dA, fn);
+    kbit_status st = begin_state(device, packed, state, &v, fn);
+    return st != KBIT_OK ? st : backward(device, &v, dout, dtype, M, dA, fn);
 }
 
 KBIT_API kbit_status kbit_gemm_4bit_prepared(kbit_device *device, const void *A,
@@ -158,13 +168,9 @@ KBIT_API kbit_status kbit_gemm_4bit_prepared(kbit_device *device, const void *A,
                                              void *out)
 {
     static const char fn[] = "kbit_gemm_4bit_prepared";
-    kbit_clear_error();
     weight_view v;
-    kbit_status st;
-    if ((st = kbit_check_device(device, fn)) != KBIT_OK ||
-        (st = view_of_weight(device, weight, &v, fn)) != KBIT_OK)
-        return st;
-    return forward(device, &v, A, dtype, M, bias, out, fn);
+    kbit_status st = begin_prepared(device, weight, &v, fn);
+    return st != KBIT_OK ? st : forward(device, &v, A, dtype, M, bias, out, fn);
 }
 
 KBIT_API kbit_status kbit_gemm_4bit_backward_prepared(kbit_device *device, const void *dout,
@@ -172,13 +178,9 @@ KBIT_API kbit_status kbit_gemm_4bit_backward_prepared(kbit_device *device, const
                                                       const kbit_gemm4_weight *weight, void *dA)
 {
     static const char fn[] = "kbit_gemm_4bit_backward_prepared";
-    kbit_clear_error();
     weight_view v;
-    kbit_status st;
-    if ((st = kbit_check_device(device, fn)) != KBIT_OK ||
-        (st = view_of_weight(device, weight, &v, fn)) != KBIT_OK)
-        return st;
-    return backward(device, &v, dout, dtype, M, dA, fn);
+    kbit_status st = begin_prepared(device, weight, &v, fn);
+    return st != KBIT_OK ? st : backward(device, &v, dout, dtype, M, dA, fn);
 }
 
 /* ------------------------------------------------------------------ */
@@ -231,11 +233,9 @@ KBIT_API kbit_status kbit_gemm_4bit_prepare(kbit_device *device, const uint8_t *
                                             kbit_gemm4_weight **weight)
 {
     static const char fn[] = "kbit_gemm_4bit_prepare";
-    kbit_clear_error();
     weight_view v;
-    kbit_status st;
-    if ((st = kbit_check_device(device, fn)) != KBIT_OK ||
-        (st = view_of_state(packed, state, &v, fn)) != KBIT_OK)
+    kbit_status st = begin_state(device, packed, state, &v, fn);
+    if (st != KBIT_OK)
         return st;
     if (weight == NULL)
         return kbit_error(KBIT_EINVAL, "%s: weight is NULL", fn);
