@@ -18,6 +18,7 @@
  */
 #include <immintrin.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "../ref/encode.h"
 #include "../ref/ref.h"
@@ -282,4 +283,106 @@ kbit_status kbit_avx512_gemm_4bit(const kbit_op_gemm_4bit *op, const float *at, 
     else
         all_rows(&g, LOOKUP_LANES, n0, n1);
     return KBIT_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Backward: dA[m, k] = dot32 over n of dOut[m, n] and W[n, k]          */
+/*
+ * Vectorised over 16 consecutive columns k (one output per register lane):
+ * each dot32 lane l (chunks of 8 weight rows, c = l mod 32) runs on its own
+ * register, its products taken in increasing n; the 32 lane registers are
+ * then folded 16, 8, 4, 2, 1 element-wise, the order of the reference. Needs
+ * K even (each row starts on a byte); columns past the last whole group of
+ * 16, and odd K, use the reference kernel.
+ */
+
+#define BWD_MAX_M 8
+
+/* W[n, k0 .. k0+15] as fp32 (one multiply each). */
+KBIT_INLINE __m512 row16(const kbit_op_gemm_4bit *op, __m512 dec, int lg, int64_t nblocks,
+                         int64_t n, int64_t k0)
+{
+    static const int8_t dup[16] = { 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7 };
+    int64_t f0 = n * op->K + k0; /* even */
+    __m128i bytes = _mm_loadl_epi64((const __m128i *)(op->packed + f0 / 2));
+    __m128i pairs = _mm_shuffle_epi8(bytes, _mm_loadu_si128((const __m128i *)dup));
+    /* even elements: the high nibble; vpermps reads the low 4 bits */
+    __m512i q = _mm512_srlv_epi32(_mm512_cvtepu8_epi32(pairs),
+                                  _mm512_setr_epi32(4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0));
+    int64_t b0 = f0 >> lg;
+    int off = (int)(f0 - (b0 << lg));
+    __m512i idx = _mm512_srlv_epi32(
+        _mm512_add_epi32(_mm512_set1_epi32(off),
+                         _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)),
+        _mm512_set1_epi32(lg));
+    __m512 am = _mm512_permutexvar_ps(
+        idx, _mm512_maskz_loadu_ps(k512_mask(nblocks - b0), op->absmax + b0));
+    return _mm512_mul_ps(_mm512_permutexvar_ps(q, dec), am);
+}
+
+/* Columns k0 .. k0+15 for activation rows m0 .. m0+MT. */
+KBIT_INLINE void bwd_tile(const kbit_op_gemm_4bit *op, const float *a, __m512 dec, int lg,
+                          int64_t nblocks, int64_t k0, int64_t m0, int MT)
+{
+    const int64_t N = op->N, chunks = (N + 7) / 8;
+    __m512 s[BWD_MAX_M][32];
+    for (int l = 0; l < 32; l++) {
+        __m512 acc[BWD_MAX_M];
+        _Pragma("GCC unroll 8") for (int mt = 0; mt < MT; mt++)
+            acc[mt] = _mm512_setzero_ps();
+        for (int64_t c = l; c < chunks; c += 32) {
+            for (int e = 0; e < 8; e++) {
+                int64_t n = c * 8 + e;
+                if (n >= N) { /* padding: fma(+0, +0, s) = s + (+0) */
+                    _Pragma("GCC unroll 8") for (int mt = 0; mt < MT; mt++)
+                        acc[mt] = _mm512_add_ps(acc[mt], _mm512_setzero_ps());
+                    continue;
+                }
+                __m512 w = row16(op, dec, lg, nblocks, n, k0);
+                _Pragma("GCC unroll 8") for (int mt = 0; mt < MT; mt++)
+                    acc[mt] = _mm512_fmadd_ps(w, _mm512_set1_ps(a[(m0 + mt) * N + n]), acc[mt]);
+            }
+        }
+        _Pragma("GCC unroll 8") for (int mt = 0; mt < MT; mt++)
+            s[mt][l] = acc[mt];
+    }
+    for (int mt = 0; mt < MT; mt++) {
+        for (int h = 16; h >= 1; h /= 2)
+            for (int l = 0; l < h; l++)
+                s[mt][l] = _mm512_add_ps(s[mt][l], s[mt][l + h]);
+        for (int i = 0; i < 16; i++) {
+            float v = s[mt][0][i];
+            kbit_store_f32(op->out, op->dtype, (m0 + mt) * op->K + k0 + i, 1, &v);
+        }
+    }
+}
+
+kbit_status kbit_avx512_gemm_4bit_backward(const kbit_op_gemm_4bit *op, int64_t k_begin,
+                                           int64_t k_end)
+{
+    if (op->K % 2 != 0 || op->N == 0)
+        return kbit_ref_gemm_4bit_backward(op, k_begin, k_end);
+    const int64_t M = op->M, N = op->N;
+    float *a = malloc((size_t)(M * N) * sizeof *a);
+    if (a == NULL)
+        return KBIT_ENOMEM;
+    kbit_load_f32(op->a, op->dtype, 0, M * N, a);
+    float dec_f[16];
+    for (unsigned q = 0; q < 16; q++)
+        dec_f[q] = kbit_4bit_decode(op->type, q);
+    const __m512 dec = _mm512_loadu_ps(dec_f);
+    const int lg = __builtin_ctz((unsigned)op->blocksize);
+    const int64_t nblocks = (N * op->K + op->blocksize - 1) / op->blocksize;
+    int64_t k0 = k_begin;
+    for (; k0 + 16 <= k_end; k0 += 16) {
+        int64_t m0 = 0;
+        for (; m0 + 8 <= M; m0 += 8)
+            bwd_tile(op, a, dec, lg, nblocks, k0, m0, 8);
+        for (; m0 + 4 <= M; m0 += 4)
+            bwd_tile(op, a, dec, lg, nblocks, k0, m0, 4);
+        for (; m0 < M; m0++)
+            bwd_tile(op, a, dec, lg, nblocks, k0, m0, 1);
+    }
+    free(a);
+    return k0 < k_end ? kbit_ref_gemm_4bit_backward(op, k0, k_end) : KBIT_OK;
 }

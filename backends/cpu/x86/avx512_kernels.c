@@ -12,5 +12,5 @@ const kbit_cpu_kernels kbit_cpu_kernels_avx512 = {
     .block_sums = kbit_avx512_block_sums,
     .gemm4_transposed = 1,
     .gemm_4bit = kbit_avx512_gemm_4bit,
-    .gemm_4bit_backward = kbit_ref_gemm_4bit_backward,
+    .gemm_4bit_backward = kbit_avx512_gemm_4bit_backward,
 };

@@ -14,7 +14,7 @@
     void kbit_##isa##_dequantize_8bit(const kbit_op_dequantize_8bit *op, int64_t b0, int64_t b1); \
     void kbit_##isa##_block_sums(const kbit_op_block_sums *op, int64_t b0, int64_t b1);
 
-/* 4-bit matmul forward (the backward uses the reference kernel). */
+/* 4-bit matmul forward (and for avx512 the backward; avx2 uses the reference). */
 #define KBIT_X86_DECLARE_GEMM4(isa)                                                        \
     kbit_status kbit_##isa##_gemm_4bit(const kbit_op_gemm_4bit *op, const float *at,       \
                                        int64_t n0, int64_t n1);
@@ -23,5 +23,6 @@ KBIT_X86_DECLARE_VARIANT(avx2)
 KBIT_X86_DECLARE_VARIANT(avx512)
 KBIT_X86_DECLARE_GEMM4(avx2)
 KBIT_X86_DECLARE_GEMM4(avx512)
+kbit_status kbit_avx512_gemm_4bit_backward(const kbit_op_gemm_4bit *op, int64_t k0, int64_t k1);
 
 #endif /* KBIT_CPU_X86_VARIANTS_H */
