@@ -11,5 +11,7 @@ int kbit_bench_optim(int argc, char **argv);
 
 /* `kbit bench int8 [OPTIONS]`; argv[0] is "int8". Returns the exit status. */
 int kbit_bench_int8(int argc, char **argv);
+/* `kbit bench gemm4 [OPTIONS]`; argv[0] is "gemm4". */
+int kbit_bench_gemm4(int argc, char **argv);
 
 #endif

@@ -136,44 +136,94 @@ kbit_status bench_copy(kbit_device *device, int host_memory, int streaming, int 
 
 /* ---- read bandwidth ---- */
 
-/* Sum of 64-bit words (SSE2 adds where there are vectors): one pass, loads only. */
-static uint64_t read_chunk(const char *p, size_t bytes)
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#include <immintrin.h>
+#define HAVE_WIDE_READ 1
+
+__attribute__((target("avx512f"))) static uint64_t read_avx512(const char *p, size_t bytes)
 {
-    uint64_t sum = 0;
+    __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
     size_t i = 0;
-#if HAVE_STREAM_COPY
-    __m128i s0 = _mm_setzero_si128(), s1 = s0, s2 = s0, s3 = s0;
-    for (; i + 64 <= bytes; i += 64) {
-        s0 = _mm_add_epi64(s0, _mm_loadu_si128((const __m128i *)(p + i)));
-        s1 = _mm_add_epi64(s1, _mm_loadu_si128((const __m128i *)(p + i + 16)));
-        s2 = _mm_add_epi64(s2, _mm_loadu_si128((const __m128i *)(p + i + 32)));
-        s3 = _mm_add_epi64(s3, _mm_loadu_si128((const __m128i *)(p + i + 48)));
+    for (; i + 256 <= bytes; i += 256) {
+        s0 = _mm512_add_epi64(s0, _mm512_loadu_si512((const void *)(p + i)));
+        s1 = _mm512_add_epi64(s1, _mm512_loadu_si512((const void *)(p + i + 64)));
+        s2 = _mm512_add_epi64(s2, _mm512_loadu_si512((const void *)(p + i + 128)));
+        s3 = _mm512_add_epi64(s3, _mm512_loadu_si512((const void *)(p + i + 192)));
     }
-    uint64_t lanes[2];
-    _mm_storeu_si128((__m128i *)lanes, _mm_add_epi64(_mm_add_epi64(s0, s1), _mm_add_epi64(s2, s3)));
-    sum = lanes[0] + lanes[1];
-#endif
+    uint64_t sum = (uint64_t)_mm512_reduce_add_epi64(
+        _mm512_add_epi64(_mm512_add_epi64(s0, s1), _mm512_add_epi64(s2, s3)));
     for (; i < bytes; i++)
         sum += (unsigned char)p[i];
     return sum;
 }
 
-uint64_t bench_read(int threads, const void *src, size_t bytes)
+__attribute__((target("avx2"))) static uint64_t read_avx2(const char *p, size_t bytes)
+{
+    __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
+    size_t i = 0;
+    for (; i + 128 <= bytes; i += 128) {
+        s0 = _mm256_add_epi64(s0, _mm256_loadu_si256((const __m256i *)(p + i)));
+        s1 = _mm256_add_epi64(s1, _mm256_loadu_si256((const __m256i *)(p + i + 32)));
+        s2 = _mm256_add_epi64(s2, _mm256_loadu_si256((const __m256i *)(p + i + 64)));
+        s3 = _mm256_add_epi64(s3, _mm256_loadu_si256((const __m256i *)(p + i + 96)));
+    }
+    __m256i s = _mm256_add_epi64(_mm256_add_epi64(s0, s1), _mm256_add_epi64(s2, s3));
+    uint64_t lanes[4];
+    _mm256_storeu_si256((__m256i *)lanes, s);
+    uint64_t sum = lanes[0] + lanes[1] + lanes[2] + lanes[3];
+    for (; i < bytes; i++)
+        sum += (unsigned char)p[i];
+    return sum;
+}
+#else
+#define HAVE_WIDE_READ 0
+#endif
+
+static uint64_t read_plain(const char *p, size_t bytes)
+{
+    uint64_t sum = 0;
+    for (size_t i = 0; i < bytes; i++)
+        sum += (unsigned char)p[i];
+    return sum;
+}
+
+static uint64_t read_chunk(const char *p, size_t bytes)
+{
+#if HAVE_WIDE_READ
+    if (__builtin_cpu_supports("avx512f"))
+        return read_avx512(p, bytes);
+    if (__builtin_cpu_supports("avx2"))
+        return read_avx2(p, bytes);
+#endif
+    return read_plain(p, bytes);
+}
+
+/* Thread t of threads reads chunk t of every part. */
+static uint64_t read_share(int t, int threads, const void *const *parts, const size_t *bytes,
+                           int nparts)
+{
+    uint64_t sum = 0;
+    for (int k = 0; k < nparts; k++) {
+        size_t chunk = chunk_bytes(bytes[k], threads), begin = (size_t)t * chunk;
+        if (begin < bytes[k])
+            sum += read_chunk((const char *)parts[k] + begin,
+                              bytes[k] - begin < chunk ? bytes[k] - begin : chunk);
+    }
+    return sum;
+}
+
+uint64_t bench_read(int threads, const void *const *parts, const size_t *bytes, int nparts)
 {
     if (threads < 1)
         threads = 1;
-    size_t chunk = chunk_bytes(bytes, threads);
-    uint64_t total = 0;
+    uint64_t sum = 0;
 #ifdef _OPENMP
-#pragma omp parallel num_threads(threads) reduction(+ : total)
-    {
-        size_t begin = (size_t)omp_get_thread_num() * chunk;
-        if (begin < bytes)
-            total += read_chunk((const char *)src + begin, bytes - begin < chunk ? bytes - begin : chunk);
-    }
+#pragma omp parallel for num_threads(threads) reduction(+ : sum) schedule(static, 1)
+    for (int t = 0; t < threads; t++)
+        sum += read_share(t, threads, parts, bytes, nparts);
 #else
-    for (size_t begin = 0; begin < bytes; begin += chunk)
-        total += read_chunk((const char *)src + begin, bytes - begin < chunk ? bytes - begin : chunk);
+    for (int t = 0; t < threads; t++)
+        sum += read_share(t, threads, parts, bytes, nparts);
 #endif
-    return total;
+    return sum;
 }

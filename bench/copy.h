@@ -23,9 +23,10 @@ int bench_copy_streams(void);
 kbit_status bench_copy(kbit_device *device, int host_memory, int streaming, int threads,
                        void *dst, const void *src, size_t bytes);
 
-/* Read bandwidth baseline: read every byte of src (host memory) on threads
- * threads, in equal chunks; returns a checksum so the reads cannot be
+/* Read bandwidth (host memory): every byte of parts[0..nparts) is loaded once
+ * and summed, the parts split in equal chunks over the threads. AVX-512 or
+ * AVX2 loads where the CPU has them. Returns the sum, so the loads cannot be
  * optimised away. */
-uint64_t bench_read(int threads, const void *src, size_t bytes);
+uint64_t bench_read(int threads, const void *const *parts, const size_t *bytes, int nparts);
 
 #endif

@@ -277,7 +277,8 @@ static double read_bandwidth(cfg *c, int threads)
     uint64_t sink = 0;
     for (int r = 0; r < c->reps + 2; r++) {
         double t0 = bench_now();
-        sink += bench_read(threads, s.buf[r % s.count][0], bytes);
+        const void *part = s.buf[r % s.count][0];
+        sink += bench_read(threads, &part, &bytes, 1);
         double dt = bench_now() - t0;
         if (dt < best)
             best = dt;

@@ -5,6 +5,7 @@ noinst_LTLIBRARIES += bench/libkbitbench.la
 bench_libkbitbench_la_SOURCES = \
 	bench/bench.h bench/quant.c \
 	bench/int8.c \
+	bench/gemm4.c bench/gemm4_peers.c bench/gemm4_peers.h \
 	bench/options.c bench/options.h \
 	bench/cases.c bench/cases.h \
 	bench/rotation.c bench/rotation.h \

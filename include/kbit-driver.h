@@ -238,6 +238,24 @@ typedef struct kbit_op_int8_backward {
     const float *SCB;         /* N */
     void *dX;                 /* M * K */
 } kbit_op_int8_backward;
+/* 4-bit matrix products (numerics 5, determinism 3: every output is one dot32).
+ * Forward:  out[m,n] = T(dot32_k(f32(a[m,k]), W[n,k]) + f32(bias[n])), a = A[M,K], out[M,N].
+ * Backward: out[m,k] = T(dot32_n(f32(a[m,n]), W[n,k])),                  a = dOut[M,N], out = dA[M,K].
+ * W[n,k] = DEC[q(n*K+k)] * absmax[(n*K+k)/blocksize] (one fp32 multiply);
+ * the core hands a plain fp32 absmax (a nested one is reconstructed first). */
+typedef struct kbit_op_gemm_4bit {
+    kbit_quant_type type;
+    kbit_dtype dtype;       /* of a, bias and out: F32, F16, BF16 */
+    int64_t M;              /* >= 1 */
+    int64_t N;              /* forward >= 1; backward >= 0 (dA = T(+0.0) when 0) */
+    int64_t K;              /* forward >= 0 (out = T(+0.0 + bias) when 0); backward >= 1 */
+    const uint8_t *packed;  /* ceil(N*K/2) bytes (NULL when N*K == 0) */
+    const float *absmax;    /* ceil(N*K/blocksize) fp32 values */
+    int32_t blocksize;      /* power of two, 32..4096 */
+    const void *a;
+    const void *bias;       /* forward: N values or NULL; backward: NULL */
+    void *out;
+} kbit_op_gemm_4bit;
 
 /* --- the table --- */
 
@@ -281,6 +299,8 @@ typedef struct kbit_driver {
     kbit_status (*int8_dequant_weight)(void *ctx, const kbit_op_int8_dequant_weight *op);
     kbit_status (*int8_backward)(void *ctx, const kbit_op_int8_backward *op);
     kbit_status (*int8_matmul_gather)(void *ctx, const kbit_op_int8_matmul_gather *op);
+    kbit_status (*gemm_4bit)(void *ctx, const kbit_op_gemm_4bit *op);
+    kbit_status (*gemm_4bit_backward)(void *ctx, const kbit_op_gemm_4bit *op);
 } kbit_driver;
 
 typedef const kbit_driver *(*kbit_driver_entry_fn)(const kbit_host *host);

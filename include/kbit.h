@@ -707,6 +707,67 @@ KBIT_API kbit_status kbit_checkpoint_dequantize(kbit_device *device, const char 
  * embedding, and its module not skipped. skip NULL: the default list. */
 KBIT_API int kbit_checkpoint_should_quantize(const char *name, int ndim, kbit_dtype dtype,
                                              const char *const *skip, int skip_count);
+/* 4-bit inference matmul (GEMV / GEMM) and its backward                 */
+/*
+ * The weight W[N,K] is a bitsandbytes Linear4bit weight: packed bytes as
+ * written by kbit_quantize_4bit_state (flat blocks over the row-major [N,K]
+ * tensor, high nibble first) and its quant state, which must have ndim == 2
+ * and shape {N, K} (plain or nested absmax, NF4 or FP4, any blocksize).
+ *
+ * Forward:  out[m,n] = A[m,:] . W[n,:] (+ bias[n])   A [M,K], bias [N], out [M,N]
+ * Backward: dA[m,k]  = dOut[m,:] . W[:,k]            dOut [M,N], dA [M,K]
+ *
+ * A (dOut), bias and out (dA) share one dtype: KBIT_F32, KBIT_F16 or
+ * KBIT_BF16 (the output is in the activation's dtype, as in bitsandbytes).
+ * Every output is one dot32 (determinism.md 3): w = DEC[q] * absmax' in fp32
+ * (absmax' is the stored or the reconstructed nested absmax), a = f32(A),
+ * 32 lanes of 8-element chunks summed with fma in increasing index order,
+ * folded 16, 8, 4, 2, 1, then + f32(bias), then rounded once to the dtype.
+ * Elements past the end of the last (partial) chunk are +0.0 padding; a lane
+ * with no chunk left does not step. The results are bit-identical on every
+ * backend, variant and thread count. M == 0 writes nothing; forward with
+ * K == 0 gives T(+0.0 + bias); backward with N == 0 gives T(+0.0).
+ *
+ * The weight is read once, in its 4-bit form. With a nested state the core
+ * first reconstructs the fp32 absmax into device scratch memory (4 bytes per
+ * block) on every call; a prepared weight does that once.
+ *
+ * Errors (outputs untouched): KBIT_EINVAL for a NULL or misaligned pointer
+ * (A, bias and out aligned to their element size), dtype not F32/F16/BF16, a
+ * state that is not 2-D or is inconsistent (numel, nblocks, nested fields),
+ * M < 0; KBIT_ENOTSUP if the device's driver lacks the op; KBIT_ENOMEM if
+ * scratch memory runs out; KBIT_EOVERFLOW for sizes that do not fit.
+ */
+KBIT_API kbit_status kbit_gemm_4bit(kbit_device *device, const void *A, kbit_dtype dtype,
+                                    int64_t M, const uint8_t *packed,
+                                    const kbit_quant_state *state, const void *bias, void *out);
+KBIT_API kbit_status kbit_gemm_4bit_backward(kbit_device *device, const void *dout,
+                                             kbit_dtype dtype, int64_t M, const uint8_t *packed,
+                                             const kbit_quant_state *state, void *dA);
+
+/* Prepared weight (optional): a self-contained device copy of the weight in a
+ * form the device reads fastest, built once. Today it holds a copy of the
+ * packed bytes and the fp32 absmax' (the nested absmax reconstructed once):
+ * ceil(N*K/2) + 4*nblocks bytes, reported by kbit_gemm_4bit_weight_bytes.
+ * Results with and without it are bit-identical. The original packed bytes
+ * and state may be freed after kbit_gemm_4bit_prepare returns. */
+typedef struct kbit_gemm4_weight kbit_gemm4_weight;
+
+KBIT_API kbit_status kbit_gemm_4bit_prepare(kbit_device *device, const uint8_t *packed,
+                                            const kbit_quant_state *state,
+                                            kbit_gemm4_weight **weight);
+/* Device memory held by a prepared weight (0 for NULL). */
+KBIT_API size_t kbit_gemm_4bit_weight_bytes(const kbit_gemm4_weight *weight);
+/* Free a prepared weight (NULL is ignored); before closing its device. */
+KBIT_API void kbit_gemm_4bit_weight_destroy(kbit_gemm4_weight *weight);
+/* kbit_gemm_4bit / _backward on a prepared weight (on the device it was made on). */
+KBIT_API kbit_status kbit_gemm_4bit_prepared(kbit_device *device, const void *A,
+                                             kbit_dtype dtype, int64_t M,
+                                             const kbit_gemm4_weight *weight, const void *bias,
+                                             void *out);
+KBIT_API kbit_status kbit_gemm_4bit_backward_prepared(kbit_device *device, const void *dout,
+                                                      kbit_dtype dtype, int64_t M,
+                                                      const kbit_gemm4_weight *weight, void *dA);
 
 #ifdef __cplusplus
 }

@@ -13,6 +13,7 @@ libkbit_core_la_SOURCES = \
 	lib/quant4.c lib/quant8.c \
 	lib/optim.c lib/optim.h lib/optim_config.c lib/optim_state.c \
 	lib/int8.c \
+	lib/gemm4.c lib/state.h \
 	lib/safetensors.c lib/safetensors.h \
 	lib/pyjson.c lib/pyjson.h lib/stwrite.c lib/stwrite.h \
 	lib/bnb.c lib/bnb.h lib/checkpoint.c lib/checkpoint.h lib/convert.c lib/ckwriter.c

@@ -10,6 +10,7 @@
 #include "kbit-formats.h"
 #include "maps.h"
 #include "pairsum.h"
+#include "state.h"
 
 KBIT_API int64_t kbit_nblocks(int64_t n, int blocksize)
 {
@@ -404,4 +405,35 @@ KBIT_API kbit_status kbit_dequantize_4bit_state(kbit_device *device, const uint8
     }
     kbit_scratch_free(device, plain);
     return st;
+}
+
+/* ------------------------------------------------------------------ */
+/* For the other ops that take a quant state (lib/state.h)              */
+
+kbit_status kbit_check_quant_state(const kbit_quant_state *state, const char *fn)
+{
+    return check_state(state, fn);
+}
+
+kbit_status kbit_state_absmax_f32(kbit_device *device, const kbit_quant_state *state,
+                                  const float **absmax, void **scratch, const char *fn)
+{
+    *scratch = NULL;
+    if (!state->nested || state->nblocks == 0) {
+        *absmax = state->nested ? NULL : state->absmax;
+        return KBIT_OK;
+    }
+    kbit_status st = kbit_check_slot(device, (const void *)device->driver->dequantize_8bit, fn);
+    if (st != KBIT_OK ||
+        (st = kbit_scratch_alloc(device, (size_t)state->nblocks * 4, scratch)) != KBIT_OK)
+        return st;
+    st = run_nested_dequantize(device, state->absmax, state->absmax2, state->code2, state->offset,
+                               state->nblocks, *scratch, fn);
+    if (st != KBIT_OK) {
+        kbit_scratch_free(device, *scratch);
+        *scratch = NULL;
+        return st;
+    }
+    *absmax = *scratch;
+    return KBIT_OK;
 }

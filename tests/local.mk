@@ -28,7 +28,9 @@ kbit_test_progs = \
 	tests/test_golden_int8 \
 	tests/test_checkpoint \
 	tests/test_int8_conformance \
-	tests/test_int8_bad_input
+	tests/test_int8_bad_input \
+	tests/test_gemm4 \
+	tests/test_gemm4_bad
 check_PROGRAMS += $(kbit_test_progs)
 TESTS += $(kbit_test_progs)
 
@@ -117,6 +119,18 @@ tests_test_int8_bad_input_CFLAGS = $(kbit_test_cflags)
 tests_test_int8_bad_input_LDADD = $(kbit_test_libs)
 tests_test_int8_bad_input_LDFLAGS = $(kbit_test_linkflags)
 
+tests_test_gemm4_SOURCES = tests/test_gemm4.c
+tests_test_gemm4_CPPFLAGS = $(kbit_test_cppflags)
+tests_test_gemm4_CFLAGS = $(kbit_test_cflags)
+tests_test_gemm4_LDADD = $(kbit_test_libs)
+tests_test_gemm4_LDFLAGS = $(kbit_test_linkflags)
+
+tests_test_gemm4_bad_SOURCES = tests/test_gemm4_bad.c
+tests_test_gemm4_bad_CPPFLAGS = $(kbit_test_cppflags)
+tests_test_gemm4_bad_CFLAGS = $(kbit_test_cflags)
+tests_test_gemm4_bad_LDADD = $(kbit_test_libs)
+tests_test_gemm4_bad_LDFLAGS = $(kbit_test_linkflags)
+
 # Test-only driver plugins, loaded through KBIT_DRIVER_PATH. -rpath forces a
 # shared build of a library that is never installed.
 #   kbit-testref.so  driver "testref": the scalar reference kernels of
@@ -184,4 +198,5 @@ tests_test_optim_convergence_CFLAGS = $(kbit_test_cflags)
 tests_test_optim_convergence_LDADD = $(kbit_test_libs) -lm
 tests_test_optim_convergence_LDFLAGS = $(kbit_test_linkflags)
 
-EXTRA_DIST += tests/vectors/optim.safetensors tests/vectors/int8.safetensors
+EXTRA_DIST += tests/vectors/optim.safetensors tests/vectors/int8.safetensors \
+	tests/vectors/gemv4.safetensors

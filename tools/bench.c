@@ -10,6 +10,7 @@ static void usage(FILE *to)
     fputs("usage: kbit bench quant [OPTIONS]   (kbit bench quant --help)\n", to);
     fputs("       kbit bench optim [OPTIONS]   (kbit bench optim --help)\n", to);
     fputs("       kbit bench int8 [OPTIONS]    (kbit bench int8 --help)\n", to);
+    fputs("       kbit bench gemm4 [OPTIONS]   (kbit bench gemm4 --help)\n", to);
 }
 
 int kbit_cmd_bench(int argc, char **argv)
@@ -28,6 +29,8 @@ int kbit_cmd_bench(int argc, char **argv)
         return kbit_bench_optim(argc - 1, argv + 1);
     if (strcmp(argv[1], "int8") == 0)
         return kbit_bench_int8(argc - 1, argv + 1);
+    if (strcmp(argv[1], "gemm4") == 0)
+        return kbit_bench_gemm4(argc - 1, argv + 1);
     fprintf(stderr, "kbit bench: unknown benchmark '%s'\n", argv[1]);
     usage(stderr);
     return 2;

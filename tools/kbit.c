@@ -19,6 +19,8 @@ static void usage(FILE *to)
           "  quantize IN OUT      a Hugging Face checkpoint to the bitsandbytes format\n"
           "  dequantize IN OUT    a bitsandbytes-format checkpoint back to plain tensors\n"
           "  inspect PATH         tensors, formats, sizes (--compare ORIGINAL: errors)\n"
+          "  bench gemm4 [OPTS]   4-bit matmul against read bandwidth, fp32 GEMV and\n"
+          "                       bitsandbytes (kbit bench gemm4 --help)\n"
           "\n"
           "  kbit --help          this text\n"
           "  kbit --version       program and library versions\n"

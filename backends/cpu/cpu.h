@@ -26,5 +26,7 @@ kbit_status kbit_cpu_int8_outlier_add(void *ctx, const kbit_op_int8_outlier_add 
 kbit_status kbit_cpu_int8_dequant_weight(void *ctx, const kbit_op_int8_dequant_weight *op);
 kbit_status kbit_cpu_int8_backward(void *ctx, const kbit_op_int8_backward *op);
 kbit_status kbit_cpu_int8_matmul_gather(void *ctx, const kbit_op_int8_matmul_gather *op);
+kbit_status kbit_cpu_gemm_4bit(void *ctx, const kbit_op_gemm_4bit *op);
+kbit_status kbit_cpu_gemm_4bit_backward(void *ctx, const kbit_op_gemm_4bit *op);
 
 #endif /* KBIT_CPU_CPU_H */

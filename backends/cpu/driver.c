@@ -223,6 +223,8 @@ static const kbit_driver cpu_driver = {
     .int8_dequant_weight = kbit_cpu_int8_dequant_weight,
     .int8_backward = kbit_cpu_int8_backward,
     .int8_matmul_gather = kbit_cpu_int8_matmul_gather,
+    .gemm_4bit = kbit_cpu_gemm_4bit,
+    .gemm_4bit_backward = kbit_cpu_gemm_4bit_backward,
 };
 
 /* Declared for the core in lib/registry.h; linked statically, hidden. */

@@ -93,6 +93,15 @@ typedef struct kbit_cpu_kernels {
     void (*int8_dequant_weight)(const kbit_op_int8_dequant_weight *op, int64_t r0, int64_t r1);
     /* Columns [k0, k1) of dX, every row. */
     void (*int8_backward)(const kbit_op_int8_backward *op, int64_t k0, int64_t k1);
+    /* 4-bit matmul (ops_gemm4.c): forward outputs of the weight rows
+     * [n_begin, n_end), backward outputs of the columns [k_begin, k_end).
+     * With gemm4_transposed, at is the activation in the layout of
+     * kbit_cpu_gemm4_at_index (else NULL). KBIT_ENOMEM if work memory is short. */
+    int gemm4_transposed;
+    kbit_status (*gemm_4bit)(const kbit_op_gemm_4bit *op, const float *at, int64_t n_begin,
+                             int64_t n_end);
+    kbit_status (*gemm_4bit_backward)(const kbit_op_gemm_4bit *op, int64_t k_begin,
+                                      int64_t k_end);
 } kbit_cpu_kernels;
 
 extern const kbit_cpu_kernels kbit_cpu_kernels_scalar;
@@ -113,5 +122,21 @@ typedef struct kbit_enc8_plan_storage {
 void kbit_enc8_plan_init(kbit_enc8_plan *plan, kbit_enc8_plan_storage *storage,
                          const float *mid, int want_buckets);
 void kbit_enc8_plan_release(kbit_enc8_plan *plan);
+
+/* The transposed activation of the 4-bit matmul: row m of A (fp32) padded
+ * with +0.0 to a multiple of 128 elements; in every group of 16 chunks of 8
+ * elements, element e of chunk i is stored at 16 * e + i. So one 16-float
+ * vector holds element e of 16 consecutive chunks: the dot32 lanes of a
+ * 512-bit register of 16 packed 32-bit words (two 256-bit halves for AVX2). */
+#define KBIT_GEMM4_GROUP 128
+static inline int64_t kbit_cpu_gemm4_row_floats(int64_t K)
+{
+    return (K + KBIT_GEMM4_GROUP - 1) / KBIT_GEMM4_GROUP * KBIT_GEMM4_GROUP;
+}
+static inline int64_t kbit_cpu_gemm4_at_index(int64_t K, int64_t m, int64_t k)
+{
+    int64_t g = k / KBIT_GEMM4_GROUP, r = k % KBIT_GEMM4_GROUP;
+    return m * kbit_cpu_gemm4_row_floats(K) + g * KBIT_GEMM4_GROUP + (r % 8) * 16 + r / 8;
+}
 
 #endif /* KBIT_CPU_KERNELS_H */

@@ -4,6 +4,14 @@
 #include "kernels.h"
 #include "ref/ref.h"
 
+/* The reference reads A itself: no transposed copy. */
+static kbit_status gemm_4bit(const kbit_op_gemm_4bit *op, const float *at, int64_t n_begin,
+                             int64_t n_end)
+{
+    (void)at;
+    return kbit_ref_gemm_4bit(op, n_begin, n_end);
+}
+
 static void quantize_8bit(const kbit_op_quantize_8bit *op, const kbit_enc8_plan *plan,
                           int64_t block_begin, int64_t block_end)
 {
@@ -34,4 +42,7 @@ const kbit_cpu_kernels kbit_cpu_kernels_scalar = {
     .int8_outlier_add = kbit_ref_int8_outlier_add,
     .int8_dequant_weight = kbit_ref_int8_dequant_weight,
     .int8_backward = kbit_ref_int8_backward,
+    .gemm4_transposed = 0,
+    .gemm_4bit = gemm_4bit,
+    .gemm_4bit_backward = kbit_ref_gemm_4bit_backward,
 };

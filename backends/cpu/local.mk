@@ -9,12 +9,14 @@ KBIT_CPU_REF_SOURCES = \
 	backends/cpu/ref/quant8.c \
 	backends/cpu/ref/sums.c \
 	backends/cpu/ref/optim.c \
-	backends/cpu/ref/int8.c
+	backends/cpu/ref/int8.c \
+	backends/cpu/ref/gemm4.c
 KBIT_CPU_REF_HDRS = \
 	backends/cpu/ref/ref.h \
 	backends/cpu/ref/encode.h \
 	backends/cpu/ref/half.h \
-	backends/cpu/ref/int8.h
+	backends/cpu/ref/int8.h \
+	backends/cpu/ref/dot32.h
 
 libkbit_core_la_SOURCES += \
 	$(KBIT_CPU_REF_SOURCES) $(KBIT_CPU_REF_HDRS) \
@@ -23,8 +25,8 @@ libkbit_core_la_SOURCES += \
 	backends/cpu/enc4_cells.c \
 	backends/cpu/enc8_plan.c \
 	backends/cpu/isa.c backends/cpu/isa.h \
-	backends/cpu/cpu.h backends/cpu/driver.c backends/cpu/ops.c
-libkbit_core_la_SOURCES += backends/cpu/optim_ops.c backends/cpu/int8_ops.c
+	backends/cpu/cpu.h backends/cpu/driver.c backends/cpu/ops.c \
+	backends/cpu/optim_ops.c backends/cpu/int8_ops.c backends/cpu/ops_gemm4.c
 
 KBIT_CPU_X86_HDRS = \
 	backends/cpu/x86/common.h \
@@ -39,6 +41,7 @@ libkbit_cpu_avx2_la_SOURCES = \
 	backends/cpu/x86/avx2_sums.c \
 	backends/cpu/x86/avx2_optim.c backends/cpu/x86/optim_simd.h \
 	backends/cpu/x86/avx2_int8.c \
+	backends/cpu/x86/avx2_gemm4.c \
 	backends/cpu/x86/avx2_kernels.c \
 	$(KBIT_CPU_X86_HDRS)
 libkbit_cpu_avx2_la_CFLAGS = $(AM_CFLAGS) $(KBIT_AVX2_CFLAGS)
@@ -54,6 +57,7 @@ libkbit_cpu_avx512_la_SOURCES = \
 	backends/cpu/x86/avx512_sums.c \
 	backends/cpu/x86/avx512_optim.c backends/cpu/x86/optim_simd.h \
 	backends/cpu/x86/avx512_int8.c \
+	backends/cpu/x86/avx512_gemm4.c \
 	backends/cpu/x86/avx512_kernels.c \
 	$(KBIT_CPU_X86_HDRS)
 libkbit_cpu_avx512_la_CFLAGS = $(AM_CFLAGS) $(KBIT_AVX512_CFLAGS)

@@ -187,6 +187,18 @@ static kbit_status int8_backward(void *ctx, const kbit_op_int8_backward *op)
     return KBIT_OK;
 }
 
+static kbit_status gemm_4bit(void *ctx, const kbit_op_gemm_4bit *op)
+{
+    (void)ctx;
+    return kbit_ref_gemm_4bit(op, 0, op->N);
+}
+
+static kbit_status gemm_4bit_backward(void *ctx, const kbit_op_gemm_4bit *op)
+{
+    (void)ctx;
+    return kbit_ref_gemm_4bit_backward(op, 0, op->K);
+}
+
 static const kbit_driver table = {
     .abi_version = KBIT_DRIVER_ABI_VERSION,
     .struct_size = sizeof(kbit_driver),
@@ -216,6 +228,8 @@ static const kbit_driver table = {
     .int8_outlier_add = int8_outlier_add,
     .int8_dequant_weight = int8_dequant_weight,
     .int8_backward = int8_backward,
+    .gemm_4bit = gemm_4bit,
+    .gemm_4bit_backward = gemm_4bit_backward,
 };
 
 KBIT_API const kbit_driver *kbit_driver_entry(const kbit_host *h)

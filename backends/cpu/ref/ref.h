@@ -58,5 +58,11 @@ void kbit_ref_int8_outlier_add(const kbit_op_int8_outlier_add *op, int64_t j0, i
 void kbit_ref_int8_dequant_weight(const kbit_op_int8_dequant_weight *op, int64_t r0, int64_t r1);
 /* Columns [k0, k1) of dX, every row. */
 void kbit_ref_int8_backward(const kbit_op_int8_backward *op, int64_t k0, int64_t k1);
+/* 4-bit matrix products (dot32.h): forward outputs out[:, n] for n in
+ * [n_begin, n_end), backward outputs dA[:, k] for k in [k_begin, k_end).
+ * KBIT_ENOMEM if a work buffer cannot be allocated. */
+kbit_status kbit_ref_gemm_4bit(const kbit_op_gemm_4bit *op, int64_t n_begin, int64_t n_end);
+kbit_status kbit_ref_gemm_4bit_backward(const kbit_op_gemm_4bit *op, int64_t k_begin,
+                                        int64_t k_end);
 
 #endif /* KBIT_CPU_REF_H */

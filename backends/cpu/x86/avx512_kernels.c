@@ -18,4 +18,7 @@ const kbit_cpu_kernels kbit_cpu_kernels_avx512 = {
     .int8_outlier_add = kbit_avx512_int8_outlier_add,
     .int8_dequant_weight = kbit_avx512_int8_dequant_weight,
     .int8_backward = kbit_avx512_int8_backward,
+    .gemm4_transposed = 1,
+    .gemm_4bit = kbit_avx512_gemm_4bit,
+    .gemm_4bit_backward = kbit_avx512_gemm_4bit_backward,
 };
