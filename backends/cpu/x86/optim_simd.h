@@ -245,14 +245,12 @@ KBIT_INLINE void vrequantize(const float *s, float absmax, const float *map,
 }
 
 KBIT_INLINE void block8(const kbit_op_optimizer *op, const consts *k, const kbit_optim_plans *pl,
-                        int64_t b,
-                        kbit_dtype PT, kbit_dtype GT)
+                        int64_t b, kbit_optim_kernel kernel, int wdp, kbit_dtype PT, kbit_dtype GT)
 {
     const int64_t start = b * BLK;
     const int64_t nblocks = (op->n + BLK - 1) / BLK;
-    const int wdp = op->weight_decay > 0.0f;
-    const int two = op->kernel == KBIT_OPTK_ADAM || op->kernel == KBIT_OPTK_ADEMAMIX;
-    const int ademamix = op->kernel == KBIT_OPTK_ADEMAMIX;
+    const int two = kernel == KBIT_OPTK_ADAM || kernel == KBIT_OPTK_ADEMAMIX;
+    const int ademamix = kernel == KBIT_OPTK_ADEMAMIX;
     uint8_t *q1 = (uint8_t *)op->state1 + start;
     uint8_t *q2 = two ? (uint8_t *)op->state2 + start : NULL;
     uint8_t *q3 = (uint8_t *)op->state1 + op->n + start;
@@ -292,9 +290,9 @@ KBIT_INLINE void block8(const kbit_op_optimizer *op, const consts *k, const kbit
             mx2 = vmax_abs(mx2, VLOADF(s2 + i));
         } else {
             V p = VLOADT(op->p, PT, start + i);
-            if (wdp && op->kernel != KBIT_OPTK_LION)
+            if (wdp && kernel != KBIT_OPTK_LION)
                 gv = VADD(gv, VMUL(p, k->wd));
-            switch (op->kernel) {
+            switch (kernel) {
             case KBIT_OPTK_MOMENTUM: n1 = op->step == 1 ? gv : VADD(VMUL(o1, k->b1), gv); break;
             case KBIT_OPTK_LION: {
                 V dir = vsgn(k, VADD(VMUL(o1, k->b1), VMUL(k->omb1, gv)));
@@ -331,7 +329,7 @@ KBIT_INLINE void block8(const kbit_op_optimizer *op, const consts *k, const kbit
                 pn = VRT(PT, VMUL(pn, k->decay));
         } else {
             go = MANDNOT(MALL, skip_mask(op, k, graw));
-            switch (op->kernel) {
+            switch (kernel) {
             case KBIT_OPTK_MOMENTUM: pn = VRT(PT, VSUB(p, VMUL(k->lr, s))); break;
             case KBIT_OPTK_LION: pn = VRT(PT, VSUB(VLOADF(upd + i), VLOADF(aux + i))); break;
             default: pn = VRT(PT, VSUB(p, VMUL(k->lr, VDIV(graw, VADD(VSQRT(s), k->eps))))); break;
@@ -353,6 +351,30 @@ KBIT_INLINE void block8(const kbit_op_optimizer *op, const consts *k, const kbit
     }
 }
 
+/* block8 compiled for each kernel and weight-decay case, so that the
+ * per-vector choices between them are made once, here. */
+KBIT_INLINE void block8_kernel(const kbit_op_optimizer *op, const consts *k,
+                               const kbit_optim_plans *pl, int64_t b, kbit_dtype PT, kbit_dtype GT)
+{
+    const int wdp = op->weight_decay > 0.0f;
+#define BLOCK8_CASE(kern)                                   \
+    case kern:                                              \
+        if (wdp)                                            \
+            block8(op, k, pl, b, kern, 1, PT, GT);          \
+        else                                                \
+            block8(op, k, pl, b, kern, 0, PT, GT);          \
+        break;
+    switch (op->kernel) {
+        BLOCK8_CASE(KBIT_OPTK_ADAM)
+        BLOCK8_CASE(KBIT_OPTK_ADEMAMIX)
+        BLOCK8_CASE(KBIT_OPTK_MOMENTUM)
+        BLOCK8_CASE(KBIT_OPTK_RMSPROP)
+        BLOCK8_CASE(KBIT_OPTK_ADAGRAD)
+        BLOCK8_CASE(KBIT_OPTK_LION)
+    }
+#undef BLOCK8_CASE
+}
+
 /* Every full block of [b0, b1) with constant dtypes; the reference does a
  * partial last block. */
 KBIT_INLINE void optim_blocks(const kbit_op_optimizer *op, const kbit_optim_plans *pl, int64_t b0,
@@ -367,7 +389,7 @@ KBIT_INLINE void optim_blocks(const kbit_op_optimizer *op, const kbit_optim_plan
         if (op->state_bits == 32)
             block32(op, &k, b * BLK, PT, GT);
         else
-            block8(op, &k, pl, b, PT, GT);
+            block8_kernel(op, &k, pl, b, PT, GT);
     }
     if (b < b1)
         kbit_ref_optimizer_step(op, b, b1);
