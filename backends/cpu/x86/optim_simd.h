@@ -10,8 +10,9 @@
  *   VLOADF VSTOREF (fp32), VLOADT VSTORET (F32/F16/BF16; VSTORET only stores
  *   values already of that dtype), VRT (round to T)
  *   VI_SET1 VI_ADD VI_SUB VI_AND VI_XOR VI_OR VI_SRAI VI_SRLI VI_SEL VI_GT
- *   VI_LOAD_U8 VI_STORE_U8 VGATHER (fp32 table) VI_GATHER (uint32 table)
- *   MSIGN(v) (sign bit of each lane) and MODD(vi) (lane is odd)
+ *   VI_LOAD_U8 VI_STORE_U8 (the low byte of each lane) VGATHER (fp32 table)
+ *   VI_GATHER (uint32 table) MSIGN(v) (sign bit of each lane) MODD(vi) (lane
+ *   is odd) VI_TESTZ(vi, c) (vi & c == 0) VI_ADD_MASKED(m, a, b) = m ? a + b : a
  *
  * Every lane computes exactly the reference's expression, with the same
  * operand order and the same roundings; the reference's per-element branches
@@ -206,21 +207,23 @@ KBIT_INLINE VI venc8(V x, const kbit_enc8_plan *plan)
  * relative each; |x| <= a), so when y's key is more than NEAR_KEYS away from
  * its bucket's edges and threshold, the quotient lies in the same bucket on
  * the same side and has the same code. A vector with a lane too close divides
- * (rare: about 16 x 3 x 17 / 65536 of the vectors). Needs the bucket table
- * and a finite, positive 1/a. */
+ * (rare: about 16 x 64 / 65536 of the vectors). Needs the bucket table and a
+ * finite, positive 1/a. */
 KBIT_INLINE VI venc8_quotient(V x, V a, V r, const kbit_enc8_plan *plan)
 {
     VI bits = VI_CAST(VMUL(x, r));
     VI key = VI_XOR(bits, VI_OR(VI_SRAI(bits, 31), VI_SET1((int)0x80000000u)));
     VI e = VI_GATHER(plan->buckets, VI_SRLI(key, 16));
-    VI low = VI_AND(key, VI_SET1(0xffff)), thr = VI_SRAI(e, 8);
-    VI d = VI_SUB(low, thr);
-    M near = MOR(MAND(VI_GT(d, VI_SET1(-NEAR_KEYS - 1)), VI_GT(VI_SET1(NEAR_KEYS + 1), d)),
-                 MOR(VI_GT(VI_SET1(NEAR_KEYS + 1), low), VI_GT(low, VI_SET1(0xffff - NEAR_KEYS - 1))));
+    VI d = VI_SUB(VI_AND(key, VI_SET1(0xffff)), VI_SRAI(e, 8)); /* low - thr */
+    /* Near, in two tests of 4 x NEAR_KEYS keys each (windows that hold the
+     * exact ones, fewer operations than bounds on both sides): d in
+     * [-NEAR_KEYS, 3 NEAR_KEYS - 1], or the low key bits within 2 NEAR_KEYS
+     * of either end of the bucket. */
+    M near = MOR(VI_TESTZ(VI_ADD(d, VI_SET1(NEAR_KEYS)), ~(4 * NEAR_KEYS - 1)),
+                 VI_TESTZ(VI_ADD(key, VI_SET1(2 * NEAR_KEYS)), 0xffff & ~(4 * NEAR_KEYS - 1)));
     if (MANY(near))
         return venc8(VDIV(x, a), plan);
-    VI j_lo = VI_AND(e, VI_SET1(0xff));
-    return VI_SEL(VI_GT(low, thr), VI_ADD(j_lo, VI_SET1(1)), j_lo);
+    return VI_ADD_MASKED(VI_GT(d, VI_SET1(0)), VI_AND(e, VI_SET1(0xff)), VI_SET1(1));
 }
 
 /* kbit_ref_optim_requantize for a whole block. */
@@ -237,8 +240,8 @@ KBIT_INLINE void vrequantize(const float *s, float absmax, const float *map,
         if (sign_fix) {
             M map_neg = neg >= 0 ? VI_GT(VI_SET1(neg), code) : MSIGN(VGATHER(map, code));
             M differ = MXOR(map_neg, MSIGN(x));
-            VI moved = VI_SEL(VGT(x, zero), VI_ADD(code, VI_SET1(1)), VI_SUB(code, VI_SET1(1)));
-            code = VI_AND(VI_SEL(differ, moved, code), VI_SET1(0xff));
+            VI step = VI_SEL(VGT(x, zero), VI_SET1(1), VI_SET1(-1));
+            code = VI_ADD_MASKED(differ, code, step); /* 0 - 1 stores as 255 */
         }
         VI_STORE_U8(q + i, code);
     }
