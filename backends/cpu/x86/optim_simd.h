@@ -226,25 +226,45 @@ KBIT_INLINE VI venc8_quotient(V x, V a, V r, const kbit_enc8_plan *plan)
     return VI_ADD_MASKED(VI_GT(d, VI_SET1(0)), VI_AND(e, VI_SET1(0xff)), VI_SET1(1));
 }
 
-/* kbit_ref_optim_requantize for a whole block. */
-KBIT_INLINE void vrequantize(const float *s, float absmax, const float *map,
-                             const kbit_enc8_plan *plan, int sign_fix, int neg, uint8_t *q)
+/* kbit_ref_optim_requantize for a whole block, with the choices made by the
+ * caller (constants here): by_product (venc8_quotient, else the division),
+ * sign_fix, and neg_prefix (map_neg is code < neg, else the map's sign). */
+KBIT_INLINE void vrequantize_as(const float *s, V a, V r, const float *map,
+                                const kbit_enc8_plan *plan, int by_product, int sign_fix,
+                                int neg_prefix, int neg, uint8_t *q)
 {
-    V a = VSET1(absmax), zero = VSET1(0.0f);
-    float rs = 1.0f / absmax;
-    const int by_product = plan->buckets != NULL && rs > 0.0f && rs < INFINITY;
-    V r = VSET1(rs);
+    const V zero = VSET1(0.0f);
+    const VI negv = VI_SET1(neg), plus1 = VI_SET1(1), minus1 = VI_SET1(-1);
     for (int64_t i = 0; i < BLK; i += W) {
         V x = VLOADF(s + i);
         VI code = by_product ? venc8_quotient(x, a, r, plan) : venc8(VDIV(x, a), plan);
         if (sign_fix) {
-            M map_neg = neg >= 0 ? VI_GT(VI_SET1(neg), code) : MSIGN(VGATHER(map, code));
+            M map_neg = neg_prefix ? VI_GT(negv, code) : MSIGN(VGATHER(map, code));
             M differ = MXOR(map_neg, MSIGN(x));
-            VI step = VI_SEL(VGT(x, zero), VI_SET1(1), VI_SET1(-1));
+            VI step = VI_SEL(VGT(x, zero), plus1, minus1);
             code = VI_ADD_MASKED(differ, code, step); /* 0 - 1 stores as 255 */
         }
         VI_STORE_U8(q + i, code);
     }
+}
+
+/* kbit_ref_optim_requantize for a whole block: one copy per variant (it
+ * depends on no dtype or kernel), its loop compiled for each case so that
+ * no per-vector test remains. */
+static void vrequantize(const float *s, float absmax, const float *map,
+                        const kbit_enc8_plan *plan, int sign_fix, int neg, uint8_t *q)
+{
+    V a = VSET1(absmax);
+    float rs = 1.0f / absmax;
+    V r = VSET1(rs);
+    if (plan->buckets == NULL || !(rs > 0.0f && rs < INFINITY))
+        vrequantize_as(s, a, r, map, plan, 0, sign_fix, neg >= 0, neg, q);
+    else if (!sign_fix)
+        vrequantize_as(s, a, r, map, plan, 1, 0, 0, neg, q);
+    else if (neg >= 0)
+        vrequantize_as(s, a, r, map, plan, 1, 1, 1, neg, q);
+    else
+        vrequantize_as(s, a, r, map, plan, 1, 1, 0, neg, q);
 }
 
 /* A vector's new parameters from its new states s, v (state 2), m2 (AdEMAMix
