@@ -254,6 +254,8 @@ KBIT_INLINE void vrequantize_as(const float *s, V a, V r, const float *map,
 static void vrequantize(const float *s, float absmax, const float *map,
                         const kbit_enc8_plan *plan, int sign_fix, int neg, uint8_t *q)
 {
+    const kbit_enc8_plan plan_copy = *plan; /* not reloaded after each store */
+    plan = &plan_copy;
     V a = VSET1(absmax);
     float rs = 1.0f / absmax;
     V r = VSET1(rs);
@@ -290,6 +292,11 @@ KBIT_INLINE V param_new(const consts *k, kbit_optim_kernel kernel, int wdp, kbit
 KBIT_INLINE void block8(const kbit_op_optimizer *op, const consts *k, const kbit_optim_plans *pl,
                         int64_t b, kbit_optim_kernel kernel, int wdp, kbit_dtype PT, kbit_dtype GT)
 {
+    /* A local copy, which the stores to p cannot alias: its fields (tables,
+     * pointers, flags) stay in registers instead of being reloaded for every
+     * vector. */
+    const kbit_op_optimizer op_copy = *op;
+    op = &op_copy;
     const int64_t start = b * BLK;
     const int64_t nblocks = (op->n + BLK - 1) / BLK;
     const int two = kernel == KBIT_OPTK_ADAM || kernel == KBIT_OPTK_ADEMAMIX;
