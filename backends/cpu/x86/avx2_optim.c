@@ -64,10 +64,15 @@ KBIT_INLINE void VSTORET(void *out, kbit_dtype dt, int64_t i, V v)
 #define MODD(vi) \
     _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(vi, _mm256_set1_epi32(1)), \
                                            _mm256_set1_epi32(1)))
+#define VI_TESTZ(vi, c) \
+    _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(vi, _mm256_set1_epi32(c)), \
+                                           _mm256_setzero_si256()))
+#define VI_ADD_MASKED(m, a, b) _mm256_add_epi32(a, _mm256_and_si256(_mm256_castps_si256(m), b))
 
-/* 8 codes 0..255 -> 8 bytes. */
+/* The low byte of each of 8 lanes -> 8 bytes. */
 KBIT_INLINE void VI_STORE_U8(uint8_t *p, VI v)
 {
+    v = _mm256_and_si256(v, _mm256_set1_epi32(0xff));
     __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
     _mm_storel_epi64((__m128i *)p, _mm_packus_epi16(w, w));
 }

@@ -49,6 +49,7 @@ KBIT_INLINE void VSTORET(void *out, kbit_dtype dt, int64_t i, V v)
 #define VI_AND _mm512_and_si512
 #define VI_SEL(m, a, b) _mm512_mask_blend_epi32(m, b, a)
 #define VI_LOAD_U8(p) _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p)))
+/* the low byte of each lane (truncating) */
 #define VI_STORE_U8(p, v) _mm_storeu_si128((__m128i *)(p), _mm512_cvtepi32_epi8(v))
 #define VI_XOR _mm512_xor_si512
 #define VI_OR _mm512_or_si512
@@ -60,6 +61,8 @@ KBIT_INLINE void VSTORET(void *out, kbit_dtype dt, int64_t i, V v)
 #define VI_GATHER(base, idx) _mm512_i32gather_epi32(idx, (const void *)(base), 4)
 #define MSIGN(v) _mm512_movepi32_mask(_mm512_castps_si512(v))
 #define MODD(vi) _mm512_test_epi32_mask(vi, _mm512_set1_epi32(1))
+#define VI_TESTZ(vi, c) _mm512_testn_epi32_mask(vi, _mm512_set1_epi32(c))
+#define VI_ADD_MASKED(m, a, b) _mm512_mask_add_epi32(a, m, a, b)
 
 /* Round to the parameter dtype and back, as ref's rt(). */
 KBIT_INLINE V VRT(kbit_dtype dt, V v)

@@ -10,8 +10,9 @@
  *   VLOADF VSTOREF (fp32), VLOADT VSTORET (F32/F16/BF16; VSTORET only stores
  *   values already of that dtype), VRT (round to T)
  *   VI_SET1 VI_ADD VI_SUB VI_AND VI_XOR VI_OR VI_SRAI VI_SRLI VI_SEL VI_GT
- *   VI_LOAD_U8 VI_STORE_U8 VGATHER (fp32 table) VI_GATHER (uint32 table)
- *   MSIGN(v) (sign bit of each lane) and MODD(vi) (lane is odd)
+ *   VI_LOAD_U8 VI_STORE_U8 (the low byte of each lane) VGATHER (fp32 table)
+ *   VI_GATHER (uint32 table) MSIGN(v) (sign bit of each lane) MODD(vi) (lane
+ *   is odd) VI_TESTZ(vi, c) (vi & c == 0) VI_ADD_MASKED(m, a, b) = m ? a + b : a
  *
  * Every lane computes exactly the reference's expression, with the same
  * operand order and the same roundings; the reference's per-element branches
@@ -206,141 +207,200 @@ KBIT_INLINE VI venc8(V x, const kbit_enc8_plan *plan)
  * relative each; |x| <= a), so when y's key is more than NEAR_KEYS away from
  * its bucket's edges and threshold, the quotient lies in the same bucket on
  * the same side and has the same code. A vector with a lane too close divides
- * (rare: about 16 x 3 x 17 / 65536 of the vectors). Needs the bucket table
- * and a finite, positive 1/a. */
+ * (rare: about 16 x 64 / 65536 of the vectors). Needs the bucket table and a
+ * finite, positive 1/a. */
 KBIT_INLINE VI venc8_quotient(V x, V a, V r, const kbit_enc8_plan *plan)
 {
     VI bits = VI_CAST(VMUL(x, r));
     VI key = VI_XOR(bits, VI_OR(VI_SRAI(bits, 31), VI_SET1((int)0x80000000u)));
     VI e = VI_GATHER(plan->buckets, VI_SRLI(key, 16));
-    VI low = VI_AND(key, VI_SET1(0xffff)), thr = VI_SRAI(e, 8);
-    VI d = VI_SUB(low, thr);
-    M near = MOR(MAND(VI_GT(d, VI_SET1(-NEAR_KEYS - 1)), VI_GT(VI_SET1(NEAR_KEYS + 1), d)),
-                 MOR(VI_GT(VI_SET1(NEAR_KEYS + 1), low), VI_GT(low, VI_SET1(0xffff - NEAR_KEYS - 1))));
+    VI d = VI_SUB(VI_AND(key, VI_SET1(0xffff)), VI_SRAI(e, 8)); /* low - thr */
+    /* Near, in two tests of 4 x NEAR_KEYS keys each (windows that hold the
+     * exact ones, fewer operations than bounds on both sides): d in
+     * [-NEAR_KEYS, 3 NEAR_KEYS - 1], or the low key bits within 2 NEAR_KEYS
+     * of either end of the bucket. */
+    M near = MOR(VI_TESTZ(VI_ADD(d, VI_SET1(NEAR_KEYS)), ~(4 * NEAR_KEYS - 1)),
+                 VI_TESTZ(VI_ADD(key, VI_SET1(2 * NEAR_KEYS)), 0xffff & ~(4 * NEAR_KEYS - 1)));
     if (MANY(near))
         return venc8(VDIV(x, a), plan);
-    VI j_lo = VI_AND(e, VI_SET1(0xff));
-    return VI_SEL(VI_GT(low, thr), VI_ADD(j_lo, VI_SET1(1)), j_lo);
+    return VI_ADD_MASKED(VI_GT(d, VI_SET1(0)), VI_AND(e, VI_SET1(0xff)), VI_SET1(1));
 }
 
-/* kbit_ref_optim_requantize for a whole block. */
-KBIT_INLINE void vrequantize(const float *s, float absmax, const float *map,
-                             const kbit_enc8_plan *plan, int sign_fix, int neg, uint8_t *q)
+/* kbit_ref_optim_requantize for a whole block, with the choices made by the
+ * caller (constants here): by_product (venc8_quotient, else the division),
+ * sign_fix, and neg_prefix (map_neg is code < neg, else the map's sign). */
+KBIT_INLINE void vrequantize_as(const float *s, V a, V r, const float *map,
+                                const kbit_enc8_plan *plan, int by_product, int sign_fix,
+                                int neg_prefix, int neg, uint8_t *q)
 {
-    V a = VSET1(absmax), zero = VSET1(0.0f);
-    float rs = 1.0f / absmax;
-    const int by_product = plan->buckets != NULL && rs > 0.0f && rs < INFINITY;
-    V r = VSET1(rs);
+    const V zero = VSET1(0.0f);
+    const VI negv = VI_SET1(neg), plus1 = VI_SET1(1), minus1 = VI_SET1(-1);
     for (int64_t i = 0; i < BLK; i += W) {
         V x = VLOADF(s + i);
         VI code = by_product ? venc8_quotient(x, a, r, plan) : venc8(VDIV(x, a), plan);
         if (sign_fix) {
-            M map_neg = neg >= 0 ? VI_GT(VI_SET1(neg), code) : MSIGN(VGATHER(map, code));
+            M map_neg = neg_prefix ? VI_GT(negv, code) : MSIGN(VGATHER(map, code));
             M differ = MXOR(map_neg, MSIGN(x));
-            VI moved = VI_SEL(VGT(x, zero), VI_ADD(code, VI_SET1(1)), VI_SUB(code, VI_SET1(1)));
-            code = VI_AND(VI_SEL(differ, moved, code), VI_SET1(0xff));
+            VI step = VI_SEL(VGT(x, zero), plus1, minus1);
+            code = VI_ADD_MASKED(differ, code, step); /* 0 - 1 stores as 255 */
         }
         VI_STORE_U8(q + i, code);
     }
 }
 
-KBIT_INLINE void block8(const kbit_op_optimizer *op, const consts *k, const kbit_optim_plans *pl,
-                        int64_t b,
-                        kbit_dtype PT, kbit_dtype GT)
+/* kbit_ref_optim_requantize for a whole block: one copy per variant (it
+ * depends on no dtype or kernel), its loop compiled for each case so that
+ * no per-vector test remains. */
+static void vrequantize(const float *s, float absmax, const float *map,
+                        const kbit_enc8_plan *plan, int sign_fix, int neg, uint8_t *q)
 {
+    const kbit_enc8_plan plan_copy = *plan; /* not reloaded after each store */
+    plan = &plan_copy;
+    V a = VSET1(absmax);
+    float rs = 1.0f / absmax;
+    V r = VSET1(rs);
+    if (plan->buckets == NULL || !(rs > 0.0f && rs < INFINITY))
+        vrequantize_as(s, a, r, map, plan, 0, sign_fix, neg >= 0, neg, q);
+    else if (!sign_fix)
+        vrequantize_as(s, a, r, map, plan, 1, 0, 0, neg, q);
+    else if (neg >= 0)
+        vrequantize_as(s, a, r, map, plan, 1, 1, 1, neg, q);
+    else
+        vrequantize_as(s, a, r, map, plan, 1, 1, 0, neg, q);
+}
+
+/* A vector's new parameters from its new states s, v (state 2), m2 (AdEMAMix
+ * state 3) and, for Lion, the decayed parameter pw and the step. */
+KBIT_INLINE V param_new(const consts *k, kbit_optim_kernel kernel, int wdp, kbit_dtype PT, V p,
+                        V graw, V s, V v, V m2, V pw, V step)
+{
+    V pn;
+    switch (kernel) {
+    case KBIT_OPTK_ADAM: pn = VRT(PT, VADD(p, VMUL(k->ss, VDIV(s, VADD(VSQRT(v), k->c2_eps))))); break;
+    case KBIT_OPTK_ADEMAMIX: {
+        V num = VADD(VDIV(s, k->c1), VMUL(k->alpha, m2));
+        pn = VRT(PT, VSUB(p, VMUL(k->lr, VDIV(num, VADD(VDIV(VSQRT(v), k->c2), k->eps)))));
+        break;
+    }
+    case KBIT_OPTK_MOMENTUM: return VRT(PT, VSUB(p, VMUL(k->lr, s)));
+    case KBIT_OPTK_LION: return VRT(PT, VSUB(pw, step));
+    default: return VRT(PT, VSUB(p, VMUL(k->lr, VDIV(graw, VADD(VSQRT(s), k->eps)))));
+    }
+    return wdp ? VRT(PT, VMUL(pn, k->decay)) : pn;
+}
+
+KBIT_INLINE void block8(const kbit_op_optimizer *op, const consts *k, const kbit_optim_plans *pl,
+                        int64_t b, kbit_optim_kernel kernel, int wdp, kbit_dtype PT, kbit_dtype GT)
+{
+    /* A local copy, which the stores to p cannot alias: its fields (tables,
+     * pointers, flags) stay in registers instead of being reloaded for every
+     * vector. */
+    const kbit_op_optimizer op_copy = *op;
+    op = &op_copy;
     const int64_t start = b * BLK;
     const int64_t nblocks = (op->n + BLK - 1) / BLK;
-    const int wdp = op->weight_decay > 0.0f;
-    const int two = op->kernel == KBIT_OPTK_ADAM || op->kernel == KBIT_OPTK_ADEMAMIX;
-    const int ademamix = op->kernel == KBIT_OPTK_ADEMAMIX;
+    const int two = kernel == KBIT_OPTK_ADAM || kernel == KBIT_OPTK_ADEMAMIX;
+    const int ademamix = kernel == KBIT_OPTK_ADEMAMIX;
     uint8_t *q1 = (uint8_t *)op->state1 + start;
     uint8_t *q2 = two ? (uint8_t *)op->state2 + start : NULL;
     uint8_t *q3 = (uint8_t *)op->state1 + op->n + start;
-    _Alignas(64) float s1[BLK], s2[BLK], s3[BLK], aux[BLK], upd[BLK];
+    _Alignas(64) float s1[BLK], s2[BLK], s3[BLK], go_f[BLK], pw_f[BLK], step_f[BLK];
     V a1 = VSET1(op->absmax1[b]);
     V a2 = VSET1(two ? op->absmax2[b] : 0.0f);
     V a3 = VSET1(ademamix ? op->absmax1[nblocks + b] : 0.0f);
     V mx1 = k->zero, mx2 = k->zero, mx3 = k->zero;
     const V fmax = VSET1(3.40282347e38f);
+    /* fp32 parameters are updated in the states' pass (they need the new
+     * states, not their absmax). With 16-bit parameters that one loop ran
+     * slower than two (measured: 2.2 against 1.55 ns per parameter for 8-bit
+     * AdamW bf16, hot caches), so they keep a second pass. */
+    const int fused = PT == KBIT_F32;
 
-    /* pass 1: new states (and Lion's step and decayed parameter) */
+    /* pass 1: new states (and, fused, parameters) */
     for (int64_t i = 0; i < BLK; i += W) {
-        if (i % 64 == 0) /* the codes: one line per 64 elements */
-            prefetch_streams(op, start + i, PT, GT, 1);
-        else
-            kbit_prefetch(op->g, (start + i) * (int64_t)kbit_dtype_size_const(GT));
+        /* Every line of every stream: a vector of fp32 parameters is a whole
+         * line, and prefetching them only with the codes (once per 64
+         * elements) left three lines in four to the hardware (measured, 16 Mi
+         * parameters, 1 thread: 8-bit Lion f32 18.9 -> 14.5 ms, AdamW f32
+         * 28.5 -> 25.7 ms). */
+        kbit_prefetch(op->p, (start + i) * (int64_t)kbit_dtype_size_const(PT));
+        kbit_prefetch(op->g, (start + i) * (int64_t)kbit_dtype_size_const(GT));
+        if (i % 64 == 0) { /* the codes: one line per 64 elements */
+            kbit_prefetch(q1, i);
+            if (two)
+                kbit_prefetch(q2, i);
+            if (ademamix)
+                kbit_prefetch(q3, i);
+        }
+        V p = VLOADT(op->p, PT, start + i);
         V graw = VLOADT(op->g, GT, start + i);
         V gv = VMUL(graw, k->gs);
-        M skip = skip_mask(op, k, graw);
-        V o1 = VMUL(VGATHER(op->qmap1, VI_LOAD_U8(q1 + i)), a1), n1;
+        M skip = skip_mask(op, k, graw), go;
+        V o1 = VMUL(VGATHER(op->qmap1, VI_LOAD_U8(q1 + i)), a1), n1, s;
+        V v = k->zero, m2 = k->zero, step = k->zero, pw = p;
         if (two) {
             V o2 = VMUL(VGATHER(op->qmap2, VI_LOAD_U8(q2 + i)), a2);
             M fin = VLE(VABS(gv), fmax);
-            M go = MANDNOT(fin, skip);                 /* finite, not skipped: update */
             M zap = MANDNOT(MANDNOT(MALL, fin), skip); /* not finite, not skipped: reset */
+            go = MANDNOT(fin, skip);                   /* finite, not skipped: update */
             V n2 = VADD(VMUL(o2, k->b2), VMUL(VMUL(k->omb2, gv), gv));
             n1 = VADD(VMUL(o1, k->b1), VMUL(k->omb1, gv));
-            VSTOREF(s1 + i, VSEL(go, n1, VSEL(zap, k->zero, o1)));
-            VSTOREF(s2 + i, VSEL(go, n2, VSEL(zap, k->zero, o2)));
+            s = VSEL(go, n1, VSEL(zap, k->zero, o1));
+            v = VSEL(go, n2, VSEL(zap, k->zero, o2));
+            VSTOREF(s2 + i, v);
+            mx2 = vmax_abs(mx2, v);
             if (ademamix) {
                 V o3 = VMUL(VGATHER(op->qmap1, VI_LOAD_U8(q3 + i)), a3);
                 V n3 = VADD(VMUL(o3, k->b3), VMUL(k->omb3, gv));
-                VSTOREF(s3 + i, VSEL(go, n3, VSEL(zap, k->zero, o3)));
-                mx3 = vmax_abs(mx3, VLOADF(s3 + i));
+                m2 = VSEL(go, n3, VSEL(zap, k->zero, o3));
+                VSTOREF(s3 + i, m2);
+                mx3 = vmax_abs(mx3, m2);
             }
-            VSTOREF(upd + i, VSEL(go, k->one, k->zero));
-            mx2 = vmax_abs(mx2, VLOADF(s2 + i));
+            if (!fused)
+                VSTOREF(go_f + i, VSEL(go, k->one, k->zero));
         } else {
-            V p = VLOADT(op->p, PT, start + i);
-            if (wdp && op->kernel != KBIT_OPTK_LION)
+            if (wdp && kernel != KBIT_OPTK_LION)
                 gv = VADD(gv, VMUL(p, k->wd));
-            switch (op->kernel) {
+            switch (kernel) {
             case KBIT_OPTK_MOMENTUM: n1 = op->step == 1 ? gv : VADD(VMUL(o1, k->b1), gv); break;
             case KBIT_OPTK_LION: {
                 V dir = vsgn(k, VADD(VMUL(o1, k->b1), VMUL(k->omb1, gv)));
-                VSTOREF(aux + i, VRT(PT, VMUL(k->lr, dir)));
-                VSTOREF(upd + i, wdp ? VRT(PT, VMUL(p, k->decay)) : p); /* decayed p */
+                step = VRT(PT, VMUL(k->lr, dir));
+                pw = wdp ? VRT(PT, VMUL(p, k->decay)) : p; /* decayed p */
                 n1 = VADD(VMUL(o1, k->b2), VMUL(k->omb2, gv));
+                if (!fused) {
+                    VSTOREF(step_f + i, step);
+                    VSTOREF(pw_f + i, pw);
+                }
                 break;
             }
             case KBIT_OPTK_RMSPROP: n1 = VADD(VMUL(o1, k->b1), VMUL(k->omb1, VMUL(gv, gv))); break;
             default: n1 = VADD(o1, VMUL(gv, gv)); break; /* ADAGRAD */
             }
-            VSTOREF(s1 + i, VSEL(skip, o1, n1));
+            s = VSEL(skip, o1, n1);
+            go = MANDNOT(MALL, skip);
         }
-        mx1 = vmax_abs(mx1, VLOADF(s1 + i));
+        VSTOREF(s1 + i, s);
+        mx1 = vmax_abs(mx1, s);
+        if (fused)
+            VSTORET(op->p, PT, start + i,
+                    VSEL(go, param_new(k, kernel, wdp, PT, p, graw, s, v, m2, pw, step), p));
     }
     float n1 = hmax(mx1), n2 = two ? hmax(mx2) : 0.0f, n3 = ademamix ? hmax(mx3) : 0.0f;
 
-    /* pass 2: parameters */
-    for (int64_t i = 0; i < BLK; i += W) {
-        V p = VLOADT(op->p, PT, start + i), pn;
+    /* pass 1b, 16-bit parameters: the parameters */
+    for (int64_t i = 0; i < BLK && !fused; i += W) {
+        V p = VLOADT(op->p, PT, start + i);
         V graw = VLOADT(op->g, GT, start + i);
-        V s = VLOADF(s1 + i);
-        M go;
-        if (two) {
-            go = VEQ(VLOADF(upd + i), k->one);
-            V v = VLOADF(s2 + i);
-            if (ademamix) {
-                V num = VADD(VDIV(s, k->c1), VMUL(k->alpha, VLOADF(s3 + i)));
-                pn = VRT(PT, VSUB(p, VMUL(k->lr, VDIV(num, VADD(VDIV(VSQRT(v), k->c2), k->eps)))));
-            } else {
-                pn = VRT(PT, VADD(p, VMUL(k->ss, VDIV(s, VADD(VSQRT(v), k->c2_eps)))));
-            }
-            if (wdp)
-                pn = VRT(PT, VMUL(pn, k->decay));
-        } else {
-            go = MANDNOT(MALL, skip_mask(op, k, graw));
-            switch (op->kernel) {
-            case KBIT_OPTK_MOMENTUM: pn = VRT(PT, VSUB(p, VMUL(k->lr, s))); break;
-            case KBIT_OPTK_LION: pn = VRT(PT, VSUB(VLOADF(upd + i), VLOADF(aux + i))); break;
-            default: pn = VRT(PT, VSUB(p, VMUL(k->lr, VDIV(graw, VADD(VSQRT(s), k->eps))))); break;
-            }
-        }
+        M go = two ? VEQ(VLOADF(go_f + i), k->one) : MANDNOT(MALL, skip_mask(op, k, graw));
+        V v = two ? VLOADF(s2 + i) : k->zero, m2 = ademamix ? VLOADF(s3 + i) : k->zero;
+        V pw = kernel == KBIT_OPTK_LION ? VLOADF(pw_f + i) : p;
+        V step = kernel == KBIT_OPTK_LION ? VLOADF(step_f + i) : k->zero;
+        V pn = param_new(k, kernel, wdp, PT, p, graw, VLOADF(s1 + i), v, m2, pw, step);
         VSTORET(op->p, PT, start + i, VSEL(go, pn, p));
     }
 
-    /* pass 3: requantize */
+    /* pass 2: requantize */
     op->absmax1[b] = n1;
     vrequantize(s1, n1, op->qmap1, &pl->plan1, 1, pl->neg1, q1);
     if (two) {
@@ -351,6 +411,30 @@ KBIT_INLINE void block8(const kbit_op_optimizer *op, const consts *k, const kbit
         op->absmax1[nblocks + b] = n3;
         vrequantize(s3, n3, op->qmap1, &pl->plan1, 1, pl->neg1, q3);
     }
+}
+
+/* block8 compiled for each kernel and weight-decay case, so that the
+ * per-vector choices between them are made once, here. */
+KBIT_INLINE void block8_kernel(const kbit_op_optimizer *op, const consts *k,
+                               const kbit_optim_plans *pl, int64_t b, kbit_dtype PT, kbit_dtype GT)
+{
+    const int wdp = op->weight_decay > 0.0f;
+#define BLOCK8_CASE(kern)                                   \
+    case kern:                                              \
+        if (wdp)                                            \
+            block8(op, k, pl, b, kern, 1, PT, GT);          \
+        else                                                \
+            block8(op, k, pl, b, kern, 0, PT, GT);          \
+        break;
+    switch (op->kernel) {
+        BLOCK8_CASE(KBIT_OPTK_ADAM)
+        BLOCK8_CASE(KBIT_OPTK_ADEMAMIX)
+        BLOCK8_CASE(KBIT_OPTK_MOMENTUM)
+        BLOCK8_CASE(KBIT_OPTK_RMSPROP)
+        BLOCK8_CASE(KBIT_OPTK_ADAGRAD)
+        BLOCK8_CASE(KBIT_OPTK_LION)
+    }
+#undef BLOCK8_CASE
 }
 
 /* Every full block of [b0, b1) with constant dtypes; the reference does a
@@ -367,7 +451,7 @@ KBIT_INLINE void optim_blocks(const kbit_op_optimizer *op, const kbit_optim_plan
         if (op->state_bits == 32)
             block32(op, &k, b * BLK, PT, GT);
         else
-            block8(op, &k, pl, b, PT, GT);
+            block8_kernel(op, &k, pl, b, PT, GT);
     }
     if (b < b1)
         kbit_ref_optimizer_step(op, b, b1);
