@@ -5,12 +5,12 @@
 #
 #   kbit_interop_env   a venv with torch, bitsandbytes, safetensors,
 #                      transformers, accelerate in $KBIT_BUILD_DIR/interop-venv
-#                      (pip, bounded by KBIT_INTEROP_TIMEOUT, default 600 s;
+#                      (pip, bounded by KBIT_INTEROP_TIMEOUT, default 300 s;
 #                      KBIT_INTEROP=0 skips), so tests/test-interop.sh runs
 #   kbit_sanitize      a second build with ASan + UBSan (clang with libFuzzer
 #                      when there, else gcc) in $KBIT_BUILD_DIR-sanitize; runs
 #                      the malformed-input tests (test_checkpoint,
-#                      test_safetensors, test_bad_input) under it, then a
+#                      test_safetensors, the test_*bad_input programs) under it, then a
 #                      bounded fuzz run of tests/fuzz_checkpoint
 #                      (KBIT_FUZZ_SECONDS, default 60) when clang built it.
 #                      KBIT_SANITIZE=0 skips.
@@ -25,13 +25,13 @@ kbit_interop_env() {
         "$venv/bin/python" -c 'import torch, bitsandbytes, safetensors, transformers, accelerate' 2>/dev/null; then
         return 0
     fi
-    kbit_say "interop venv: pip install torch bitsandbytes safetensors transformers accelerate (at most ${KBIT_INTEROP_TIMEOUT:-600} s)"
+    kbit_say "interop venv: pip install torch bitsandbytes safetensors transformers accelerate (at most ${KBIT_INTEROP_TIMEOUT:-300} s)"
     if ! command -v python3 >/dev/null 2>&1 || ! python3 -m venv "$venv" >/dev/null 2>&1; then
         echo "  no python3 with venv: tests/test-interop.sh will skip"
         return 0
     fi
     # torch's CPU wheels first (small); PyPI's default torch otherwise
-    timeout "${KBIT_INTEROP_TIMEOUT:-600}" sh -c '
+    timeout "${KBIT_INTEROP_TIMEOUT:-300}" sh -c '
         "$1/bin/pip" install -q --index-url https://download.pytorch.org/whl/cpu torch ||
             "$1/bin/pip" install -q torch
         "$1/bin/pip" install -q bitsandbytes safetensors transformers accelerate' sh "$venv" \
@@ -62,7 +62,8 @@ kbit_sanitize() {
         (cd "$dir" && "$KBIT_ROOT/configure" -q --without-cuda --without-hip --without-opencl "$@") ||
             { echo "  configure failed (see $dir/config.log)"; return 1; }
     fi
-    progs="tests/test_checkpoint tests/test_safetensors tests/test_bad_input"
+    progs="tests/test_checkpoint tests/test_safetensors tests/test_bad_input tests/test_gemm4_bad
+        tests/test_int8_bad_input tests/test_optim_bad_input"
     case "$how" in clang*) fuzz=tests/fuzz_checkpoint ;; *) fuzz= ;; esac
     # shellcheck disable=SC2086  # lists
     (cd "$dir" && make -j"$KBIT_JOBS" $progs $fuzz >/dev/null) || { echo "  build failed"; return 1; }
