@@ -82,6 +82,14 @@ kbit_status cpu_open_isa(const char *isa, kbit_device **dev);
 /* Directory of the golden vectors (KBIT_VECTORS_DIR, else the source tree). */
 const char *vectors_dir(void);
 
+/* The verdict on one call that must fail: status `want`, a message (kbit_last_error)
+ * that contains `needle`, and `untouched` true (the caller's check of its outputs).
+ * One TAP line; returns its result. */
+int expect_failure(kbit_status got, kbit_status want, const char *needle, int untouched,
+                   const char *call);
+/* The verdict on one call that must succeed: KBIT_OK and no message. */
+int expect_success(kbit_status got, const char *call);
+
 /* printf into a malloc'd string. */
 char *str_printf(const char *fmt, ...)
 #if defined(__GNUC__)
