@@ -199,14 +199,16 @@ KBIT_INLINE void rows(const gemm4_args *g, int mode, int64_t n0, int64_t n1, int
 /* M > 1: each weight decoded once per call                             */
 /*
  * A block of up to BLOCK_ROWS weight rows runs over all the activation rows
- * of a slab (sized for the L1 and L2 caches) group by group: the block's
- * group j is decoded once into wbuf (L1), then every register tile of
+ * of a slab (sized for the L1 and L2 caches) two groups of the same lane
+ * half at a time (j and j + 2: 0, 2, 1, 3, 4, 6, 5, 7, ...): the block's
+ * groups are decoded once into wbuf (L1), then every register tile of
  * TILE_R rows x TILE_M activation rows loads its accumulators (acc, L1:
- * [row][activation row][lanes 0-15 or 16-31]), takes the group's 8 elements
- * (per element: TILE_R weight vectors and TILE_M activation vectors, all
- * their products) and stores them back. The group's activations (slab x
- * 512 bytes) stay in L1 for all the block's rows. Each output still takes
- * its chunks in increasing order per lane, the order of dot32.
+ * [activation row][row][lanes 0-15 or 16-31]), takes the groups' 16
+ * elements (per element: TILE_R weight vectors and TILE_M activation
+ * vectors, all their products) and stores them back. The groups'
+ * activations (slab x 1 KiB) stay in L1 for all the block's rows. Each
+ * output still takes its chunks in increasing order per lane, the order of
+ * dot32.
  */
 #define BLOCK_ROWS 8
 #define TILE_R 4
@@ -220,14 +222,15 @@ KBIT_INLINE void rows(const gemm4_args *g, int mode, int64_t n0, int64_t n1, int
 typedef struct block_work {
     int64_t mslab;   /* activation rows per slab */
     __m512 *acc;     /* [mslab][BLOCK_ROWS][2] */
-    __m512 *wbuf;    /* [BLOCK_ROWS][8] */
+    __m512 *wbuf;    /* [BLOCK_ROWS][2][8] */
     float *slab;     /* the slab's activations, group-major: [groups][rows][128] */
 } block_work;
 
-/* Group j (mask `valid`, lane half h) of the decoded rows r0 .. r0+R into
- * the accumulators of MT activation rows from mt0 of the slab (MS rows). */
+/* Groups j and j + 2 (U = 2) or j alone (U = 1) of the decoded rows
+ * r0 .. r0+R into the accumulators of MT activation rows from mt0 of the
+ * slab (MS rows); lane half h = j % 2; valid[u]: the chunks of group u. */
 KBIT_INLINE void block_tile(const block_work *bw, int r0, int R, int64_t MS, int64_t mt0, int MT,
-                            int64_t j, int h, __mmask16 valid)
+                            int64_t j, int U, int h, const __mmask16 valid[2])
 {
     /* one pointer each to the accumulators, activations and weights:
      * every access below is at a constant offset from it */
@@ -236,35 +239,55 @@ KBIT_INLINE void block_tile(const block_work *bw, int r0, int R, int64_t MS, int
     _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)
         _Pragma("GCC unroll 8") for (int mt = 0; mt < MT; mt++)
             acc[r][mt] = mem[(mt * BLOCK_ROWS + r) * 2];
-    const float *a = bw->slab + (j * MS + mt0) * KBIT_GEMM4_GROUP;
-    const __m512 *wb = bw->wbuf + r0 * 8;
-    _Pragma("GCC unroll 8") for (int e = 0; e < 8; e++) {
-        __m512 w[TILE_R], av[TILE_M];
-        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)
-            w[r] = wb[r * 8 + e];
-        _Pragma("GCC unroll 8") for (int mt = 0; mt < MT; mt++)
-            av[mt] = _mm512_load_ps(a + mt * KBIT_GEMM4_GROUP + 16 * e);
-        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)
+    _Pragma("GCC unroll 2") for (int u = 0; u < U; u++) {
+        const float *a = bw->slab + ((j + 2 * u) * MS + mt0) * KBIT_GEMM4_GROUP;
+        const __m512 *wb = bw->wbuf + r0 * 16 + u * 8;
+        _Pragma("GCC unroll 8") for (int e = 0; e < 8; e++) {
+            __m512 w[TILE_R], av[TILE_M];
+            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)
+                w[r] = wb[r * 16 + e];
             _Pragma("GCC unroll 8") for (int mt = 0; mt < MT; mt++)
-                acc[r][mt] = _mm512_mask3_fmadd_ps(w[r], av[mt], acc[r][mt], valid);
+                av[mt] = _mm512_load_ps(a + mt * KBIT_GEMM4_GROUP + 16 * e);
+            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)
+                _Pragma("GCC unroll 8") for (int mt = 0; mt < MT; mt++)
+                    acc[r][mt] = _mm512_mask3_fmadd_ps(w[r], av[mt], acc[r][mt], valid[u]);
+        }
     }
     _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)
         _Pragma("GCC unroll 8") for (int mt = 0; mt < MT; mt++)
             mem[(mt * BLOCK_ROWS + r) * 2] = acc[r][mt];
 }
 
-/* The decoded rows r0 .. r0+R of group j for every activation row of the
- * slab, TILE_M (then 2, 1) at a time. */
-KBIT_INLINE void block_rows(const block_work *bw, int r0, int R, int64_t MS, int64_t j, int h,
-                            __mmask16 valid)
+/* The decoded rows r0 .. r0+R of groups j (and j + 2) for every activation
+ * row of the slab, TILE_M (then 2, 1) at a time. */
+KBIT_INLINE void block_rows(const block_work *bw, int r0, int R, int64_t MS, int64_t j, int U,
+                            int h, const __mmask16 valid[2])
 {
     int64_t mt0 = 0;
     for (; mt0 + TILE_M <= MS; mt0 += TILE_M)
-        block_tile(bw, r0, R, MS, mt0, TILE_M, j, h, valid);
+        block_tile(bw, r0, R, MS, mt0, TILE_M, j, U, h, valid);
     for (; mt0 + 2 <= MS; mt0 += 2)
-        block_tile(bw, r0, R, MS, mt0, 2, j, h, valid);
+        block_tile(bw, r0, R, MS, mt0, 2, j, U, h, valid);
     for (; mt0 < MS; mt0++)
-        block_tile(bw, r0, R, MS, mt0, 1, j, h, valid);
+        block_tile(bw, r0, R, MS, mt0, 1, j, U, h, valid);
+}
+
+/* Groups j and j + 2 (U = 2) or j (U = 1) of the block's RB rows. */
+KBIT_INLINE void block_groups(const gemm4_args *g, const block_work *bw, int mode, int64_t n,
+                              int RB, int64_t MS, int64_t j, int U)
+{
+    __mmask16 valid[2];
+    for (int u = 0; u < U; u++) {
+        int64_t ju = j + 2 * u;
+        valid[u] = ju + 1 < g->groups ? 0xffff : k512_mask(g->chunks - ju * 16);
+        for (int r = 0; r < RB; r++)
+            decode_group(g, mode, n + r, ju, valid[u], RB * g->ahead, bw->wbuf + r * 16 + u * 8);
+    }
+    int h = (int)(j & 1), r0 = 0;
+    for (; r0 + TILE_R <= RB; r0 += TILE_R)
+        block_rows(bw, r0, TILE_R, MS, j, U, h, valid);
+    for (; r0 < RB; r0++)
+        block_rows(bw, r0, 1, MS, j, U, h, valid);
 }
 
 /* Outputs (m0 .. m0+MS) x (n .. n+RB), RB <= BLOCK_ROWS. */
@@ -274,16 +297,13 @@ KBIT_INLINE void block(const gemm4_args *g, const block_work *bw, int mode, int6
     const int64_t G = g->groups;
     for (int64_t i = 0; i < MS * BLOCK_ROWS * 2; i++)
         bw->acc[i] = _mm512_setzero_ps();
-    for (int64_t j = 0; j < G; j++) {
-        __mmask16 valid = j + 1 < G ? 0xffff : k512_mask(g->chunks - j * 16);
-        for (int r = 0; r < RB; r++)
-            decode_group(g, mode, n + r, j, valid, RB * g->ahead, bw->wbuf + r * 8);
-        int h = (int)(j & 1), r0 = 0;
-        for (; r0 + TILE_R <= RB; r0 += TILE_R)
-            block_rows(bw, r0, TILE_R, MS, j, h, valid);
-        for (; r0 < RB; r0++)
-            block_rows(bw, r0, 1, MS, j, h, valid);
-    }
+    for (int64_t j4 = 0; j4 < G; j4 += 4)
+        for (int64_t j = j4; j < j4 + 2 && j < G; j++) {
+            if (j + 2 < G)
+                block_groups(g, bw, mode, n, RB, MS, j, 2);
+            else
+                block_groups(g, bw, mode, n, RB, MS, j, 1);
+        }
     const kbit_op_gemm_4bit *op = g->op;
     for (int r = 0; r < RB; r++) {
         float bias = 0.0f;
@@ -338,13 +358,13 @@ KBIT_INLINE kbit_status all_rows(const gemm4_args *g, int mode, int64_t n0, int6
     bw.mslab = bw.mslab > MAX_SLAB ? MAX_SLAB : bw.mslab < TILE_M ? TILE_M : bw.mslab;
     if (bw.mslab > M)
         bw.mslab = M;
-    size_t vectors = (size_t)(BLOCK_ROWS * bw.mslab * 2 + BLOCK_ROWS * 8);
+    size_t vectors = (size_t)(BLOCK_ROWS * bw.mslab * 2 + BLOCK_ROWS * 16);
     size_t bytes = vectors * sizeof(__m512) + (size_t)(bw.mslab * g->row_floats) * sizeof(float);
     bw.acc = aligned_alloc(64, bytes);
     if (bw.acc == NULL)
         return KBIT_ENOMEM;
     bw.wbuf = bw.acc + BLOCK_ROWS * bw.mslab * 2;
-    bw.slab = (float *)(bw.wbuf + BLOCK_ROWS * 8);
+    bw.slab = (float *)(bw.wbuf + BLOCK_ROWS * 16);
     all_rows_blocked(g, &bw, mode, n0, n1);
     free(bw.acc);
     return KBIT_OK;
