@@ -342,8 +342,8 @@ static void conformance(runner *run)
     one_case(run, i++, 0, 8, 8, 64, STYLE_NORMAL);
     one_case(run, i++, 2, 5, 0, 64, STYLE_NORMAL);
     one_case(run, i++, 2, 0, 9, 64, STYLE_NORMAL);
-    /* large weights, M = 1, forward only (the backward of every variant is
-     * the reference kernel; its large-N cases are N = 4097 above) */
+    /* large weights, M = 1, forward only (the backward's large-N cases are
+     * N = 4097 above) */
     some_ops(run, 0, 1, 4096, 4096, 64, STYLE_NORMAL, 1);
     some_ops(run, 7, 1, 4096, 11008, 64, STYLE_NORMAL, 1);
     some_ops(run, 2, 16, 512, 4096, 64, STYLE_NORMAL, 1);
