@@ -4,7 +4,8 @@
  *
  * Conformance: shapes M = 1, 2, 3, 7, 64 and N, K in 1, 8, 31, 33, B-1, B+1
  * (and a few around 128 and 256 lanes) over every blocksize, plus large
- * weights 4096x4096 and 4096x11008 with M = 1, 512x4096 with M = 16; NF4/FP4, f32/f16/
+ * weights 4096x4096 and 4096x11008 with M = 1, 512x4096 with M = 16, M = 8 .. 64
+ * around the blocks and slabs of the AVX-512 path for M >= 8; NF4/FP4, f32/f16/
  * bf16, plain/nested absmax, with/without bias (rotated over the shapes);
  * (11008x4096 is left out: its rows add nothing to 4096x11008's but time).
  * Weights come in three styles: quantized from normal data, random bytes
@@ -341,12 +342,24 @@ static void conformance(runner *run)
     one_case(run, i++, 0, 8, 8, 64, STYLE_NORMAL);
     one_case(run, i++, 2, 5, 0, 64, STYLE_NORMAL);
     one_case(run, i++, 2, 0, 9, 64, STYLE_NORMAL);
-    /* large weights, M = 1, forward only (the backward of every variant is
-     * the reference kernel; its large-N cases are N = 4097 above) */
+    /* large weights, M = 1, forward only (the backward's large-N cases are
+     * N = 4097 above) */
     some_ops(run, 0, 1, 4096, 4096, 64, STYLE_NORMAL, 1);
     some_ops(run, 7, 1, 4096, 11008, 64, STYLE_NORMAL, 1);
     some_ops(run, 2, 16, 512, 4096, 64, STYLE_NORMAL, 1);
     one_case(run, 5, 3, 40, 11008, 128, STYLE_RANDOM);
+    /* M >= 8 (AVX-512: blocks of weight rows, each weight decoded once):
+     * activation slabs and their remainders (M > 32, and K = 11008 whose
+     * slabs hold 23 rows), rows past the last whole block, partial last
+     * groups (K % 128 != 0), every lookup (blocksize 32, 64, >= 128);
+     * forward only */
+    static const struct { int64_t M, N, K; int B; } blocked[] = {
+        { 8, 13, 128, 64 },  { 9, 8, 136, 32 },    { 15, 21, 256, 128 },  { 16, 17, 1000, 64 },
+        { 33, 9, 4096, 64 }, { 40, 11, 1024, 256 }, { 47, 5, 11008, 64 }, { 64, 19, 520, 4096 },
+    };
+    for (size_t k = 0; k < sizeof blocked / sizeof blocked[0]; k++)
+        some_ops(run, (int)k, blocked[k].M, blocked[k].N, blocked[k].K, blocked[k].B,
+                 (int)k % NSTYLES, 1);
     report(run);
 }
 

@@ -10,10 +10,13 @@
  * the sign bit by a left shift of the packed word). Lanes past the row's last
  * chunk keep their sum (blend): a lane with no chunk left does not step.
  *
- * Weights with K % 8 != 0 use the reference kernel.
+ * Weights with K % 8 != 0 use the reference kernel. The backward is at the
+ * end of the file.
  */
 #include <immintrin.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "../ref/encode.h"
 #include "../ref/ref.h"
@@ -190,4 +193,108 @@ kbit_status kbit_avx2_gemm_4bit(const kbit_op_gemm_4bit *op, const float *at, in
         }
     }
     return KBIT_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Backward: dA[m, k] = dot32 over n of dOut[m, n] and W[n, k]          */
+/*
+ * avx512_gemm4.c's backward on 8 columns per register: each dot32 lane l
+ * (chunks of 8 weight rows, c = l mod 32) runs on its own register, its
+ * products taken in increasing n, and the 32 lane registers are folded 16,
+ * 8, 4, 2, 1 element-wise, the order of the reference. Needs K even (each
+ * row starts on a byte); columns past the last whole group of 8, and odd K,
+ * use the reference kernel.
+ */
+
+#define BWD_MAX_M 8
+
+/* W[n, k0 .. k0+7] as fp32 (one multiply each). */
+KBIT_INLINE __m256 row8(const kbit_op_gemm_4bit *op, const gemm4_args *g, int64_t n, int64_t k0)
+{
+    int64_t f0 = n * op->K + k0; /* even */
+    uint32_t word;
+    memcpy(&word, op->packed + f0 / 2, sizeof word);
+    /* byte i / 2 in lane i; even elements: the high nibble */
+    __m128i pairs = _mm_shuffle_epi8(_mm_cvtsi32_si128((int)word),
+                                     _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, -1, -1, -1, -1, -1, -1,
+                                                   -1, -1));
+    __m256i q = _mm256_srlv_epi32(_mm256_cvtepu8_epi32(pairs),
+                                  _mm256_setr_epi32(4, 0, 4, 0, 4, 0, 4, 0));
+    int64_t b0 = f0 >> g->lg_block;
+    int off = (int)(f0 - (b0 << g->lg_block));
+    __m256i idx = _mm256_srlv_epi32(_mm256_add_epi32(_mm256_set1_epi32(off), g->iota),
+                                    _mm256_set1_epi32(g->lg_block));
+    __m256 am = _mm256_permutevar8x32_ps(
+        _mm256_maskload_ps(op->absmax + b0, lanes_below(g, g->nblocks - b0)), idx);
+    return _mm256_mul_ps(decode(g, q, _mm256_slli_epi32(q, 28)), am);
+}
+
+/* Columns k0 .. k0+7 for activation rows m0 .. m0+MT (a: fp32 dOut). */
+KBIT_INLINE void bwd_tile(const kbit_op_gemm_4bit *op, const gemm4_args *g, const float *a,
+                          int64_t k0, int64_t m0, int MT)
+{
+    const int64_t N = op->N, chunks = (N + 7) / 8;
+    __m256 s[BWD_MAX_M][32];
+    for (int l = 0; l < 32; l++) {
+        __m256 acc[BWD_MAX_M];
+        _Pragma("GCC unroll 8") for (int mt = 0; mt < MT; mt++)
+            acc[mt] = _mm256_setzero_ps();
+        for (int64_t c = l; c < chunks; c += 32) {
+            for (int e = 0; e < 8; e++) {
+                int64_t n = c * 8 + e;
+                if (n >= N) { /* padding: fma(+0, +0, s) = s + (+0) */
+                    _Pragma("GCC unroll 8") for (int mt = 0; mt < MT; mt++)
+                        acc[mt] = _mm256_add_ps(acc[mt], _mm256_setzero_ps());
+                    continue;
+                }
+                __m256 w = row8(op, g, n, k0);
+                _Pragma("GCC unroll 8") for (int mt = 0; mt < MT; mt++)
+                    acc[mt] = _mm256_fmadd_ps(w, _mm256_set1_ps(a[(m0 + mt) * N + n]), acc[mt]);
+            }
+        }
+        _Pragma("GCC unroll 8") for (int mt = 0; mt < MT; mt++)
+            s[mt][l] = acc[mt];
+    }
+    for (int mt = 0; mt < MT; mt++) {
+        for (int h = 16; h >= 1; h /= 2)
+            for (int l = 0; l < h; l++)
+                s[mt][l] = _mm256_add_ps(s[mt][l], s[mt][l + h]);
+        float v[8];
+        _mm256_storeu_ps(v, s[mt][0]);
+        kbit_store_f32(op->out, op->dtype, (m0 + mt) * op->K + k0, 8, v);
+    }
+}
+
+kbit_status kbit_avx2_gemm_4bit_backward(const kbit_op_gemm_4bit *op, int64_t k_begin,
+                                         int64_t k_end)
+{
+    if (op->K % 2 != 0 || op->N == 0)
+        return kbit_ref_gemm_4bit_backward(op, k_begin, k_end);
+    const int64_t M = op->M, N = op->N;
+    float *a = malloc((size_t)(M * N) * sizeof *a);
+    if (a == NULL)
+        return KBIT_ENOMEM;
+    kbit_load_f32(op->a, op->dtype, 0, M * N, a);
+    gemm4_args g = {
+        .op = op, .nblocks = (N * op->K + op->blocksize - 1) / op->blocksize,
+        .lg_block = __builtin_ctz((unsigned)op->blocksize),
+        .iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+    };
+    float dec[16];
+    for (unsigned q = 0; q < 16; q++)
+        dec[q] = kbit_4bit_decode(op->type, q);
+    g.dec_lo = _mm256_loadu_ps(dec);
+    g.dec_hi = _mm256_loadu_ps(dec + 8);
+    int64_t k0 = k_begin;
+    for (; k0 + 8 <= k_end; k0 += 8) {
+        int64_t m0 = 0;
+        for (; m0 + 8 <= M; m0 += 8)
+            bwd_tile(op, &g, a, k0, m0, 8);
+        for (; m0 + 4 <= M; m0 += 4)
+            bwd_tile(op, &g, a, k0, m0, 4);
+        for (; m0 < M; m0++)
+            bwd_tile(op, &g, a, k0, m0, 1);
+    }
+    free(a);
+    return k0 < k_end ? kbit_ref_gemm_4bit_backward(op, k0, k_end) : KBIT_OK;
 }

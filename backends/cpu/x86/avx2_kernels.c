@@ -20,5 +20,5 @@ const kbit_cpu_kernels kbit_cpu_kernels_avx2 = {
     .int8_backward = kbit_avx2_int8_backward,
     .gemm4_transposed = 1,
     .gemm_4bit = kbit_avx2_gemm_4bit,
-    .gemm_4bit_backward = kbit_ref_gemm_4bit_backward,
+    .gemm_4bit_backward = kbit_avx2_gemm_4bit_backward,
 };

@@ -19,6 +19,7 @@
 #include <immintrin.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../ref/encode.h"
 #include "../ref/ref.h"
@@ -79,115 +80,95 @@ KBIT_INLINE float fold32(__m512 lo, __m512 hi)
  *    block, one vpermps of the table DEC*absmax[b] gives w. */
 enum { LOOKUP_LANES, LOOKUP_PAIR, LOOKUP_ONE };
 
-/* One group j (chunks 16j..16j+15, mask `valid`) of R weight rows from n,
- * accumulated into acc[r][mt] for MT activation rows from m0. */
+/* The weight of group j (chunks 16j..16j+15, mask `valid`) of weight row n
+ * as fp32: w[e] holds element e of the group's 16 chunks (dot32 lanes). The
+ * next tile, `ahead` bytes on, is prefetched. */
+KBIT_INLINE void decode_group(const gemm4_args *g, int mode, int64_t n, int64_t j,
+                              __mmask16 valid, int64_t ahead, __m512 w[8])
+{
+    const int64_t K = g->op->K;
+    const uint8_t *p = g->op->packed + n * K / 2 + j * 64;
+    const float *am_p = g->op->absmax + ((n * K + j * KBIT_GEMM4_GROUP) >> g->lg_block);
+    _mm_prefetch((const char *)p + ahead, _MM_HINT_T0);
+    _mm_prefetch((const char *)am_p + (ahead >> (g->lg_block - 3)), _MM_HINT_T0);
+    __m512i W = _mm512_maskz_loadu_epi32(valid, p);
+    if (mode == LOOKUP_PAIR) {
+        __m512 t0 = _mm512_mul_ps(g->dec, _mm512_set1_ps(am_p[0]));
+        __m512 t1 = _mm512_mul_ps(g->dec, _mm512_set1_ps(am_p[1]));
+        /* (x & 0x0f0f0f0f) | select: 0xEA = (A & B) | C */
+        __m512i lo4 = _mm512_ternarylogic_epi32(W, g->nibbles, g->select, 0xEA);
+        __m512i hi4 = _mm512_ternarylogic_epi32(_mm512_srli_epi32(W, 4), g->nibbles, g->select,
+                                                0xEA);
+        /* element e: byte e / 2 of hi4 (even e) or lo4 (odd e) */
+        w[0] = _mm512_permutex2var_ps(t0, hi4, t1);
+        w[1] = _mm512_permutex2var_ps(t0, lo4, t1);
+        w[2] = _mm512_permutex2var_ps(t0, _mm512_srli_epi32(hi4, 8), t1);
+        w[3] = _mm512_permutex2var_ps(t0, _mm512_srli_epi32(lo4, 8), t1);
+        w[4] = _mm512_permutex2var_ps(t0, _mm512_srli_epi32(hi4, 16), t1);
+        w[5] = _mm512_permutex2var_ps(t0, _mm512_srli_epi32(lo4, 16), t1);
+        w[6] = _mm512_permutex2var_ps(t0, _mm512_srli_epi32(hi4, 24), t1);
+        w[7] = _mm512_permutex2var_ps(t0, _mm512_srli_epi32(lo4, 24), t1);
+        return;
+    }
+    /* element e: nibble e of the word; vpermps reads the low 4 bits */
+    __m512 t0 = _mm512_setzero_ps(), am = t0;
+    if (mode == LOOKUP_ONE)
+        t0 = _mm512_mul_ps(g->dec, _mm512_set1_ps(am_p[0]));
+    else
+        am = lane_absmax(g, n, j);
+#define GEMM4_ONE(q)                                                                         \
+    (mode == LOOKUP_ONE ? _mm512_permutexvar_ps(q, t0)                                       \
+                        : _mm512_mul_ps(_mm512_permutexvar_ps(q, g->dec), am))
+    w[0] = GEMM4_ONE(_mm512_srli_epi32(W, 4));
+    w[1] = GEMM4_ONE(W);
+    w[2] = GEMM4_ONE(_mm512_srli_epi32(W, 12));
+    w[3] = GEMM4_ONE(_mm512_srli_epi32(W, 8));
+    w[4] = GEMM4_ONE(_mm512_srli_epi32(W, 20));
+    w[5] = GEMM4_ONE(_mm512_srli_epi32(W, 16));
+    w[6] = GEMM4_ONE(_mm512_srli_epi32(W, 28));
+    w[7] = GEMM4_ONE(_mm512_srli_epi32(W, 24));
+#undef GEMM4_ONE
+}
+
+/* One group j (mask `valid`) of R weight rows from n, accumulated into
+ * acc[r][mt] for MT activation rows from m0. */
 KBIT_INLINE void group_step(const gemm4_args *g, int mode, int64_t n, int R, int64_t m0, int MT,
                             int64_t j, __mmask16 valid, __m512 acc[GEMM4_MAX_ROWS][GEMM4_MAX_M])
 {
-    const int64_t K = g->op->K;
     const float *a = g->at + m0 * g->row_floats + j * KBIT_GEMM4_GROUP;
     _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
-        const uint8_t *p = g->op->packed + (n + r) * K / 2 + j * 64;
-        const float *am_p = g->op->absmax + (((n + r) * K + j * KBIT_GEMM4_GROUP) >> g->lg_block);
         /* The R rows of a tile are one contiguous stretch of the weight:
          * fetch the same place of the next tile (one row further would be
          * this tile's next row, already on its way). */
-        _mm_prefetch((const char *)p + R * g->ahead, _MM_HINT_T0);
-        _mm_prefetch((const char *)am_p + R * (g->ahead >> (g->lg_block - 3)), _MM_HINT_T0);
-        __m512i W = _mm512_maskz_loadu_epi32(valid, p);
-        __m512 am = _mm512_setzero_ps(), t0 = am, t1 = am;
-        __m512i lo4 = W, hi4 = W;
-        if (mode == LOOKUP_LANES) {
-            am = lane_absmax(g, n + r, j);
-        } else if (mode == LOOKUP_PAIR) {
-            t0 = _mm512_mul_ps(g->dec, _mm512_set1_ps(am_p[0]));
-            t1 = _mm512_mul_ps(g->dec, _mm512_set1_ps(am_p[1]));
-            /* (x & 0x0f0f0f0f) | select: 0xEA = (A & B) | C */
-            lo4 = _mm512_ternarylogic_epi32(W, g->nibbles, g->select, 0xEA);
-            hi4 = _mm512_ternarylogic_epi32(_mm512_srli_epi32(W, 4), g->nibbles, g->select, 0xEA);
-        } else {
-            t0 = _mm512_mul_ps(g->dec, _mm512_set1_ps(am_p[0]));
-        }
-#define GEMM4_FMA(e, w)                                                                      \
-        do {                                                                                \
-            __m512 w_ = (w);                                                                \
-            _Pragma("GCC unroll 8") for (int mt = 0; mt < MT; mt++)                        \
-                acc[r][mt] = _mm512_mask3_fmadd_ps(                                         \
-                    w_, _mm512_load_ps(a + mt * g->row_floats + 16 * (e)), acc[r][mt], valid); \
-        } while (0)
-        if (mode == LOOKUP_PAIR) {
-            /* element e: byte e / 2 of hi4 (even e) or lo4 (odd e) */
-#define GEMM4_PAIR(e, q) GEMM4_FMA(e, _mm512_permutex2var_ps(t0, q, t1))
-            GEMM4_PAIR(0, hi4);
-            GEMM4_PAIR(1, lo4);
-            GEMM4_PAIR(2, _mm512_srli_epi32(hi4, 8));
-            GEMM4_PAIR(3, _mm512_srli_epi32(lo4, 8));
-            GEMM4_PAIR(4, _mm512_srli_epi32(hi4, 16));
-            GEMM4_PAIR(5, _mm512_srli_epi32(lo4, 16));
-            GEMM4_PAIR(6, _mm512_srli_epi32(hi4, 24));
-            GEMM4_PAIR(7, _mm512_srli_epi32(lo4, 24));
-#undef GEMM4_PAIR
-        } else {
-            /* element e: nibble e of the word; vpermps reads the low 4 bits */
-#define GEMM4_ONE(e, q)                                                                      \
-            GEMM4_FMA(e, mode == LOOKUP_ONE ? _mm512_permutexvar_ps(q, t0)                 \
-                                            : _mm512_mul_ps(_mm512_permutexvar_ps(q, g->dec), am))
-            GEMM4_ONE(0, _mm512_srli_epi32(W, 4));
-            GEMM4_ONE(1, W);
-            GEMM4_ONE(2, _mm512_srli_epi32(W, 12));
-            GEMM4_ONE(3, _mm512_srli_epi32(W, 8));
-            GEMM4_ONE(4, _mm512_srli_epi32(W, 20));
-            GEMM4_ONE(5, _mm512_srli_epi32(W, 16));
-            GEMM4_ONE(6, _mm512_srli_epi32(W, 28));
-            GEMM4_ONE(7, _mm512_srli_epi32(W, 24));
-#undef GEMM4_ONE
-        }
-#undef GEMM4_FMA
+        __m512 w[8];
+        decode_group(g, mode, n + r, j, valid, R * g->ahead, w);
+        _Pragma("GCC unroll 8") for (int e = 0; e < 8; e++)
+            _Pragma("GCC unroll 8") for (int mt = 0; mt < MT; mt++)
+                acc[r][mt] = _mm512_mask3_fmadd_ps(
+                    w[e], _mm512_load_ps(a + mt * g->row_floats + 16 * e), acc[r][mt], valid);
     }
 }
 
-/* The groups first, first + 2, ... of R weight rows into acc. */
-KBIT_INLINE void half_pass(const gemm4_args *g, int mode, int64_t n, int R, int64_t m0, int MT,
-                           int64_t first, __m512 acc[GEMM4_MAX_ROWS][GEMM4_MAX_M])
-{
-    const int64_t G = g->groups;
-    int64_t j = first;
-    for (; j + 2 < G; j += 2)
-        group_step(g, mode, n, R, m0, MT, j, 0xffff, acc);
-    if (j < G) /* the last group may be partial */
-        group_step(g, mode, n, R, m0, MT, j, k512_mask(g->chunks - j * 16), acc);
-}
-
 /* Outputs (m0..m0+MT) x (n..n+R): whole dot32s, then bias and the dtype.
- * Lanes 0-15 only ever see the even groups and lanes 16-31 the odd ones, so
- * with `split` the even groups run over the whole row first, then the odd
- * ones (each lane still takes its chunks in increasing order): half the
- * accumulators are live, which leaves registers for more rows x more
- * activation rows (fewer loads per fma). Without it the row streams once. */
-KBIT_INLINE void tile(const gemm4_args *g, int mode, int split, int64_t n, int R, int64_t m0,
-                      int MT)
+ * Lanes 0-15 only ever see the even groups and lanes 16-31 the odd ones. */
+KBIT_INLINE void tile(const gemm4_args *g, int mode, int64_t n, int R, int64_t m0, int MT)
 {
     __m512 lo[GEMM4_MAX_ROWS][GEMM4_MAX_M], hi[GEMM4_MAX_ROWS][GEMM4_MAX_M];
     _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)
         _Pragma("GCC unroll 8") for (int mt = 0; mt < MT; mt++)
             lo[r][mt] = hi[r][mt] = _mm512_setzero_ps();
-    if (split) {
-        half_pass(g, mode, n, R, m0, MT, 0, lo);
-        half_pass(g, mode, n, R, m0, MT, 1, hi);
-    } else {
-        const int64_t G = g->groups;
-        int64_t j = 0;
-        for (; j + 2 < G; j += 2) {
-            group_step(g, mode, n, R, m0, MT, j, 0xffff, lo);
-            group_step(g, mode, n, R, m0, MT, j + 1, 0xffff, hi);
-        }
-        for (; j < G; j++) {
-            __mmask16 valid = k512_mask(g->chunks - j * 16);
-            if (j % 2 == 0)
-                group_step(g, mode, n, R, m0, MT, j, valid, lo);
-            else
-                group_step(g, mode, n, R, m0, MT, j, valid, hi);
-        }
+    const int64_t G = g->groups;
+    int64_t j = 0;
+    for (; j + 2 < G; j += 2) {
+        group_step(g, mode, n, R, m0, MT, j, 0xffff, lo);
+        group_step(g, mode, n, R, m0, MT, j + 1, 0xffff, hi);
+    }
+    for (; j < G; j++) {
+        __mmask16 valid = k512_mask(g->chunks - j * 16);
+        if (j % 2 == 0)
+            group_step(g, mode, n, R, m0, MT, j, valid, lo);
+        else
+            group_step(g, mode, n, R, m0, MT, j, valid, hi);
     }
     const kbit_op_gemm_4bit *op = g->op;
     _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
@@ -203,55 +184,190 @@ KBIT_INLINE void tile(const gemm4_args *g, int mode, int split, int64_t n, int R
     }
 }
 
-/* Rows [n0, n1) for MT activation rows from m0, R rows at a time, the row
- * streamed once (no split). */
+/* Rows [n0, n1) for MT activation rows from m0, R rows at a time. */
 KBIT_INLINE void rows(const gemm4_args *g, int mode, int64_t n0, int64_t n1, int R, int64_t m0,
                       int MT)
 {
     int64_t n = n0;
     for (; n + R <= n1; n += R)
-        tile(g, mode, 0, n, R, m0, MT);
+        tile(g, mode, n, R, m0, MT);
     for (; n < n1; n++)
-        tile(g, mode, 0, n, 1, m0, MT);
+        tile(g, mode, n, 1, m0, MT);
 }
 
-/* Every activation row for R weight rows from n, in split tiles of 4 (then
- * 2, 1) activation rows; the R rows' weights stay in the L1 cache from one
- * tile to the next. */
-KBIT_INLINE void m_tiles(const gemm4_args *g, int mode, int64_t n, int R)
+/* ------------------------------------------------------------------ */
+/* M > 1: each weight decoded once per call                             */
+/*
+ * A block of up to BLOCK_ROWS weight rows runs over all the activation rows
+ * of a slab (sized for the L1 and L2 caches) two groups of the same lane
+ * half at a time (j and j + 2: 0, 2, 1, 3, 4, 6, 5, 7, ...): the block's
+ * groups are decoded once into wbuf (L1), then every register tile of
+ * TILE_R rows x TILE_M activation rows loads its accumulators (acc, L1:
+ * [activation row][row][lanes 0-15 or 16-31]), takes the groups' 16
+ * elements (per element: TILE_R weight vectors and TILE_M activation
+ * vectors, all their products) and stores them back. The groups'
+ * activations (slab x 1 KiB) stay in L1 for all the block's rows. Each
+ * output still takes its chunks in increasing order per lane, the order of
+ * dot32.
+ */
+#define BLOCK_ROWS 8
+#define TILE_R 4
+#define TILE_M 4
+/* Activation rows per slab: at most MAX_SLAB (the accumulators and the
+ * activations of a group stay in L1), and at most SLAB_BYTES of
+ * activations (in L2, 2 MiB per core). */
+#define MAX_SLAB 32
+#define SLAB_BYTES (1 << 20)
+
+typedef struct block_work {
+    int64_t mslab;   /* activation rows per slab */
+    __m512 *acc;     /* [mslab][BLOCK_ROWS][2] */
+    __m512 *wbuf;    /* [BLOCK_ROWS][2][8] */
+    float *slab;     /* the slab's activations, group-major: [groups][rows][128] */
+} block_work;
+
+/* Groups j and j + 2 (U = 2) or j alone (U = 1) of the decoded rows
+ * r0 .. r0+R into the accumulators of MT activation rows from mt0 of the
+ * slab (MS rows); lane half h = j % 2; valid[u]: the chunks of group u. */
+KBIT_INLINE void block_tile(const block_work *bw, int r0, int R, int64_t MS, int64_t mt0, int MT,
+                            int64_t j, int U, int h, const __mmask16 valid[2])
 {
-    int64_t m0 = 0;
-    for (; m0 + 4 <= g->op->M; m0 += 4)
-        tile(g, mode, 1, n, R, m0, 4);
-    for (; m0 + 2 <= g->op->M; m0 += 2)
-        tile(g, mode, 1, n, R, m0, 2);
-    for (; m0 < g->op->M; m0++)
-        tile(g, mode, 1, n, R, m0, 1);
+    /* one pointer each to the accumulators, activations and weights:
+     * every access below is at a constant offset from it */
+    __m512 acc[TILE_R][TILE_M];
+    __m512 *mem = bw->acc + (mt0 * BLOCK_ROWS + r0) * 2 + h;
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)
+        _Pragma("GCC unroll 8") for (int mt = 0; mt < MT; mt++)
+            acc[r][mt] = mem[(mt * BLOCK_ROWS + r) * 2];
+    _Pragma("GCC unroll 2") for (int u = 0; u < U; u++) {
+        const float *a = bw->slab + ((j + 2 * u) * MS + mt0) * KBIT_GEMM4_GROUP;
+        const __m512 *wb = bw->wbuf + r0 * 16 + u * 8;
+        _Pragma("GCC unroll 8") for (int e = 0; e < 8; e++) {
+            __m512 w[TILE_R], av[TILE_M];
+            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)
+                w[r] = wb[r * 16 + e];
+            _Pragma("GCC unroll 8") for (int mt = 0; mt < MT; mt++)
+                av[mt] = _mm512_load_ps(a + mt * KBIT_GEMM4_GROUP + 16 * e);
+            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)
+                _Pragma("GCC unroll 8") for (int mt = 0; mt < MT; mt++)
+                    acc[r][mt] = _mm512_mask3_fmadd_ps(w[r], av[mt], acc[r][mt], valid[u]);
+        }
+    }
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)
+        _Pragma("GCC unroll 8") for (int mt = 0; mt < MT; mt++)
+            mem[(mt * BLOCK_ROWS + r) * 2] = acc[r][mt];
 }
 
-/* Weight rows [n0, n1). The tile shapes were chosen by measurement (kbit
- * bench gemm4): M = 1: 4 weight rows share each activation load, the weight
- * streams once; M < 8: tiles of 4 or 2 activation rows over the whole row
- * range; M >= 8: 2 weight rows at a time, all activation rows in split
- * tiles, so the weight is read from memory once. */
-KBIT_INLINE void all_rows(const gemm4_args *g, int mode, int64_t n0, int64_t n1)
+/* The decoded rows r0 .. r0+R of groups j (and j + 2) for every activation
+ * row of the slab, TILE_M (then 2, 1) at a time. */
+KBIT_INLINE void block_rows(const block_work *bw, int r0, int R, int64_t MS, int64_t j, int U,
+                            int h, const __mmask16 valid[2])
+{
+    int64_t mt0 = 0;
+    for (; mt0 + TILE_M <= MS; mt0 += TILE_M)
+        block_tile(bw, r0, R, MS, mt0, TILE_M, j, U, h, valid);
+    for (; mt0 + 2 <= MS; mt0 += 2)
+        block_tile(bw, r0, R, MS, mt0, 2, j, U, h, valid);
+    for (; mt0 < MS; mt0++)
+        block_tile(bw, r0, R, MS, mt0, 1, j, U, h, valid);
+}
+
+/* Groups j and j + 2 (U = 2) or j (U = 1) of the block's RB rows. */
+KBIT_INLINE void block_groups(const gemm4_args *g, const block_work *bw, int mode, int64_t n,
+                              int RB, int64_t MS, int64_t j, int U)
+{
+    __mmask16 valid[2];
+    for (int u = 0; u < U; u++) {
+        int64_t ju = j + 2 * u;
+        valid[u] = ju + 1 < g->groups ? 0xffff : k512_mask(g->chunks - ju * 16);
+        for (int r = 0; r < RB; r++)
+            decode_group(g, mode, n + r, ju, valid[u], RB * g->ahead, bw->wbuf + r * 16 + u * 8);
+    }
+    int h = (int)(j & 1), r0 = 0;
+    for (; r0 + TILE_R <= RB; r0 += TILE_R)
+        block_rows(bw, r0, TILE_R, MS, j, U, h, valid);
+    for (; r0 < RB; r0++)
+        block_rows(bw, r0, 1, MS, j, U, h, valid);
+}
+
+/* Outputs (m0 .. m0+MS) x (n .. n+RB), RB <= BLOCK_ROWS. */
+KBIT_INLINE void block(const gemm4_args *g, const block_work *bw, int mode, int64_t n, int RB,
+                       int64_t m0, int64_t MS)
+{
+    const int64_t G = g->groups;
+    for (int64_t i = 0; i < MS * BLOCK_ROWS * 2; i++)
+        bw->acc[i] = _mm512_setzero_ps();
+    for (int64_t j4 = 0; j4 < G; j4 += 4)
+        for (int64_t j = j4; j < j4 + 2 && j < G; j++) {
+            if (j + 2 < G)
+                block_groups(g, bw, mode, n, RB, MS, j, 2);
+            else
+                block_groups(g, bw, mode, n, RB, MS, j, 1);
+        }
+    const kbit_op_gemm_4bit *op = g->op;
+    for (int r = 0; r < RB; r++) {
+        float bias = 0.0f;
+        if (op->bias != NULL)
+            kbit_load_f32(op->bias, op->dtype, n + r, 1, &bias);
+        for (int64_t mt = 0; mt < MS; mt++) {
+            const __m512 *s = bw->acc + (mt * BLOCK_ROWS + r) * 2;
+            float v = fold32(s[0], s[1]);
+            if (op->bias != NULL)
+                v = v + bias;
+            kbit_store_f32(op->out, op->dtype, (m0 + mt) * op->N + n + r, 1, &v);
+        }
+    }
+}
+
+/* Weight rows [n0, n1), every activation row, slab by slab. */
+KBIT_INLINE void all_rows_blocked(const gemm4_args *g, const block_work *bw, int mode, int64_t n0,
+                                  int64_t n1)
+{
+    for (int64_t m0 = 0; m0 < g->op->M; m0 += bw->mslab) {
+        int64_t MS = g->op->M - m0 < bw->mslab ? g->op->M - m0 : bw->mslab;
+        for (int64_t j = 0; j < g->groups; j++)
+            for (int64_t mt = 0; mt < MS; mt++)
+                memcpy(bw->slab + (j * MS + mt) * KBIT_GEMM4_GROUP,
+                       g->at + (m0 + mt) * g->row_floats + j * KBIT_GEMM4_GROUP,
+                       KBIT_GEMM4_GROUP * sizeof(float));
+        for (int64_t n = n0; n < n1; n += BLOCK_ROWS)
+            block(g, bw, mode, n, n1 - n < BLOCK_ROWS ? (int)(n1 - n) : BLOCK_ROWS, m0, MS);
+    }
+}
+
+/* Weight rows [n0, n1). The paths and tile shapes were chosen by
+ * measurement (kbit bench gemm4): M < 8: the weight streams once per tile of
+ * 4 (then 2, 1) activation rows, 4 (2 for 4 activation rows) weight rows
+ * sharing each activation load, accumulators in registers; M >= 8: blocks
+ * (above), each weight decoded once. */
+KBIT_INLINE kbit_status all_rows(const gemm4_args *g, int mode, int64_t n0, int64_t n1)
 {
     const int64_t M = g->op->M;
-    if (M >= 8) {
-        int64_t n = n0;
-        for (; n + 2 <= n1; n += 2)
-            m_tiles(g, mode, n, 2);
-        for (; n < n1; n++)
-            m_tiles(g, mode, n, 1);
-        return;
+    if (M < 8) {
+        int64_t m0 = 0;
+        for (; m0 + 4 <= M; m0 += 4)
+            rows(g, mode, n0, n1, 2, m0, 4);
+        for (; m0 + 2 <= M; m0 += 2)
+            rows(g, mode, n0, n1, 4, m0, 2);
+        for (; m0 < M; m0++)
+            rows(g, mode, n0, n1, 4, m0, 1);
+        return KBIT_OK;
     }
-    int64_t m0 = 0;
-    for (; m0 + 4 <= M; m0 += 4)
-        rows(g, mode, n0, n1, 2, m0, 4);
-    for (; m0 + 2 <= M; m0 += 2)
-        rows(g, mode, n0, n1, 4, m0, 2);
-    for (; m0 < M; m0++)
-        rows(g, mode, n0, n1, 4, m0, 1);
+    block_work bw;
+    bw.mslab = SLAB_BYTES / (g->row_floats * (int64_t)sizeof(float));
+    bw.mslab = bw.mslab > MAX_SLAB ? MAX_SLAB : bw.mslab < TILE_M ? TILE_M : bw.mslab;
+    if (bw.mslab > M)
+        bw.mslab = M;
+    size_t vectors = (size_t)(BLOCK_ROWS * bw.mslab * 2 + BLOCK_ROWS * 16);
+    size_t bytes = vectors * sizeof(__m512) + (size_t)(bw.mslab * g->row_floats) * sizeof(float);
+    bw.acc = aligned_alloc(64, bytes);
+    if (bw.acc == NULL)
+        return KBIT_ENOMEM;
+    bw.wbuf = bw.acc + BLOCK_ROWS * bw.mslab * 2;
+    bw.slab = (float *)(bw.wbuf + BLOCK_ROWS * 16);
+    all_rows_blocked(g, &bw, mode, n0, n1);
+    free(bw.acc);
+    return KBIT_OK;
 }
 
 kbit_status kbit_avx512_gemm_4bit(const kbit_op_gemm_4bit *op, const float *at, int64_t n0,
@@ -275,14 +391,12 @@ kbit_status kbit_avx512_gemm_4bit(const kbit_op_gemm_4bit *op, const float *at, 
         dec[q] = kbit_4bit_decode(op->type, q);
     g.dec = _mm512_loadu_ps(dec);
     if (op->K % KBIT_GEMM4_GROUP != 0)
-        all_rows(&g, LOOKUP_LANES, n0, n1);
-    else if (op->blocksize == 64)
-        all_rows(&g, LOOKUP_PAIR, n0, n1);
-    else if (op->blocksize > 64)
-        all_rows(&g, LOOKUP_ONE, n0, n1);
-    else
-        all_rows(&g, LOOKUP_LANES, n0, n1);
-    return KBIT_OK;
+        return all_rows(&g, LOOKUP_LANES, n0, n1);
+    if (op->blocksize == 64)
+        return all_rows(&g, LOOKUP_PAIR, n0, n1);
+    if (op->blocksize > 64)
+        return all_rows(&g, LOOKUP_ONE, n0, n1);
+    return all_rows(&g, LOOKUP_LANES, n0, n1);
 }
 
 /* ------------------------------------------------------------------ */

@@ -37,7 +37,7 @@ KBIT_X86_DECLARE_VARIANT(avx512)
 KBIT_X86_DECLARE_INT8(avx2)
 KBIT_X86_DECLARE_INT8(avx512)
 void kbit_avx512vnni_int8_matmul(const kbit_op_int8_matmul *op, int64_t n0, int64_t n1);
-/* 4-bit matmul forward (and for avx512 the backward; avx2 uses the reference). */
+/* 4-bit matmul forward (the backward: below). */
 #define KBIT_X86_DECLARE_GEMM4(isa)                                                        \
     kbit_status kbit_##isa##_gemm_4bit(const kbit_op_gemm_4bit *op, const float *at,       \
                                        int64_t n0, int64_t n1);
@@ -45,5 +45,6 @@ void kbit_avx512vnni_int8_matmul(const kbit_op_int8_matmul *op, int64_t n0, int6
 KBIT_X86_DECLARE_GEMM4(avx2)
 KBIT_X86_DECLARE_GEMM4(avx512)
 kbit_status kbit_avx512_gemm_4bit_backward(const kbit_op_gemm_4bit *op, int64_t k0, int64_t k1);
+kbit_status kbit_avx2_gemm_4bit_backward(const kbit_op_gemm_4bit *op, int64_t k0, int64_t k1);
 
 #endif /* KBIT_CPU_X86_VARIANTS_H */
