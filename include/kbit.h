@@ -414,7 +414,9 @@ KBIT_API kbit_status kbit_optim_step(kbit_device *device, const kbit_optim_confi
 
 /* Step count tensors in one call: states[i], params[i], grads[i] and
  * grad_dtypes[i] as for kbit_optim_step. Every argument of every tensor is
- * checked before the first one is stepped. */
+ * checked before the first one is stepped, so a bad argument changes nothing;
+ * if the driver fails on tensor i (KBIT_EDRIVER), tensors 0..i-1 have been
+ * stepped and the rest have not. */
 KBIT_API kbit_status kbit_optim_step_many(kbit_device *device, const kbit_optim_config *config,
                                           int64_t count, kbit_optim_state *const *states,
                                           void *const *params, const void *const *grads,
@@ -423,7 +425,8 @@ KBIT_API kbit_status kbit_optim_step_many(kbit_device *device, const kbit_optim_
 /* Save and restore a state byte for byte (layout: doc/formats.md, "Optimizer
  * state"). save_size gives the bytes save writes; restore needs a state
  * created for the same kind, n, param dtype and state bits (KBIT_EFORMAT
- * otherwise, naming the field). */
+ * otherwise, naming the field). A rejected buffer leaves the state as it was;
+ * a device copy that fails midway (KBIT_EDRIVER) leaves it partly restored. */
 KBIT_API kbit_status kbit_optim_state_save_size(const kbit_optim_state *state, size_t *bytes);
 KBIT_API kbit_status kbit_optim_state_save(const kbit_optim_state *state, void *buffer,
                                            size_t bytes);

@@ -42,6 +42,10 @@ static const char *quant_type_name(kbit_quant_type t)
 
 kbit_status kbit_bnb_blob(const kbit_quant_state *s, kbit_buf *out)
 {
+    /* JSON has no inf or NaN: such an offset could not be read back */
+    if (s->nested && !isfinite(s->offset))
+        return kbit_error(KBIT_EINVAL, "quant state: the nested offset %g is not finite",
+                          (double)s->offset);
     /* json_object keeps insertion order: the order of QuantState.as_dict */
     json_t *shape = json_array();
     for (int i = 0; shape && i < s->ndim; i++)

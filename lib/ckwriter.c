@@ -74,34 +74,33 @@ KBIT_API kbit_status kbit_checkpoint_writer_create(const char *path, kbit_checkp
 }
 
 /* A new item named `name` (unique), or NULL with the error set. */
-static w_item *new_item(kbit_checkpoint_writer *w, const char *name, const char *fn)
+/* A new entry named `name` (KBIT_EINVAL for a bad or repeated name, KBIT_ENOMEM). */
+static kbit_status new_item(kbit_checkpoint_writer *w, const char *name, const char *fn,
+                            w_item **item)
 {
-    if (w == NULL || name == NULL || name[0] == '\0') {
-        kbit_error(KBIT_EINVAL, "%s: %s", fn, w == NULL ? "writer is NULL" : "name is empty");
-        return NULL;
-    }
+    if (w == NULL || name == NULL || name[0] == '\0')
+        return kbit_error(KBIT_EINVAL, "%s: %s", fn, w == NULL ? "writer is NULL" : "name is empty");
+    /* safetensors keeps its metadata under this key: a tensor of that name
+     * would make an unreadable file */
+    if (strcmp(name, "__metadata__") == 0)
+        return kbit_error(KBIT_EINVAL, "%s: '__metadata__' is not a tensor name", fn);
     for (size_t i = 0; i < w->count; i++)
-        if (strcmp(w->items[i].name, name) == 0) {
-            kbit_error(KBIT_EINVAL, "%s: '%.200s' was added already", fn, name);
-            return NULL;
-        }
+        if (strcmp(w->items[i].name, name) == 0)
+            return kbit_error(KBIT_EINVAL, "%s: '%.200s' was added already", fn, name);
     if (w->count == w->cap) {
         size_t cap = w->cap ? 2 * w->cap : 16;
         w_item *p = realloc(w->items, cap * sizeof *p);
-        if (p == NULL) {
-            kbit_error(KBIT_ENOMEM, "%s: out of memory", fn);
-            return NULL;
-        }
+        if (p == NULL)
+            return kbit_error(KBIT_ENOMEM, "%s: out of memory", fn);
         w->items = p;
         w->cap = cap;
     }
     w_item *it = &w->items[w->count];
     memset(it, 0, sizeof *it);
-    if ((it->name = strdup(name)) == NULL) {
-        kbit_error(KBIT_ENOMEM, "%s: out of memory", fn);
-        return NULL;
-    }
-    return it;
+    if ((it->name = strdup(name)) == NULL)
+        return kbit_error(KBIT_ENOMEM, "%s: out of memory", fn);
+    *item = it;
+    return KBIT_OK;
 }
 
 /* Copy device memory to a new host buffer. */
@@ -139,9 +138,10 @@ KBIT_API kbit_status kbit_checkpoint_writer_add(kbit_checkpoint_writer *w, const
     size_t bytes = (size_t)(n * kbit_dtype_size(dtype));
     if (bytes > 0 && data == NULL)
         return kbit_error(KBIT_EINVAL, "%s: data is NULL", fn);
-    w_item *it = new_item(w, name, fn);
-    if (it == NULL)
-        return KBIT_EINVAL;
+    w_item *it = NULL;
+    kbit_status added = new_item(w, name, fn, &it);
+    if (added != KBIT_OK)
+        return added;
     if ((it->data = malloc(bytes ? bytes : 1)) == NULL) {
         item_free(it);
         return kbit_error(KBIT_ENOMEM, "%s: out of memory", fn);
@@ -174,9 +174,10 @@ KBIT_API kbit_status kbit_checkpoint_writer_add_4bit(kbit_checkpoint_writer *w, 
         check.numel != state->numel || check.nblocks != state->nblocks ||
         check.nblocks2 != state->nblocks2)
         return kbit_error(KBIT_EINVAL, "%s: the state's description is inconsistent", fn);
-    w_item *it = new_item(w, name, fn);
-    if (it == NULL)
-        return KBIT_EINVAL;
+    w_item *it = NULL;
+    kbit_status added = new_item(w, name, fn, &it);
+    if (added != KBIT_OK)
+        return added;
     it->kind = KBIT_WEIGHT_4BIT;
     it->state = *state;
     it->bytes = (size_t)kbit_packed_4bit_bytes(state->numel);
@@ -206,9 +207,10 @@ KBIT_API kbit_status kbit_checkpoint_writer_add_int8(kbit_checkpoint_writer *w, 
     char prefix[1100];
     if (name == NULL || !kbit_bnb_module_prefix(name, prefix, sizeof prefix))
         return kbit_error(KBIT_EINVAL, "%s: name must be \"<module>.weight\"", fn);
-    w_item *it = new_item(w, name, fn);
-    if (it == NULL)
-        return KBIT_EINVAL;
+    w_item *it = NULL;
+    kbit_status added = new_item(w, name, fn, &it);
+    if (added != KBIT_OK)
+        return added;
     it->kind = KBIT_WEIGHT_INT8;
     it->shape[0] = rows;
     it->shape[1] = cols;
@@ -265,13 +267,13 @@ KBIT_API kbit_status kbit_checkpoint_writer_finish(kbit_checkpoint_writer *w)
     kbit_clear_error();
     if (w == NULL)
         return kbit_error(KBIT_EINVAL, "kbit_checkpoint_writer_finish: writer is NULL");
-    size_t tlen = strlen(w->path) + 32;
+    size_t tlen = strlen(w->path) + 96;
     char *tmp = malloc(tlen);
     w_slots *sl = calloc(w->count ? w->count : 1, sizeof *sl);
     kbit_stw *stw = NULL;
     kbit_status st = tmp && sl ? KBIT_OK : kbit_error(KBIT_ENOMEM, "out of memory");
     if (st == KBIT_OK) {
-        snprintf(tmp, tlen, "%s.kbit-tmp-%ld", w->path, (long)getpid());
+        kbit_sibling_name(w->path, "tmp", tmp, tlen);
         st = kbit_stw_create(tmp, &stw);
     }
     if (st == KBIT_OK) {

@@ -338,7 +338,7 @@ static kbit_status copy_file(const char *from, const char *to)
         close(in);
         return kbit_error(KBIT_EIO, "cannot create %s: %s", to, strerror(errno));
     }
-    static char buf[1 << 16];
+    char buf[1 << 16]; /* per call: conversions may run on several threads */
     kbit_status st = KBIT_OK;
     for (;;) {
         ssize_t k = read(in, buf, sizeof buf);
@@ -456,9 +456,13 @@ static kbit_status write_config(const conv *c, const char *tmp)
         json_decref(cfg);
         return kbit_error(KBIT_EFORMAT, "config.json is not a JSON object");
     }
-    if (c->q)
-        json_object_set_new(cfg, "quantization_config", kbit_bnb_quant_config(c->q));
-    else
+    if (c->q) {
+        json_t *q = kbit_bnb_quant_config(c->q);
+        if (q == NULL || json_object_set_new(cfg, "quantization_config", q) != 0) {
+            json_decref(cfg);
+            return kbit_error(KBIT_ENOMEM, "config.json: out of memory for quantization_config");
+        }
+    } else
         json_object_del(cfg, "quantization_config");
     kbit_status st = write_json(tmp, "config.json", cfg);
     json_decref(cfg);
@@ -544,18 +548,20 @@ static kbit_status run_at(conv *c, const char *in, const char *out, int replace)
     }
     c->is_cpu = strcmp(info.driver, "cpu") == 0;
 
-    size_t tlen = strlen(out) + 64;
+    size_t tlen = strlen(out) + 96;
     char *tmp = malloc(tlen);
     if (tmp == NULL) {
         kbit_checkpoint_close(ck);
         return kbit_error(KBIT_ENOMEM, "out of memory");
     }
-    snprintf(tmp, tlen, "%s.kbit-tmp-%ld", out, (long)getpid());
+    kbit_sibling_name(out, "tmp", tmp, tlen);
     int single = ck->dir == NULL && ends_with_st(out);
+    int created = 1; /* clean up only what this call made */
     if (single) {
         st = convert_shard(c, 0, tmp, "");
     } else if (mkdir(tmp, 0755) != 0) {
         st = kbit_error(KBIT_EIO, "cannot create %s: %s", tmp, strerror(errno));
+        created = 0;
     } else {
         st = convert_dir(c, tmp);
     }
@@ -568,7 +574,7 @@ static kbit_status run_at(conv *c, const char *in, const char *out, int replace)
         if (old == NULL)
             st = kbit_error(KBIT_ENOMEM, "out of memory");
         else {
-            snprintf(old, tlen, "%s.kbit-old-%ld", out, (long)getpid());
+            kbit_sibling_name(out, "old", old, tlen);
             if (rename(out, old) != 0)
                 st = kbit_error(KBIT_EIO, "cannot move %s aside: %s", out, strerror(errno));
             else if (rename(tmp, out) != 0) {
@@ -584,7 +590,7 @@ static kbit_status run_at(conv *c, const char *in, const char *out, int replace)
     } else if (st == KBIT_OK && rename(tmp, out) != 0) {
         st = kbit_error(KBIT_EIO, "cannot rename %s to %s: %s", tmp, out, strerror(errno));
     }
-    if (st != KBIT_OK) {
+    if (st != KBIT_OK && created) {
         if (single)
             unlink(tmp);
         else
@@ -613,6 +619,8 @@ static kbit_status check_options(const kbit_quantize_options *o)
     if (o->int8_has_fp16_weight)
         return kbit_error(KBIT_EINVAL, "%s: int8_has_fp16_weight = 1 keeps the fp16 weight: "
                           "nothing to quantize", fn);
+    if (o->skip_count < 0)
+        return kbit_error(KBIT_EINVAL, "%s: skip_count = %d is negative", fn, o->skip_count);
     if (o->skip_modules == NULL && o->skip_count != 0)
         return kbit_error(KBIT_EINVAL, "%s: skip_count without skip_modules", fn);
     for (int i = 0; o->skip_modules && i < o->skip_count; i++)

@@ -3,15 +3,20 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "kbit-driver.h"
 #include "error.h"
 
 static _Thread_local char last_message[512];
 
+/* Formats into a local buffer first, so a message may quote the previous one
+ * (kbit_error(st, "...: %s", kbit_last_error())) without overlapping copies. */
 static void vrecord(const char *fmt, va_list ap)
 {
-    vsnprintf(last_message, sizeof last_message, fmt, ap);
+    char message[sizeof last_message];
+    vsnprintf(message, sizeof message, fmt, ap);
+    memcpy(last_message, message, sizeof message);
 }
 
 kbit_status kbit_error(kbit_status st, const char *fmt, ...)

@@ -3,9 +3,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -320,4 +322,13 @@ kbit_status kbit_stw_finish(kbit_stw *w)
     }
     stw_free(w);
     return st;
+}
+
+void kbit_sibling_name(const char *target, const char *tag, char *buf, size_t len)
+{
+    static _Atomic unsigned long serial;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    snprintf(buf, len, "%s.kbit-%s-%ld-%lu-%ld%09ld", target, tag, (long)getpid(),
+             (unsigned long)++serial, (long)now.tv_sec, (long)now.tv_nsec);
 }

@@ -32,6 +32,12 @@ typedef struct kbit_stw kbit_stw;
 
 kbit_status kbit_stw_create(const char *path, kbit_stw **w);
 
+/* A name next to `target` for a file or directory that becomes `target` only
+ * when complete: "<target>.kbit-<tag>-<pid>-<serial>-<nanoseconds>", unique
+ * within and across processes, so a file left by a crashed run never blocks or
+ * gets removed by a later one. */
+void kbit_sibling_name(const char *target, const char *tag, char *buf, size_t len);
+
 /* Declare a tensor; st_dtype is a safetensors dtype name ("F32", "U8", ...)
  * and elem_size its size. Returns its index in *index. Names must be unique. */
 kbit_status kbit_stw_add(kbit_stw *w, const char *name, const char *st_dtype, size_t elem_size,
