@@ -254,7 +254,8 @@ kbit_status kbit_bnb_write_int8(kbit_stw *w, const kbit_bnb_slots8 *slots, int64
     return kbit_stw_write(w, slots->format, &row_format, 1);
 }
 
-const char *const kbit_bnb_default_skip[] = { "lm_head", "embed_out", NULL };
+const char *const kbit_bnb_default_skip[KBIT_BNB_DEFAULT_SKIP_COUNT + 1] = { "lm_head", "embed_out",
+                                                                         NULL };
 
 /* The module's last name component is an embedding table. */
 static int is_embedding(const char *module, size_t len)

@@ -88,6 +88,8 @@ int kbit_bnb_module_prefix(const char *name, char *buf, size_t len);
 /* The default modules kept in full precision: the output embedding
  * ("lm_head", "embed_out") as transformers' get_keys_to_not_convert. */
 extern const char *const kbit_bnb_default_skip[];
+/* Its length (without the terminating NULL). */
+#define KBIT_BNB_DEFAULT_SKIP_COUNT 2
 
 /* Whether a tensor is quantized (the rule of doc/formats.md): name ends in
  * ".weight", 2-D, dtype F32/F16/BF16, its module is not an embedding (last

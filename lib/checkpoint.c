@@ -788,7 +788,7 @@ KBIT_API int kbit_checkpoint_should_quantize(const char *name, int ndim, kbit_dt
         return 0;
     if (skip == NULL) {
         skip = kbit_bnb_default_skip;
-        skip_count = 2;
+        skip_count = KBIT_BNB_DEFAULT_SKIP_COUNT;
     }
     return kbit_bnb_should_quantize(name, ndim, 1, dtype, skip,
                                     skip_count > 0 ? (size_t)skip_count : 0);

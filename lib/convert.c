@@ -51,7 +51,7 @@ static action action_of(const conv *c, const ck_entry *e)
     if (c->q == NULL)
         return e->info.format == KBIT_WEIGHT_PLAIN ? PASS : DEQUANT;
     const char *const *skip = c->q->skip_modules ? c->q->skip_modules : kbit_bnb_default_skip;
-    size_t nskip = c->q->skip_modules ? (size_t)c->q->skip_count : 2;
+    size_t nskip = c->q->skip_modules ? (size_t)c->q->skip_count : KBIT_BNB_DEFAULT_SKIP_COUNT;
     if (e->info.format == KBIT_WEIGHT_PLAIN &&
         kbit_bnb_should_quantize(e->name, e->info.ndim, e->info.dtype_known, e->info.dtype, skip,
                                  nskip))
