@@ -85,9 +85,15 @@ void kbit_ref_int8_matmul_cols(const kbit_op_int8_matmul *op, int64_t n0, int64_
 
 void kbit_ref_int8_gather(const kbit_op_int8_matmul_gather *op, int64_t n0, int64_t n1)
 {
-    for (int64_t n = n0; n < n1; n++)
-        for (int64_t i = 0; i < op->n_cols; i++)
-            op->gathered[n * op->n_cols + i] = op->mm.B[n * op->mm.K + op->cols[i]];
+    /* locals: the byte stores could alias op's fields otherwise */
+    const int64_t n_cols = op->n_cols, K = op->mm.K;
+    const int64_t *cols = op->cols;
+    for (int64_t n = n0; n < n1; n++) {
+        const int8_t *row = op->mm.B + n * K;
+        int8_t *dst = op->gathered + n * n_cols;
+        for (int64_t i = 0; i < n_cols; i++)
+            dst[i] = row[cols[i]];
+    }
 }
 
 void kbit_ref_int8_mm_dequant(const kbit_op_int8_mm_dequant *op, int64_t r0, int64_t r1)

@@ -124,11 +124,16 @@ void kbit_avx512_int8_mm_dequant(const kbit_op_int8_mm_dequant *op, int64_t r0, 
 
 /* ---- weight dequantization ---- */
 
+/* (codes q * SCB) * 1/127, q the int8 codes in int32 lanes. */
+KBIT_INLINE __m512 weight16_of(__m512i q, __m512 scb)
+{
+    return _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(q), scb),
+                         _mm512_set1_ps(kbit_f32_from_bits(KBIT_INT8_INV127_BITS)));
+}
+
 KBIT_INLINE __m512 weight16(const int8_t *cb, __m512 scb, __mmask16 m)
 {
-    __m512 q = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, cb)));
-    return _mm512_mul_ps(_mm512_mul_ps(q, scb),
-                         _mm512_set1_ps(kbit_f32_from_bits(KBIT_INT8_INV127_BITS)));
+    return weight16_of(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, cb)), scb);
 }
 
 static void dequant_weight(const kbit_op_int8_dequant_weight *op, kbit_dtype dt, int64_t r0,
@@ -209,6 +214,26 @@ static void outlier_weights(const kbit_op_int8_outlier_add *op, kbit_dtype dt, i
     const int64_t n = op->n_outliers, K = op->K;
     __mmask16 mk = k512_mask(cnt);
     const __m512 scb = _mm512_maskz_loadu_ps(mk, op->SCB + j);
+    /* the bytes of row j + lane: at i in CB_cols, else at oc[i] in CB */
+    const int8_t *src = op->CB_cols ? op->CB_cols : op->CB;
+    const int64_t stride = op->CB_cols ? n : K;
+    /* one 32-bit gather per column instead of 16 byte loads, when each
+     * lane's 4-byte read stays inside the matrix and int32 indices reach it */
+    if (op->N * stride <= INT32_MAX && (j + cnt) * stride + 3 <= op->N * stride) {
+        const __m512i rows = _mm512_mullo_epi32(
+            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+            _mm512_set1_epi32((int)stride));
+        const int8_t *base = src + j * stride;
+        for (int64_t i = 0; i < n; i++) {
+            int64_t at = op->CB_cols ? i : op->outlier_cols[i];
+            __m512i v = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), mk, rows,
+                                                    (const void *)(base + at), 1);
+            /* the low byte, sign-extended */
+            __m512i q = _mm512_srai_epi32(_mm512_slli_epi32(v, 24), 24);
+            _mm512_store_ps(w + i * 16, k512_round_to(weight16_of(q, scb), dt));
+        }
+        return;
+    }
     for (int64_t i = 0; i < n; i++) {
         int8_t col[16] = { 0 };
         for (int64_t l = 0; l < cnt; l++)

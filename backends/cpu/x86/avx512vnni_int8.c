@@ -103,7 +103,9 @@ static void direct(const kbit_op_int8_matmul *op, int64_t n0, int64_t n1, const 
                 a[i] = op->A + (m + i < M ? m + i : M - 1) * K;
                 b[i] = op->B + (n + i < n1 ? n + i : n1 - 1) * K;
             }
-            const int8_t *next = m == 0 && n + 8 <= n1 ? op->B + (n + 4) * K : NULL;
+            /* past n1 too: a caller running the range in chunks (the
+             * gather of the forward) keeps the stream going */
+            const int8_t *next = m == 0 && n + 8 <= N ? op->B + (n + 4) * K : NULL;
             int rows = M - m < 4 ? (int)(M - m) : 4;
             uint32_t t[16];
             switch (rows) {
