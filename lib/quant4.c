@@ -394,16 +394,11 @@ KBIT_API kbit_status kbit_dequantize_4bit_state(kbit_device *device, const uint8
     /* Nested: reconstruct the fp32 absmax into scratch memory first. */
     if ((st = kbit_check_slot(device, (const void *)device->driver->dequantize_4bit, fn)) != KBIT_OK)
         return st;
-    void *plain = NULL;
-    if ((st = kbit_scratch_alloc(device, (size_t)state->nblocks * 4, &plain)) != KBIT_OK)
+    void *scratch = NULL;
+    if ((st = kbit_state_absmax_f32(device, state, &op.absmax, &scratch, fn)) != KBIT_OK)
         return st;
-    st = run_nested_dequantize(device, state->absmax, state->absmax2, state->code2, state->offset,
-                               state->nblocks, plain, fn);
-    if (st == KBIT_OK) {
-        op.absmax = plain;
-        st = run_dequantize_4bit(device, &op, fn);
-    }
-    kbit_scratch_free(device, plain);
+    st = run_dequantize_4bit(device, &op, fn);
+    kbit_scratch_free(device, scratch);
     return st;
 }
 
