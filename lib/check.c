@@ -29,6 +29,20 @@ kbit_status kbit_check_count(int64_t n, size_t elem_size, const char *fn, const 
     return KBIT_OK;
 }
 
+kbit_status kbit_check_matrix(int64_t rows, int64_t cols, size_t elem_size, const char *fn,
+                              const char *rows_arg, const char *cols_arg, int64_t *count)
+{
+    kbit_status st;
+    if ((st = kbit_check_count(rows, elem_size, fn, rows_arg)) != KBIT_OK ||
+        (st = kbit_check_count(cols, elem_size, fn, cols_arg)) != KBIT_OK)
+        return st;
+    if (cols != 0 && rows > INT64_MAX / 8 / cols)
+        return kbit_error(KBIT_EOVERFLOW, "%s: %s x %s = %lld x %lld elements overflows", fn,
+                          rows_arg, cols_arg, (long long)rows, (long long)cols);
+    *count = rows * cols;
+    return kbit_check_count(*count, elem_size, fn, rows_arg);
+}
+
 kbit_status kbit_check_data(const void *p, int64_t count, size_t elem_size,
                             const char *fn, const char *arg)
 {

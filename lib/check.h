@@ -12,6 +12,10 @@ kbit_status kbit_check_data(const void *p, int64_t count, size_t elem_size,
                             const char *fn, const char *arg);
 /* n >= 0 and n * elem_size fits the address space. */
 kbit_status kbit_check_count(int64_t n, size_t elem_size, const char *fn, const char *arg);
+/* rows x cols elements of elem_size bytes: both counts valid and the product's
+ * byte count representable; *count = rows * cols. */
+kbit_status kbit_check_matrix(int64_t rows, int64_t cols, size_t elem_size, const char *fn,
+                              const char *rows_arg, const char *cols_arg, int64_t *count);
 /* KBIT_F32, KBIT_F16 or KBIT_BF16. */
 kbit_status kbit_check_float_dtype(kbit_dtype dtype, const char *fn, const char *arg);
 kbit_status kbit_check_quant_type(kbit_quant_type type, const char *fn);

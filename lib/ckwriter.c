@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "bnb.h"
+#include "check.h"
 #include "error.h"
 #include "safetensors.h"
 
@@ -201,9 +202,13 @@ KBIT_API kbit_status kbit_checkpoint_writer_add_int8(kbit_checkpoint_writer *w, 
 {
     static const char fn[] = "kbit_checkpoint_writer_add_int8";
     kbit_clear_error();
-    if (dev == NULL || rows < 0 || cols < 0 || (rows > 0 && cols > INT64_MAX / rows) ||
-        (rows * cols > 0 && CB == NULL) || (rows > 0 && SCB == NULL))
-        return kbit_error(KBIT_EINVAL, "%s: bad device, sizes, CB or SCB", fn);
+    int64_t count = 0;
+    kbit_status st;
+    if ((st = kbit_check_device(dev, fn)) != KBIT_OK ||
+        (st = kbit_check_matrix(rows, cols, 1, fn, "rows", "cols", &count)) != KBIT_OK ||
+        (st = kbit_check_data(CB, count, 1, fn, "CB")) != KBIT_OK ||
+        (st = kbit_check_data(SCB, rows, 4, fn, "SCB")) != KBIT_OK)
+        return st;
     char prefix[1100];
     if (name == NULL || !kbit_bnb_module_prefix(name, prefix, sizeof prefix))
         return kbit_error(KBIT_EINVAL, "%s: name must be \"<module>.weight\"", fn);
@@ -214,8 +219,8 @@ KBIT_API kbit_status kbit_checkpoint_writer_add_int8(kbit_checkpoint_writer *w, 
     it->kind = KBIT_WEIGHT_INT8;
     it->shape[0] = rows;
     it->shape[1] = cols;
-    it->bytes = (size_t)(rows * cols);
-    kbit_status st = fetch(dev, CB, it->bytes, &it->data);
+    it->bytes = (size_t)count;
+    st = fetch(dev, CB, it->bytes, &it->data);
     if (st == KBIT_OK)
         st = fetch(dev, SCB, (size_t)rows * 4, (void **)&it->scb);
     if (st != KBIT_OK) {

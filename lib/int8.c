@@ -9,22 +9,6 @@
 #include "error.h"
 #include "../backends/cpu/ref/half.h"
 
-/* rows x cols elements of elem_size bytes: both counts valid and the
- * product's byte count representable. */
-static kbit_status check_matrix(int64_t rows, int64_t cols, size_t elem_size, const char *fn,
-                                const char *rows_arg, const char *cols_arg, int64_t *count)
-{
-    kbit_status st;
-    if ((st = kbit_check_count(rows, elem_size, fn, rows_arg)) != KBIT_OK ||
-        (st = kbit_check_count(cols, elem_size, fn, cols_arg)) != KBIT_OK)
-        return st;
-    if (cols != 0 && rows > INT64_MAX / 8 / cols)
-        return kbit_error(KBIT_EOVERFLOW, "%s: %s x %s = %lld x %lld elements overflows", fn,
-                          rows_arg, cols_arg, (long long)rows, (long long)cols);
-    *count = rows * cols;
-    return kbit_check_count(*count, elem_size, fn, rows_arg);
-}
-
 static kbit_status check_threshold(float threshold, const char *fn)
 {
     if (isnan(threshold) || threshold < 0.0f)
@@ -80,7 +64,7 @@ static kbit_status check_rows(const kbit_device *dev, kbit_dtype dtype, const vo
     int64_t n = 0;
     if ((st = kbit_check_device(dev, fn)) != KBIT_OK ||
         (st = kbit_check_float_dtype(dtype, fn, "dtype")) != KBIT_OK ||
-        (st = check_matrix(rows, cols, 4, fn, "rows", "cols", &n)) != KBIT_OK ||
+        (st = kbit_check_matrix(rows, cols, 4, fn, "rows", "cols", &n)) != KBIT_OK ||
         (st = kbit_check_data(A, n, kbit_dtype_size(dtype), fn, names[0])) != KBIT_OK ||
         (st = kbit_check_data(codes, n, 1, fn, names[1])) != KBIT_OK ||
         (st = kbit_check_data(stats, rows, 4, fn, names[2])) != KBIT_OK)
@@ -148,7 +132,7 @@ KBIT_API kbit_status kbit_int8_dequantize_weight(kbit_device *device, const int8
     int64_t n = 0;
     if ((st = kbit_check_device(device, fn)) != KBIT_OK ||
         (st = kbit_check_float_dtype(out_dtype, fn, "out_dtype")) != KBIT_OK ||
-        (st = check_matrix(rows, cols, 4, fn, "rows", "cols", &n)) != KBIT_OK ||
+        (st = kbit_check_matrix(rows, cols, 4, fn, "rows", "cols", &n)) != KBIT_OK ||
         (st = kbit_check_data(CB, n, 1, fn, "CB")) != KBIT_OK ||
         (st = kbit_check_data(SCB, rows, 4, fn, "SCB")) != KBIT_OK ||
         (st = kbit_check_data(out, n, kbit_dtype_size(out_dtype), fn, "out")) != KBIT_OK)
@@ -178,9 +162,9 @@ KBIT_API kbit_status kbit_int8_matmul(kbit_device *device, const int8_t *A, cons
     kbit_status st;
     int64_t na = 0, nb = 0, nout = 0;
     if ((st = kbit_check_device(device, fn)) != KBIT_OK ||
-        (st = check_matrix(M, K, 4, fn, "M", "K", &na)) != KBIT_OK ||
-        (st = check_matrix(N, K, 4, fn, "N", "K", &nb)) != KBIT_OK ||
-        (st = check_matrix(M, N, 4, fn, "M", "N", &nout)) != KBIT_OK ||
+        (st = kbit_check_matrix(M, K, 4, fn, "M", "K", &na)) != KBIT_OK ||
+        (st = kbit_check_matrix(N, K, 4, fn, "N", "K", &nb)) != KBIT_OK ||
+        (st = kbit_check_matrix(M, N, 4, fn, "M", "N", &nout)) != KBIT_OK ||
         (st = check_k(K, fn, "K")) != KBIT_OK ||
         (st = kbit_check_data(A, na, 1, fn, "A")) != KBIT_OK ||
         (st = kbit_check_data(B, nb, 1, fn, "B")) != KBIT_OK ||
@@ -217,7 +201,7 @@ KBIT_API kbit_status kbit_int8_mm_dequant(kbit_device *device, const int32_t *ac
     if ((st = kbit_check_device(device, fn)) != KBIT_OK ||
         (st = kbit_check_float_dtype(out_dtype, fn, "out_dtype")) != KBIT_OK ||
         (bias && (st = kbit_check_float_dtype(bias_dtype, fn, "bias_dtype")) != KBIT_OK) ||
-        (st = check_matrix(M, N, 4, fn, "M", "N", &n)) != KBIT_OK ||
+        (st = kbit_check_matrix(M, N, 4, fn, "M", "N", &n)) != KBIT_OK ||
         (st = kbit_check_data(acc, n, 4, fn, "acc")) != KBIT_OK ||
         (st = kbit_check_data(SCA, M, 4, fn, "SCA")) != KBIT_OK ||
         (st = kbit_check_data(SCB, N, 4, fn, "SCB")) != KBIT_OK ||
@@ -290,9 +274,9 @@ static kbit_status check_layer(const kbit_device *dev, kbit_dtype dtype, int64_t
     int64_t nw = 0;
     if ((st = kbit_check_device(dev, fn)) != KBIT_OK ||
         (st = kbit_check_float_dtype(dtype, fn, "dtype")) != KBIT_OK ||
-        (st = check_matrix(M, K, 4, fn, "M", "K", nx)) != KBIT_OK ||
-        (st = check_matrix(N, K, 4, fn, "N", "K", &nw)) != KBIT_OK ||
-        (st = check_matrix(M, N, 4, fn, "M", "N", ny)) != KBIT_OK ||
+        (st = kbit_check_matrix(M, K, 4, fn, "M", "K", nx)) != KBIT_OK ||
+        (st = kbit_check_matrix(N, K, 4, fn, "N", "K", &nw)) != KBIT_OK ||
+        (st = kbit_check_matrix(M, N, 4, fn, "M", "N", ny)) != KBIT_OK ||
         (st = kbit_check_data(CB, nw, 1, fn, "CB")) != KBIT_OK ||
         (st = kbit_check_data(SCB, N, 4, fn, "SCB")) != KBIT_OK)
         return st;
