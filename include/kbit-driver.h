@@ -17,7 +17,7 @@
  * the core once and passed down, so every driver sees the same bits.
  *
  * Numerics: shared/spec/numerics.md as upgraded by determinism.md. Results must
- * be bit-identical to the scalar reference (backends/cpu/ref). Table constants
+ * be bit-identical to the scalar reference (backends/cpu/<family>/ref.c). Table constants
  * are in kbit-formats.h.
  *
  * See doc/porting.md for a walk-through.

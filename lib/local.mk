@@ -1,22 +1,33 @@
-# lib/: the core. libkbit_core.la holds every object of the library (core and
-# built-in CPU driver) so that tests can link internal functions; libkbit.la
-# is the installed shared library built from it.
+# lib/: the core, in three layers: runtime/ (registry, plugins, devices,
+# errors, argument checks), ops/ (the host side of each op family) and
+# checkpoint/ (safetensors, the bitsandbytes format, conversion).
+# libkbit_core.la holds every object of the library (core and built-in CPU
+# driver) so that tests can link internal functions; libkbit.la is the
+# installed shared library built from it.
 noinst_LTLIBRARIES += libkbit_core.la
 libkbit_core_la_SOURCES = \
-	lib/version.c lib/error.c lib/error.h \
-	lib/dtype.c \
-	lib/plugin.c lib/registry.c lib/registry.h \
-	lib/device.c lib/device.h \
-	lib/check.c lib/check.h \
-	lib/maps.c lib/maps.h \
-	lib/pairsum.c lib/pairsum.h \
-	lib/quant4.c lib/quant8.c \
-	lib/optim.c lib/optim.h lib/optim_config.c lib/optim_state.c \
-	lib/int8.c \
-	lib/gemm4.c lib/state.h \
-	lib/safetensors.c lib/safetensors.h \
-	lib/pyjson.c lib/pyjson.h lib/stwrite.c lib/stwrite.h \
-	lib/bnb.c lib/bnb.h lib/checkpoint.c lib/checkpoint.h lib/convert.c lib/ckwriter.c
+	lib/runtime/version.c lib/runtime/error.c lib/runtime/error.h \
+	lib/runtime/dtype.c \
+	lib/runtime/plugin.c lib/runtime/registry.c lib/runtime/registry.h \
+	lib/runtime/device.c lib/runtime/device.h \
+	lib/runtime/check.c lib/runtime/check.h
+libkbit_core_la_SOURCES += \
+	lib/ops/maps.c lib/ops/maps.h \
+	lib/ops/pairsum.c lib/ops/pairsum.h \
+	lib/ops/quant4.c lib/ops/quant8.c lib/ops/state.h \
+	lib/ops/optim.c lib/ops/optim.h lib/ops/optim_config.c lib/ops/optim_state.c \
+	lib/ops/int8.c \
+	lib/ops/gemm4.c
+libkbit_core_la_SOURCES += \
+	lib/checkpoint/safetensors.c lib/checkpoint/safetensors.h \
+	lib/checkpoint/pyjson.c lib/checkpoint/pyjson.h \
+	lib/checkpoint/stwrite.c lib/checkpoint/stwrite.h \
+	lib/checkpoint/bnb.c lib/checkpoint/bnb.h \
+	lib/checkpoint/checkpoint.c lib/checkpoint/checkpoint.h \
+	lib/checkpoint/convert.c lib/checkpoint/ckwriter.c
+libkbit_core_la_SOURCES += $(KBIT_NUMERICS_HDRS)
+# The core includes its own headers by layer ("runtime/check.h").
+libkbit_core_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib
 libkbit_core_la_CFLAGS = $(AM_CFLAGS) $(OPENMP_CFLAGS) $(JANSSON_CFLAGS)
 libkbit_core_la_LIBADD = $(JANSSON_LIBS) $(PTHREAD_LIBS)
 

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "bnb.h"
+#include "checkpoint/bnb.h"
 #include "kbit.h"
 
 static kbit_device *dev;

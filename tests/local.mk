@@ -134,14 +134,14 @@ tests_test_gemm4_bad_LDFLAGS = $(kbit_test_linkflags)
 # Test-only driver plugins, loaded through KBIT_DRIVER_PATH. -rpath forces a
 # shared build of a library that is never installed.
 #   kbit-testref.so  driver "testref": the scalar reference kernels of
-#                    backends/cpu/ref in a plugin (priority -10: never "auto")
+#                    backends/cpu/<family>/ref.c in a plugin (priority -10: never "auto")
 #   kbit-badabi.so   abi_version 999: must be refused
 #   kbit-nosym.so    no kbit_driver_entry symbol: must be refused
 check_LTLIBRARIES += tests/drivers/kbit-testref.la tests/drivers/kbit-badabi.la \
 	tests/drivers/kbit-nosym.la
 
 tests_drivers_kbit_testref_la_SOURCES = tests/drivers/testref.c $(KBIT_CPU_REF_SOURCES)
-tests_drivers_kbit_testref_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/backends/cpu/ref
+tests_drivers_kbit_testref_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/backends/cpu
 tests_drivers_kbit_testref_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere -no-undefined
 
 tests_drivers_kbit_badabi_la_SOURCES = tests/drivers/badabi.c

@@ -20,9 +20,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "bnb.h"
-#include "pyjson.h"
-#include "safetensors.h"
+#include "checkpoint/bnb.h"
+#include "checkpoint/pyjson.h"
+#include "checkpoint/safetensors.h"
 #include "tap.h"
 #include "testutil.h"
 

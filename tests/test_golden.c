@@ -33,7 +33,7 @@
 
 #include <jansson.h>
 
-#include "safetensors.h"
+#include "checkpoint/safetensors.h"
 #include "tap.h"
 #include "testutil.h"
 

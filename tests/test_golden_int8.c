@@ -20,7 +20,7 @@
 
 #include <jansson.h>
 
-#include "safetensors.h"
+#include "checkpoint/safetensors.h"
 #include "tap.h"
 #include "testutil.h"
 

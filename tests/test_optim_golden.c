@@ -18,7 +18,7 @@
 #include <jansson.h>
 
 #include "optimutil.h"
-#include "safetensors.h"
+#include "checkpoint/safetensors.h"
 #include "tap.h"
 #include "testutil.h"
 

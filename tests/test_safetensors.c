@@ -1,4 +1,4 @@
-/* tests/test_safetensors.c - the internal safetensors reader (lib/safetensors.c):
+/* tests/test_safetensors.c - the internal safetensors reader (lib/checkpoint/safetensors.c):
  * valid files (the golden vectors, and small crafted ones with metadata,
  * empty and 0-dim tensors), every kind of malformed header (each must give
  * KBIT_EFORMAT or KBIT_EIO with a message and leave *out alone), and a
@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "safetensors.h"
+#include "checkpoint/safetensors.h"
 #include "tap.h"
 #include "testutil.h"
 

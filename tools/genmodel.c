@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 
 #include "kbit.h"
-#include "../backends/cpu/ref/half.h"
+#include "numerics/half.h"
 
 typedef struct spec {
     int layers, hidden, inter, vocab, heads, kv_heads, shards, tied;

@@ -227,7 +227,7 @@ static const kbit_driver cpu_driver = {
     .gemm_4bit_backward = kbit_cpu_gemm_4bit_backward,
 };
 
-/* Declared for the core in lib/registry.h; linked statically, hidden. */
+/* Declared for the core in lib/runtime/registry.h; linked statically, hidden. */
 const kbit_driver *kbit_cpu_driver_entry(const kbit_host *h);
 
 const kbit_driver *kbit_cpu_driver_entry(const kbit_host *h)

@@ -2,7 +2,7 @@
  * backends/cpu/kernels.h - the CPU driver's kernel variants.
  *
  * A variant (scalar, avx2, avx512) is a table of kernels with the shape of the
- * reference kernels (ref/ref.h): each handles the whole blocks
+ * reference kernels (ref.h): each handles the whole blocks
  * [block_begin, block_end) of a validated op, so the driver can split an op
  * across threads. Every variant gives the reference's bits for every input.
  */

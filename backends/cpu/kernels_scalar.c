@@ -2,7 +2,7 @@
  * themselves, for CPUs without a SIMD variant (and to force with
  * KBIT_CPU_ISA=scalar). */
 #include "kernels.h"
-#include "ref/ref.h"
+#include "ref.h"
 
 /* The reference reads A itself: no transposed copy. */
 static kbit_status gemm_4bit(const kbit_op_gemm_4bit *op, const float *at, int64_t n_begin,

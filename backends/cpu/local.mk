@@ -5,28 +5,23 @@
 # The scalar NORMATIVE reference kernels; tests build a reference plugin from
 # the same files (they need only -I$(top_srcdir)/include).
 KBIT_CPU_REF_SOURCES = \
-	backends/cpu/ref/quant4.c \
-	backends/cpu/ref/quant8.c \
-	backends/cpu/ref/sums.c \
-	backends/cpu/ref/optim.c \
-	backends/cpu/ref/int8.c \
-	backends/cpu/ref/gemm4.c
-KBIT_CPU_REF_HDRS = \
-	backends/cpu/ref/ref.h \
-	backends/cpu/ref/encode.h \
-	backends/cpu/ref/half.h \
-	backends/cpu/ref/int8.h \
-	backends/cpu/ref/dot32.h
+	backends/cpu/quant4/ref.c \
+	backends/cpu/quant4/sums_ref.c \
+	backends/cpu/quant8/ref.c \
+	backends/cpu/optim/ref.c \
+	backends/cpu/int8/ref.c \
+	backends/cpu/gemm4/ref.c
+KBIT_CPU_REF_HDRS = backends/cpu/ref.h $(KBIT_NUMERICS_HDRS)
 
 libkbit_core_la_SOURCES += \
 	$(KBIT_CPU_REF_SOURCES) $(KBIT_CPU_REF_HDRS) \
 	backends/cpu/kernels.h \
 	backends/cpu/kernels_scalar.c \
-	backends/cpu/enc4_cells.c \
-	backends/cpu/enc8_plan.c \
+	backends/cpu/quant4/cells.c \
+	backends/cpu/quant8/plan.c \
 	backends/cpu/isa.c backends/cpu/isa.h \
 	backends/cpu/cpu.h backends/cpu/driver.c backends/cpu/ops.c \
-	backends/cpu/optim_ops.c backends/cpu/int8_ops.c backends/cpu/ops_gemm4.c
+	backends/cpu/optim/ops.c backends/cpu/int8/ops.c backends/cpu/gemm4/ops.c
 
 KBIT_CPU_X86_HDRS = \
 	backends/cpu/x86/common.h \
@@ -36,12 +31,12 @@ if KBIT_X86_AVX2
 noinst_LTLIBRARIES += libkbit_cpu_avx2.la
 libkbit_cpu_avx2_la_SOURCES = \
 	backends/cpu/x86/avx2_io.h \
-	backends/cpu/x86/avx2_quant4.c \
-	backends/cpu/x86/avx2_quant8.c \
-	backends/cpu/x86/avx2_sums.c \
-	backends/cpu/x86/avx2_optim.c backends/cpu/x86/optim_simd.h \
-	backends/cpu/x86/avx2_int8.c \
-	backends/cpu/x86/avx2_gemm4.c \
+	backends/cpu/quant4/avx2.c \
+	backends/cpu/quant4/sums_avx2.c \
+	backends/cpu/quant8/avx2.c \
+	backends/cpu/optim/avx2.c backends/cpu/optim/simd.h \
+	backends/cpu/int8/avx2.c \
+	backends/cpu/gemm4/avx2.c \
 	backends/cpu/x86/avx2_kernels.c \
 	$(KBIT_CPU_X86_HDRS)
 libkbit_cpu_avx2_la_CFLAGS = $(AM_CFLAGS) $(KBIT_AVX2_CFLAGS)
@@ -52,12 +47,12 @@ if KBIT_X86_AVX512
 noinst_LTLIBRARIES += libkbit_cpu_avx512.la
 libkbit_cpu_avx512_la_SOURCES = \
 	backends/cpu/x86/avx512_io.h \
-	backends/cpu/x86/avx512_quant4.c \
-	backends/cpu/x86/avx512_quant8.c \
-	backends/cpu/x86/avx512_sums.c \
-	backends/cpu/x86/avx512_optim.c backends/cpu/x86/optim_simd.h \
-	backends/cpu/x86/avx512_int8.c \
-	backends/cpu/x86/avx512_gemm4.c \
+	backends/cpu/quant4/avx512.c \
+	backends/cpu/quant4/sums_avx512.c \
+	backends/cpu/quant8/avx512.c \
+	backends/cpu/optim/avx512.c backends/cpu/optim/simd.h \
+	backends/cpu/int8/avx512.c \
+	backends/cpu/gemm4/avx512.c \
 	backends/cpu/x86/avx512_kernels.c \
 	$(KBIT_CPU_X86_HDRS)
 libkbit_cpu_avx512_la_CFLAGS = $(AM_CFLAGS) $(KBIT_AVX512_CFLAGS)
@@ -69,7 +64,7 @@ endif
 if KBIT_X86_AVX512VNNI
 noinst_LTLIBRARIES += libkbit_cpu_avx512vnni.la
 libkbit_cpu_avx512vnni_la_SOURCES = \
-	backends/cpu/x86/avx512vnni_int8.c \
+	backends/cpu/int8/avx512vnni.c \
 	backends/cpu/x86/avx512vnni_kernels.c \
 	$(KBIT_CPU_X86_HDRS)
 libkbit_cpu_avx512vnni_la_CFLAGS = $(AM_CFLAGS) $(KBIT_AVX512VNNI_CFLAGS)

@@ -4,7 +4,7 @@
  * fp16/bf16 conversions, the NF4/FP4/8-bit encoders and dtype loads/stores.
  *
  * Every function is __host__ __device__ so that the host can check them
- * against the scalar reference (backends/cpu/ref) bit for bit; the kernels
+ * against the scalar reference (backends/cpu/<family>/ref.c) bit for bit; the kernels
  * are built from nothing else. Tables are passed in as float pointers (the
  * kernels stage the __constant__ tables of gpu-tables.h in shared memory).
  *

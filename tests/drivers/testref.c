@@ -1,5 +1,5 @@
 /* tests/drivers/testref.c - a test-only driver plugin, "testref": the scalar
- * reference kernels of backends/cpu/ref behind the plugin ABI, on host
+ * reference kernels of backends/cpu/<family>/ref.c behind the plugin ABI, on host
  * memory, one thread. It proves that the plugin path (dlopen, the entry
  * symbol, the table, dispatch through the core) works and gives the same bits
  * as the built-in driver, and it is one more target for the conformance and

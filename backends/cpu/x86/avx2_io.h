@@ -1,8 +1,8 @@
 /*
  * backends/cpu/x86/avx2_io.h - AVX2 helpers shared by the avx2 kernels:
  * 8-lane loads and stores in the data dtypes with the reference's exact
- * conversions (ref/half.h). AVX2 has no masked byte stores, so kernels finish
- * a block's last few elements with the scalar rules of ref/encode.h.
+ * conversions (numerics/half.h). AVX2 has no masked byte stores, so kernels finish
+ * a block's last few elements with the scalar rules of numerics/encode.h.
  *
  * fp16: F16C vcvtph2ps is exact and vcvtps2ph with imm 0 (RNE) rounds like the
  * reference, denormals included. bf16 narrowing uses integer ops.
@@ -31,7 +31,7 @@ KBIT_INLINE __m256 k256_load(const void *x, kbit_dtype dtype, int64_t i)
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
 }
 
-/* fp32 -> bf16 bits, RNE; NaN -> (bits >> 16) | 0x40 as ref/half.h. */
+/* fp32 -> bf16 bits, RNE; NaN -> (bits >> 16) | 0x40 as numerics/half.h. */
 KBIT_INLINE __m128i k256_to_bf16(__m256 v)
 {
     __m256i b = _mm256_castps_si256(v);

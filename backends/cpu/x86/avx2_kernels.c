@@ -1,5 +1,5 @@
 /* backends/cpu/x86/avx2_kernels.c - the avx2 variant's kernel table. */
-#include "../ref/ref.h"
+#include "../ref.h"
 #include "variants.h"
 
 const kbit_cpu_kernels kbit_cpu_kernels_avx2 = {

@@ -1,7 +1,7 @@
 /*
  * backends/cpu/x86/avx512_io.h - AVX-512 helpers shared by the avx512 kernels:
  * 16-lane loads and stores in the data dtypes with the reference's exact
- * conversions (ref/half.h), and tail masks.
+ * conversions (numerics/half.h), and tail masks.
  *
  * fp16: F16C vcvtph2ps is exact and vcvtps2ph with imm 0 (RNE, exceptions
  * suppressed) rounds like the reference, denormals included. bf16 narrowing
@@ -51,7 +51,7 @@ KBIT_INLINE __m512 k512_load_mask(const void *x, kbit_dtype dtype, int64_t i, __
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
-/* fp32 -> bf16 bits, RNE; NaN -> (bits >> 16) | 0x40 as ref/half.h. */
+/* fp32 -> bf16 bits, RNE; NaN -> (bits >> 16) | 0x40 as numerics/half.h. */
 KBIT_INLINE __m256i k512_to_bf16(__m512 v)
 {
     __m512i b = _mm512_castps_si512(v);

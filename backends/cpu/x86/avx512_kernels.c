@@ -1,5 +1,5 @@
 /* backends/cpu/x86/avx512_kernels.c - the avx512 variant's kernel table. */
-#include "../ref/ref.h"
+#include "../ref.h"
 #include "variants.h"
 
 const kbit_cpu_kernels kbit_cpu_kernels_avx512 = {

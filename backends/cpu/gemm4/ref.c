@@ -1,0 +1,86 @@
+/* backends/cpu/gemm4/ref.c - reference 4-bit matrix products (numerics.md 5,
+ * determinism.md 3): every output is one dot32 over fp32 values, the weight
+ * dequantized with one fp32 multiply. Clear rather than fast. */
+#include <stdlib.h>
+
+#include "numerics/dot32.h"
+#include "numerics/encode.h"
+#include "../ref.h"
+
+/* W[n,k] = DEC[q] * absmax[blk] of flat element i = n*K + k; the block is
+ * i / blocksize, computed as i >> log2(blocksize) (a power of two). */
+static float weight_at(const kbit_op_gemm_4bit *op, int64_t i)
+{
+    uint8_t byte = op->packed[i >> 1];
+    unsigned q = (i & 1) ? (byte & 15u) : (byte >> 4u);
+    return kbit_4bit_decode(op->type, q) * op->absmax[i >> __builtin_ctz((unsigned)op->blocksize)];
+}
+
+/* All rows of a [M, cols] activation matrix as fp32 (exact). */
+static float *load_rows(const void *a, kbit_dtype dtype, int64_t M, int64_t cols)
+{
+    float *f = malloc((size_t)(M * cols > 0 ? M * cols : 1) * sizeof *f);
+    if (f != NULL)
+        kbit_load_f32(a, dtype, 0, M * cols, f);
+    return f;
+}
+
+kbit_status kbit_ref_gemm_4bit(const kbit_op_gemm_4bit *op, int64_t n_begin, int64_t n_end)
+{
+    const int64_t M = op->M, N = op->N, K = op->K;
+    float *a = load_rows(op->a, op->dtype, M, K);
+    float *w = malloc((size_t)(K > 0 ? K : 1) * sizeof *w);
+    if (a == NULL || w == NULL) {
+        free(a);
+        free(w);
+        return KBIT_ENOMEM;
+    }
+    for (int64_t n = n_begin; n < n_end; n++) {
+        for (int64_t k = 0; k < K; k++)
+            w[k] = weight_at(op, n * K + k);
+        float bias = 0.0f;
+        if (op->bias != NULL)
+            kbit_load_f32(op->bias, op->dtype, n, 1, &bias);
+        for (int64_t m = 0; m < M; m++) {
+            float r = kbit_dot32(a + m * K, w, K);
+            if (op->bias != NULL)
+                r = r + bias;
+            kbit_store_f32(op->out, op->dtype, m * N + n, 1, &r);
+        }
+    }
+    free(a);
+    free(w);
+    return KBIT_OK;
+}
+
+/* Columns are gathered a tile at a time, walking the weight row by row. */
+#define BACKWARD_TILE 64
+
+kbit_status kbit_ref_gemm_4bit_backward(const kbit_op_gemm_4bit *op, int64_t k_begin,
+                                        int64_t k_end)
+{
+    const int64_t M = op->M, N = op->N, K = op->K;
+    float *a = load_rows(op->a, op->dtype, M, N);
+    float *w = malloc((size_t)(N > 0 ? N : 1) * BACKWARD_TILE * sizeof *w);
+    if (a == NULL || w == NULL) {
+        free(a);
+        free(w);
+        return KBIT_ENOMEM;
+    }
+    for (int64_t k0 = k_begin; k0 < k_end; k0 += BACKWARD_TILE) {
+        int64_t width = k_end - k0 < BACKWARD_TILE ? k_end - k0 : BACKWARD_TILE;
+        /* w[t * N + n] = W[n, k0 + t]: column k0 + t of the weight */
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t t = 0; t < width; t++)
+                w[t * N + n] = weight_at(op, n * K + k0 + t);
+        for (int64_t t = 0; t < width; t++) {
+            for (int64_t m = 0; m < M; m++) {
+                float r = kbit_dot32(a + m * N, w + t * N, N);
+                kbit_store_f32(op->out, op->dtype, m * K + k0 + t, 1, &r);
+            }
+        }
+    }
+    free(a);
+    free(w);
+    return KBIT_OK;
+}

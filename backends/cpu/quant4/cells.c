@@ -1,0 +1,95 @@
+/*
+ * backends/cpu/quant4/cells.c - tables for a compare-free-search 4-bit encoder.
+ *
+ * The SIMD variants map a normalised value x to one of 32 cells with
+ * cell(x) = floor(x * scale + offset) (fp32 multiply, fp32 add, floor) and
+ * finish with one comparison: code = x > thr[cell] ? above[cell] : below[cell].
+ *
+ * Why that is exact: cell() is monotone, so for every code boundary b (the
+ * code changes between b and the next float up) and every x in cell k,
+ * cell(b) < k implies b < x and cell(b) > k implies x <= b. If no two
+ * boundaries share a cell, only the boundary inside x's own cell (if any)
+ * needs a comparison. The tables are built here from the reference encoders
+ * (numerics/encode.h), evaluating cell() with the same fp32 operations the SIMD
+ * code uses, and checked; should a check fail, ok = 0 and the kernels keep
+ * their binary search.
+ *
+ * Domain: |x| <= 1 + 2^-22, which every x' = f32(v) * r has when r = 1/absmax
+ * is finite (kernels use the search for a block whose r is +inf), plus NaN:
+ * the SIMD float->int conversion turns NaN into 0x80000000, whose cell index
+ * 0 is arranged to give code 0 (checked).
+ */
+#include <math.h>
+#include <stdlib.h>
+
+#include "../kernels.h"
+#include "numerics/encode.h"
+
+static int cell_of(float x, float scale, float offset)
+{
+    return (int)floorf(x * scale + offset);
+}
+
+static float next_up(float x)
+{
+    return nextafterf(x, INFINITY);
+}
+
+static int by_value(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+void kbit_enc4_cells_init(kbit_enc4_cells *c, kbit_quant_type type)
+{
+    unsigned (*encode)(float) = type == KBIT_NF4 ? kbit_nf4_encode : kbit_fp4_encode;
+    float bound[16];
+    int nbound = 0;
+    if (type == KBIT_NF4) {
+        /* NF4 needs no sign boundary, so an offset keeps -1 in cell 0 (code 0, as NaN). */
+        c->scale = 15.5f;
+        c->offset = 16.0f;
+        for (int i = 0; i < 15; i++)
+            bound[nbound++] = kbit_nf4_threshold.f[i];
+    } else {
+        /* FP4 changes code between -denorm_min (8) and -0.0 (0): without an
+         * offset that is exactly the edge between cells -1 and 0. */
+        c->scale = 15.99f;
+        c->offset = 0.0f;
+        for (int i = 0; i < 7; i++) {
+            float t = kbit_fp4_threshold.f[i];
+            bound[nbound++] = t;                            /* x > t: larger magnitude */
+            bound[nbound++] = nextafterf(-t, -INFINITY);    /* x > that <=> x >= -t */
+        }
+        bound[nbound++] = -kbit_f32_from_bits(1u);          /* x > -denorm_min: no sign */
+    }
+    qsort(bound, (size_t)nbound, sizeof *bound, by_value);
+
+    const float limit = 1.0f + 0x1p-22f;
+    int lo = cell_of(-limit, c->scale, c->offset), hi = cell_of(limit, c->scale, c->offset);
+    c->ok = hi - lo < 32;
+    unsigned code = encode(-limit); /* code of the region left of the first boundary */
+    int next = 0;
+    for (int k = lo; k <= hi && c->ok; k++) {
+        int idx = k & 31, inside = 0;
+        c->thr[idx] = NAN; /* no boundary: the comparison is false */
+        c->below[idx] = c->above[idx] = (int32_t)code;
+        for (; next < nbound && cell_of(bound[next], c->scale, c->offset) == k; next++) {
+            float b = bound[next];
+            if (encode(b) != code)
+                c->ok = 0;
+            code = encode(next_up(b));
+            if (cell_of(next_up(b), c->scale, c->offset) != k)
+                continue; /* b is the cell's last float: the code changes with the cell */
+            if (inside++ > 0)
+                c->ok = 0; /* two boundaries inside one cell */
+            c->thr[idx] = b;
+            c->above[idx] = (int32_t)code;
+        }
+    }
+    /* Every boundary was placed, the last region is the code of +limit, and
+     * NaN (cell index 0, compares false) gives code 0. */
+    if (next != nbound || code != encode(limit) || c->below[0] != 0)
+        c->ok = 0;
+}

@@ -1,0 +1,92 @@
+/*
+ * backends/cpu/quant8/plan.c - per-op preparation of the 8-bit encoder for the
+ * SIMD variants.
+ *
+ * The bucket table answers enc8(x) (numerics 2.4) with one read. x is mapped
+ * to the order-preserving integer key of its float bits (negative: all bits
+ * flipped; positive: sign bit set); the top 16 key bits name a bucket, a
+ * contiguous range of floats. For x in bucket b, the count of midpoints below
+ * x is j_lo(b) (midpoints in lower buckets) plus one if the bucket holds a
+ * midpoint m < x, i.e. low16(key(x)) > low16(key(m)); x == m exactly when the
+ * low bits are equal, and the tie rule then adds one when j_lo is odd. Both
+ * become one comparison, low16(key(x)) > thr with thr = low16(key(m)) - 1 when
+ * j_lo is odd (a tie counts as above) and low16(key(m)) when it is even.
+ *
+ * Exact when no bucket holds two midpoints (buckets are 1/128 of a binade;
+ * the dynamic maps have at most one) and no midpoint is zero (-0.0 and +0.0
+ * would have different keys). The kernels use the table only for blocks with
+ * a finite reciprocal, where x' is finite or NaN: the buckets of +-inf are
+ * then NaN-only and give 0. Otherwise no table is built, or the block is
+ * encoded with a binary search.
+ */
+#include <math.h>
+#include <stdlib.h>
+
+#include "../kernels.h"
+#include "numerics/encode.h"
+
+static uint32_t order_key(float x)
+{
+    uint32_t bits = kbit_f32_to_bits(x);
+    return (bits & 0x80000000u) ? ~bits : bits | 0x80000000u;
+}
+
+static uint32_t entry(uint32_t j_lo, int32_t thr)
+{
+    return ((uint32_t)thr << 8) | j_lo;
+}
+
+static uint32_t *build_buckets(const float *mid)
+{
+    uint32_t key[255];
+    for (int i = 0; i < 255; i++) {
+        if (mid[i] == 0.0f)
+            return NULL;
+        key[i] = order_key(mid[i]);
+        if (i > 0 && (key[i] >> 16) == (key[i - 1] >> 16))
+            return NULL; /* two midpoints in one bucket: search instead */
+    }
+    uint32_t *table = aligned_alloc(64, KBIT_ENC8_BUCKETS * sizeof *table);
+    if (table == NULL)
+        return NULL;
+    uint32_t next = 0; /* first bucket not yet written */
+    for (uint32_t i = 0; i < 255; i++) {
+        uint32_t b = key[i] >> 16;
+        for (; next < b; next++)
+            table[next] = entry(i, KBIT_ENC8_NO_MID);
+        table[b] = entry(i, (int32_t)(key[i] & 0xffffu) - (int32_t)(i & 1u));
+        next = b + 1;
+    }
+    for (; next < KBIT_ENC8_BUCKETS; next++)
+        table[next] = entry(255, KBIT_ENC8_NO_MID);
+    /* Buckets whose only finite-or-NaN members are NaN: -inf and negative NaNs
+     * (keys up to 0x007fffff), +inf and positive NaNs (from 0xff800000). */
+    for (uint32_t b = 0; b <= 0x007fu; b++)
+        table[b] = entry(0, KBIT_ENC8_NO_MID);
+    for (uint32_t b = 0xff80u; b < KBIT_ENC8_BUCKETS; b++)
+        table[b] = entry(0, KBIT_ENC8_NO_MID);
+    return table;
+}
+
+void kbit_enc8_plan_init(kbit_enc8_plan *plan, kbit_enc8_plan_storage *storage,
+                         const float *mid, int want_buckets)
+{
+    for (int i = 0; i < 255; i++)
+        storage->mid_pad[i] = mid[i];
+    storage->mid_pad[255] = NAN;
+    for (int l = 0; l < 5; l++) {
+        int h = 128 >> l;
+        for (int k = 0; k < 16; k++)
+            storage->level[l][k] = k < (1 << l) ? storage->mid_pad[k * 2 * h + h - 1] : 0.0f;
+    }
+    plan->sorted = kbit_mid_sorted(mid);
+    plan->mid_pad = storage->mid_pad;
+    plan->level = (const float (*)[16])storage->level;
+    plan->buckets = plan->sorted && want_buckets ? build_buckets(mid) : NULL;
+}
+
+void kbit_enc8_plan_release(kbit_enc8_plan *plan)
+{
+    free((void *)plan->buckets);
+    plan->buckets = NULL;
+}

@@ -1,0 +1,267 @@
+/* lib/ops/gemm4.c - 4-bit inference matmul and its backward (numerics.md 5,
+ * determinism.md 3): checks, the nested absmax, prepared weights, dispatch. */
+#include "config.h"
+
+#include <stdlib.h>
+
+#include "runtime/check.h"
+#include "runtime/error.h"
+#include "ops/state.h"
+
+/* What the ops need to know about a weight, from a state or a prepared weight. */
+typedef struct weight_view {
+    kbit_quant_type type;
+    int32_t blocksize;
+    int64_t N, K;
+    const uint8_t *packed;
+    const kbit_quant_state *state; /* NULL for a prepared weight */
+    const float *absmax;           /* prepared weight: its fp32 absmax' */
+} weight_view;
+
+struct kbit_gemm4_weight {
+    kbit_device *device;
+    weight_view view;
+    uint8_t *packed; /* owned copies */
+    float *absmax;
+    size_t bytes;
+};
+
+/* The state must describe a 2-D weight whose bytes are given. */
+static kbit_status view_of_state(const uint8_t *packed, const kbit_quant_state *state,
+                                 weight_view *v, const char *fn)
+{
+    kbit_status st = kbit_check_quant_state(state, fn);
+    if (st != KBIT_OK)
+        return st;
+    if (state->ndim != 2)
+        return kbit_error(KBIT_EINVAL, "%s: state->ndim = %d; the weight must be 2-D [N, K]", fn,
+                          state->ndim);
+    if ((st = kbit_check_data(packed, kbit_packed_4bit_bytes(state->numel), 1, fn, "packed")) !=
+        KBIT_OK)
+        return st;
+    *v = (weight_view){ .type = state->quant_type, .blocksize = state->blocksize,
+                        .N = state->shape[0], .K = state->shape[1], .packed = packed,
+                        .state = state };
+    return KBIT_OK;
+}
+
+static kbit_status view_of_weight(const kbit_device *device, const kbit_gemm4_weight *w,
+                                  weight_view *v, const char *fn)
+{
+    if (w == NULL)
+        return kbit_error(KBIT_EINVAL, "%s: weight is NULL", fn);
+    if (w->device != device)
+        return kbit_error(KBIT_EINVAL, "%s: weight was prepared on another device", fn);
+    *v = w->view;
+    return KBIT_OK;
+}
+
+/* Activations [M, in] and output [M, out] in dtype; bias [N] (forward). */
+static kbit_status check_operands(kbit_dtype dtype, int64_t M, int64_t in, int64_t out_cols,
+                                  const void *a, const char *a_name, const void *bias,
+                                  int64_t nbias, const void *out, const char *out_name,
+                                  const char *fn)
+{
+    kbit_status st;
+    if ((st = kbit_check_float_dtype(dtype, fn, "dtype")) != KBIT_OK ||
+        (st = kbit_check_count(M, 4, fn, "M")) != KBIT_OK)
+        return st;
+    size_t es = kbit_dtype_size(dtype);
+    if ((in != 0 && M > (INT64_MAX / 8) / in) || (out_cols != 0 && M > (INT64_MAX / 8) / out_cols))
+        return kbit_error(KBIT_EOVERFLOW, "%s: M = %lld rows overflow the element count", fn,
+                          (long long)M);
+    if ((st = kbit_check_data(a, M * in, es, fn, a_name)) != KBIT_OK ||
+        (st = kbit_check_data(out, M * out_cols, es, fn, out_name)) != KBIT_OK)
+        return st;
+    if (bias != NULL)
+        return kbit_check_data(bias, nbias, es, fn, "bias");
+    return KBIT_OK;
+}
+
+/* Run the driver op with a plain fp32 absmax (reconstructing a nested one). */
+static kbit_status run_gemm(kbit_device *dev, const weight_view *v, int backward,
+                            kbit_dtype dtype, int64_t M, const void *a, const void *bias,
+                            void *out, const char *fn)
+{
+    kbit_status (*slot)(void *, const kbit_op_gemm_4bit *) =
+        backward ? dev->driver->gemm_4bit_backward : dev->driver->gemm_4bit;
+    kbit_status st = kbit_check_slot(dev, (const void *)slot, fn);
+    if (st != KBIT_OK)
+        return st;
+    /* Nothing to write: no rows, or no outputs per row. */
+    if (M == 0 || (backward ? v->K : v->N) == 0)
+        return KBIT_OK;
+    kbit_op_gemm_4bit op = {
+        .type = v->type, .dtype = dtype, .M = M, .N = v->N, .K = v->K, .packed = v->packed,
+        .absmax = v->absmax, .blocksize = v->blocksize, .a = a, .bias = bias, .out = out,
+    };
+    void *scratch = NULL;
+    if (v->state != NULL &&
+        (st = kbit_state_absmax_f32(dev, v->state, &op.absmax, &scratch, fn)) != KBIT_OK)
+        return st;
+    st = kbit_driver_result(dev, slot(dev->ctx, &op), fn);
+    if (scratch != NULL)
+        kbit_scratch_free(dev, scratch);
+    return st;
+}
+
+static kbit_status forward(kbit_device *device, const weight_view *v, const void *A,
+                           kbit_dtype dtype, int64_t M, const void *bias, void *out,
+                           const char *fn)
+{
+    kbit_status st = check_operands(dtype, M, v->K, v->N, A, "A", bias, v->N, out, "out", fn);
+    if (st != KBIT_OK)
+        return st;
+    return run_gemm(device, v, 0, dtype, M, A, bias, out, fn);
+}
+
+static kbit_status backward(kbit_device *device, const weight_view *v, const void *dout,
+                            kbit_dtype dtype, int64_t M, void *dA, const char *fn)
+{
+    kbit_status st = check_operands(dtype, M, v->N, v->K, dout, "dout", NULL, 0, dA, "dA", fn);
+    if (st != KBIT_OK)
+        return st;
+    return run_gemm(device, v, 1, dtype, M, dout, NULL, dA, fn);
+}
+
+/* The start of a call on a quant state: the device, then the weight. */
+static kbit_status begin_state(const kbit_device *device, const uint8_t *packed,
+                               const kbit_quant_state *state, weight_view *v, const char *fn)
+{
+    kbit_clear_error();
+    kbit_status st = kbit_check_device(device, fn);
+    return st != KBIT_OK ? st : view_of_state(packed, state, v, fn);
+}
+
+/* ... and of a call on a prepared weight. */
+static kbit_status begin_prepared(const kbit_device *device, const kbit_gemm4_weight *weight,
+                                  weight_view *v, const char *fn)
+{
+    kbit_clear_error();
+    kbit_status st = kbit_check_device(device, fn);
+    return st != KBIT_OK ? st : view_of_weight(device, weight, v, fn);
+}
+
+KBIT_API kbit_status kbit_gemm_4bit(kbit_device *device, const void *A, kbit_dtype dtype,
+                                    int64_t M, const uint8_t *packed,
+                                    const kbit_quant_state *state, const void *bias, void *out)
+{
+    static const char fn[] = "kbit_gemm_4bit";
+    weight_view v;
+    kbit_status st = begin_state(device, packed, state, &v, fn);
+    return st != KBIT_OK ? st : forward(device, &v, A, dtype, M, bias, out, fn);
+}
+
+KBIT_API kbit_status kbit_gemm_4bit_backward(kbit_device *device, const void *dout,
+                                             kbit_dtype dtype, int64_t M, const uint8_t *packed,
+                                             const kbit_quant_state *state, void *dA)
+{
+    static const char fn[] = "kbit_gemm_4bit_backward";
+    weight_view v;
+    kbit_status st = begin_state(device, packed, state, &v, fn);
+    return st != KBIT_OK ? st : backward(device, &v, dout, dtype, M, dA, fn);
+}
+
+KBIT_API kbit_status kbit_gemm_4bit_prepared(kbit_device *device, const void *A,
+                                             kbit_dtype dtype, int64_t M,
+                                             const kbit_gemm4_weight *weight, const void *bias,
+                                             void *out)
+{
+    static const char fn[] = "kbit_gemm_4bit_prepared";
+    weight_view v;
+    kbit_status st = begin_prepared(device, weight, &v, fn);
+    return st != KBIT_OK ? st : forward(device, &v, A, dtype, M, bias, out, fn);
+}
+
+KBIT_API kbit_status kbit_gemm_4bit_backward_prepared(kbit_device *device, const void *dout,
+                                                      kbit_dtype dtype, int64_t M,
+                                                      const kbit_gemm4_weight *weight, void *dA)
+{
+    static const char fn[] = "kbit_gemm_4bit_backward_prepared";
+    weight_view v;
+    kbit_status st = begin_prepared(device, weight, &v, fn);
+    return st != KBIT_OK ? st : backward(device, &v, dout, dtype, M, dA, fn);
+}
+
+/* ------------------------------------------------------------------ */
+/* Prepared weights                                                     */
+
+static void weight_free(kbit_gemm4_weight *w)
+{
+    if (w->packed != NULL)
+        kbit_scratch_free(w->device, w->packed);
+    if (w->absmax != NULL)
+        kbit_scratch_free(w->device, w->absmax);
+    free(w);
+}
+
+/* Fill w's copies of the packed bytes and of the fp32 absmax'. */
+static kbit_status weight_fill(kbit_gemm4_weight *w, const weight_view *v, const char *fn)
+{
+    kbit_device *dev = w->device;
+    const kbit_quant_state *s = v->state;
+    size_t packed_bytes = (size_t)kbit_packed_4bit_bytes(s->numel);
+    size_t absmax_bytes = (size_t)s->nblocks * 4;
+    kbit_status st;
+    if ((st = kbit_scratch_alloc(dev, packed_bytes, (void **)&w->packed)) != KBIT_OK)
+        return st;
+    if (packed_bytes > 0 &&
+        (st = kbit_driver_result(dev, dev->driver->mem_copy(dev->ctx, w->packed, v->packed,
+                                                            packed_bytes, KBIT_DEVICE_TO_DEVICE),
+                                 fn)) != KBIT_OK)
+        return st;
+    if ((st = kbit_scratch_alloc(dev, absmax_bytes, (void **)&w->absmax)) != KBIT_OK)
+        return st;
+    const float *absmax = NULL;
+    void *scratch = NULL;
+    if ((st = kbit_state_absmax_f32(dev, s, &absmax, &scratch, fn)) != KBIT_OK)
+        return st;
+    if (absmax_bytes > 0)
+        st = kbit_driver_result(dev, dev->driver->mem_copy(dev->ctx, w->absmax, absmax,
+                                                           absmax_bytes, KBIT_DEVICE_TO_DEVICE),
+                                fn);
+    if (scratch != NULL)
+        kbit_scratch_free(dev, scratch);
+    if (st == KBIT_OK && dev->driver->sync != NULL)
+        st = kbit_driver_result(dev, dev->driver->sync(dev->ctx), fn);
+    w->bytes = packed_bytes + absmax_bytes;
+    return st;
+}
+
+KBIT_API kbit_status kbit_gemm_4bit_prepare(kbit_device *device, const uint8_t *packed,
+                                            const kbit_quant_state *state,
+                                            kbit_gemm4_weight **weight)
+{
+    static const char fn[] = "kbit_gemm_4bit_prepare";
+    weight_view v;
+    kbit_status st = begin_state(device, packed, state, &v, fn);
+    if (st != KBIT_OK)
+        return st;
+    if (weight == NULL)
+        return kbit_error(KBIT_EINVAL, "%s: weight is NULL", fn);
+    kbit_gemm4_weight *w = calloc(1, sizeof *w);
+    if (w == NULL)
+        return kbit_error(KBIT_ENOMEM, "%s: out of host memory", fn);
+    w->device = device;
+    if ((st = weight_fill(w, &v, fn)) != KBIT_OK) {
+        weight_free(w);
+        return st;
+    }
+    w->view = v;
+    w->view.packed = w->packed;
+    w->view.absmax = w->absmax;
+    w->view.state = NULL;
+    *weight = w;
+    return KBIT_OK;
+}
+
+KBIT_API size_t kbit_gemm_4bit_weight_bytes(const kbit_gemm4_weight *weight)
+{
+    return weight == NULL ? 0 : weight->bytes;
+}
+
+KBIT_API void kbit_gemm_4bit_weight_destroy(kbit_gemm4_weight *weight)
+{
+    if (weight != NULL)
+        weight_free(weight);
+}

@@ -1,0 +1,41 @@
+/* lib/ops/optim.h - the optimizer core shared by lib/optim*.c: the state object,
+ * configuration checks and the host scalars of numerics.md 6.2. */
+#ifndef KBIT_LIB_OPTIM_H
+#define KBIT_LIB_OPTIM_H
+
+#include "runtime/device.h"
+
+#define KBIT_OPTIM_STATE_MAGIC 0x6f707469u /* "opti" */
+#define KBIT_OPTIM_HISTORY 100              /* percentile clipping's gradient norms */
+
+struct kbit_optim_state {
+    uint32_t magic;            /* KBIT_OPTIM_STATE_MAGIC while alive */
+    kbit_device *device;
+    kbit_optim_kind kind;
+    kbit_dtype param_dtype;
+    int state_bits;            /* 32 or 8 */
+    int64_t n;
+    int64_t step;              /* steps taken */
+    /* Device memory (kbit_malloc; never NULL) and its sizes in bytes. */
+    void *state1, *state2;
+    float *absmax1, *absmax2;
+    size_t state1_bytes, state2_bytes, absmax1_bytes, absmax2_bytes;
+    /* 8-bit: the maps of state1 (signed) and state2 (unsigned), and midpoints. */
+    float qmap1[256], qmap2[256], mid1[255], mid2[255];
+    float gnorm_vec[KBIT_OPTIM_HISTORY];
+    float last_gnorm_scale, last_param_norm, last_unorm, last_update_scale;
+};
+
+/* 1 for the kinds with two states (ADAM, ADAMW, LAMB, ADEMAMIX). */
+int kbit_optim_two_state(kbit_optim_kind kind);
+kbit_optim_kernel kbit_optim_kernel_of(kbit_optim_kind kind);
+/* Every field of config valid for its kind (named message otherwise). */
+kbit_status kbit_optim_check_config(const kbit_optim_config *config, const char *fn);
+/* A live state created on device (device NULL: any). */
+kbit_status kbit_optim_check_state(const kbit_optim_state *state, const kbit_device *device,
+                                   const char *fn, const char *arg);
+/* numerics 6.2/6.4 host scalars for a checked config; step >= 1. */
+void kbit_optim_scalars_of(const kbit_optim_config *config, int64_t step,
+                           kbit_optim_scalars *out);
+
+#endif

@@ -1,0 +1,109 @@
+/* lib/runtime/check.c - the argument checks: the core checks once, drivers compute. */
+#include "config.h"
+
+#include <math.h>
+#include <stdint.h>
+
+#include "runtime/check.h"
+#include "runtime/error.h"
+
+/* Largest element count accepted: any byte count of it fits in int64_t. */
+#define MAX_ELEMENTS (INT64_MAX / 8)
+
+kbit_status kbit_check_device(const kbit_device *dev, const char *fn)
+{
+    if (dev == NULL)
+        return kbit_error(KBIT_EINVAL, "%s: device is NULL", fn);
+    if (dev->magic != KBIT_DEVICE_MAGIC)
+        return kbit_error(KBIT_EINVAL, "%s: device is not an open kbit device", fn);
+    return KBIT_OK;
+}
+
+kbit_status kbit_check_count(int64_t n, size_t elem_size, const char *fn, const char *arg)
+{
+    if (n < 0)
+        return kbit_error(KBIT_EINVAL, "%s: %s is negative (%lld)", fn, arg, (long long)n);
+    if (n > MAX_ELEMENTS || (uint64_t)n > SIZE_MAX / (elem_size ? elem_size : 1))
+        return kbit_error(KBIT_EOVERFLOW, "%s: %s = %lld elements overflows the byte count",
+                          fn, arg, (long long)n);
+    return KBIT_OK;
+}
+
+kbit_status kbit_check_matrix(int64_t rows, int64_t cols, size_t elem_size, const char *fn,
+                              const char *rows_arg, const char *cols_arg, int64_t *count)
+{
+    kbit_status st;
+    if ((st = kbit_check_count(rows, elem_size, fn, rows_arg)) != KBIT_OK ||
+        (st = kbit_check_count(cols, elem_size, fn, cols_arg)) != KBIT_OK)
+        return st;
+    if (cols != 0 && rows > INT64_MAX / 8 / cols)
+        return kbit_error(KBIT_EOVERFLOW, "%s: %s x %s = %lld x %lld elements overflows", fn,
+                          rows_arg, cols_arg, (long long)rows, (long long)cols);
+    *count = rows * cols;
+    return kbit_check_count(*count, elem_size, fn, rows_arg);
+}
+
+kbit_status kbit_check_data(const void *p, int64_t count, size_t elem_size,
+                            const char *fn, const char *arg)
+{
+    if (p == NULL) {
+        if (count == 0)
+            return KBIT_OK;
+        return kbit_error(KBIT_EINVAL, "%s: %s is NULL", fn, arg);
+    }
+    if (elem_size > 1 && (uintptr_t)p % elem_size != 0)
+        return kbit_error(KBIT_EINVAL, "%s: %s is not aligned to %zu bytes", fn, arg, elem_size);
+    return KBIT_OK;
+}
+
+kbit_status kbit_check_float_dtype(kbit_dtype dtype, const char *fn, const char *arg)
+{
+    if (dtype == KBIT_F32 || dtype == KBIT_F16 || dtype == KBIT_BF16)
+        return KBIT_OK;
+    const char *name = kbit_dtype_name(dtype);
+    if (name)
+        return kbit_error(KBIT_EINVAL, "%s: %s must be KBIT_F32, KBIT_F16 or KBIT_BF16, not %s",
+                          fn, arg, name);
+    return kbit_error(KBIT_EINVAL, "%s: %s = %d is not a kbit_dtype", fn, arg, (int)dtype);
+}
+
+kbit_status kbit_check_quant_type(kbit_quant_type type, const char *fn)
+{
+    if (type == KBIT_NF4 || type == KBIT_FP4)
+        return KBIT_OK;
+    return kbit_error(KBIT_EINVAL, "%s: type = %d is neither KBIT_NF4 nor KBIT_FP4", fn, (int)type);
+}
+
+kbit_status kbit_check_blocksize(int blocksize, int lo, int hi, const char *fn)
+{
+    if (blocksize < lo || blocksize > hi || (blocksize & (blocksize - 1)) != 0)
+        return kbit_error(KBIT_EINVAL, "%s: blocksize = %d must be a power of two from %d to %d",
+                          fn, blocksize, lo, hi);
+    return KBIT_OK;
+}
+
+kbit_status kbit_check_map(const float *code, const char *fn, const char *arg)
+{
+    for (int i = 0; i < 256; i++) {
+        if (isnan(code[i]))
+            return kbit_error(KBIT_EINVAL, "%s: %s[%d] is NaN", fn, arg, i);
+        if (i > 0 && code[i] < code[i - 1])
+            return kbit_error(KBIT_EINVAL, "%s: %s is not ascending at entry %d", fn, arg, i);
+    }
+    return KBIT_OK;
+}
+
+kbit_status kbit_check_slot(const kbit_device *dev, const void *slot, const char *op)
+{
+    if (slot != NULL)
+        return KBIT_OK;
+    return kbit_error(KBIT_ENOTSUP, "%s: driver '%s' does not implement this op",
+                      op, dev->driver->name);
+}
+
+kbit_status kbit_driver_result(const kbit_device *dev, kbit_status st, const char *op)
+{
+    if (st != KBIT_OK && !kbit_error_is_set())
+        kbit_error(st, "%s: driver '%s' failed (%s)", op, dev->driver->name, kbit_strerror(st));
+    return st;
+}

@@ -1,0 +1,24 @@
+/* lib/runtime/error.h - the thread-local failure message behind kbit_last_error(). */
+#ifndef KBIT_LIB_ERROR_H
+#define KBIT_LIB_ERROR_H
+
+#include "kbit-driver.h"
+
+/* Record a message for the current thread and return st (so checks read
+ * `return kbit_error(KBIT_EINVAL, "...")`). */
+kbit_status kbit_error(kbit_status st, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Forget the message: called on entry to every public function. */
+void kbit_clear_error(void);
+
+/* Whether a message was recorded since the last kbit_clear_error(). */
+int kbit_error_is_set(void);
+
+/* The services handed to every driver (kbit_host.set_error writes the message). */
+const kbit_host *kbit_host_services(void);
+
+#endif
