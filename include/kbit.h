@@ -88,9 +88,24 @@ KBIT_API size_t kbit_dtype_size(kbit_dtype dtype);
 KBIT_API const char *kbit_dtype_name(kbit_dtype dtype);
 
 /* ------------------------------------------------------------------ */
-/* Drivers and devices                                                  */
+/* Drivers, devices and op families                                     */
 
 typedef struct kbit_device kbit_device;
+
+/* The op families. A driver implements some of them completely (the CPU
+ * driver implements all); "auto" and kbit_device_open_for pick a device by
+ * the families a caller needs. Values are bits, so sets are ORed. */
+typedef enum kbit_family {
+    KBIT_FAMILY_QUANT4 = 1u << 0, /* 4-bit NF4/FP4 quantization, nested absmax, quant states */
+    KBIT_FAMILY_QUANT8 = 1u << 1, /* 8-bit blockwise dynamic quantization */
+    KBIT_FAMILY_GEMM4 = 1u << 2,  /* 4-bit matmul forward and backward */
+    KBIT_FAMILY_INT8 = 1u << 3,   /* LLM.int8() */
+    KBIT_FAMILY_OPTIM = 1u << 4   /* optimizers with 32-bit and 8-bit states */
+} kbit_family;
+#define KBIT_FAMILY_ALL 0x1fu
+
+/* "quant4", "quant8", "gemm4", "int8", "optim" for one family bit; NULL otherwise. */
+KBIT_API const char *kbit_family_name(kbit_family family);
 
 /* What kbit found when it looked for drivers (for `kbit info`).
  * Drivers are the built-in CPU driver plus plugins kbit-*.so found in the
@@ -103,6 +118,9 @@ typedef struct kbit_driver_report {
     int device_count;      /* devices found (0 if none or not loaded) */
     const char *reason;    /* why it was refused or found no device; "" if ok */
     const char *description;
+    uint32_t families;     /* KBIT_FAMILY_* the driver implements (0 if not loaded) */
+    const char *families_reason; /* why a family it claims was dropped; "" if none */
+    uint32_t abi_major, abi_minor; /* the ABI the driver was built against */
 } kbit_driver_report;
 
 /* Number of drivers found (loaded or refused); scans on first use. */
@@ -111,7 +129,9 @@ KBIT_API kbit_status kbit_driver_count(int *count);
 KBIT_API kbit_status kbit_driver_get(int index, kbit_driver_report *report);
 
 /* Open a device by spec:
- *   "auto"       the best device found: cuda, hip, opencl, then cpu
+ *   "auto"       the best device that implements every op family: the
+ *                highest-priority driver (cuda, hip, opencl, then cpu)
+ *                with such a device
  *   "cpu"        the built-in CPU driver (also "cpu:0")
  *   "NAME[:I]"   device I (default 0) of the driver called NAME, e.g. "cuda:1"
  * The CPU driver reads KBIT_CPU_ISA (scalar | avx2 | avx512 | avx512vnni) when a device is
@@ -119,8 +139,19 @@ KBIT_API kbit_status kbit_driver_get(int index, kbit_driver_report *report);
  * one the CPU and OS support. Fails with KBIT_ENODEV if the driver is missing,
  * refused, or has no such device (the message says which and why). */
 KBIT_API kbit_status kbit_device_open(const char *spec, kbit_device **device);
+/* The same for a caller that needs only the families in `families` (a set
+ * of KBIT_FAMILY_* bits; 0 = none required): "auto" then picks the
+ * highest-priority device implementing all of them, and a named device that
+ * lacks one of them is refused with KBIT_ENOTSUP naming the family. */
+KBIT_API kbit_status kbit_device_open_for(const char *spec, uint32_t families,
+                                          kbit_device **device);
 /* Close a device; NULL is ignored. Memory allocated on it must be freed first. */
 KBIT_API void kbit_device_close(kbit_device *device);
+
+/* KBIT_OK if the device implements every family of `families`; otherwise
+ * KBIT_ENOTSUP with a message naming the first missing family (and why the
+ * driver lacks it, when it said). */
+KBIT_API kbit_status kbit_device_supports(kbit_device *device, uint32_t families);
 
 typedef struct kbit_device_info {
     char driver[32];       /* "cpu", "cuda", ... */
@@ -129,6 +160,7 @@ typedef struct kbit_device_info {
     int index;             /* device index within the driver */
     int threads;           /* CPU worker threads used by ops (1 on GPUs) */
     uint64_t memory_bytes; /* total device memory (host RAM for the CPU) */
+    uint32_t families;     /* KBIT_FAMILY_* this device implements */
 } kbit_device_info;
 
 KBIT_API kbit_status kbit_device_get_info(kbit_device *device, kbit_device_info *info);
@@ -138,14 +170,51 @@ KBIT_API kbit_status kbit_device_get_info(kbit_device *device, kbit_device_info 
 KBIT_API kbit_status kbit_device_set_threads(kbit_device *device, int threads);
 
 /* Hand the device a framework's native stream or queue (cudaStream_t,
- * hipStream_t, cl_command_queue); NULL returns to the device's own default.
- * Ops are then enqueued on it; kbit_sync waits for it. The CPU driver accepts
- * only NULL. */
+ * hipStream_t, cl_command_queue) for the calling thread: ops and copies this
+ * thread makes on the device are then enqueued on it, and kbit_sync waits
+ * for it. Each thread has its own binding (initially NULL, the device's own
+ * stream), so two threads with their own streams on one device never see
+ * each other's stream; each binding has its own device workspace. Changing a
+ * thread's stream first waits for the work kbit enqueued on the old one.
+ * The CPU driver accepts only NULL. */
 KBIT_API kbit_status kbit_device_set_stream(kbit_device *device, void *stream);
+
+/* Floating matrix products (4-bit matmul, the outlier part and the backward
+ * of LLM.int8()) in exact mode (the default: dot32 of determinism.md 3,
+ * bit-identical everywhere) or fast mode, where a driver may use faster
+ * dot products whose results are within the bound of numerics.md 5.4. A
+ * driver without a fast path runs exact in both modes. Per device. */
+typedef enum kbit_math_mode {
+    KBIT_MATH_EXACT = 0,
+    KBIT_MATH_FAST = 1
+} kbit_math_mode;
+
+KBIT_API kbit_status kbit_device_set_math_mode(kbit_device *device, kbit_math_mode mode);
 
 /* Device memory. kbit_malloc of 0 bytes returns a unique pointer that may be freed. */
 KBIT_API kbit_status kbit_malloc(kbit_device *device, size_t bytes, void **ptr);
+
+/* Kinds of memory: device memory (what kbit_malloc gives), managed memory
+ * that the device pages in and out (for optimizer states larger than the
+ * device: kbit_prefetch moves it), and pinned host memory for fast copies.
+ * On the CPU all three are host memory. KBIT_ENOTSUP when the device's
+ * driver has no such kind. */
+typedef enum kbit_mem_kind {
+    KBIT_MEM_DEVICE = 0,
+    KBIT_MEM_MANAGED = 1,
+    KBIT_MEM_HOST_PINNED = 2
+} kbit_mem_kind;
+#define KBIT_MEM_KIND_BIT(kind) (1u << (kind))
+
+KBIT_API kbit_status kbit_malloc_kind(kbit_device *device, size_t bytes, kbit_mem_kind kind,
+                                      void **ptr);
+/* Free memory of any kind from kbit_malloc or kbit_malloc_kind; NULL is ignored. */
 KBIT_API kbit_status kbit_free(kbit_device *device, void *ptr);
+/* Move managed memory towards the device (to_device = 1) or the host (0),
+ * ordered on the calling thread's stream. A no-op where there is no paging
+ * (the CPU, or a driver without it). */
+KBIT_API kbit_status kbit_prefetch(kbit_device *device, const void *ptr, size_t bytes,
+                                   int to_device);
 
 typedef enum kbit_copy_kind {
     KBIT_HOST_TO_DEVICE = 0,
@@ -153,11 +222,13 @@ typedef enum kbit_copy_kind {
     KBIT_DEVICE_TO_DEVICE = 2
 } kbit_copy_kind;
 
-/* Copy bytes; ordered with the ops on the device's stream. A copy to the
- * host is complete when the call returns. */
+/* Copy bytes; ordered with the ops of the calling thread's stream. The
+ * source may be reused when the call returns, and a copy to the host is
+ * complete when the call returns. */
 KBIT_API kbit_status kbit_copy(kbit_device *device, void *dst, const void *src,
                                size_t bytes, kbit_copy_kind kind);
-/* Wait until every op enqueued on the device has finished. */
+/* Wait until every op the calling thread enqueued on the device (on its
+ * stream) has finished. */
 KBIT_API kbit_status kbit_sync(kbit_device *device);
 
 /* ------------------------------------------------------------------ */
@@ -355,6 +426,10 @@ typedef struct kbit_optim_config {
      * min_8bit_size elements keep 32-bit states (bitsandbytes: 4096). */
     int state_bits;
     int64_t min_8bit_size;
+    /* 1: states in managed memory (KBIT_MEM_MANAGED, bitsandbytes' paged
+     * optimizers), prefetched to the device before each step; read when a
+     * state is created. KBIT_ENOTSUP on a device without managed memory. */
+    int paged;
 } kbit_optim_config;
 
 /* Fill config with the defaults of kind (state_bits 32, min_8bit_size 4096,
@@ -527,7 +602,8 @@ KBIT_API kbit_status kbit_int8_mm_dequant(kbit_device *device, const int32_t *ac
  * columns oc[0..n) (see kbit_int8_vectorwise_quant), the int8 product skips
  * them and Y[m,j] = T(f32(Yint8[m,j]) + dot32_i(f32(X[m,oc[i]]),
  * f32(T((CB[j,oc[i]] * SCB[j]) * 1/127)))) (dot32 of determinism 3).
- * Scratch is allocated on the device for the call. K <= KBIT_INT8_MAX_K. */
+ * Intermediates (codes, scales, the outlier list, the int32 product) live in
+ * the calling thread's device workspace. K <= KBIT_INT8_MAX_K. */
 KBIT_API kbit_status kbit_int8_linear_forward(kbit_device *device, kbit_dtype dtype,
                                               const void *X, int64_t M, int64_t K,
                                               const int8_t *CB, const float *SCB, int64_t N,
@@ -541,6 +617,30 @@ KBIT_API kbit_status kbit_int8_linear_backward(kbit_device *device, kbit_dtype d
                                                const void *dOut, int64_t M, int64_t N,
                                                const int8_t *CB, const float *SCB, int64_t K,
                                                void *dX);
+
+/* Prepared int8 weight (optional): a self-contained device copy of CB and
+ * SCB in the layout the device reads fastest (a driver-private layout where
+ * the driver has one, else plain copies), built once. Results with and
+ * without it are bit-identical; CB and SCB may be freed afterwards. */
+typedef struct kbit_int8_weight kbit_int8_weight;
+
+KBIT_API kbit_status kbit_int8_prepare_weight(kbit_device *device, const int8_t *CB,
+                                              const float *SCB, int64_t N, int64_t K,
+                                              kbit_int8_weight **weight);
+/* Device memory held by a prepared weight (0 for NULL). */
+KBIT_API size_t kbit_int8_weight_bytes(const kbit_int8_weight *weight);
+/* Free a prepared weight (NULL is ignored); before closing its device. */
+KBIT_API void kbit_int8_weight_destroy(kbit_int8_weight *weight);
+/* kbit_int8_linear_forward / _backward on a prepared weight. */
+KBIT_API kbit_status kbit_int8_linear_forward_prepared(kbit_device *device, kbit_dtype dtype,
+                                                       const void *X, int64_t M,
+                                                       const kbit_int8_weight *weight,
+                                                       float threshold, const void *bias,
+                                                       void *Y);
+KBIT_API kbit_status kbit_int8_linear_backward_prepared(kbit_device *device, kbit_dtype dtype,
+                                                        const void *dOut, int64_t M,
+                                                        const kbit_int8_weight *weight,
+                                                        void *dX);
 
 /* ------------------------------------------------------------------ */
 /* Checkpoints in the bitsandbytes format (Hugging Face safetensors)    */
@@ -732,14 +832,15 @@ KBIT_API int kbit_checkpoint_should_quantize(const char *name, int ndim, kbit_dt
  * K == 0 gives T(+0.0 + bias); backward with N == 0 gives T(+0.0).
  *
  * The weight is read once, in its 4-bit form. With a nested state the core
- * first reconstructs the fp32 absmax into device scratch memory (4 bytes per
- * block) on every call; a prepared weight does that once.
+ * first reconstructs the fp32 absmax into the calling thread's device
+ * workspace (4 bytes per block) on every call; a prepared weight does that
+ * once.
  *
  * Errors (outputs untouched): KBIT_EINVAL for a NULL or misaligned pointer
  * (A, bias and out aligned to their element size), dtype not F32/F16/BF16, a
  * state that is not 2-D or is inconsistent (numel, nblocks, nested fields),
  * M < 0; KBIT_ENOTSUP if the device's driver lacks the op; KBIT_ENOMEM if
- * scratch memory runs out; KBIT_EOVERFLOW for sizes that do not fit.
+ * the workspace cannot grow; KBIT_EOVERFLOW for sizes that do not fit.
  */
 KBIT_API kbit_status kbit_gemm_4bit(kbit_device *device, const void *A, kbit_dtype dtype,
                                     int64_t M, const uint8_t *packed,
@@ -749,9 +850,10 @@ KBIT_API kbit_status kbit_gemm_4bit_backward(kbit_device *device, const void *do
                                              const kbit_quant_state *state, void *dA);
 
 /* Prepared weight (optional): a self-contained device copy of the weight in a
- * form the device reads fastest, built once. Today it holds a copy of the
- * packed bytes and the fp32 absmax' (the nested absmax reconstructed once):
- * ceil(N*K/2) + 4*nblocks bytes, reported by kbit_gemm_4bit_weight_bytes.
+ * form the device reads fastest, built once: the driver's private layout
+ * where it has one, else a copy of the packed bytes and the fp32 absmax'
+ * (the nested absmax reconstructed once), ceil(N*K/2) + 4*nblocks bytes.
+ * kbit_gemm_4bit_weight_bytes reports what it holds.
  * Results with and without it are bit-identical. The original packed bytes
  * and state may be freed after kbit_gemm_4bit_prepare returns. */
 typedef struct kbit_gemm4_weight kbit_gemm4_weight;

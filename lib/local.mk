@@ -10,10 +10,10 @@ libkbit_core_la_SOURCES = \
 	lib/runtime/dtype.c \
 	lib/runtime/plugin.c lib/runtime/registry.c lib/runtime/registry.h \
 	lib/runtime/device.c lib/runtime/device.h \
+	lib/runtime/binding.c lib/runtime/exec.h lib/runtime/families.c \
 	lib/runtime/check.c lib/runtime/check.h
 libkbit_core_la_SOURCES += \
 	lib/ops/maps.c lib/ops/maps.h \
-	lib/ops/pairsum.c lib/ops/pairsum.h \
 	lib/ops/quant4.c lib/ops/quant8.c lib/ops/state.h \
 	lib/ops/optim.c lib/ops/optim.h lib/ops/optim_config.c lib/ops/optim_state.c \
 	lib/ops/int8.c \

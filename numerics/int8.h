@@ -72,7 +72,7 @@ static inline int8_t kbit_int8_code(float v, float s)
 }
 
 /* The dequantized weight element (numerics 4.2): (f32(cb) * scb) * 1/127. */
-static inline float kbit_int8_weight(int8_t cb, float scb)
+static inline float kbit_int8_weight_of(int8_t cb, float scb)
 {
     return ((float)cb * scb) * kbit_f32_from_bits(KBIT_INT8_INV127_BITS);
 }

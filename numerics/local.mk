@@ -5,4 +5,6 @@ KBIT_NUMERICS_HDRS = \
 	numerics/half.h \
 	numerics/encode.h \
 	numerics/dot32.h \
-	numerics/int8.h
+	numerics/int8.h \
+	numerics/optim_scales.h \
+	numerics/pairsum.h

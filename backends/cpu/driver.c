@@ -2,9 +2,9 @@
  * backends/cpu/driver.c - the built-in CPU driver ("cpu"): its table, the
  * device and memory. The ops are in ops.c.
  *
- * One device: the host. Memory is ordinary 64-byte-aligned host memory, copies
- * are memmove, and every op runs to completion before returning (sync is a
- * no-op).
+ * One device: the host. Memory of every kind is ordinary 64-byte-aligned
+ * host memory, copies are memmove, there are no streams, and every op runs
+ * to completion before returning (sync is a no-op).
  */
 #include "config.h"
 
@@ -79,9 +79,9 @@ static kbit_status cpu_device_open(int index, void **ctx)
         set_error("the cpu driver has one device (cpu:0), not %d", index);
         return KBIT_ENODEV;
     }
-    const kbit_cpu_kernels *kernels = NULL;
+    kbit_cpu_variant variant;
     char why[256];
-    kbit_status st = kbit_cpu_choose_kernels(getenv("KBIT_CPU_ISA"), &kernels, why, sizeof why);
+    kbit_status st = kbit_cpu_choose_variant(getenv("KBIT_CPU_ISA"), &variant, why, sizeof why);
     if (st != KBIT_OK) {
         set_error("%s", why);
         return st;
@@ -91,7 +91,7 @@ static kbit_status cpu_device_open(int index, void **ctx)
         set_error("cpu driver: out of host memory");
         return KBIT_ENOMEM;
     }
-    c->kernels = kernels;
+    c->v = variant;
 #ifdef _OPENMP
     c->threads = omp_get_max_threads();
 #else
@@ -114,7 +114,7 @@ static kbit_status cpu_device_info(void *ctx, kbit_device_info *info)
     const cpu_ctx *c = ctx;
     snprintf(info->driver, sizeof info->driver, "cpu");
     snprintf(info->name, sizeof info->name, "%s", c->name);
-    snprintf(info->variant, sizeof info->variant, "%s", c->kernels->name);
+    snprintf(info->variant, sizeof info->variant, "%s", c->v.name);
     info->index = 0;
 #ifdef _OPENMP
     info->threads = c->threads;
@@ -140,22 +140,13 @@ static kbit_status cpu_set_threads(void *ctx, int threads)
     return KBIT_OK;
 }
 
-static kbit_status cpu_set_stream(void *ctx, void *stream)
-{
-    (void)ctx;
-    if (stream != NULL) {
-        set_error("cpu driver: it has no streams; only a NULL stream is accepted");
-        return KBIT_ENOTSUP;
-    }
-    return KBIT_OK;
-}
-
 /* ------------------------------------------------------------------ */
 /* Memory                                                               */
 
-static kbit_status cpu_mem_alloc(void *ctx, size_t bytes, void **ptr)
+static kbit_status cpu_mem_alloc(void *ctx, size_t bytes, kbit_mem_kind kind, void **ptr)
 {
     (void)ctx;
+    (void)kind; /* device, managed and pinned memory are all host memory here */
     if (bytes > SIZE_MAX - 63) {
         set_error("cpu driver: %zu bytes cannot be allocated", bytes);
         return KBIT_ENOMEM;
@@ -177,45 +168,62 @@ static kbit_status cpu_mem_free(void *ctx, void *ptr)
     return KBIT_OK;
 }
 
-static kbit_status cpu_mem_copy(void *ctx, void *dst, const void *src, size_t bytes,
-                                kbit_copy_kind kind)
+static kbit_status cpu_mem_copy(void *ctx, void *stream, void *dst, const void *src,
+                                size_t bytes, kbit_copy_kind kind)
 {
     (void)ctx;
+    (void)stream;
     (void)kind;
     if (bytes > 0)
         memmove(dst, src, bytes);
     return KBIT_OK;
 }
 
-static kbit_status cpu_sync(void *ctx)
+static kbit_status cpu_sync(void *ctx, void *stream)
 {
     (void)ctx;
+    (void)stream;
     return KBIT_OK;
 }
 
+static size_t cpu_workspace_bytes(void *ctx, kbit_op_id id, const void *op)
+{
+    const cpu_ctx *c = ctx;
+    if (id == KBIT_OP_GEMM_4BIT)
+        return kbit_cpu_gemm4_workspace(c, id, op);
+    if (id == KBIT_OP_INT8_QUANT)
+        return kbit_cpu_int8_workspace(c, id, op);
+    return 0;
+}
+
 static const kbit_driver cpu_driver = {
-    .abi_version = KBIT_DRIVER_ABI_VERSION,
+    .abi_major = KBIT_DRIVER_ABI_MAJOR,
+    .abi_minor = KBIT_DRIVER_ABI_MINOR,
     .struct_size = sizeof(kbit_driver),
     .name = "cpu",
     .description = "built-in CPU driver (scalar, AVX2 and AVX-512 variants; OpenMP threads)",
     .priority = 0,
+    .families = KBIT_FAMILY_ALL,
+    .mem_kinds = KBIT_MEM_KIND_BIT(KBIT_MEM_MANAGED) | KBIT_MEM_KIND_BIT(KBIT_MEM_HOST_PINNED),
     .device_count = cpu_device_count,
     .device_open = cpu_device_open,
     .device_close = cpu_device_close,
     .device_info = cpu_device_info,
     .set_threads = cpu_set_threads,
-    .set_stream = cpu_set_stream,
     .mem_alloc = cpu_mem_alloc,
     .mem_free = cpu_mem_free,
     .mem_copy = cpu_mem_copy,
     .sync = cpu_sync,
+    .workspace_bytes = cpu_workspace_bytes,
     .quantize_4bit = kbit_cpu_quantize_4bit,
     .dequantize_4bit = kbit_cpu_dequantize_4bit,
     .quantize_8bit = kbit_cpu_quantize_8bit,
     .dequantize_8bit = kbit_cpu_dequantize_8bit,
     .block_sums = kbit_cpu_block_sums,
+    .pairsum = kbit_cpu_pairsum,
     .optimizer_step = kbit_cpu_optimizer_step,
     .optimizer_sums = kbit_cpu_optimizer_sums,
+    .optimizer_scales = kbit_cpu_optimizer_scales,
     .int8_quant = kbit_cpu_int8_quant,
     .int8_matmul = kbit_cpu_int8_matmul,
     .int8_mm_dequant = kbit_cpu_int8_mm_dequant,
@@ -225,6 +233,8 @@ static const kbit_driver cpu_driver = {
     .int8_matmul_gather = kbit_cpu_int8_matmul_gather,
     .gemm_4bit = kbit_cpu_gemm_4bit,
     .gemm_4bit_backward = kbit_cpu_gemm_4bit_backward,
+    /* 2.1: no private weight layouts; managed memory needs no prefetch */
+    .optimizer_step_many = kbit_cpu_optimizer_step_many,
 };
 
 /* Declared for the core in lib/runtime/registry.h; linked statically, hidden. */

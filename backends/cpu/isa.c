@@ -89,55 +89,73 @@ static void detect(x86_features *f)
 #endif
 }
 
+/* The variants this build has, best last. */
+static const kbit_cpu_variant scalar = {
+    "scalar", &kbit_cpu_quant4_scalar, &kbit_cpu_quant8_scalar, &kbit_cpu_gemm4_scalar,
+    &kbit_cpu_int8_scalar, &kbit_cpu_optim_scalar,
+};
 #ifdef KBIT_HAVE_AVX2
-#define AVX2_BUILT (&kbit_cpu_kernels_avx2)
+static const kbit_cpu_variant avx2 = {
+    "avx2", &kbit_cpu_quant4_avx2, &kbit_cpu_quant8_avx2, &kbit_cpu_gemm4_avx2,
+    &kbit_cpu_int8_avx2, &kbit_cpu_optim_avx2,
+};
+#define AVX2_BUILT (&avx2)
 #else
 #define AVX2_BUILT NULL
 #endif
 #ifdef KBIT_HAVE_AVX512
-#define AVX512_BUILT (&kbit_cpu_kernels_avx512)
+static const kbit_cpu_variant avx512 = {
+    "avx512", &kbit_cpu_quant4_avx512, &kbit_cpu_quant8_avx512, &kbit_cpu_gemm4_avx512,
+    &kbit_cpu_int8_avx512, &kbit_cpu_optim_avx512,
+};
+#define AVX512_BUILT (&avx512)
 #else
 #define AVX512_BUILT NULL
 #endif
 #ifdef KBIT_HAVE_AVX512VNNI
-#define AVX512VNNI_BUILT kbit_cpu_kernels_avx512vnni()
+/* avx512 with the VNNI int8 GEMM */
+static const kbit_cpu_variant avx512vnni = {
+    "avx512vnni", &kbit_cpu_quant4_avx512, &kbit_cpu_quant8_avx512, &kbit_cpu_gemm4_avx512,
+    &kbit_cpu_int8_avx512vnni, &kbit_cpu_optim_avx512,
+};
+#define AVX512VNNI_BUILT (&avx512vnni)
 #else
 #define AVX512VNNI_BUILT NULL
 #endif
 
-kbit_status kbit_cpu_choose_kernels(const char *request, const kbit_cpu_kernels **kernels,
-                                    char *why, size_t why_len)
+kbit_status kbit_cpu_choose_variant(const char *request, kbit_cpu_variant *variant, char *why,
+                                    size_t why_len)
 {
     x86_features f;
     detect(&f);
-    const kbit_cpu_kernels *avx2 = AVX2_BUILT, *avx512 = AVX512_BUILT;
-    const kbit_cpu_kernels *avx512vnni = AVX512VNNI_BUILT;
+    const kbit_cpu_variant *v2 = AVX2_BUILT, *v512 = AVX512_BUILT, *vnni = AVX512VNNI_BUILT;
 
     if (request == NULL || request[0] == '\0' || strcmp(request, "auto") == 0) {
-        if (avx512vnni && f.avx512vnni_ok)
-            *kernels = avx512vnni;
-        else if (avx512 && f.avx512_ok)
-            *kernels = avx512;
-        else if (avx2 && f.avx2_ok)
-            *kernels = avx2;
+        if (vnni && f.avx512vnni_ok)
+            *variant = *vnni;
+        else if (v512 && f.avx512_ok)
+            *variant = *v512;
+        else if (v2 && f.avx2_ok)
+            *variant = *v2;
         else
-            *kernels = &kbit_cpu_kernels_scalar;
+            *variant = scalar;
         return KBIT_OK;
     }
     if (strcmp(request, "scalar") == 0) {
-        *kernels = &kbit_cpu_kernels_scalar;
+        *variant = scalar;
         return KBIT_OK;
     }
     if (strcmp(request, "avx512vnni") == 0) {
-        if (avx512vnni == NULL || !f.avx512vnni_ok) {
+        if (vnni == NULL || !f.avx512vnni_ok) {
             snprintf(why, why_len, "KBIT_CPU_ISA=avx512vnni: %s%s",
-                     avx512vnni ? "this CPU/OS cannot run it (missing: " : "this build of kbit has no avx512vnni variant",
-                     avx512vnni ? f.avx512vnni_missing : "");
-            if (avx512vnni)
+                     vnni ? "this CPU/OS cannot run it (missing: "
+                          : "this build of kbit has no avx512vnni variant",
+                     vnni ? f.avx512vnni_missing : "");
+            if (vnni)
                 snprintf(why + strlen(why), why_len - strlen(why), ")");
             return KBIT_ENODEV;
         }
-        *kernels = avx512vnni;
+        *variant = *vnni;
         return KBIT_OK;
     }
     int is_avx2 = strcmp(request, "avx2") == 0, is_avx512 = strcmp(request, "avx512") == 0;
@@ -147,7 +165,7 @@ kbit_status kbit_cpu_choose_kernels(const char *request, const kbit_cpu_kernels 
                  request);
         return KBIT_EINVAL;
     }
-    const kbit_cpu_kernels *k = is_avx2 ? avx2 : avx512;
+    const kbit_cpu_variant *k = is_avx2 ? v2 : v512;
     if (k == NULL) {
         snprintf(why, why_len,
                  "KBIT_CPU_ISA=%s: this build of kbit has no %s variant (the compiler did not "
@@ -159,6 +177,6 @@ kbit_status kbit_cpu_choose_kernels(const char *request, const kbit_cpu_kernels 
                  is_avx2 ? f.avx2_missing : f.avx512_missing);
         return KBIT_ENODEV;
     }
-    *kernels = k;
+    *variant = *k;
     return KBIT_OK;
 }

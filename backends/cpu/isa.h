@@ -4,13 +4,14 @@
 
 #include <stddef.h>
 
-#include "kernels.h"
+#include "cpu.h"
 
 /* The variant for a KBIT_CPU_ISA value: NULL, "" or "auto" = the best one
- * built and supported by this CPU and OS; "scalar", "avx2", "avx512" force
- * one. Returns KBIT_OK, or KBIT_ENODEV (variant not built or not runnable
- * here) / KBIT_EINVAL (unknown name) with the reason written to why. */
-kbit_status kbit_cpu_choose_kernels(const char *request, const kbit_cpu_kernels **kernels,
-                                    char *why, size_t why_len);
+ * built and supported by this CPU and OS; "scalar", "avx2", "avx512",
+ * "avx512vnni" force one. Returns KBIT_OK, or KBIT_ENODEV (variant not built
+ * or not runnable here) / KBIT_EINVAL (unknown name) with the reason written
+ * to why. */
+kbit_status kbit_cpu_choose_variant(const char *request, kbit_cpu_variant *variant, char *why,
+                                    size_t why_len);
 
 #endif /* KBIT_CPU_ISA_H */

@@ -11,21 +11,24 @@ KBIT_CPU_REF_SOURCES = \
 	backends/cpu/optim/ref.c \
 	backends/cpu/int8/ref.c \
 	backends/cpu/gemm4/ref.c
-KBIT_CPU_REF_HDRS = backends/cpu/ref.h $(KBIT_NUMERICS_HDRS)
+KBIT_CPU_REF_HDRS = \
+	backends/cpu/kernels.h \
+	backends/cpu/quant4/quant4.h backends/cpu/quant8/quant8.h backends/cpu/gemm4/gemm4.h \
+	backends/cpu/int8/int8.h backends/cpu/optim/optim.h \
+	$(KBIT_NUMERICS_HDRS)
 
 libkbit_core_la_SOURCES += \
 	$(KBIT_CPU_REF_SOURCES) $(KBIT_CPU_REF_HDRS) \
-	backends/cpu/kernels.h \
-	backends/cpu/kernels_scalar.c \
-	backends/cpu/quant4/cells.c \
-	backends/cpu/quant8/plan.c \
+	backends/cpu/cpu.h backends/cpu/driver.c \
 	backends/cpu/isa.c backends/cpu/isa.h \
-	backends/cpu/cpu.h backends/cpu/driver.c backends/cpu/ops.c \
-	backends/cpu/optim/ops.c backends/cpu/int8/ops.c backends/cpu/gemm4/ops.c
+	backends/cpu/split.c backends/cpu/split.h \
+	backends/cpu/quant4/ops.c backends/cpu/quant4/cells.c \
+	backends/cpu/quant8/ops.c backends/cpu/quant8/plan.c \
+	backends/cpu/gemm4/ops.c \
+	backends/cpu/int8/ops.c \
+	backends/cpu/optim/ops.c
 
-KBIT_CPU_X86_HDRS = \
-	backends/cpu/x86/common.h \
-	backends/cpu/x86/variants.h
+KBIT_CPU_X86_HDRS = backends/cpu/x86/common.h
 
 if KBIT_X86_AVX2
 noinst_LTLIBRARIES += libkbit_cpu_avx2.la
@@ -37,7 +40,6 @@ libkbit_cpu_avx2_la_SOURCES = \
 	backends/cpu/optim/avx2.c backends/cpu/optim/simd.h \
 	backends/cpu/int8/avx2.c \
 	backends/cpu/gemm4/avx2.c \
-	backends/cpu/x86/avx2_kernels.c \
 	$(KBIT_CPU_X86_HDRS)
 libkbit_cpu_avx2_la_CFLAGS = $(AM_CFLAGS) $(KBIT_AVX2_CFLAGS)
 libkbit_core_la_LIBADD += libkbit_cpu_avx2.la
@@ -53,19 +55,17 @@ libkbit_cpu_avx512_la_SOURCES = \
 	backends/cpu/optim/avx512.c backends/cpu/optim/simd.h \
 	backends/cpu/int8/avx512.c \
 	backends/cpu/gemm4/avx512.c \
-	backends/cpu/x86/avx512_kernels.c \
 	$(KBIT_CPU_X86_HDRS)
 libkbit_cpu_avx512_la_CFLAGS = $(AM_CFLAGS) $(KBIT_AVX512_CFLAGS)
 libkbit_core_la_LIBADD += libkbit_cpu_avx512.la
 endif
 
-# avx512vnni: the avx512 variant's table with the integer GEMM replaced by a
-# VNNI (vpdpbusd) kernel; only int8 code is compiled with -mavx512vnni.
+# avx512vnni: the avx512 variant with the integer GEMM replaced by a VNNI
+# (vpdpbusd) kernel; only that kernel is compiled with -mavx512vnni.
 if KBIT_X86_AVX512VNNI
 noinst_LTLIBRARIES += libkbit_cpu_avx512vnni.la
 libkbit_cpu_avx512vnni_la_SOURCES = \
 	backends/cpu/int8/avx512vnni.c \
-	backends/cpu/x86/avx512vnni_kernels.c \
 	$(KBIT_CPU_X86_HDRS)
 libkbit_cpu_avx512vnni_la_CFLAGS = $(AM_CFLAGS) $(KBIT_AVX512VNNI_CFLAGS)
 libkbit_core_la_LIBADD += libkbit_cpu_avx512vnni.la

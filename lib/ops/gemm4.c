@@ -16,13 +16,15 @@ typedef struct weight_view {
     const uint8_t *packed;
     const kbit_quant_state *state; /* NULL for a prepared weight */
     const float *absmax;           /* prepared weight: its fp32 absmax' */
+    const void *prepared;          /* the driver's own layout, or NULL */
 } weight_view;
 
 struct kbit_gemm4_weight {
     kbit_device *device;
     weight_view view;
-    uint8_t *packed; /* owned copies */
+    uint8_t *packed;   /* owned copies (no driver layout) */
     float *absmax;
+    void *driver_weight; /* or the driver's own layout (gemm4_prepare) */
     size_t bytes;
 };
 
@@ -78,31 +80,36 @@ static kbit_status check_operands(kbit_dtype dtype, int64_t M, int64_t in, int64
     return KBIT_OK;
 }
 
-/* Run the driver op with a plain fp32 absmax (reconstructing a nested one). */
+/* Run the driver op with a plain fp32 absmax (reconstructing a nested one
+ * into the workspace first). */
 static kbit_status run_gemm(kbit_device *dev, const weight_view *v, int backward,
                             kbit_dtype dtype, int64_t M, const void *a, const void *bias,
                             void *out, const char *fn)
 {
-    kbit_status (*slot)(void *, const kbit_op_gemm_4bit *) =
-        backward ? dev->driver->gemm_4bit_backward : dev->driver->gemm_4bit;
-    kbit_status st = kbit_check_slot(dev, (const void *)slot, fn);
-    if (st != KBIT_OK)
+    kbit_status st;
+    if ((st = kbit_check_family(dev, KBIT_FAMILY_GEMM4, fn)) != KBIT_OK ||
+        (st = kbit_check_limits(dev, KBIT_FAMILY_GEMM4, dtype, v->blocksize, fn)) != KBIT_OK)
         return st;
     /* Nothing to write: no rows, or no outputs per row. */
     if (M == 0 || (backward ? v->K : v->N) == 0)
         return KBIT_OK;
     kbit_op_gemm_4bit op = {
-        .type = v->type, .dtype = dtype, .M = M, .N = v->N, .K = v->K, .packed = v->packed,
-        .absmax = v->absmax, .blocksize = v->blocksize, .a = a, .bias = bias, .out = out,
+        .struct_size = sizeof op, .type = v->type, .dtype = dtype, .M = M, .N = v->N,
+        .K = v->K, .packed = v->packed, .absmax = v->absmax, .blocksize = v->blocksize,
+        .a = a, .bias = bias, .out = out, .mode = dev->mode, .prepared = v->prepared,
     };
-    void *scratch = NULL;
-    if (v->state != NULL &&
-        (st = kbit_state_absmax_f32(dev, v->state, &op.absmax, &scratch, fn)) != KBIT_OK)
+    kbit_op_id id = backward ? KBIT_OP_GEMM_4BIT_BACKWARD : KBIT_OP_GEMM_4BIT;
+    size_t d = kbit_driver_workspace(dev, id, &op), d8 = 0, core = 0;
+    if (v->state != NULL) {
+        core = kbit_state_absmax_bytes(v->state);
+        d8 = kbit_state_absmax_driver_bytes(dev, v->state);
+    }
+    kbit_call c;
+    if ((st = kbit_call_begin(&c, dev, core, d > d8 ? d : d8, fn)) != KBIT_OK)
         return st;
-    st = kbit_driver_result(dev, slot(dev->ctx, &op), fn);
-    if (scratch != NULL)
-        kbit_scratch_free(dev, scratch);
-    return st;
+    if (v->state != NULL && (st = kbit_state_absmax_f32(&c, v->state, &op.absmax)) != KBIT_OK)
+        return st;
+    return backward ? KBIT_RUN(&c, gemm_4bit_backward, &op) : KBIT_RUN(&c, gemm_4bit, &op);
 }
 
 static kbit_status forward(kbit_device *device, const weight_view *v, const void *A,
@@ -188,43 +195,57 @@ KBIT_API kbit_status kbit_gemm_4bit_backward_prepared(kbit_device *device, const
 
 static void weight_free(kbit_gemm4_weight *w)
 {
-    if (w->packed != NULL)
-        kbit_scratch_free(w->device, w->packed);
-    if (w->absmax != NULL)
-        kbit_scratch_free(w->device, w->absmax);
+    kbit_device *dev = w->device;
+    if (w->driver_weight != NULL)
+        dev->driver->gemm4_release(dev->ctx, w->driver_weight);
+    kbit_device_free(dev, w->packed);
+    kbit_device_free(dev, w->absmax);
     free(w);
 }
 
-/* Fill w's copies of the packed bytes and of the fp32 absmax'. */
+/* Build w from the weight of v: the driver's own layout when it has one,
+ * else copies of the packed bytes and of the fp32 absmax'. Waits for the
+ * copies, so the caller may free the originals when this returns. */
 static kbit_status weight_fill(kbit_gemm4_weight *w, const weight_view *v, const char *fn)
 {
     kbit_device *dev = w->device;
     const kbit_quant_state *s = v->state;
     size_t packed_bytes = (size_t)kbit_packed_4bit_bytes(s->numel);
     size_t absmax_bytes = (size_t)s->nblocks * 4;
-    kbit_status st;
-    if ((st = kbit_scratch_alloc(dev, packed_bytes, (void **)&w->packed)) != KBIT_OK)
+    int driver_layout = dev->driver->gemm4_prepare != NULL && dev->driver->gemm4_release != NULL &&
+                        s->numel > 0;
+    kbit_op_gemm4_prepare prep = {
+        .struct_size = sizeof prep, .type = s->quant_type, .N = v->N, .K = v->K,
+        .blocksize = s->blocksize, .packed = v->packed,
+    };
+    kbit_call c;
+    kbit_status st = kbit_call_begin(&c, dev, kbit_state_absmax_bytes(s),
+                                     kbit_state_absmax_driver_bytes(dev, s), fn);
+    if (st != KBIT_OK || (st = kbit_state_absmax_f32(&c, s, &prep.absmax)) != KBIT_OK)
         return st;
-    if (packed_bytes > 0 &&
-        (st = kbit_driver_result(dev, dev->driver->mem_copy(dev->ctx, w->packed, v->packed,
-                                                            packed_bytes, KBIT_DEVICE_TO_DEVICE),
-                                 fn)) != KBIT_OK)
-        return st;
-    if ((st = kbit_scratch_alloc(dev, absmax_bytes, (void **)&w->absmax)) != KBIT_OK)
-        return st;
-    const float *absmax = NULL;
-    void *scratch = NULL;
-    if ((st = kbit_state_absmax_f32(dev, s, &absmax, &scratch, fn)) != KBIT_OK)
-        return st;
-    if (absmax_bytes > 0)
-        st = kbit_driver_result(dev, dev->driver->mem_copy(dev->ctx, w->absmax, absmax,
-                                                           absmax_bytes, KBIT_DEVICE_TO_DEVICE),
-                                fn);
-    if (scratch != NULL)
-        kbit_scratch_free(dev, scratch);
-    if (st == KBIT_OK && dev->driver->sync != NULL)
-        st = kbit_driver_result(dev, dev->driver->sync(dev->ctx), fn);
-    w->bytes = packed_bytes + absmax_bytes;
+    if (driver_layout) {
+        size_t bytes = 0;
+        st = kbit_call_result(&c, dev->driver->gemm4_prepare(dev->ctx, &c.ex, &prep,
+                                                             &w->driver_weight, &bytes));
+        w->bytes = bytes;
+    } else {
+        if ((st = kbit_device_alloc(dev, packed_bytes, KBIT_MEM_DEVICE, (void **)&w->packed,
+                                    fn)) != KBIT_OK ||
+            (st = kbit_device_alloc(dev, absmax_bytes, KBIT_MEM_DEVICE, (void **)&w->absmax,
+                                    fn)) != KBIT_OK)
+            return st;
+        if (packed_bytes > 0)
+            st = kbit_call_result(&c, dev->driver->mem_copy(dev->ctx, c.ex.stream, w->packed,
+                                                            v->packed, packed_bytes,
+                                                            KBIT_DEVICE_TO_DEVICE));
+        if (st == KBIT_OK && absmax_bytes > 0)
+            st = kbit_call_result(&c, dev->driver->mem_copy(dev->ctx, c.ex.stream, w->absmax,
+                                                            prep.absmax, absmax_bytes,
+                                                            KBIT_DEVICE_TO_DEVICE));
+        w->bytes = packed_bytes + absmax_bytes;
+    }
+    if (st == KBIT_OK)
+        st = kbit_call_result(&c, dev->driver->sync(dev->ctx, c.ex.stream));
     return st;
 }
 
@@ -251,6 +272,7 @@ KBIT_API kbit_status kbit_gemm_4bit_prepare(kbit_device *device, const uint8_t *
     w->view.packed = w->packed;
     w->view.absmax = w->absmax;
     w->view.state = NULL;
+    w->view.prepared = w->driver_weight;
     *weight = w;
     return KBIT_OK;
 }

@@ -128,3 +128,72 @@ KBIT_API const float *kbit_4bit_quant_map(kbit_quant_type type)
     }
     return NULL;
 }
+
+/* ------------------------------------------------------------------ */
+/* Tables on a device                                                    */
+
+kbit_map_id kbit_map_identify(const float code[256])
+{
+    pthread_once(&maps_once, build_maps);
+    if (memcmp(code, signed_map, sizeof signed_map) == 0)
+        return KBIT_MAP_ID_SIGNED;
+    if (memcmp(code, unsigned_map, sizeof unsigned_map) == 0)
+        return KBIT_MAP_ID_UNSIGNED;
+    return KBIT_MAP_ID_CUSTOM;
+}
+
+static void table_of(const float code[256], float table[KBIT_MAP_TABLE_FLOATS])
+{
+    memcpy(table, code, 256 * sizeof(float));
+    kbit_map_midpoints(code, table + 256);
+}
+
+kbit_status kbit_device_map_table(kbit_call *c, kbit_map_kind kind, const float **table)
+{
+    kbit_device *dev = c->dev;
+    int k = kind == KBIT_MAP_UNSIGNED;
+    pthread_mutex_lock(&dev->lock);
+    kbit_status st = KBIT_OK;
+    if (dev->maps[k] == NULL) {
+        float host[KBIT_MAP_TABLE_FLOATS];
+        table_of(kbit_dynamic_map(kind), host);
+        void *p = NULL;
+        st = kbit_device_alloc(dev, KBIT_MAP_TABLE_BYTES, KBIT_MEM_DEVICE, &p, c->fn);
+        if (st == KBIT_OK)
+            st = kbit_call_upload(c, p, host, KBIT_MAP_TABLE_BYTES);
+        if (st == KBIT_OK) /* other threads' streams use it as soon as it is published */
+            st = kbit_call_result(c, dev->driver->sync(dev->ctx, c->ex.stream));
+        if (st == KBIT_OK)
+            dev->maps[k] = p;
+        else
+            kbit_device_free(dev, p);
+    }
+    *table = dev->maps[k];
+    pthread_mutex_unlock(&dev->lock);
+    return st;
+}
+
+kbit_status kbit_call_map_table(kbit_call *c, const float code[256], const float **table,
+                                kbit_map_id *id)
+{
+    *id = kbit_map_identify(code);
+    if (*id != KBIT_MAP_ID_CUSTOM)
+        return kbit_device_map_table(c, *id == KBIT_MAP_ID_SIGNED ? KBIT_MAP_SIGNED
+                                                                  : KBIT_MAP_UNSIGNED, table);
+    float host[KBIT_MAP_TABLE_FLOATS];
+    table_of(code, host);
+    float *dst = NULL;
+    kbit_status st = kbit_call_take(c, KBIT_MAP_TABLE_BYTES, &dst);
+    if (st == KBIT_OK)
+        st = kbit_call_upload(c, dst, host, KBIT_MAP_TABLE_BYTES);
+    *table = dst;
+    return st;
+}
+
+void kbit_maps_release(kbit_device *dev)
+{
+    for (int k = 0; k < 2; k++) {
+        kbit_device_free(dev, dev->maps[k]);
+        dev->maps[k] = NULL;
+    }
+}

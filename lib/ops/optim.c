@@ -1,9 +1,10 @@
 /*
- * lib/ops/optim.c - optimizer steps (numerics.md 6): check everything, compute the
- * host scalars once, derive the gradient scale of percentile clipping (6.7)
- * and the update scale of max_unorm (6.4) from pairsum norms (determinism.md
- * 4: the driver gives per-256-element fp64 leaves, the core reduces them),
- * then run the driver's step.
+ * lib/ops/optim.c - optimizer steps (numerics.md 6): check everything,
+ * compute the host scalars once, then enqueue the step. With percentile
+ * clipping (6.7) or max_unorm (6.4) the norms come first, all on the device:
+ * per-256-element fp64 leaves, the pairsum tree (determinism.md 4) and the
+ * scales of numerics/optim_scales.h, which the step then reads from device
+ * memory. Nothing returns to the host during a step.
  */
 #include "config.h"
 
@@ -15,7 +16,8 @@
 #include "runtime/check.h"
 #include "runtime/error.h"
 #include "ops/optim.h"
-#include "ops/pairsum.h"
+#include "ops/maps.h"
+#include "ops/state.h"
 
 /* Everything about one tensor's step that can be checked before running it. */
 static kbit_status check_tensor(kbit_device *dev, const kbit_optim_config *c,
@@ -51,56 +53,173 @@ static kbit_status check_call(kbit_device *dev, const kbit_optim_config *c, floa
     kbit_status st;
     if ((st = kbit_check_device(dev, fn)) != KBIT_OK ||
         (st = kbit_optim_check_config(c, fn)) != KBIT_OK ||
-        (st = kbit_check_slot(dev, (const void *)dev->driver->optimizer_step, fn)) != KBIT_OK)
+        (st = kbit_check_family(dev, KBIT_FAMILY_OPTIM, fn)) != KBIT_OK)
         return st;
     if (!(gnorm_scale > 0.0f) || isinf(gnorm_scale))
         return kbit_error(KBIT_EINVAL, "%s: gnorm_scale = %g must be finite and > 0", fn,
                           (double)gnorm_scale);
-    /* Norms need the leaves op: refuse up front rather than half way. */
-    if (c->percentile_clipping < 100 || c->max_unorm > 0.0f)
-        return kbit_check_slot(dev, (const void *)dev->driver->optimizer_sums, fn);
     return KBIT_OK;
 }
 
-/* pairsum of one kind of leaves of the step (determinism 4), in fp64. */
-static kbit_status pairsum_of(kbit_device *dev, const kbit_op_optimizer *op, kbit_optim_sum which,
-                              const char *fn, double *out)
+/* The device tables of a state's maps, for a call. */
+static kbit_status state_tables(kbit_call *c, const kbit_optim_state *s, kbit_op_optimizer *op)
 {
-    int64_t nleaves = kbit_nblocks(op->n, KBIT_OPTIM_BLOCK);
-    double *sums = malloc((size_t)nleaves * sizeof *sums);
-    if (sums == NULL)
-        return kbit_error(KBIT_ENOMEM, "%s: out of host memory for %lld norm leaves", fn,
-                          (long long)nleaves);
-    kbit_op_optimizer_sums sop = { .step = op, .which = which, .sums = sums };
-    kbit_status st = kbit_driver_result(dev, dev->driver->optimizer_sums(dev->ctx, &sop), fn);
-    if (st == KBIT_OK)
-        *out = kbit_pairsum_tree(sums, nleaves);
-    free(sums);
-    return st;
+    const float *t1 = s->table1, *t2 = s->table2;
+    kbit_status st;
+    if (t1 == NULL && (st = kbit_device_map_table(c, s->map1_id == KBIT_MAP_ID_UNSIGNED
+                                                         ? KBIT_MAP_UNSIGNED
+                                                         : KBIT_MAP_SIGNED, &t1)) != KBIT_OK)
+        return st;
+    if (t2 == NULL && (st = kbit_device_map_table(c, s->map2_id == KBIT_MAP_ID_SIGNED
+                                                         ? KBIT_MAP_SIGNED
+                                                         : KBIT_MAP_UNSIGNED, &t2)) != KBIT_OK)
+        return st;
+    op->qmap1 = t1;
+    op->mid1 = t1 + 256;
+    op->map1_id = s->map1_id;
+    if (kbit_optim_two_state(s->kind)) {
+        op->qmap2 = t2;
+        op->mid2 = t2 + 256;
+        op->map2_id = s->map2_id;
+    }
+    return KBIT_OK;
 }
 
-static int compare_float(const void *a, const void *b)
+/* The step of one tensor, ready for the driver: everything but the maps
+ * and the device scales. */
+static kbit_op_optimizer step_op(const kbit_optim_config *c, const kbit_optim_state *s,
+                                 void *param, const void *grad, kbit_dtype grad_dtype,
+                                 float gnorm_scale)
 {
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x > y) - (x < y);
+    int64_t step = s->step + 1;
+    kbit_optim_scalars hs;
+    kbit_optim_scalars_of(c, step, &hs);
+    int two = kbit_optim_two_state(s->kind), eight = s->state_bits == 8;
+    return (kbit_op_optimizer){
+        .struct_size = sizeof(kbit_op_optimizer), .kernel = kbit_optim_kernel_of(c->kind),
+        .state_bits = s->state_bits, .param_dtype = s->param_dtype, .grad_dtype = grad_dtype,
+        .p = param, .g = grad, .n = s->n, .state1 = s->state1,
+        .state2 = two ? s->state2 : NULL, .absmax1 = eight ? s->absmax1 : NULL,
+        .absmax2 = eight && two ? s->absmax2 : NULL, .step = step, .lr = c->lr,
+        .beta1 = c->beta1, .beta2 = c->beta2, .beta3 = hs.beta3_t, .alpha = hs.alpha_t,
+        .eps = c->eps, .weight_decay = c->weight_decay, .gnorm_scale = gnorm_scale,
+        .update_scale = 1.0f, .c1 = hs.c1, .c2 = hs.c2, .step_size = hs.step_size,
+        .c1p = hs.c1p, .c2p = hs.c2p, .skip_zeros = c->skip_zeros != 0,
+    };
 }
 
-/* Percentile clipping (numerics 6.7): record f32(sum g^2) in the history and
- * return the gradient scale. history is the state's copy, updated here. */
-static float percentile_scale(float *history, int64_t step, float gnorm_sq, int percentile)
+/* Which norms a step needs: percentile clipping, and max_unorm with 32-bit
+ * ADAM / MOMENTUM states (8-bit kernels have no update scale). */
+static int needs_clip(const kbit_optim_config *c)
 {
-    int slot = (int)(step % KBIT_OPTIM_HISTORY);
-    if (step == 1)
-        for (int i = 0; i < KBIT_OPTIM_HISTORY; i++)
-            history[i] = gnorm_sq;
-    else
-        history[slot] = gnorm_sq;
-    float sorted[KBIT_OPTIM_HISTORY];
-    memcpy(sorted, history, sizeof sorted);
-    qsort(sorted, KBIT_OPTIM_HISTORY, sizeof sorted[0], compare_float);
-    float current = sqrtf(history[slot]);
-    float clip = sqrtf(sorted[percentile]);
-    return current > clip ? clip / current : 1.0f;
+    return c->percentile_clipping < 100;
+}
+
+static int needs_unorm(const kbit_optim_config *c, const kbit_optim_state *s)
+{
+    return c->max_unorm > 0.0f && s->state_bits == 32;
+}
+
+/* The norms of one step and the scales they give, all in device memory:
+ * leaves, pairsum and optimizer_scales, then op->scales points at them.
+ * The workspace of c holds 2 fp64 sums and the leaves. */
+static kbit_status run_norms(kbit_call *c, const kbit_optim_config *cfg, kbit_optim_state *s,
+                             kbit_op_optimizer *op)
+{
+    if (!needs_clip(cfg) && !needs_unorm(cfg, s))
+        return KBIT_OK;
+    int64_t nleaves = kbit_nblocks(s->n, KBIT_OPTIM_BLOCK);
+    double *sums = NULL, *leaves = NULL;
+    kbit_status st;
+    if ((st = kbit_call_take(c, 2 * sizeof(double), &sums)) != KBIT_OK ||
+        (st = kbit_call_take(c, (size_t)nleaves * sizeof(double), &leaves)) != KBIT_OK)
+        return st;
+    float *scales = s->aux + KBIT_OPTIM_HISTORY;
+    kbit_op_optimizer_sums so = { .struct_size = sizeof so, .step = op, .leaves = leaves };
+    kbit_op_pairsum tree = { .struct_size = sizeof tree, .leaves = leaves, .count = nleaves,
+                             .divisor = 1.0 };
+    kbit_op_optimizer_scales sc = {
+        .struct_size = sizeof sc, .sums = sums, .history = s->aux, .scales = scales,
+        .step = op->step, .percentile = cfg->percentile_clipping,
+        .gnorm_scale = op->gnorm_scale, .max_unorm = cfg->max_unorm, .eps = cfg->eps,
+        .add_eps = op->kernel == KBIT_OPTK_MOMENTUM,
+    };
+    if (needs_clip(cfg)) {
+        so.which = KBIT_OPTSUM_GRAD_SQ;
+        tree.sum = &sums[0];
+        sc.phase = KBIT_OPTSCALE_PHASE_CLIP;
+        if ((st = KBIT_RUN(c, optimizer_sums, &so)) != KBIT_OK ||
+            (st = KBIT_RUN(c, pairsum, &tree)) != KBIT_OK ||
+            (st = KBIT_RUN(c, optimizer_scales, &sc)) != KBIT_OK)
+            return st;
+        op->scales = scales; /* the update norm sees the clipped gradient */
+    }
+    if (needs_unorm(cfg, s)) {
+        so.which = KBIT_OPTSUM_PARAM_SQ;
+        tree.sum = &sums[0];
+        if ((st = KBIT_RUN(c, optimizer_sums, &so)) != KBIT_OK ||
+            (st = KBIT_RUN(c, pairsum, &tree)) != KBIT_OK)
+            return st;
+        so.which = KBIT_OPTSUM_UPDATE_SQ;
+        tree.sum = &sums[1];
+        sc.phase = KBIT_OPTSCALE_PHASE_UNORM;
+        sc.clipped = needs_clip(cfg);
+        if ((st = KBIT_RUN(c, optimizer_sums, &so)) != KBIT_OK ||
+            (st = KBIT_RUN(c, pairsum, &tree)) != KBIT_OK ||
+            (st = KBIT_RUN(c, optimizer_scales, &sc)) != KBIT_OK)
+            return st;
+        op->scales = scales;
+    }
+    return KBIT_OK;
+}
+
+/* Workspace of a step: the norms' sums and leaves (core), the driver's part. */
+static void step_workspace(const kbit_device *dev, const kbit_optim_config *cfg,
+                           const kbit_optim_state *s, const kbit_op_optimizer *op,
+                           size_t *core, size_t *driver)
+{
+    size_t d = kbit_driver_workspace(dev, KBIT_OP_OPTIMIZER_STEP, op);
+    *core = 0;
+    if (needs_clip(cfg) || needs_unorm(cfg, s)) {
+        int64_t nleaves = kbit_nblocks(s->n, KBIT_OPTIM_BLOCK);
+        *core = kbit_call_size(2 * sizeof(double)) + kbit_call_size((size_t)nleaves * 8);
+        kbit_op_optimizer_sums so = { .struct_size = sizeof so, .step = op };
+        kbit_op_pairsum tree = { .struct_size = sizeof tree, .count = nleaves, .divisor = 1.0 };
+        kbit_op_optimizer_scales sc = { .struct_size = sizeof sc };
+        size_t more[3] = { kbit_driver_workspace(dev, KBIT_OP_OPTIMIZER_SUMS, &so),
+                           kbit_driver_workspace(dev, KBIT_OP_PAIRSUM, &tree),
+                           kbit_driver_workspace(dev, KBIT_OP_OPTIMIZER_SCALES, &sc) };
+        for (int i = 0; i < 3; i++)
+            d = more[i] > d ? more[i] : d;
+    }
+    *driver = d;
+}
+
+/* After a step was enqueued: the state's counter and where its last values
+ * are (in the state's device scales when the step had norms). */
+static void commit(kbit_optim_state *s, const kbit_op_optimizer *op)
+{
+    s->step = op->step;
+    s->last_on_device = op->scales != NULL;
+}
+
+/* Paged states: bring them to the device before the step. */
+static kbit_status prefetch_state(kbit_call *c, const kbit_optim_state *s)
+{
+    if (s->mem_kind != KBIT_MEM_MANAGED || c->dev->driver->mem_prefetch == NULL)
+        return KBIT_OK;
+    const void *p[4] = { s->state1, s->state2, s->absmax1, s->absmax2 };
+    size_t b[4] = { s->state1_bytes, s->state2_bytes, s->absmax1_bytes, s->absmax2_bytes };
+    for (int i = 0; i < 4; i++) {
+        if (b[i] == 0)
+            continue;
+        kbit_status st = kbit_call_result(c, c->dev->driver->mem_prefetch(c->dev->ctx,
+                                                                          c->ex.stream, p[i],
+                                                                          b[i], 1));
+        if (st != KBIT_OK)
+            return st;
+    }
+    return KBIT_OK;
 }
 
 /* One checked tensor. */
@@ -108,61 +227,22 @@ static kbit_status step_one(kbit_device *dev, const kbit_optim_config *c, kbit_o
                             void *param, const void *grad, kbit_dtype grad_dtype,
                             float gnorm_scale, const char *fn)
 {
-    int64_t step = s->step + 1;
-    kbit_optim_scalars hs;
-    kbit_optim_scalars_of(c, step, &hs);
-    kbit_op_optimizer op = {
-        .kernel = kbit_optim_kernel_of(c->kind), .state_bits = s->state_bits,
-        .param_dtype = s->param_dtype, .grad_dtype = grad_dtype, .p = param, .g = grad,
-        .n = s->n, .state1 = s->state1,
-        .state2 = kbit_optim_two_state(s->kind) ? s->state2 : NULL,
-        .absmax1 = s->state_bits == 8 ? s->absmax1 : NULL,
-        .absmax2 = s->state_bits == 8 && kbit_optim_two_state(s->kind) ? s->absmax2 : NULL,
-        .qmap1 = s->qmap1, .mid1 = s->mid1, .qmap2 = s->qmap2, .mid2 = s->mid2,
-        .step = step, .lr = c->lr, .beta1 = c->beta1, .beta2 = c->beta2,
-        .beta3 = hs.beta3_t, .alpha = hs.alpha_t, .eps = c->eps,
-        .weight_decay = c->weight_decay, .gnorm_scale = gnorm_scale, .update_scale = 1.0f,
-        .c1 = hs.c1, .c2 = hs.c2, .step_size = hs.step_size, .c1p = hs.c1p, .c2p = hs.c2p,
-        .skip_zeros = c->skip_zeros != 0,
-    };
-    float history[KBIT_OPTIM_HISTORY];
-    memcpy(history, s->gnorm_vec, sizeof history);
-    float clip_scale = 1.0f, param_norm = 0.0f, unorm = 0.0f;
+    kbit_op_optimizer op = step_op(c, s, param, grad, grad_dtype, gnorm_scale);
+    if (s->n == 0) {
+        commit(s, &op);
+        return KBIT_OK;
+    }
+    size_t core = 0, driver = 0;
+    step_workspace(dev, c, s, &op, &core, &driver);
+    kbit_call call;
     kbit_status st;
-    if (s->n == 0)
-        goto commit;
-
-    if (c->percentile_clipping < 100) {
-        double gsq;
-        if ((st = pairsum_of(dev, &op, KBIT_OPTSUM_GRAD_SQ, fn, &gsq)) != KBIT_OK)
-            return st;
-        clip_scale = percentile_scale(history, step, (float)gsq, c->percentile_clipping);
-        op.gnorm_scale = gnorm_scale * clip_scale;
-    }
-    /* max_unorm: 32-bit ADAM and MOMENTUM kernels (8-bit kernels have no update scale) */
-    if (c->max_unorm > 0.0f && s->state_bits == 32) {
-        double psq, usq;
-        if ((st = pairsum_of(dev, &op, KBIT_OPTSUM_PARAM_SQ, fn, &psq)) != KBIT_OK ||
-            (st = pairsum_of(dev, &op, KBIT_OPTSUM_UPDATE_SQ, fn, &usq)) != KBIT_OK)
-            return st;
-        param_norm = (float)sqrt(psq);
-        unorm = (float)usq;
-        float u = sqrtf(unorm);
-        float limit = c->max_unorm * param_norm;
-        if (op.kernel == KBIT_OPTK_MOMENTUM)
-            limit = limit + c->eps;
-        op.update_scale = u > limit ? limit / u : 1.0f;
-    }
-    if ((st = kbit_driver_result(dev, dev->driver->optimizer_step(dev->ctx, &op), fn)) != KBIT_OK)
+    if ((st = kbit_call_begin(&call, dev, core, driver, fn)) != KBIT_OK ||
+        (st = state_tables(&call, s, &op)) != KBIT_OK ||
+        (st = prefetch_state(&call, s)) != KBIT_OK ||
+        (st = run_norms(&call, c, s, &op)) != KBIT_OK ||
+        (st = KBIT_RUN(&call, optimizer_step, &op)) != KBIT_OK)
         return st;
-
-commit:
-    s->step = step;
-    memcpy(s->gnorm_vec, history, sizeof history);
-    s->last_gnorm_scale = clip_scale;
-    s->last_param_norm = param_norm;
-    s->last_unorm = unorm;
-    s->last_update_scale = op.update_scale;
+    commit(s, &op);
     return KBIT_OK;
 }
 
@@ -178,6 +258,10 @@ KBIT_API kbit_status kbit_optim_step(kbit_device *device, const kbit_optim_confi
         return st;
     return step_one(device, config, state, param, grad, grad_dtype, gnorm_scale, fn);
 }
+
+/* Tensors without norms go to the driver together (optimizer_step_many,
+ * when it has it); the others one by one, each with its norms. */
+#define MANY_BATCH 64
 
 KBIT_API kbit_status kbit_optim_step_many(kbit_device *device, const kbit_optim_config *config,
                                           int64_t count, kbit_optim_state *const *states,
@@ -203,9 +287,53 @@ KBIT_API kbit_status kbit_optim_step_many(kbit_device *device, const kbit_optim_
                 return kbit_error(KBIT_EINVAL, "%s: states[%lld] and states[%lld] are the same",
                                   fn, (long long)j, (long long)i);
     }
-    for (int64_t i = 0; i < count; i++)
-        if ((st = step_one(device, config, states[i], params[i], grads[i], grad_dtypes[i],
-                           gnorm_scale, fn)) != KBIT_OK)
-            return st;
+    const kbit_driver *d = device->driver;
+    if (d->optimizer_step_many == NULL || needs_clip(config)) {
+        for (int64_t i = 0; i < count; i++)
+            if ((st = step_one(device, config, states[i], params[i], grads[i], grad_dtypes[i],
+                               gnorm_scale, fn)) != KBIT_OK)
+                return st;
+        return KBIT_OK;
+    }
+    /* Batches of plain steps; a tensor with max_unorm (32-bit LAMB/LARS) or
+     * an empty one goes on its own, in order. */
+    kbit_op_optimizer ops[MANY_BATCH];
+    const kbit_op_optimizer *ptrs[MANY_BATCH];
+    int64_t first[MANY_BATCH];
+    int batch = 0;
+    size_t driver = 0;
+    for (int64_t i = 0; i <= count; i++) {
+        int alone = i < count && (needs_unorm(config, states[i]) || states[i]->n == 0 ||
+                                  states[i]->mem_kind == KBIT_MEM_MANAGED);
+        if (batch > 0 && (i == count || alone || batch == MANY_BATCH)) {
+            kbit_call call;
+            if ((st = kbit_call_begin(&call, device, 0, driver, fn)) != KBIT_OK)
+                return st;
+            for (int k = 0; k < batch; k++)
+                if ((st = state_tables(&call, states[first[k]], &ops[k])) != KBIT_OK)
+                    return st;
+            if ((st = kbit_call_result(&call, d->optimizer_step_many(device->ctx, &call.ex, ptrs,
+                                                                     batch))) != KBIT_OK)
+                return st;
+            for (int k = 0; k < batch; k++)
+                commit(states[first[k]], &ops[k]);
+            batch = 0;
+            driver = 0;
+        }
+        if (i == count)
+            break;
+        if (alone) {
+            if ((st = step_one(device, config, states[i], params[i], grads[i], grad_dtypes[i],
+                               gnorm_scale, fn)) != KBIT_OK)
+                return st;
+            continue;
+        }
+        ops[batch] = step_op(config, states[i], params[i], grads[i], grad_dtypes[i], gnorm_scale);
+        size_t w = kbit_driver_workspace(device, KBIT_OP_OPTIMIZER_STEP, &ops[batch]);
+        driver = w > driver ? w : driver;
+        ptrs[batch] = &ops[batch];
+        first[batch] = i;
+        batch++;
+    }
     return KBIT_OK;
 }

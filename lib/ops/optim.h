@@ -3,10 +3,14 @@
 #ifndef KBIT_LIB_OPTIM_H
 #define KBIT_LIB_OPTIM_H
 
-#include "runtime/device.h"
+#include "numerics/optim_scales.h"
+#include "runtime/exec.h"
 
 #define KBIT_OPTIM_STATE_MAGIC 0x6f707469u /* "opti" */
-#define KBIT_OPTIM_HISTORY 100              /* percentile clipping's gradient norms */
+
+/* The state's small device buffer: percentile clipping's gradient norms,
+ * then the scales of the last step (KBIT_OPTSCALE_*). */
+#define KBIT_OPTIM_AUX_FLOATS (KBIT_OPTIM_HISTORY + KBIT_OPTSCALE_COUNT)
 
 struct kbit_optim_state {
     uint32_t magic;            /* KBIT_OPTIM_STATE_MAGIC while alive */
@@ -16,14 +20,22 @@ struct kbit_optim_state {
     int state_bits;            /* 32 or 8 */
     int64_t n;
     int64_t step;              /* steps taken */
-    /* Device memory (kbit_malloc; never NULL) and its sizes in bytes. */
+    kbit_mem_kind mem_kind;    /* KBIT_MEM_MANAGED for a paged state */
+    /* Device memory (never NULL) and its sizes in bytes. */
     void *state1, *state2;
     float *absmax1, *absmax2;
     size_t state1_bytes, state2_bytes, absmax1_bytes, absmax2_bytes;
-    /* 8-bit: the maps of state1 (signed) and state2 (unsigned), and midpoints. */
-    float qmap1[256], qmap2[256], mid1[255], mid2[255];
-    float gnorm_vec[KBIT_OPTIM_HISTORY];
-    float last_gnorm_scale, last_param_norm, last_unorm, last_update_scale;
+    float *aux;                /* KBIT_OPTIM_AUX_FLOATS: history, last scales */
+    /* 8-bit: the maps of state1 (signed) and state2 (unsigned) as the host
+     * saves them, which map each is, and the device tables of maps that are
+     * not normative (code then midpoints; NULL for a normative map, whose
+     * table is the device's). */
+    float qmap1[256], qmap2[256];
+    kbit_map_id map1_id, map2_id;
+    float *table1, *table2;
+    /* 1: the values of the last step are in aux (it had norms); 0: it had
+     * none (clipping scale and update scale 1, norms 0). */
+    int last_on_device;
 };
 
 /* 1 for the kinds with two states (ADAM, ADAMW, LAMB, ADEMAMIX). */

@@ -34,23 +34,60 @@ kbit_status kbit_optim_check_state(const kbit_optim_state *state, const kbit_dev
 
 static void free_buffers(kbit_optim_state *s)
 {
-    void *bufs[4] = { s->state1, s->state2, s->absmax1, s->absmax2 };
-    for (int i = 0; i < 4; i++)
-        if (bufs[i] != NULL)
-            kbit_free(s->device, bufs[i]);
+    void *bufs[7] = { s->state1, s->state2, s->absmax1, s->absmax2, s->aux, s->table1,
+                      s->table2 };
+    for (int i = 0; i < 7; i++)
+        kbit_device_free(s->device, bufs[i]);
 }
 
 /* Fill device memory with zero bytes, from a small host block of zeros. */
-static kbit_status zero_device(kbit_device *dev, void *dst, size_t bytes)
+static kbit_status zero_device(kbit_call *c, void *dst, size_t bytes)
 {
     static const unsigned char zeros[1 << 16];
     for (size_t off = 0; off < bytes; off += sizeof zeros) {
         size_t len = bytes - off < sizeof zeros ? bytes - off : sizeof zeros;
-        kbit_status st = kbit_copy(dev, (char *)dst + off, zeros, len, KBIT_HOST_TO_DEVICE);
+        kbit_status st = kbit_call_upload(c, (char *)dst + off, zeros, len);
         if (st != KBIT_OK)
             return st;
     }
     return KBIT_OK;
+}
+
+/* Install the maps of an 8-bit state: which map each is, and a device table
+ * (code then midpoints) for one that is not normative. */
+static kbit_status set_map(kbit_call *c, kbit_optim_state *s, int which, const float *map)
+{
+    float *qmap = which == 1 ? s->qmap1 : s->qmap2;
+    float **table = which == 1 ? &s->table1 : &s->table2;
+    kbit_map_id *id = which == 1 ? &s->map1_id : &s->map2_id;
+    memcpy(qmap, map, 256 * sizeof(float));
+    *id = kbit_map_identify(map);
+    if (*id != KBIT_MAP_ID_CUSTOM)
+        return KBIT_OK; /* the device's table; a custom table already there stays unused */
+    kbit_status st = KBIT_OK;
+    if (*table == NULL)
+        st = kbit_device_alloc(s->device, KBIT_MAP_TABLE_BYTES, KBIT_MEM_DEVICE, (void **)table,
+                               c->fn);
+    if (st != KBIT_OK)
+        return st;
+    float host[KBIT_MAP_TABLE_FLOATS];
+    memcpy(host, map, 256 * sizeof(float));
+    kbit_map_midpoints(map, host + 256);
+    return kbit_call_upload(c, *table, host, KBIT_MAP_TABLE_BYTES);
+}
+
+/* A custom table may stay allocated after a normative map replaced it;
+ * the op must then not see it. */
+static void drop_unused_tables(kbit_optim_state *s)
+{
+    if (s->map1_id != KBIT_MAP_ID_CUSTOM && s->table1 != NULL) {
+        kbit_device_free(s->device, s->table1);
+        s->table1 = NULL;
+    }
+    if (s->map2_id != KBIT_MAP_ID_CUSTOM && s->table2 != NULL) {
+        kbit_device_free(s->device, s->table2);
+        s->table2 = NULL;
+    }
 }
 
 KBIT_API kbit_status kbit_optim_state_create(kbit_device *device, const kbit_optim_config *config,
@@ -63,10 +100,16 @@ KBIT_API kbit_status kbit_optim_state_create(kbit_device *device, const kbit_opt
     if ((st = kbit_check_device(device, fn)) != KBIT_OK ||
         (st = kbit_optim_check_config(config, fn)) != KBIT_OK ||
         (st = kbit_check_float_dtype(param_dtype, fn, "param_dtype")) != KBIT_OK ||
-        (st = kbit_check_count(n, 8, fn, "n")) != KBIT_OK)
+        (st = kbit_check_count(n, 8, fn, "n")) != KBIT_OK ||
+        (st = kbit_check_family(device, KBIT_FAMILY_OPTIM, fn)) != KBIT_OK ||
+        (st = kbit_check_limits(device, KBIT_FAMILY_OPTIM, param_dtype, 0, fn)) != KBIT_OK)
         return st;
     if (state == NULL)
         return kbit_error(KBIT_EINVAL, "%s: state is NULL", fn);
+    kbit_mem_kind kind = config->paged ? KBIT_MEM_MANAGED : KBIT_MEM_DEVICE;
+    if (kind == KBIT_MEM_MANAGED && !(device->driver->mem_kinds & KBIT_MEM_KIND_BIT(kind)))
+        return kbit_error(KBIT_ENOTSUP, "%s: config->paged needs managed memory, which driver "
+                          "'%s' does not have", fn, device->driver->name);
 
     kbit_optim_state *s = calloc(1, sizeof *s);
     if (s == NULL)
@@ -76,8 +119,8 @@ KBIT_API kbit_status kbit_optim_state_create(kbit_device *device, const kbit_opt
     s->kind = config->kind;
     s->param_dtype = param_dtype;
     s->n = n;
+    s->mem_kind = kind;
     s->state_bits = config->state_bits == 8 && n >= config->min_8bit_size ? 8 : 32;
-    s->last_gnorm_scale = s->last_update_scale = 1.0f;
 
     int two = kbit_optim_two_state(s->kind);
     size_t copies = s->kind == KBIT_OPTIM_ADEMAMIX ? 2 : 1; /* AdEMAMix: m1 and m2 */
@@ -87,25 +130,28 @@ KBIT_API kbit_status kbit_optim_state_create(kbit_device *device, const kbit_opt
     s->state2_bytes = two ? (size_t)n * elem : 0;
     s->absmax1_bytes = copies * nblocks * sizeof(float);
     s->absmax2_bytes = two ? nblocks * sizeof(float) : 0;
-    memcpy(s->qmap1, kbit_dynamic_map(KBIT_MAP_SIGNED), sizeof s->qmap1);
-    memcpy(s->qmap2, kbit_dynamic_map(KBIT_MAP_UNSIGNED), sizeof s->qmap2);
-    kbit_map_midpoints(s->qmap1, s->mid1);
-    kbit_map_midpoints(s->qmap2, s->mid2);
 
-    void **bufs[4] = { &s->state1, &s->state2, (void **)&s->absmax1, (void **)&s->absmax2 };
-    size_t sizes[4] = { s->state1_bytes, s->state2_bytes, s->absmax1_bytes, s->absmax2_bytes };
-    for (int i = 0; i < 4 && st == KBIT_OK; i++) {
-        st = kbit_malloc(device, sizes[i], bufs[i]);
+    kbit_call c;
+    st = kbit_call_begin(&c, device, 0, 0, fn);
+    void **bufs[5] = { &s->state1, &s->state2, (void **)&s->absmax1, (void **)&s->absmax2,
+                       (void **)&s->aux };
+    size_t sizes[5] = { s->state1_bytes, s->state2_bytes, s->absmax1_bytes, s->absmax2_bytes,
+                        KBIT_OPTIM_AUX_FLOATS * sizeof(float) };
+    for (int i = 0; i < 5 && st == KBIT_OK; i++) {
+        st = kbit_device_alloc(device, sizes[i], i < 4 ? kind : KBIT_MEM_DEVICE, bufs[i], fn);
         if (st == KBIT_OK)
-            st = zero_device(device, *bufs[i], sizes[i]);
+            st = zero_device(&c, *bufs[i], sizes[i]);
     }
+    if (st == KBIT_OK)
+        st = set_map(&c, s, 1, kbit_dynamic_map(KBIT_MAP_SIGNED));
+    if (st == KBIT_OK)
+        st = set_map(&c, s, 2, kbit_dynamic_map(KBIT_MAP_UNSIGNED));
     if (st != KBIT_OK) {
         free_buffers(s);
         free(s);
-        return kbit_error(st, "%s: cannot allocate the state on the device (%s)", fn,
-                          kbit_strerror(st));
+        return kbit_error(st, "%s: cannot set up the state on the device (%s)", fn,
+                          kbit_last_error()[0] ? kbit_last_error() : kbit_strerror(st));
     }
-    kbit_clear_error();
     *state = s;
     return KBIT_OK;
 }
@@ -114,6 +160,8 @@ KBIT_API void kbit_optim_state_release(kbit_optim_state *state)
 {
     if (state == NULL || state->magic != KBIT_OPTIM_STATE_MAGIC)
         return;
+    /* Steps still running use the buffers: wait for this thread's stream. */
+    (void)kbit_sync(state->device);
     free_buffers(state);
     state->magic = 0;
     free(state);
@@ -129,6 +177,14 @@ KBIT_API kbit_status kbit_optim_state_get_info(const kbit_optim_state *state,
         return st;
     if (info == NULL)
         return kbit_error(KBIT_EINVAL, "%s: info is NULL", fn);
+    float scales[KBIT_OPTSCALE_COUNT] = { 1.0f, 1.0f, 1.0f, 0.0f, 0.0f };
+    if (state->last_on_device) { /* the one wait: values handed to the host */
+        kbit_call c;
+        if ((st = kbit_call_begin(&c, state->device, 0, 0, fn)) != KBIT_OK ||
+            (st = kbit_call_download(&c, scales, state->aux + KBIT_OPTIM_HISTORY,
+                                     sizeof scales)) != KBIT_OK)
+            return st;
+    }
     memset(info, 0, sizeof *info);
     info->kind = state->kind;
     info->param_dtype = state->param_dtype;
@@ -136,11 +192,11 @@ KBIT_API kbit_status kbit_optim_state_get_info(const kbit_optim_state *state,
     info->n = state->n;
     info->step = state->step;
     info->device_bytes = state->state1_bytes + state->state2_bytes + state->absmax1_bytes +
-                         state->absmax2_bytes;
-    info->gnorm_scale = state->last_gnorm_scale;
-    info->param_norm = state->last_param_norm;
-    info->unorm = state->last_unorm;
-    info->update_scale = state->last_update_scale;
+                         state->absmax2_bytes + KBIT_OPTIM_AUX_FLOATS * sizeof(float);
+    info->gnorm_scale = scales[KBIT_OPTSCALE_CLIP];
+    info->param_norm = scales[KBIT_OPTSCALE_PNORM];
+    info->unorm = scales[KBIT_OPTSCALE_UNORM];
+    info->update_scale = scales[KBIT_OPTSCALE_UPDATE];
     return KBIT_OK;
 }
 
@@ -225,7 +281,10 @@ KBIT_API kbit_status kbit_optim_state_save(const kbit_optim_state *state, void *
     put_i64(p + 24, state->n);
     put_i64(p + 32, state->step);
     p += SAVE_HEADER_BYTES;
-    memcpy(p, state->gnorm_vec, SAVE_HISTORY_BYTES);
+    kbit_call c;
+    if ((st = kbit_call_begin(&c, state->device, 0, 0, fn)) != KBIT_OK ||
+        (st = kbit_call_download(&c, p, state->aux, SAVE_HISTORY_BYTES)) != KBIT_OK)
+        return st;
     p += SAVE_HISTORY_BYTES;
     if (state->state_bits == 8) {
         memcpy(p, state->qmap1, sizeof state->qmap1);
@@ -236,7 +295,7 @@ KBIT_API kbit_status kbit_optim_state_save(const kbit_optim_state *state, void *
     size_t size[4];
     device_parts(state, ptr, size);
     for (int i = 0; i < 4; i++) {
-        if ((st = kbit_copy(state->device, p, ptr[i], size[i], KBIT_DEVICE_TO_HOST)) != KBIT_OK)
+        if (size[i] > 0 && (st = kbit_call_download(&c, p, ptr[i], size[i])) != KBIT_OK)
             return st;
         p += size[i];
     }
@@ -246,33 +305,32 @@ KBIT_API kbit_status kbit_optim_state_save(const kbit_optim_state *state, void *
 /* Install checked maps and history, then copy the device parts from host
  * arrays (NULL part: zeros). Only called after every check passed. */
 static kbit_status install(kbit_optim_state *s, int64_t step, const float *qmap1,
-                           const float *qmap2, const float *history, const void *parts[4])
+                           const float *qmap2, const float *history, const void *parts[4],
+                           const char *fn)
 {
     void *ptr[4];
     size_t size[4];
     device_parts(s, ptr, size);
-    for (int i = 0; i < 4; i++) {
-        kbit_status st = parts[i] ? kbit_copy(s->device, ptr[i], parts[i], size[i],
-                                              KBIT_HOST_TO_DEVICE)
-                                  : zero_device(s->device, ptr[i], size[i]);
-        if (st != KBIT_OK)
-            return st;
+    kbit_call c;
+    kbit_status st = kbit_call_begin(&c, s->device, 0, 0, fn);
+    for (int i = 0; i < 4 && st == KBIT_OK; i++) {
+        if (size[i] == 0)
+            continue;
+        st = parts[i] ? kbit_call_upload(&c, ptr[i], parts[i], size[i])
+                      : zero_device(&c, ptr[i], size[i]);
     }
-    if (qmap1) {
-        memcpy(s->qmap1, qmap1, sizeof s->qmap1);
-        kbit_map_midpoints(s->qmap1, s->mid1);
-    }
-    if (qmap2) {
-        memcpy(s->qmap2, qmap2, sizeof s->qmap2);
-        kbit_map_midpoints(s->qmap2, s->mid2);
-    }
-    if (history)
-        memcpy(s->gnorm_vec, history, sizeof s->gnorm_vec);
-    else
-        memset(s->gnorm_vec, 0, sizeof s->gnorm_vec);
+    if (st == KBIT_OK && qmap1)
+        st = set_map(&c, s, 1, qmap1);
+    if (st == KBIT_OK && qmap2)
+        st = set_map(&c, s, 2, qmap2);
+    if (st == KBIT_OK)
+        st = history ? kbit_call_upload(&c, s->aux, history, SAVE_HISTORY_BYTES)
+                     : zero_device(&c, s->aux, SAVE_HISTORY_BYTES);
+    if (st != KBIT_OK)
+        return st;
+    drop_unused_tables(s);
     s->step = step;
-    s->last_gnorm_scale = s->last_update_scale = 1.0f;
-    s->last_param_norm = s->last_unorm = 0.0f;
+    s->last_on_device = 0;
     return KBIT_OK;
 }
 
@@ -328,7 +386,8 @@ KBIT_API kbit_status kbit_optim_state_restore(kbit_optim_state *state, const voi
         p += size[i];
     }
     int eight = state->state_bits == 8;
-    return install(state, step, eight ? maps[0] : NULL, eight ? maps[1] : NULL, history, parts);
+    return install(state, step, eight ? maps[0] : NULL, eight ? maps[1] : NULL, history, parts,
+                   fn);
 }
 
 /* ------------------------------------------------------------------ */
@@ -368,5 +427,5 @@ KBIT_API kbit_status kbit_optim_state_load_bnb(kbit_optim_state *state,
     const void *parts[4] = { bnb->state1, two ? bnb->state2 : NULL,
                              eight ? bnb->absmax1 : NULL, eight && two ? bnb->absmax2 : NULL };
     return install(state, bnb->step, eight ? bnb->qmap1 : NULL,
-                   eight && two ? bnb->qmap2 : NULL, bnb->gnorm_vec, parts);
+                   eight && two ? bnb->qmap2 : NULL, bnb->gnorm_vec, parts, fn);
 }

@@ -9,7 +9,6 @@
 #include "runtime/error.h"
 #include "kbit-formats.h"
 #include "ops/maps.h"
-#include "ops/pairsum.h"
 #include "ops/state.h"
 
 KBIT_API int64_t kbit_nblocks(int64_t n, int blocksize)
@@ -33,28 +32,20 @@ static kbit_status check_4bit(const kbit_device *dev, kbit_quant_type type, kbit
         (st = kbit_check_quant_type(type, fn)) != KBIT_OK ||
         (st = kbit_check_float_dtype(dtype, fn, dtype_arg)) != KBIT_OK ||
         (st = kbit_check_count(n, 4, fn, "n")) != KBIT_OK ||
-        (st = kbit_check_blocksize(blocksize, KBIT_4BIT_MIN_BLOCK, KBIT_MAX_BLOCK, fn)) != KBIT_OK)
+        (st = kbit_check_blocksize(blocksize, KBIT_4BIT_MIN_BLOCK, KBIT_MAX_BLOCK, fn)) != KBIT_OK ||
+        (st = kbit_check_family(dev, KBIT_FAMILY_QUANT4, fn)) != KBIT_OK)
         return st;
-    return KBIT_OK;
+    return kbit_check_limits(dev, KBIT_FAMILY_QUANT4, dtype, blocksize, fn);
 }
 
-/* The driver calls, after the checks. */
+/* One driver op on its own call. */
 static kbit_status run_quantize_4bit(kbit_device *dev, const kbit_op_quantize_4bit *op,
                                      const char *fn)
 {
-    kbit_status st = kbit_check_slot(dev, (const void *)dev->driver->quantize_4bit, fn);
-    if (st != KBIT_OK || op->n == 0)
-        return st;
-    return kbit_driver_result(dev, dev->driver->quantize_4bit(dev->ctx, op), fn);
-}
-
-static kbit_status run_dequantize_4bit(kbit_device *dev, const kbit_op_dequantize_4bit *op,
-                                       const char *fn)
-{
-    kbit_status st = kbit_check_slot(dev, (const void *)dev->driver->dequantize_4bit, fn);
-    if (st != KBIT_OK || op->n == 0)
-        return st;
-    return kbit_driver_result(dev, dev->driver->dequantize_4bit(dev->ctx, op), fn);
+    kbit_call c;
+    kbit_status st = kbit_call_begin(&c, dev, 0,
+                                     kbit_driver_workspace(dev, KBIT_OP_QUANTIZE_4BIT, op), fn);
+    return st != KBIT_OK ? st : KBIT_RUN(&c, quantize_4bit, op);
 }
 
 KBIT_API kbit_status kbit_quantize_4bit(kbit_device *device, kbit_quant_type type,
@@ -70,9 +61,11 @@ KBIT_API kbit_status kbit_quantize_4bit(kbit_device *device, kbit_quant_type typ
         (st = kbit_check_data(packed, kbit_packed_4bit_bytes(n), 1, fn, "packed")) != KBIT_OK ||
         (st = kbit_check_data(absmax, kbit_nblocks(n, blocksize), 4, fn, "absmax")) != KBIT_OK)
         return st;
+    if (n == 0)
+        return KBIT_OK;
     kbit_op_quantize_4bit op = {
-        .type = type, .dtype = dtype, .x = x, .n = n, .blocksize = blocksize,
-        .packed = packed, .absmax = absmax,
+        .struct_size = sizeof op, .type = type, .dtype = dtype, .x = x, .n = n,
+        .blocksize = blocksize, .packed = packed, .absmax = absmax,
     };
     return run_quantize_4bit(device, &op, fn);
 }
@@ -91,74 +84,106 @@ KBIT_API kbit_status kbit_dequantize_4bit(kbit_device *device, kbit_quant_type t
         (st = kbit_check_data(absmax, kbit_nblocks(n, blocksize), 4, fn, "absmax")) != KBIT_OK ||
         (st = kbit_check_data(out, n, kbit_dtype_size(out_dtype), fn, "out")) != KBIT_OK)
         return st;
+    if (n == 0)
+        return KBIT_OK;
     kbit_op_dequantize_4bit op = {
-        .type = type, .packed = packed, .absmax = absmax, .n = n, .blocksize = blocksize,
-        .out_dtype = out_dtype, .out = out,
+        .struct_size = sizeof op, .type = type, .packed = packed, .absmax = absmax, .n = n,
+        .blocksize = blocksize, .out_dtype = out_dtype, .out = out,
     };
-    return run_dequantize_4bit(device, &op, fn);
+    kbit_call c;
+    st = kbit_call_begin(&c, device, 0,
+                         kbit_driver_workspace(device, KBIT_OP_DEQUANTIZE_4BIT, &op), fn);
+    return st != KBIT_OK ? st : KBIT_RUN(&c, dequantize_4bit, &op);
 }
 
 /* ------------------------------------------------------------------ */
 /* Double quantization                                                  */
+/*
+ * offset = f32(pairsum(absmax) / nblocks): the driver's block sums and
+ * pairsum tree leave it in device memory, where the centred 8-bit quantize
+ * reads it; nothing returns to the host in between.
+ */
 
-/* offset = f32(pairsum(absmax) / nblocks), from the driver's fp64 leaves. */
-static kbit_status nested_offset(kbit_device *dev, const float *absmax, int64_t nblocks,
-                                 float *offset, const char *fn)
+typedef struct nested_plan {
+    kbit_op_block_sums sums;
+    kbit_op_pairsum tree;
+    kbit_op_quantize_8bit q8;
+    size_t core_bytes;   /* leaves, the fp64 sum, the fp32 offset */
+    size_t driver_bytes;
+} nested_plan;
+
+static void nested_plan_init(const kbit_device *dev, const float *absmax, int64_t nblocks,
+                             uint8_t *qabsmax, float *absmax2, nested_plan *p)
 {
     int64_t leaves = kbit_nblocks(nblocks, KBIT_PAIRSUM_LEAF);
-    double *sums = malloc((size_t)leaves * sizeof *sums);
-    if (sums == NULL)
-        return kbit_error(KBIT_ENOMEM, "%s: out of host memory for %lld partial sums", fn,
-                          (long long)leaves);
-    kbit_op_block_sums op = { .x = absmax, .n = nblocks, .sums = sums };
-    kbit_status st = kbit_driver_result(dev, dev->driver->block_sums(dev->ctx, &op), fn);
-    if (st == KBIT_OK)
-        *offset = (float)(kbit_pairsum_tree(sums, leaves) / (double)nblocks);
-    free(sums);
-    return st;
+    p->sums = (kbit_op_block_sums){ .struct_size = sizeof p->sums, .x = absmax, .n = nblocks };
+    p->tree = (kbit_op_pairsum){ .struct_size = sizeof p->tree, .count = leaves,
+                                 .divisor = (double)nblocks };
+    p->q8 = (kbit_op_quantize_8bit){
+        .struct_size = sizeof p->q8, .dtype = KBIT_F32, .x = absmax, .n = nblocks,
+        .blocksize = KBIT_NESTED_BLOCK, .map_id = KBIT_MAP_ID_SIGNED, .center = 1,
+        .q = qabsmax, .absmax = absmax2,
+    };
+    p->core_bytes = kbit_call_size((size_t)leaves * 8) + kbit_call_size(8) + kbit_call_size(4);
+    size_t d[3] = { kbit_driver_workspace(dev, KBIT_OP_BLOCK_SUMS, &p->sums),
+                    kbit_driver_workspace(dev, KBIT_OP_PAIRSUM, &p->tree),
+                    kbit_driver_workspace(dev, KBIT_OP_QUANTIZE_8BIT, &p->q8) };
+    p->driver_bytes = d[0] > d[1] ? d[0] : d[1];
+    p->driver_bytes = p->driver_bytes > d[2] ? p->driver_bytes : d[2];
 }
 
-/* The work of kbit_nested_quantize once its arguments are known to be good. */
-static kbit_status run_nested_quantize(kbit_device *dev, const float *absmax, int64_t nblocks,
-                                       uint8_t *qabsmax, float *absmax2, float *offset,
-                                       const char *fn)
+/* Enqueue the nested quantization; the fp32 offset stays in *offset_dev. */
+static kbit_status run_nested(kbit_call *c, nested_plan *p, float **offset_dev)
 {
     kbit_status st;
-    if ((st = kbit_check_slot(dev, (const void *)dev->driver->block_sums, fn)) != KBIT_OK ||
-        (st = kbit_check_slot(dev, (const void *)dev->driver->quantize_8bit, fn)) != KBIT_OK)
+    const float *table = NULL;
+    if ((st = kbit_call_take(c, (size_t)p->tree.count * 8, &p->sums.leaves)) != KBIT_OK ||
+        (st = kbit_call_take(c, 8, &p->tree.sum)) != KBIT_OK ||
+        (st = kbit_call_take(c, 4, &p->tree.sum_f32)) != KBIT_OK ||
+        (st = kbit_device_map_table(c, KBIT_MAP_SIGNED, &table)) != KBIT_OK)
         return st;
-    if (nblocks == 0) {
-        *offset = 0.0f;
-        return KBIT_OK;
-    }
-    float center = 0.0f;
-    if ((st = nested_offset(dev, absmax, nblocks, &center, fn)) != KBIT_OK)
+    p->tree.leaves = p->sums.leaves;
+    p->q8.offset = p->tree.sum_f32;
+    p->q8.code = table;
+    p->q8.mid = table + 256;
+    if ((st = KBIT_RUN(c, block_sums, &p->sums)) != KBIT_OK ||
+        (st = KBIT_RUN(c, pairsum, &p->tree)) != KBIT_OK ||
+        (st = KBIT_RUN(c, quantize_8bit, &p->q8)) != KBIT_OK)
         return st;
-    const float *code = kbit_dynamic_map(KBIT_MAP_SIGNED);
-    float mid[255];
-    kbit_map_midpoints(code, mid);
-    kbit_op_quantize_8bit op = {
-        .dtype = KBIT_F32, .x = absmax, .n = nblocks, .blocksize = KBIT_NESTED_BLOCK,
-        .code = code, .mid = mid, .center = 1, .offset = center, .q = qabsmax, .absmax = absmax2,
-    };
-    st = kbit_driver_result(dev, dev->driver->quantize_8bit(dev->ctx, &op), fn);
-    if (st == KBIT_OK)
-        *offset = center;
-    return st;
+    *offset_dev = p->tree.sum_f32;
+    return KBIT_OK;
 }
 
-static kbit_status run_nested_dequantize(kbit_device *dev, const uint8_t *qabsmax,
-                                         const float *absmax2, const float *code2, float offset,
-                                         int64_t nblocks, float *absmax_out, const char *fn)
+static kbit_status nested_dequantize_op(kbit_call *c, const uint8_t *qabsmax,
+                                        const float *absmax2, const float *code2, float offset,
+                                        int64_t nblocks, float *absmax_out)
 {
-    kbit_status st = kbit_check_slot(dev, (const void *)dev->driver->dequantize_8bit, fn);
-    if (st != KBIT_OK || nblocks == 0)
+    const float *table = NULL;
+    kbit_map_id id;
+    kbit_status st = kbit_call_map_table(c, code2, &table, &id);
+    if (st != KBIT_OK)
         return st;
     kbit_op_dequantize_8bit op = {
-        .q = qabsmax, .absmax = absmax2, .n = nblocks, .blocksize = KBIT_NESTED_BLOCK,
-        .code = code2, .add_offset = 1, .offset = offset, .out_dtype = KBIT_F32, .out = absmax_out,
+        .struct_size = sizeof op, .q = qabsmax, .absmax = absmax2, .n = nblocks,
+        .blocksize = KBIT_NESTED_BLOCK, .code = table, .add_offset = 1, .offset = offset,
+        .out_dtype = KBIT_F32, .out = absmax_out,
     };
-    return kbit_driver_result(dev, dev->driver->dequantize_8bit(dev->ctx, &op), fn);
+    return KBIT_RUN(c, dequantize_8bit, &op);
+}
+
+/* Workspace of nested_dequantize_op beyond the output: a custom map's table. */
+static size_t nested_dequantize_core_bytes(const float *code2)
+{
+    return kbit_map_identify(code2) == KBIT_MAP_ID_CUSTOM ? kbit_call_size(KBIT_MAP_TABLE_BYTES)
+                                                          : 0;
+}
+
+static size_t nested_dequantize_driver_bytes(const kbit_device *dev, int64_t nblocks)
+{
+    kbit_op_dequantize_8bit op = { .struct_size = sizeof op, .n = nblocks,
+                                   .blocksize = KBIT_NESTED_BLOCK, .add_offset = 1,
+                                   .out_dtype = KBIT_F32 };
+    return kbit_driver_workspace(dev, KBIT_OP_DEQUANTIZE_8BIT, &op);
 }
 
 KBIT_API kbit_status kbit_nested_quantize(kbit_device *device, const float *absmax,
@@ -173,11 +198,25 @@ KBIT_API kbit_status kbit_nested_quantize(kbit_device *device, const float *absm
         (st = kbit_check_data(absmax, nblocks, 4, fn, "absmax")) != KBIT_OK ||
         (st = kbit_check_data(qabsmax, nblocks, 1, fn, "qabsmax")) != KBIT_OK ||
         (st = kbit_check_data(absmax2, kbit_nblocks(nblocks, KBIT_NESTED_BLOCK), 4, fn,
-                              "absmax2")) != KBIT_OK)
+                              "absmax2")) != KBIT_OK ||
+        (st = kbit_check_family(device, KBIT_FAMILY_QUANT4, fn)) != KBIT_OK)
         return st;
     if (offset == NULL)
         return kbit_error(KBIT_EINVAL, "%s: offset is NULL", fn);
-    return run_nested_quantize(device, absmax, nblocks, qabsmax, absmax2, offset, fn);
+    if (nblocks == 0) {
+        *offset = 0.0f;
+        return KBIT_OK;
+    }
+    nested_plan p;
+    nested_plan_init(device, absmax, nblocks, qabsmax, absmax2, &p);
+    kbit_call c;
+    float *offset_dev = NULL, center = 0.0f;
+    if ((st = kbit_call_begin(&c, device, p.core_bytes, p.driver_bytes, fn)) != KBIT_OK ||
+        (st = run_nested(&c, &p, &offset_dev)) != KBIT_OK ||
+        (st = kbit_call_download(&c, &center, offset_dev, sizeof center)) != KBIT_OK)
+        return st;
+    *offset = center; /* the one value this call hands to the host */
+    return KBIT_OK;
 }
 
 KBIT_API kbit_status kbit_nested_dequantize(kbit_device *device, const uint8_t *qabsmax,
@@ -192,11 +231,18 @@ KBIT_API kbit_status kbit_nested_dequantize(kbit_device *device, const uint8_t *
         (st = kbit_check_data(qabsmax, nblocks, 1, fn, "qabsmax")) != KBIT_OK ||
         (st = kbit_check_data(absmax2, kbit_nblocks(nblocks, KBIT_NESTED_BLOCK), 4, fn,
                               "absmax2")) != KBIT_OK ||
-        (st = kbit_check_data(absmax_out, nblocks, 4, fn, "absmax_out")) != KBIT_OK)
+        (st = kbit_check_data(absmax_out, nblocks, 4, fn, "absmax_out")) != KBIT_OK ||
+        (st = kbit_check_family(device, KBIT_FAMILY_QUANT4, fn)) != KBIT_OK)
         return st;
     if (code2 == NULL)
         code2 = kbit_dynamic_map(KBIT_MAP_SIGNED);
-    return run_nested_dequantize(device, qabsmax, absmax2, code2, offset, nblocks, absmax_out, fn);
+    if (nblocks == 0)
+        return KBIT_OK;
+    kbit_call c;
+    if ((st = kbit_call_begin(&c, device, nested_dequantize_core_bytes(code2),
+                              nested_dequantize_driver_bytes(device, nblocks), fn)) != KBIT_OK)
+        return st;
+    return nested_dequantize_op(&c, qabsmax, absmax2, code2, offset, nblocks, absmax_out);
 }
 
 /* ------------------------------------------------------------------ */
@@ -304,11 +350,11 @@ KBIT_API kbit_status kbit_quant_state_alloc(kbit_device *device, kbit_quant_stat
         return kbit_error(KBIT_EINVAL, "%s: state already has buffers (release them first)", fn);
     void *absmax = NULL, *absmax2 = NULL;
     size_t bytes = (size_t)state->nblocks * (state->nested ? 1 : 4);
-    if ((st = kbit_scratch_alloc(device, bytes, &absmax)) != KBIT_OK)
+    if ((st = kbit_device_alloc(device, bytes, KBIT_MEM_DEVICE, &absmax, fn)) != KBIT_OK)
         return st;
-    if (state->nested &&
-        (st = kbit_scratch_alloc(device, (size_t)state->nblocks2 * 4, &absmax2)) != KBIT_OK) {
-        kbit_scratch_free(device, absmax);
+    if (state->nested && (st = kbit_device_alloc(device, (size_t)state->nblocks2 * 4,
+                                                 KBIT_MEM_DEVICE, &absmax2, fn)) != KBIT_OK) {
+        kbit_device_free(device, absmax);
         return st;
     }
     state->absmax = absmax;
@@ -324,8 +370,8 @@ KBIT_API void kbit_quant_state_release(kbit_device *device, kbit_quant_state *st
         kbit_clear_error();
         return;
     }
-    kbit_scratch_free(device, state->absmax);
-    kbit_scratch_free(device, state->absmax2);
+    kbit_device_free(device, state->absmax);
+    kbit_device_free(device, state->absmax2);
     state->absmax = NULL;
     state->absmax2 = NULL;
     state->owns_buffers = 0;
@@ -337,37 +383,51 @@ KBIT_API kbit_status kbit_quantize_4bit_state(kbit_device *device, const void *x
     static const char fn[] = "kbit_quantize_4bit_state";
     kbit_clear_error();
     kbit_status st;
-    if ((st = kbit_check_device(device, fn)) != KBIT_OK || (st = check_state(state, fn)) != KBIT_OK)
+    if ((st = kbit_check_device(device, fn)) != KBIT_OK || (st = check_state(state, fn)) != KBIT_OK ||
+        (st = check_4bit(device, state->quant_type, state->dtype, "state->dtype", state->numel,
+                         state->blocksize, fn)) != KBIT_OK)
         return st;
     int64_t n = state->numel;
     if ((st = kbit_check_data(x, n, kbit_dtype_size(state->dtype), fn, "x")) != KBIT_OK ||
         (st = kbit_check_data(packed, kbit_packed_4bit_bytes(n), 1, fn, "packed")) != KBIT_OK)
         return st;
+    if (n == 0) {
+        if (state->nested) {
+            state->offset = 0.0f;
+            memcpy(state->code2, kbit_dynamic_map(KBIT_MAP_SIGNED), sizeof state->code2);
+        }
+        return KBIT_OK;
+    }
     kbit_op_quantize_4bit op = {
-        .type = state->quant_type, .dtype = state->dtype, .x = x, .n = n,
-        .blocksize = state->blocksize, .packed = packed, .absmax = state->absmax,
+        .struct_size = sizeof op, .type = state->quant_type, .dtype = state->dtype, .x = x,
+        .n = n, .blocksize = state->blocksize, .packed = packed, .absmax = state->absmax,
     };
     if (!state->nested)
         return run_quantize_4bit(device, &op, fn);
 
-    /* Nested: plain fp32 absmax in scratch memory, then double-quantized. */
-    if ((st = kbit_check_slot(device, (const void *)device->driver->quantize_4bit, fn)) != KBIT_OK)
-        return st;
-    void *plain = NULL;
-    if ((st = kbit_scratch_alloc(device, (size_t)state->nblocks * 4, &plain)) != KBIT_OK)
+    /* Nested: the plain fp32 absmax goes to the workspace, then is
+     * double-quantized into the state; its offset comes back to the host
+     * (state->offset), the one wait of this call. */
+    nested_plan p;
+    nested_plan_init(device, NULL, state->nblocks, state->absmax, state->absmax2, &p);
+    size_t plain_bytes = (size_t)state->nblocks * 4;
+    size_t d4 = kbit_driver_workspace(device, KBIT_OP_QUANTIZE_4BIT, &op);
+    kbit_call c;
+    float *plain = NULL, *offset_dev = NULL, offset = 0.0f;
+    if ((st = kbit_call_begin(&c, device, kbit_call_size(plain_bytes) + p.core_bytes,
+                              d4 > p.driver_bytes ? d4 : p.driver_bytes, fn)) != KBIT_OK ||
+        (st = kbit_call_take(&c, plain_bytes, &plain)) != KBIT_OK)
         return st;
     op.absmax = plain;
-    float offset = 0.0f;
-    st = run_quantize_4bit(device, &op, fn);
-    if (st == KBIT_OK)
-        st = run_nested_quantize(device, plain, state->nblocks, state->absmax, state->absmax2,
-                                 &offset, fn);
-    kbit_scratch_free(device, plain);
-    if (st == KBIT_OK) {
-        state->offset = offset;
-        memcpy(state->code2, kbit_dynamic_map(KBIT_MAP_SIGNED), sizeof state->code2);
-    }
-    return st;
+    p.sums.x = plain;
+    p.q8.x = plain;
+    if ((st = KBIT_RUN(&c, quantize_4bit, &op)) != KBIT_OK ||
+        (st = run_nested(&c, &p, &offset_dev)) != KBIT_OK ||
+        (st = kbit_call_download(&c, &offset, offset_dev, sizeof offset)) != KBIT_OK)
+        return st;
+    state->offset = offset;
+    memcpy(state->code2, kbit_dynamic_map(KBIT_MAP_SIGNED), sizeof state->code2);
+    return KBIT_OK;
 }
 
 KBIT_API kbit_status kbit_dequantize_4bit_state(kbit_device *device, const uint8_t *packed,
@@ -378,28 +438,28 @@ KBIT_API kbit_status kbit_dequantize_4bit_state(kbit_device *device, const uint8
     kbit_clear_error();
     kbit_status st;
     if ((st = kbit_check_device(device, fn)) != KBIT_OK || (st = check_state(state, fn)) != KBIT_OK ||
-        (st = kbit_check_float_dtype(out_dtype, fn, "out_dtype")) != KBIT_OK)
+        (st = check_4bit(device, state->quant_type, out_dtype, "out_dtype", state->numel,
+                         state->blocksize, fn)) != KBIT_OK)
         return st;
     int64_t n = state->numel;
     if ((st = kbit_check_data(packed, kbit_packed_4bit_bytes(n), 1, fn, "packed")) != KBIT_OK ||
         (st = kbit_check_data(out, n, kbit_dtype_size(out_dtype), fn, "out")) != KBIT_OK)
         return st;
+    if (n == 0)
+        return KBIT_OK;
     kbit_op_dequantize_4bit op = {
-        .type = state->quant_type, .packed = packed, .absmax = state->absmax, .n = n,
-        .blocksize = state->blocksize, .out_dtype = out_dtype, .out = out,
+        .struct_size = sizeof op, .type = state->quant_type, .packed = packed,
+        .absmax = state->absmax, .n = n, .blocksize = state->blocksize,
+        .out_dtype = out_dtype, .out = out,
     };
-    if (!state->nested)
-        return run_dequantize_4bit(device, &op, fn);
-
-    /* Nested: reconstruct the fp32 absmax into scratch memory first. */
-    if ((st = kbit_check_slot(device, (const void *)device->driver->dequantize_4bit, fn)) != KBIT_OK)
+    size_t d4 = kbit_driver_workspace(device, KBIT_OP_DEQUANTIZE_4BIT, &op);
+    size_t d8 = kbit_state_absmax_driver_bytes(device, state);
+    kbit_call c;
+    if ((st = kbit_call_begin(&c, device, kbit_state_absmax_bytes(state), d4 > d8 ? d4 : d8,
+                              fn)) != KBIT_OK ||
+        (st = kbit_state_absmax_f32(&c, state, &op.absmax)) != KBIT_OK)
         return st;
-    void *scratch = NULL;
-    if ((st = kbit_state_absmax_f32(device, state, &op.absmax, &scratch, fn)) != KBIT_OK)
-        return st;
-    st = run_dequantize_4bit(device, &op, fn);
-    kbit_scratch_free(device, scratch);
-    return st;
+    return KBIT_RUN(&c, dequantize_4bit, &op);
 }
 
 /* ------------------------------------------------------------------ */
@@ -410,25 +470,32 @@ kbit_status kbit_check_quant_state(const kbit_quant_state *state, const char *fn
     return check_state(state, fn);
 }
 
-kbit_status kbit_state_absmax_f32(kbit_device *device, const kbit_quant_state *state,
-                                  const float **absmax, void **scratch, const char *fn)
+size_t kbit_state_absmax_bytes(const kbit_quant_state *state)
 {
-    *scratch = NULL;
+    if (!state->nested || state->nblocks == 0)
+        return 0;
+    return kbit_call_size((size_t)state->nblocks * 4) + nested_dequantize_core_bytes(state->code2);
+}
+
+size_t kbit_state_absmax_driver_bytes(const kbit_device *dev, const kbit_quant_state *state)
+{
+    if (!state->nested || state->nblocks == 0)
+        return 0;
+    return nested_dequantize_driver_bytes(dev, state->nblocks);
+}
+
+kbit_status kbit_state_absmax_f32(kbit_call *c, const kbit_quant_state *state,
+                                  const float **absmax)
+{
     if (!state->nested || state->nblocks == 0) {
         *absmax = state->nested ? NULL : state->absmax;
         return KBIT_OK;
     }
-    kbit_status st = kbit_check_slot(device, (const void *)device->driver->dequantize_8bit, fn);
-    if (st != KBIT_OK ||
-        (st = kbit_scratch_alloc(device, (size_t)state->nblocks * 4, scratch)) != KBIT_OK)
-        return st;
-    st = run_nested_dequantize(device, state->absmax, state->absmax2, state->code2, state->offset,
-                               state->nblocks, *scratch, fn);
-    if (st != KBIT_OK) {
-        kbit_scratch_free(device, *scratch);
-        *scratch = NULL;
-        return st;
-    }
-    *absmax = *scratch;
-    return KBIT_OK;
+    float *out = NULL;
+    kbit_status st = kbit_call_take(c, (size_t)state->nblocks * 4, &out);
+    if (st == KBIT_OK)
+        st = nested_dequantize_op(c, state->absmax, state->absmax2, state->code2,
+                                  state->offset, state->nblocks, out);
+    *absmax = out;
+    return st;
 }

@@ -4,6 +4,21 @@
 #include "runtime/check.h"
 #include "runtime/error.h"
 #include "ops/maps.h"
+#include "ops/state.h"
+
+static kbit_status check_family(const kbit_device *dev, kbit_dtype dtype, int blocksize,
+                                 const char *fn)
+{
+    kbit_status st = kbit_check_family(dev, KBIT_FAMILY_QUANT8, fn);
+    return st != KBIT_OK ? st : kbit_check_limits(dev, KBIT_FAMILY_QUANT8, dtype, blocksize, fn);
+}
+
+/* Workspace for the call's copy of a custom map (none for a normative one). */
+static size_t table_bytes(const float *code)
+{
+    return kbit_map_identify(code) == KBIT_MAP_ID_CUSTOM ? kbit_call_size(KBIT_MAP_TABLE_BYTES)
+                                                         : 0;
+}
 
 KBIT_API kbit_status kbit_quantize_8bit(kbit_device *device, kbit_dtype dtype, const void *x,
                                         int64_t n, int blocksize, const float *code,
@@ -26,18 +41,22 @@ KBIT_API kbit_status kbit_quantize_8bit(kbit_device *device, kbit_dtype dtype, c
         code = kbit_dynamic_map(KBIT_MAP_SIGNED);
     else if ((st = kbit_check_map(code, fn, "code")) != KBIT_OK)
         return st;
-    if ((st = kbit_check_slot(device, (const void *)device->driver->quantize_8bit, fn)) != KBIT_OK)
+    if ((st = check_family(device, dtype, blocksize, fn)) != KBIT_OK || n == 0)
         return st;
-    if (n == 0)
-        return KBIT_OK;
-
-    float mid[255];
-    kbit_map_midpoints(code, mid);
     kbit_op_quantize_8bit op = {
-        .dtype = dtype, .x = x, .n = n, .blocksize = blocksize, .code = code, .mid = mid,
-        .center = 0, .offset = 0.0f, .q = q, .absmax = absmax,
+        .struct_size = sizeof op, .dtype = dtype, .x = x, .n = n, .blocksize = blocksize,
+        .center = 0, .q = q, .absmax = absmax,
     };
-    return kbit_driver_result(device, device->driver->quantize_8bit(device->ctx, &op), fn);
+    kbit_call c;
+    const float *table = NULL;
+    if ((st = kbit_call_begin(&c, device, table_bytes(code),
+                              kbit_driver_workspace(device, KBIT_OP_QUANTIZE_8BIT, &op), fn)) !=
+            KBIT_OK ||
+        (st = kbit_call_map_table(&c, code, &table, &op.map_id)) != KBIT_OK)
+        return st;
+    op.code = table;
+    op.mid = table + 256;
+    return KBIT_RUN(&c, quantize_8bit, &op);
 }
 
 KBIT_API kbit_status kbit_dequantize_8bit(kbit_device *device, const uint8_t *q,
@@ -59,14 +78,20 @@ KBIT_API kbit_status kbit_dequantize_8bit(kbit_device *device, const uint8_t *q,
         return st;
     if (code == NULL)
         code = kbit_dynamic_map(KBIT_MAP_SIGNED);
-    if ((st = kbit_check_slot(device, (const void *)device->driver->dequantize_8bit, fn)) != KBIT_OK)
+    if ((st = check_family(device, out_dtype, blocksize, fn)) != KBIT_OK || n == 0)
         return st;
-    if (n == 0)
-        return KBIT_OK;
-
     kbit_op_dequantize_8bit op = {
-        .q = q, .absmax = absmax, .n = n, .blocksize = blocksize, .code = code,
+        .struct_size = sizeof op, .q = q, .absmax = absmax, .n = n, .blocksize = blocksize,
         .add_offset = 0, .offset = 0.0f, .out_dtype = out_dtype, .out = out,
     };
-    return kbit_driver_result(device, device->driver->dequantize_8bit(device->ctx, &op), fn);
+    kbit_call c;
+    const float *table = NULL;
+    kbit_map_id id;
+    if ((st = kbit_call_begin(&c, device, table_bytes(code),
+                              kbit_driver_workspace(device, KBIT_OP_DEQUANTIZE_8BIT, &op), fn)) !=
+            KBIT_OK ||
+        (st = kbit_call_map_table(&c, code, &table, &id)) != KBIT_OK)
+        return st;
+    op.code = table;
+    return KBIT_RUN(&c, dequantize_8bit, &op);
 }

@@ -6,6 +6,7 @@
 
 #include "runtime/check.h"
 #include "runtime/error.h"
+#include "runtime/registry.h"
 
 /* Largest element count accepted: any byte count of it fits in int64_t. */
 #define MAX_ELEMENTS (INT64_MAX / 8)
@@ -89,6 +90,41 @@ kbit_status kbit_check_map(const float *code, const char *fn, const char *arg)
             return kbit_error(KBIT_EINVAL, "%s: %s[%d] is NaN", fn, arg, i);
         if (i > 0 && code[i] < code[i - 1])
             return kbit_error(KBIT_EINVAL, "%s: %s is not ascending at entry %d", fn, arg, i);
+    }
+    return KBIT_OK;
+}
+
+kbit_status kbit_check_family(const kbit_device *dev, uint32_t families, const char *fn)
+{
+    uint32_t missing = families & ~dev->families;
+    if (missing == 0)
+        return KBIT_OK;
+    kbit_family f = (kbit_family)(missing & (~missing + 1u));
+    const char *why = dev->families_reason;
+    return kbit_error(KBIT_ENOTSUP, "%s: device %s does not implement %s (family %s)%s%s", fn,
+                      dev->spec, kbit_family_title(f), kbit_family_name(f),
+                      why && *why ? "; its driver " : "", why && *why ? why : "");
+}
+
+kbit_status kbit_check_limits(const kbit_device *dev, kbit_family family, int dtype,
+                              int blocksize, const char *fn)
+{
+    for (const kbit_family_limits *l = dev->driver->limits; l && l->family != 0; l++) {
+        if (l->family != family)
+            continue;
+        if (dtype >= 0 && l->dtypes != 0 && !(l->dtypes & (1u << dtype)))
+            return kbit_error(KBIT_ENOTSUP, "%s: device %s implements %s without dtype %s", fn,
+                              dev->spec, kbit_family_title(family),
+                              kbit_dtype_name((kbit_dtype)dtype));
+        if (blocksize > 0 && l->blocksizes != 0) {
+            int log2 = 0;
+            while ((1 << log2) < blocksize)
+                log2++;
+            if (!(l->blocksizes & (1u << log2)))
+                return kbit_error(KBIT_ENOTSUP, "%s: device %s implements %s without "
+                                  "blocksize %d", fn, dev->spec, kbit_family_title(family),
+                                  blocksize);
+        }
     }
     return KBIT_OK;
 }

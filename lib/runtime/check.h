@@ -23,7 +23,14 @@ kbit_status kbit_check_quant_type(kbit_quant_type type, const char *fn);
 kbit_status kbit_check_blocksize(int blocksize, int lo, int hi, const char *fn);
 /* A 256-entry host map, ascending (needed by the nearest-code search). */
 kbit_status kbit_check_map(const float *code, const char *fn, const char *arg);
-/* A driver op slot: NULL -> KBIT_ENOTSUP naming the driver. */
+/* The device implements every family of `families`: else KBIT_ENOTSUP
+ * naming the device, the first missing family and the driver's reason. */
+kbit_status kbit_check_family(const kbit_device *dev, uint32_t families, const char *fn);
+/* The family's dtype / blocksize subset of the driver (kbit_family_limits)
+ * holds dtype (a float dtype, or -1 for none) and blocksize (0 for none). */
+kbit_status kbit_check_limits(const kbit_device *dev, kbit_family family, int dtype,
+                              int blocksize, const char *fn);
+/* An optional driver op slot: NULL -> KBIT_ENOTSUP naming the driver. */
 kbit_status kbit_check_slot(const kbit_device *dev, const void *slot, const char *op);
 /* After a driver call: make sure a failure carries a message. */
 kbit_status kbit_driver_result(const kbit_device *dev, kbit_status st, const char *op);

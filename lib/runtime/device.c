@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "runtime/check.h"
 #include "runtime/error.h"
 #include "runtime/registry.h"
+#include "ops/maps.h"
 
 /* Parse "NAME" or "NAME:INDEX" into name and index. */
 static kbit_status parse_spec(const char *spec, char *name, size_t name_len, int *index)
@@ -43,33 +45,57 @@ static kbit_status parse_spec(const char *spec, char *name, size_t name_len, int
     return KBIT_OK;
 }
 
-/* "auto": the highest-priority accepted driver that has a device. */
-static const kbit_registry_entry *pick_auto(void)
+/* The first device of e implementing `families`, or -1. */
+static int first_device_with(const kbit_registry_entry *e, uint32_t families)
+{
+    for (int i = 0; i < e->device_count; i++)
+        if ((kbit_registry_device_families(e, i, NULL) & families) == families)
+            return i;
+    return -1;
+}
+
+/* "auto": the highest-priority accepted driver with a device implementing
+ * `families` (ties: the first found). */
+static const kbit_registry_entry *pick_auto(uint32_t families, int *index)
 {
     const kbit_registry_entry *best = NULL;
     for (int i = 0; i < kbit_registry_size(); i++) {
         const kbit_registry_entry *e = kbit_registry_at(i);
-        if (e->driver && e->device_count > 0 &&
-            (best == NULL || e->driver->priority > best->driver->priority))
+        if (e->driver == NULL || (best != NULL && e->driver->priority <= best->driver->priority))
+            continue;
+        int d = first_device_with(e, families);
+        if (d >= 0) {
             best = e;
+            *index = d;
+        }
     }
     return best;
 }
 
-KBIT_API kbit_status kbit_device_open(const char *spec, kbit_device **device)
+/* The first family of `want` missing from `have`. */
+static kbit_family first_missing(uint32_t want, uint32_t have)
 {
-    kbit_clear_error();
+    uint32_t missing = want & ~have;
+    return (kbit_family)(missing & (~missing + 1u));
+}
+
+static kbit_status open_device(const char *spec, uint32_t families, kbit_device **device,
+                               const char *fn)
+{
     if (device == NULL)
-        return kbit_error(KBIT_EINVAL, "kbit_device_open: device (the output) is NULL");
+        return kbit_error(KBIT_EINVAL, "%s: device (the output) is NULL", fn);
     if (spec == NULL)
-        return kbit_error(KBIT_EINVAL, "kbit_device_open: spec is NULL");
+        return kbit_error(KBIT_EINVAL, "%s: spec is NULL", fn);
+    if ((families & ~KBIT_FAMILY_ALL) != 0)
+        return kbit_error(KBIT_EINVAL, "%s: families = 0x%x holds bits that are not "
+                          "KBIT_FAMILY_* values", fn, (unsigned)families);
 
     const kbit_registry_entry *e = NULL;
     int index = 0;
     if (strcmp(spec, "auto") == 0) {
-        e = pick_auto();
+        e = pick_auto(families, &index);
         if (e == NULL)
-            return kbit_error(KBIT_ENODEV, "kbit_device_open: \"auto\" found no usable device");
+            return kbit_error(KBIT_ENODEV, "%s: \"auto\" found no usable device", fn);
     } else {
         char name[64];
         kbit_status st = parse_spec(spec, name, sizeof name, &index);
@@ -78,33 +104,59 @@ KBIT_API kbit_status kbit_device_open(const char *spec, kbit_device **device)
         const kbit_driver *d = kbit_registry_find(name, &e);
         if (e == NULL)
             return kbit_error(KBIT_ENODEV,
-                              "kbit_device_open: no driver '%s' was found (spec \"%s\"; "
+                              "%s: no driver '%s' was found (spec \"%s\"; "
                               "plugins are searched in KBIT_DRIVER_PATH and the install's plugin "
-                              "directory)", name, spec);
+                              "directory)", fn, name, spec);
         if (d == NULL)
-            return kbit_error(KBIT_ENODEV, "kbit_device_open: driver '%s' (%s) was refused: %s",
+            return kbit_error(KBIT_ENODEV, "%s: driver '%s' (%s) was refused: %s", fn,
                               name, e->path, e->reason);
         if (index >= e->device_count) {
             if (e->device_count == 0)
-                return kbit_error(KBIT_ENODEV, "kbit_device_open: driver '%s' has no device: %s",
+                return kbit_error(KBIT_ENODEV, "%s: driver '%s' has no device: %s", fn,
                                   name, e->reason);
             return kbit_error(KBIT_ENODEV,
-                              "kbit_device_open: driver '%s' has %d device(s); index %d is out "
-                              "of range", name, e->device_count, index);
+                              "%s: driver '%s' has %d device(s); index %d is out "
+                              "of range", fn, name, e->device_count, index);
+        }
+        const char *why = NULL;
+        uint32_t have = kbit_registry_device_families(e, index, &why);
+        if ((have & families) != families) {
+            kbit_family f = first_missing(families, have);
+            return kbit_error(KBIT_ENOTSUP, "%s: %s:%d does not implement %s (%s)%s%s", fn,
+                              name, index, kbit_family_title(f), kbit_family_name(f),
+                              why && *why ? ": " : "",
+                              why && *why ? why : e->families_reason);
         }
     }
 
     kbit_device *dev = calloc(1, sizeof *dev);
     if (dev == NULL)
-        return kbit_error(KBIT_ENOMEM, "kbit_device_open: out of host memory");
+        return kbit_error(KBIT_ENOMEM, "%s: out of host memory", fn);
+    static uint64_t next_serial;
+    static pthread_mutex_t serial_lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&serial_lock);
+    dev->serial = ++next_serial;
+    pthread_mutex_unlock(&serial_lock);
     dev->driver = e->driver;
     dev->index = index;
+    dev->families = kbit_registry_device_families(e, index, &dev->families_reason);
+    if (dev->families_reason == NULL || dev->families_reason[0] == '\0')
+        dev->families_reason = e->families_reason;
+    snprintf(dev->spec, sizeof dev->spec, "%s:%d", e->name, index);
+    pthread_mutex_init(&dev->lock, NULL);
     kbit_status st = dev->driver->device_open(index, &dev->ctx);
     if (st != KBIT_OK) {
+        pthread_mutex_destroy(&dev->lock);
         free(dev);
         if (!kbit_error_is_set())
-            kbit_error(st, "kbit_device_open: driver '%s' could not open device %d (%s)",
+            kbit_error(st, "%s: driver '%s' could not open device %d (%s)", fn,
                        e->name, index, kbit_strerror(st));
+        return st;
+    }
+    if ((st = kbit_device_register(dev)) != KBIT_OK) {
+        dev->driver->device_close(dev->ctx);
+        pthread_mutex_destroy(&dev->lock);
+        free(dev);
         return st;
     }
     dev->magic = KBIT_DEVICE_MAGIC;
@@ -112,13 +164,45 @@ KBIT_API kbit_status kbit_device_open(const char *spec, kbit_device **device)
     return KBIT_OK;
 }
 
+KBIT_API kbit_status kbit_device_open(const char *spec, kbit_device **device)
+{
+    kbit_clear_error();
+    /* "auto": a device for everything; a named device: whatever it has */
+    uint32_t families = spec != NULL && strcmp(spec, "auto") == 0 ? KBIT_FAMILY_ALL : 0;
+    return open_device(spec, families, device, "kbit_device_open");
+}
+
+KBIT_API kbit_status kbit_device_open_for(const char *spec, uint32_t families,
+                                          kbit_device **device)
+{
+    kbit_clear_error();
+    return open_device(spec, families, device, "kbit_device_open_for");
+}
+
+KBIT_API kbit_status kbit_device_supports(kbit_device *device, uint32_t families)
+{
+    static const char fn[] = "kbit_device_supports";
+    kbit_clear_error();
+    kbit_status st = kbit_check_device(device, fn);
+    if (st != KBIT_OK)
+        return st;
+    if ((families & ~KBIT_FAMILY_ALL) != 0)
+        return kbit_error(KBIT_EINVAL, "%s: families = 0x%x holds bits that are not "
+                          "KBIT_FAMILY_* values", fn, (unsigned)families);
+    return kbit_check_family(device, families, fn);
+}
+
 KBIT_API void kbit_device_close(kbit_device *device)
 {
     kbit_clear_error();
     if (device == NULL || device->magic != KBIT_DEVICE_MAGIC)
         return;
-    device->driver->device_close(device->ctx);
     device->magic = 0;
+    kbit_device_unregister(device);
+    kbit_bindings_release(device);
+    kbit_maps_release(device);
+    device->driver->device_close(device->ctx);
+    pthread_mutex_destroy(&device->lock);
     free(device);
 }
 
@@ -137,6 +221,7 @@ KBIT_API kbit_status kbit_device_get_info(kbit_device *device, kbit_device_info 
         return kbit_driver_result(device, st, "kbit_device_get_info");
     snprintf(tmp.driver, sizeof tmp.driver, "%s", device->driver->name);
     tmp.index = device->index;
+    tmp.families = device->families;
     *info = tmp;
     return KBIT_OK;
 }
@@ -160,35 +245,77 @@ KBIT_API kbit_status kbit_device_set_threads(kbit_device *device, int threads)
 
 KBIT_API kbit_status kbit_device_set_stream(kbit_device *device, void *stream)
 {
+    static const char fn[] = "kbit_device_set_stream";
     kbit_clear_error();
-    kbit_status st = kbit_check_device(device, "kbit_device_set_stream");
+    kbit_status st = kbit_check_device(device, fn);
     if (st != KBIT_OK)
         return st;
-    if (device->driver->set_stream == NULL)
-        return stream == NULL ? KBIT_OK
-                              : kbit_error(KBIT_ENOTSUP,
-                                           "kbit_device_set_stream: driver '%s' has no streams",
-                                           device->driver->name);
-    return kbit_driver_result(device, device->driver->set_stream(device->ctx, stream),
-                              "kbit_device_set_stream");
+    if (stream != NULL && !(device->driver->flags & KBIT_DRIVER_STREAMS))
+        return kbit_error(KBIT_ENOTSUP, "%s: driver '%s' has no streams; only NULL is accepted",
+                          fn, device->driver->name);
+    kbit_binding *b = kbit_binding_get(device, fn);
+    if (b == NULL)
+        return KBIT_ENOMEM;
+    if (b->stream == stream)
+        return KBIT_OK;
+    /* The workspace was last used on the old stream: let that work finish
+     * before the new stream may overwrite it. */
+    if (b->workspace != NULL &&
+        (st = kbit_driver_result(device, device->driver->sync(device->ctx, b->stream), fn)) !=
+            KBIT_OK)
+        return st;
+    b->stream = stream;
+    return KBIT_OK;
+}
+
+KBIT_API kbit_status kbit_device_set_math_mode(kbit_device *device, kbit_math_mode mode)
+{
+    static const char fn[] = "kbit_device_set_math_mode";
+    kbit_clear_error();
+    kbit_status st = kbit_check_device(device, fn);
+    if (st != KBIT_OK)
+        return st;
+    if (mode != KBIT_MATH_EXACT && mode != KBIT_MATH_FAST)
+        return kbit_error(KBIT_EINVAL, "%s: mode = %d is not a kbit_math_mode", fn, (int)mode);
+    device->mode = mode;
+    return KBIT_OK;
+}
+
+static kbit_status malloc_kind(kbit_device *device, size_t bytes, kbit_mem_kind kind,
+                               void **ptr, const char *fn)
+{
+    kbit_status st = kbit_check_device(device, fn);
+    if (st != KBIT_OK)
+        return st;
+    if (ptr == NULL)
+        return kbit_error(KBIT_EINVAL, "%s: ptr (the output) is NULL", fn);
+    if (kind != KBIT_MEM_DEVICE && kind != KBIT_MEM_MANAGED && kind != KBIT_MEM_HOST_PINNED)
+        return kbit_error(KBIT_EINVAL, "%s: kind = %d is not a kbit_mem_kind", fn, (int)kind);
+    if (kind != KBIT_MEM_DEVICE && !(device->driver->mem_kinds & KBIT_MEM_KIND_BIT(kind)))
+        return kbit_error(KBIT_ENOTSUP, "%s: driver '%s' has no %s memory", fn,
+                          device->driver->name,
+                          kind == KBIT_MEM_MANAGED ? "managed" : "pinned host");
+    if (bytes > (size_t)INT64_MAX)
+        return kbit_error(KBIT_EOVERFLOW, "%s: bytes = %zu is too large", fn, bytes);
+    void *p = NULL;
+    st = device->driver->mem_alloc(device->ctx, bytes, kind, &p);
+    if (st != KBIT_OK)
+        return kbit_driver_result(device, st, fn);
+    *ptr = p;
+    return KBIT_OK;
 }
 
 KBIT_API kbit_status kbit_malloc(kbit_device *device, size_t bytes, void **ptr)
 {
     kbit_clear_error();
-    kbit_status st = kbit_check_device(device, "kbit_malloc");
-    if (st != KBIT_OK)
-        return st;
-    if (ptr == NULL)
-        return kbit_error(KBIT_EINVAL, "kbit_malloc: ptr (the output) is NULL");
-    if (bytes > (size_t)INT64_MAX)
-        return kbit_error(KBIT_EOVERFLOW, "kbit_malloc: bytes = %zu is too large", bytes);
-    void *p = NULL;
-    st = device->driver->mem_alloc(device->ctx, bytes, &p);
-    if (st != KBIT_OK)
-        return kbit_driver_result(device, st, "kbit_malloc");
-    *ptr = p;
-    return KBIT_OK;
+    return malloc_kind(device, bytes, KBIT_MEM_DEVICE, ptr, "kbit_malloc");
+}
+
+KBIT_API kbit_status kbit_malloc_kind(kbit_device *device, size_t bytes, kbit_mem_kind kind,
+                                      void **ptr)
+{
+    kbit_clear_error();
+    return malloc_kind(device, bytes, kind, ptr, "kbit_malloc_kind");
 }
 
 KBIT_API kbit_status kbit_free(kbit_device *device, void *ptr)
@@ -200,25 +327,48 @@ KBIT_API kbit_status kbit_free(kbit_device *device, void *ptr)
     return kbit_driver_result(device, device->driver->mem_free(device->ctx, ptr), "kbit_free");
 }
 
+KBIT_API kbit_status kbit_prefetch(kbit_device *device, const void *ptr, size_t bytes,
+                                   int to_device)
+{
+    static const char fn[] = "kbit_prefetch";
+    kbit_clear_error();
+    kbit_status st = kbit_check_device(device, fn);
+    if (st != KBIT_OK)
+        return st;
+    if (ptr == NULL && bytes > 0)
+        return kbit_error(KBIT_EINVAL, "%s: ptr is NULL", fn);
+    if (bytes == 0 || device->driver->mem_prefetch == NULL)
+        return KBIT_OK;
+    kbit_binding *b = kbit_binding_get(device, fn);
+    if (b == NULL)
+        return KBIT_ENOMEM;
+    return kbit_driver_result(device, device->driver->mem_prefetch(device->ctx, b->stream, ptr,
+                                                                   bytes, to_device != 0), fn);
+}
+
 KBIT_API kbit_status kbit_copy(kbit_device *device, void *dst, const void *src, size_t bytes,
                                kbit_copy_kind kind)
 {
+    static const char fn[] = "kbit_copy";
     kbit_clear_error();
-    kbit_status st = kbit_check_device(device, "kbit_copy");
+    kbit_status st = kbit_check_device(device, fn);
     if (st != KBIT_OK)
         return st;
     if (kind != KBIT_HOST_TO_DEVICE && kind != KBIT_DEVICE_TO_HOST && kind != KBIT_DEVICE_TO_DEVICE)
-        return kbit_error(KBIT_EINVAL, "kbit_copy: kind = %d is not a kbit_copy_kind", (int)kind);
+        return kbit_error(KBIT_EINVAL, "%s: kind = %d is not a kbit_copy_kind", fn, (int)kind);
     if (bytes == 0)
         return KBIT_OK;
     if (dst == NULL)
-        return kbit_error(KBIT_EINVAL, "kbit_copy: dst is NULL");
+        return kbit_error(KBIT_EINVAL, "%s: dst is NULL", fn);
     if (src == NULL)
-        return kbit_error(KBIT_EINVAL, "kbit_copy: src is NULL");
+        return kbit_error(KBIT_EINVAL, "%s: src is NULL", fn);
     if (bytes > (size_t)INT64_MAX)
-        return kbit_error(KBIT_EOVERFLOW, "kbit_copy: bytes = %zu is too large", bytes);
-    return kbit_driver_result(device, device->driver->mem_copy(device->ctx, dst, src, bytes, kind),
-                              "kbit_copy");
+        return kbit_error(KBIT_EOVERFLOW, "%s: bytes = %zu is too large", fn, bytes);
+    kbit_binding *b = kbit_binding_get(device, fn);
+    if (b == NULL)
+        return KBIT_ENOMEM;
+    return kbit_driver_result(device, device->driver->mem_copy(device->ctx, b->stream, dst, src,
+                                                               bytes, kind), fn);
 }
 
 KBIT_API kbit_status kbit_sync(kbit_device *device)
@@ -227,16 +377,20 @@ KBIT_API kbit_status kbit_sync(kbit_device *device)
     kbit_status st = kbit_check_device(device, "kbit_sync");
     if (st != KBIT_OK)
         return st;
-    return kbit_driver_result(device, device->driver->sync(device->ctx), "kbit_sync");
+    kbit_binding *b = kbit_binding_get(device, "kbit_sync");
+    if (b == NULL)
+        return KBIT_ENOMEM;
+    return kbit_driver_result(device, device->driver->sync(device->ctx, b->stream), "kbit_sync");
 }
 
-kbit_status kbit_scratch_alloc(kbit_device *dev, size_t bytes, void **ptr)
+kbit_status kbit_device_alloc(kbit_device *dev, size_t bytes, kbit_mem_kind kind, void **ptr,
+                              const char *fn)
 {
-    kbit_status st = dev->driver->mem_alloc(dev->ctx, bytes, ptr);
-    return kbit_driver_result(dev, st, "scratch allocation");
+    kbit_status st = dev->driver->mem_alloc(dev->ctx, bytes, kind, ptr);
+    return kbit_driver_result(dev, st, fn);
 }
 
-void kbit_scratch_free(kbit_device *dev, void *ptr)
+void kbit_device_free(kbit_device *dev, void *ptr)
 {
     if (ptr != NULL)
         dev->driver->mem_free(dev->ctx, ptr);

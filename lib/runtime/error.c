@@ -47,7 +47,9 @@ static void host_set_error(const char *fmt, ...)
 }
 
 static const kbit_host host = {
-    .abi_version = KBIT_DRIVER_ABI_VERSION,
+    .abi_major = KBIT_DRIVER_ABI_MAJOR,
+    .abi_minor = KBIT_DRIVER_ABI_MINOR,
+    .struct_size = sizeof(kbit_host),
     .set_error = host_set_error,
 };
 

@@ -1,5 +1,6 @@
-/* lib/runtime/plugin.c - load one driver plugin with dlopen and refuse it, with a
- * reason, unless it is a kbit driver of the ABI version this library speaks. */
+/* lib/runtime/plugin.c - load one driver plugin with dlopen and refuse it,
+ * with a reason, unless it is a kbit driver of ABI major version 2 whose
+ * table holds at least the 2.0 slots. */
 #include "config.h"
 
 #include <dlfcn.h>
@@ -9,44 +10,56 @@
 #include "runtime/error.h"
 #include "runtime/registry.h"
 
-int kbit_driver_table_ok(const kbit_driver *d, char *reason, size_t reason_len)
+int kbit_driver_accept(const kbit_driver *d, kbit_registry_entry *e)
 {
     if (d == NULL) {
-        snprintf(reason, reason_len, "the entry function returned no driver table");
+        snprintf(e->reason, sizeof e->reason, "the entry function returned no driver table");
         return 0;
     }
-    if (d->abi_version != KBIT_DRIVER_ABI_VERSION) {
-        snprintf(reason, reason_len, "driver ABI version %u, but kbit speaks version %u",
-                 (unsigned)d->abi_version, (unsigned)KBIT_DRIVER_ABI_VERSION);
+    if (d->abi_major != KBIT_DRIVER_ABI_MAJOR) {
+        snprintf(e->reason, sizeof e->reason,
+                 "driver ABI version %u.%u, but kbit speaks major version %u (%u.%u)",
+                 (unsigned)d->abi_major, (unsigned)d->abi_minor,
+                 (unsigned)KBIT_DRIVER_ABI_MAJOR, (unsigned)KBIT_DRIVER_ABI_MAJOR,
+                 (unsigned)KBIT_DRIVER_ABI_MINOR);
         return 0;
     }
-    if (d->struct_size < sizeof(kbit_driver)) {
-        snprintf(reason, reason_len, "driver table of %u bytes is smaller than the %zu of ABI %u",
-                 (unsigned)d->struct_size, sizeof(kbit_driver), (unsigned)KBIT_DRIVER_ABI_VERSION);
+    if (d->struct_size < KBIT_DRIVER_SIZE_2_0) {
+        snprintf(e->reason, sizeof e->reason,
+                 "driver table of %u bytes is smaller than the %zu of ABI 2.0",
+                 (unsigned)d->struct_size, (size_t)KBIT_DRIVER_SIZE_2_0);
         return 0;
     }
-    if (d->name == NULL || d->name[0] == '\0' || strlen(d->name) >= 32 ||
-        strspn(d->name, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(d->name)) {
-        snprintf(reason, reason_len, "driver name missing or not [a-z0-9_]{1,31}");
+    /* The prefix the driver has; the rest (newer minor versions) stays NULL. */
+    memset(&e->table, 0, sizeof e->table);
+    memcpy(&e->table, d, d->struct_size < sizeof e->table ? d->struct_size : sizeof e->table);
+    const kbit_driver *t = &e->table;
+    if (t->name == NULL || t->name[0] == '\0' || strlen(t->name) >= 32 ||
+        strspn(t->name, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(t->name)) {
+        snprintf(e->reason, sizeof e->reason, "driver name missing or not [a-z0-9_]{1,31}");
         return 0;
     }
     const struct { const void *slot; const char *what; } required[] = {
-        { (const void *)d->device_count, "device_count" },
-        { (const void *)d->device_open, "device_open" },
-        { (const void *)d->device_close, "device_close" },
-        { (const void *)d->device_info, "device_info" },
-        { (const void *)d->mem_alloc, "mem_alloc" },
-        { (const void *)d->mem_free, "mem_free" },
-        { (const void *)d->mem_copy, "mem_copy" },
-        { (const void *)d->sync, "sync" },
+        { (const void *)t->device_count, "device_count" },
+        { (const void *)t->device_open, "device_open" },
+        { (const void *)t->device_close, "device_close" },
+        { (const void *)t->device_info, "device_info" },
+        { (const void *)t->mem_alloc, "mem_alloc" },
+        { (const void *)t->mem_free, "mem_free" },
+        { (const void *)t->mem_copy, "mem_copy" },
+        { (const void *)t->sync, "sync" },
     };
     for (size_t i = 0; i < sizeof required / sizeof required[0]; i++) {
         if (required[i].slot == NULL) {
-            snprintf(reason, reason_len, "driver '%s' lacks the required slot %s",
-                     d->name, required[i].what);
+            snprintf(e->reason, sizeof e->reason, "driver '%s' lacks the required slot %s",
+                     t->name, required[i].what);
             return 0;
         }
     }
+    e->families = kbit_families_complete(t, t->families, e->families_reason,
+                                         sizeof e->families_reason);
+    snprintf(e->name, sizeof e->name, "%s", t->name);
+    e->driver = t;
     return 1;
 }
 
@@ -71,12 +84,9 @@ int kbit_plugin_load(const char *path, kbit_registry_entry *e)
         return 0;
     }
     memcpy(&entry, &sym, sizeof entry); /* object pointer -> function pointer */
-    const kbit_driver *d = entry(kbit_host_services());
-    if (!kbit_driver_table_ok(d, e->reason, sizeof e->reason)) {
+    if (!kbit_driver_accept(entry(kbit_host_services()), e)) {
         dlclose(lib);
         return 0;
     }
-    snprintf(e->name, sizeof e->name, "%s", d->name);
-    e->driver = d;
     return 1; /* the library stays loaded for the life of the process */
 }

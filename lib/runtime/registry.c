@@ -41,13 +41,22 @@ static const kbit_registry_entry *accepted(const char *name)
     return NULL;
 }
 
-/* Ask a freshly accepted driver how many devices it has. */
+/* Ask a freshly accepted driver how many devices it has, and what each
+ * implements. */
 static void probe(kbit_registry_entry *e)
 {
     const char *why = NULL;
     int n = e->driver->device_count(&why);
     if (n > 0) {
         e->device_count = n;
+        for (int i = 0; i < n && i < KBIT_REGISTRY_DEVICES; i++) {
+            const char *lacks = NULL;
+            uint32_t f = e->families;
+            if (e->driver->device_families != NULL)
+                f &= e->driver->device_families(i, &lacks);
+            e->device_families[i] = f;
+            e->device_reason[i] = f == e->families ? "" : lacks ? lacks : "(no reason given)";
+        }
         return;
     }
     e->device_count = 0;
@@ -125,14 +134,9 @@ static void scan(void)
 {
     kbit_registry_entry *cpu = new_entry();
     snprintf(cpu->path, sizeof cpu->path, "(built in)");
-    const kbit_driver *d = kbit_cpu_driver_entry(kbit_host_services());
-    if (kbit_driver_table_ok(d, cpu->reason, sizeof cpu->reason)) {
-        cpu->driver = d;
-        snprintf(cpu->name, sizeof cpu->name, "%s", d->name);
+    snprintf(cpu->name, sizeof cpu->name, "cpu");
+    if (kbit_driver_accept(kbit_cpu_driver_entry(kbit_host_services()), cpu))
         probe(cpu);
-    } else {
-        snprintf(cpu->name, sizeof cpu->name, "cpu");
-    }
 
     const char *env = getenv("KBIT_DRIVER_PATH");
     if (env != NULL) {
@@ -176,6 +180,15 @@ const kbit_driver *kbit_registry_find(const char *name, const kbit_registry_entr
     return found ? found->driver : NULL;
 }
 
+uint32_t kbit_registry_device_families(const kbit_registry_entry *e, int index,
+                                       const char **reason)
+{
+    int i = index < KBIT_REGISTRY_DEVICES ? index : KBIT_REGISTRY_DEVICES - 1;
+    if (reason)
+        *reason = e->device_reason[i] ? e->device_reason[i] : "";
+    return e->device_families[i];
+}
+
 KBIT_API kbit_status kbit_driver_count(int *count)
 {
     kbit_clear_error();
@@ -200,5 +213,9 @@ KBIT_API kbit_status kbit_driver_get(int index, kbit_driver_report *report)
     report->device_count = e->device_count;
     report->reason = e->reason;
     report->description = e->driver && e->driver->description ? e->driver->description : "";
+    report->families = e->driver ? e->families : 0;
+    report->families_reason = e->families_reason;
+    report->abi_major = e->driver ? e->table.abi_major : 0;
+    report->abi_minor = e->driver ? e->table.abi_minor : 0;
     return KBIT_OK;
 }

@@ -1,5 +1,5 @@
-/* tests/drivers/badabi.c - a driver plugin built for an ABI version kbit does
- * not speak (999). The loader must refuse it, naming the version, before it
+/* tests/drivers/badabi.c - a driver plugin built for an ABI major version
+ * kbit does not speak (999). The loader must refuse it, naming the version, before it
  * touches any other field. */
 #include "config.h"
 
@@ -12,7 +12,7 @@ static int no_devices(const char **reason)
 }
 
 static const kbit_driver table = {
-    .abi_version = 999,
+    .abi_major = 999,
     .struct_size = sizeof(kbit_driver),
     .name = "badabi",
     .description = "test fixture: wrong ABI version",

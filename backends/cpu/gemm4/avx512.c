@@ -22,9 +22,8 @@
 #include <string.h>
 
 #include "numerics/encode.h"
-#include "../ref.h"
+#include "gemm4.h"
 #include "../x86/avx512_io.h"
-#include "../x86/variants.h"
 
 typedef struct gemm4_args {
     const kbit_op_gemm_4bit *op;

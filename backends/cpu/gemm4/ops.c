@@ -1,110 +1,109 @@
 /*
- * backends/cpu/gemm4/ops.c - the CPU driver's 4-bit matmul ops: transpose the
- * activations once per call (kernels.h) and split the outputs across OpenMP
- * threads: weight rows for the forward, weight columns for the backward.
- * Every output is one whole dot32 computed by one thread, so results never
- * depend on the thread count (determinism.md 1).
+ * backends/cpu/gemm4/ops.c - the CPU driver's 4-bit matmul ops: transpose
+ * the activations once per call into the workspace (gemm4.h) and give the
+ * splitter the outputs: weight rows for the forward, weight columns for the
+ * backward, in pieces of whole 16-row (column) groups. And the family's
+ * kernel tables.
  */
 #include "config.h"
 
-#include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
+
+#include "numerics/encode.h"
+#include "../split.h"
+
+/* The reference reads A itself: no transposed copy. */
+static kbit_status ref_forward(const kbit_op_gemm_4bit *op, const float *at, int64_t n_begin,
+                               int64_t n_end)
+{
+    (void)at;
+    return kbit_ref_gemm_4bit(op, n_begin, n_end);
+}
+
+const kbit_cpu_gemm4 kbit_cpu_gemm4_scalar = { 0, ref_forward, kbit_ref_gemm_4bit_backward };
+#ifdef KBIT_HAVE_AVX2
+const kbit_cpu_gemm4 kbit_cpu_gemm4_avx2 = { 1, kbit_avx2_gemm_4bit,
+                                             kbit_avx2_gemm_4bit_backward };
+#endif
+#ifdef KBIT_HAVE_AVX512
+const kbit_cpu_gemm4 kbit_cpu_gemm4_avx512 = { 1, kbit_avx512_gemm_4bit,
+                                               kbit_avx512_gemm_4bit_backward };
 #endif
 
-#include "../cpu.h"
-#include "numerics/encode.h"
-
-/* Below this many multiply-adds the call runs on the calling thread. */
-#define GEMM4_PARALLEL_MIN (1 << 16)
-/* About this many weights per chunk of work; chunks are whole multiples of
- * 16 rows (columns) so the kernels' row groups stay intact. */
-#define GEMM4_CHUNK_WEIGHTS (1 << 18)
-#define GEMM4_CHUNK_ALIGN 16
+/* About this many weights per piece; pieces are whole multiples of 16 rows
+ * (columns) so the kernels' row groups stay intact. */
+#define GEMM4_PIECE_WEIGHTS (1 << 18)
+#define GEMM4_PIECE_ALIGN 16
 
 typedef struct gemm4_job {
-    const kbit_cpu_kernels *k;
+    const kbit_cpu_gemm4 *k;
     const kbit_op_gemm_4bit *op;
     const float *at;
     int backward;
 } gemm4_job;
 
-static kbit_status run_range(const gemm4_job *j, int64_t i0, int64_t i1)
+static kbit_status run(void *arg, int thread, int64_t i0, int64_t i1)
 {
+    const gemm4_job *j = arg;
+    (void)thread;
     if (j->backward)
-        return j->k->gemm_4bit_backward(j->op, i0, i1);
-    return j->k->gemm_4bit(j->op, j->at, i0, i1);
+        return j->k->backward(j->op, i0, i1);
+    return j->k->forward(j->op, j->at, i0, i1);
 }
 
 /* Outputs [0, count) (rows or columns), each over `depth` weights, M times. */
 static kbit_status run_split(const cpu_ctx *c, const gemm4_job *j, int64_t count, int64_t depth)
 {
-    int64_t per = depth > 0 ? GEMM4_CHUNK_WEIGHTS / depth : count;
-    per = (per + GEMM4_CHUNK_ALIGN - 1) / GEMM4_CHUNK_ALIGN * GEMM4_CHUNK_ALIGN;
-    if (per < GEMM4_CHUNK_ALIGN)
-        per = GEMM4_CHUNK_ALIGN;
-    int64_t nchunks = (count + per - 1) / per;
-    int threads = c->threads < nchunks ? c->threads : (int)nchunks;
-    kbit_status result = KBIT_OK;
-#ifdef _OPENMP
-    if (threads > 1 && (double)count * (double)depth * (double)j->op->M >= GEMM4_PARALLEL_MIN) {
-#pragma omp parallel for num_threads(threads) schedule(static)
-        for (int64_t i = 0; i < nchunks; i++) {
-            int64_t i0 = i * per, i1 = i0 + per < count ? i0 + per : count;
-            kbit_status st = run_range(j, i0, i1);
-            if (st != KBIT_OK) {
-#pragma omp atomic write
-                result = st;
-            }
-        }
-        return result;
-    }
-#endif
-    return run_range(j, 0, count);
+    int64_t per = depth > 0 ? GEMM4_PIECE_WEIGHTS / depth : count;
+    per = (per + GEMM4_PIECE_ALIGN - 1) / GEMM4_PIECE_ALIGN * GEMM4_PIECE_ALIGN;
+    if (per < GEMM4_PIECE_ALIGN)
+        per = GEMM4_PIECE_ALIGN;
+    double work = (double)count * (double)depth * (double)j->op->M;
+    return kbit_cpu_split(c, count, per, work, run, (void *)j);
 }
 
-/* A [M, K] in op->dtype -> the transposed fp32 layout of kernels.h. */
-static float *transpose_a(const kbit_op_gemm_4bit *op)
+/* Bytes of the transposed activation, and of the line buffer behind it. */
+static size_t transposed_bytes(const kbit_op_gemm_4bit *op)
 {
-    int64_t row = kbit_cpu_gemm4_row_floats(op->K);
-    size_t bytes = (size_t)(op->M * row) * sizeof(float);
-    float *at = aligned_alloc(64, bytes);
-    float *line = malloc((size_t)op->K * sizeof *line);
-    if (at == NULL || line == NULL) {
-        free(at);
-        free(line);
-        return NULL;
-    }
-    memset(at, 0, bytes);
+    return (size_t)(op->M * kbit_cpu_gemm4_row_floats(op->K)) * sizeof(float);
+}
+
+size_t kbit_cpu_gemm4_workspace(const cpu_ctx *c, kbit_op_id id, const void *arg)
+{
+    const kbit_op_gemm_4bit *op = arg;
+    if (id != KBIT_OP_GEMM_4BIT || !c->v.gemm4->transposed || op->K <= 0)
+        return 0;
+    return transposed_bytes(op) + (size_t)op->K * sizeof(float);
+}
+
+/* A [M, K] in op->dtype -> the transposed fp32 layout of gemm4.h. */
+static void transpose_a(const kbit_op_gemm_4bit *op, float *at, float *line)
+{
+    memset(at, 0, transposed_bytes(op));
     for (int64_t m = 0; m < op->M; m++) {
         kbit_load_f32(op->a, op->dtype, m * op->K, op->K, line);
         for (int64_t k = 0; k < op->K; k++)
             at[kbit_cpu_gemm4_at_index(op->K, m, k)] = line[k];
     }
-    free(line);
-    return at;
 }
 
-kbit_status kbit_cpu_gemm_4bit(void *ctx, const kbit_op_gemm_4bit *op)
+kbit_status kbit_cpu_gemm_4bit(void *ctx, const kbit_exec *ex, const kbit_op_gemm_4bit *op)
 {
     const cpu_ctx *c = ctx;
-    gemm4_job j = { c->kernels, op, NULL, 0 };
-    float *at = NULL;
-    if (c->kernels->gemm4_transposed && op->K > 0) {
-        at = transpose_a(op);
-        if (at == NULL)
-            return KBIT_ENOMEM;
+    gemm4_job j = { c->v.gemm4, op, NULL, 0 };
+    if (c->v.gemm4->transposed && op->K > 0) {
+        float *at = ex->workspace;
+        transpose_a(op, at, (float *)((char *)ex->workspace + transposed_bytes(op)));
         j.at = at;
     }
-    kbit_status st = run_split(c, &j, op->N, op->K);
-    free(at);
-    return st;
+    return run_split(c, &j, op->N, op->K);
 }
 
-kbit_status kbit_cpu_gemm_4bit_backward(void *ctx, const kbit_op_gemm_4bit *op)
+kbit_status kbit_cpu_gemm_4bit_backward(void *ctx, const kbit_exec *ex,
+                                        const kbit_op_gemm_4bit *op)
 {
     const cpu_ctx *c = ctx;
-    gemm4_job j = { c->kernels, op, NULL, 1 };
+    (void)ex;
+    gemm4_job j = { c->v.gemm4, op, NULL, 1 };
     return run_split(c, &j, op->K, op->N);
 }

@@ -5,7 +5,7 @@
 
 #include "numerics/dot32.h"
 #include "numerics/encode.h"
-#include "../ref.h"
+#include "gemm4.h"
 
 /* W[n,k] = DEC[q] * absmax[blk] of flat element i = n*K + k; the block is
  * i / blocksize, computed as i >> log2(blocksize) (a power of two). */

@@ -12,9 +12,8 @@
 #include <string.h>
 
 #include "numerics/int8.h"
-#include "../ref.h"
+#include "int8.h"
 #include "../x86/avx2_io.h"
-#include "../x86/variants.h"
 
 KBIT_INLINE __m256 k256_through_f16(__m256 v)
 {
@@ -155,7 +154,7 @@ static void dequant_weight(const kbit_op_int8_dequant_weight *op, kbit_dtype dt,
         for (int64_t c = 0; c < full; c += 8)
             k256_store(op->out, dt, r * cols + c, weight8(cb + c, scb));
         for (int64_t c = full; c < cols; c++)
-            kbit_int8_store(dt, op->out, r * cols + c, kbit_int8_weight(cb[c], op->SCB[r]));
+            kbit_int8_store(dt, op->out, r * cols + c, kbit_int8_weight_of(cb[c], op->SCB[r]));
     }
 }
 
@@ -195,7 +194,8 @@ KBIT_INLINE __m256 dot32_8(const float *a, const float *w, int64_t n)
 static void outlier_add(const kbit_op_int8_outlier_add *op, kbit_dtype dt, int64_t j0,
                         int64_t groups)
 {
-    const int64_t n = op->n_outliers, M = op->M, K = op->K, N = op->N;
+    const int8_t *cb_cols = kbit_outlier_cb_cols(op);
+    const int64_t n = *op->n_outliers, M = op->M, K = op->K, N = op->N;
     int64_t chunk = ((int64_t)512 << 10) / (n * 8 * (int64_t)sizeof(float)) * 8;
     if (chunk < 8)
         chunk = 8;
@@ -220,7 +220,7 @@ static void outlier_add(const kbit_op_int8_outlier_add *op, kbit_dtype dt, int64
             for (int64_t i = 0; i < n; i++) {
                 int8_t col[8];
                 for (int l = 0; l < 8; l++)
-                    col[l] = op->CB_cols ? op->CB_cols[(j + l) * n + i]
+                    col[l] = cb_cols ? cb_cols[(j + l) * n + i]
                                          : op->CB[(j + l) * K + op->outlier_cols[i]];
                 _mm256_store_ps(wj + i * 8, k256_round_to(weight8(col, scb), dt));
             }

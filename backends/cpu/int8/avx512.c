@@ -13,9 +13,8 @@
 #include <string.h>
 
 #include "numerics/int8.h"
-#include "../ref.h"
+#include "int8.h"
 #include "../x86/avx512_io.h"
-#include "../x86/variants.h"
 
 /* f32(f16(v)) on 16 lanes: vcvtps2ph (RNE) and back, exact like the reference. */
 KBIT_INLINE __m512 k512_through_f16(__m512 v)
@@ -211,12 +210,13 @@ KBIT_INLINE __m512 dot32_16(const float *a, const float *w, int64_t n)
 static void outlier_weights(const kbit_op_int8_outlier_add *op, kbit_dtype dt, int64_t j,
                             int64_t cnt, float *w)
 {
-    const int64_t n = op->n_outliers, K = op->K;
+    const int8_t *cb_cols = kbit_outlier_cb_cols(op);
+    const int64_t n = *op->n_outliers, K = op->K;
     __mmask16 mk = k512_mask(cnt);
     const __m512 scb = _mm512_maskz_loadu_ps(mk, op->SCB + j);
     /* the bytes of row j + lane: at i in CB_cols, else at oc[i] in CB */
-    const int8_t *src = op->CB_cols ? op->CB_cols : op->CB;
-    const int64_t stride = op->CB_cols ? n : K;
+    const int8_t *src = cb_cols ? cb_cols : op->CB;
+    const int64_t stride = cb_cols ? n : K;
     /* one 32-bit gather per column instead of 16 byte loads, when each
      * lane's 4-byte read stays inside the matrix and int32 indices reach it */
     if (op->N * stride <= INT32_MAX && (j + cnt) * stride + 3 <= op->N * stride) {
@@ -225,7 +225,7 @@ static void outlier_weights(const kbit_op_int8_outlier_add *op, kbit_dtype dt, i
             _mm512_set1_epi32((int)stride));
         const int8_t *base = src + j * stride;
         for (int64_t i = 0; i < n; i++) {
-            int64_t at = op->CB_cols ? i : op->outlier_cols[i];
+            int64_t at = cb_cols ? i : op->outlier_cols[i];
             __m512i v = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), mk, rows,
                                                     (const void *)(base + at), 1);
             /* the low byte, sign-extended */
@@ -237,7 +237,7 @@ static void outlier_weights(const kbit_op_int8_outlier_add *op, kbit_dtype dt, i
     for (int64_t i = 0; i < n; i++) {
         int8_t col[16] = { 0 };
         for (int64_t l = 0; l < cnt; l++)
-            col[l] = op->CB_cols ? op->CB_cols[(j + l) * n + i]
+            col[l] = cb_cols ? cb_cols[(j + l) * n + i]
                                  : op->CB[(j + l) * K + op->outlier_cols[i]];
         _mm512_store_ps(w + i * 16, k512_round_to(weight16(col, scb, 0xffff), dt));
     }
@@ -250,7 +250,7 @@ static void outlier_weights(const kbit_op_int8_outlier_add *op, kbit_dtype dt, i
 
 static void outlier_add(const kbit_op_int8_outlier_add *op, kbit_dtype dt, int64_t j0, int64_t j1)
 {
-    const int64_t n = op->n_outliers, M = op->M, K = op->K, N = op->N;
+    const int64_t n = *op->n_outliers, M = op->M, K = op->K, N = op->N;
     int64_t chunk = OUTLIER_CHUNK_BYTES / (n * 16 * (int64_t)sizeof(float)) * 16;
     if (chunk < 16)
         chunk = 16;

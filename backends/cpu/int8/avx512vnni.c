@@ -25,9 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../ref.h"
+#include "int8.h"
 #include "../x86/common.h"
-#include "../x86/variants.h"
 
 #define MR 6            /* rows of the register tile */
 #define NR 64           /* columns of a panel: 4 vectors of 16 lanes */

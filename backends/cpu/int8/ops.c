@@ -1,101 +1,106 @@
 /*
- * backends/cpu/int8/ops.c - the CPU driver's LLM.int8() ops: split each op
- * into independent output ranges (rows, or column tiles of the GEMM) over the
- * OpenMP threads and run the device's kernel variant on each.
- *
- * No range shares an output element and every element is computed the same
- * way whatever thread runs it, so results never depend on the thread count.
+ * backends/cpu/int8/ops.c - the CPU driver's LLM.int8() ops: each op is cut
+ * into independent output ranges (rows, or column tiles of the GEMM) for the
+ * splitter; the outlier count is read from (CPU) device memory where the
+ * quantization left it. And the family's kernel tables.
  */
 #include "config.h"
 
-#include <stdlib.h>
 #include <string.h>
 
-#include "../cpu.h"
-#include "../ref.h"
+#include "../split.h"
 
-/* Below this many inner-loop steps an op runs on the calling thread. */
-#define INT8_PARALLEL_MIN (1 << 16)
+const kbit_cpu_int8 kbit_cpu_int8_scalar = {
+    kbit_ref_int8_quant_rows, kbit_ref_int8_matmul_cols, kbit_ref_int8_mm_dequant,
+    kbit_ref_int8_outlier_add, kbit_ref_int8_dequant_weight, kbit_ref_int8_backward,
+};
+#ifdef KBIT_HAVE_AVX2
+const kbit_cpu_int8 kbit_cpu_int8_avx2 = {
+    kbit_avx2_int8_quant_rows, kbit_avx2_int8_matmul, kbit_avx2_int8_mm_dequant,
+    kbit_avx2_int8_outlier_add, kbit_avx2_int8_dequant_weight, kbit_avx2_int8_backward,
+};
+#endif
+#ifdef KBIT_HAVE_AVX512
+const kbit_cpu_int8 kbit_cpu_int8_avx512 = {
+    kbit_avx512_int8_quant_rows, kbit_avx512_int8_matmul, kbit_avx512_int8_mm_dequant,
+    kbit_avx512_int8_outlier_add, kbit_avx512_int8_dequant_weight, kbit_avx512_int8_backward,
+};
+#endif
+#ifdef KBIT_HAVE_AVX512VNNI
+/* The avx512 kernels with the VNNI GEMM. */
+const kbit_cpu_int8 kbit_cpu_int8_avx512vnni = {
+    kbit_avx512_int8_quant_rows, kbit_avx512vnni_int8_matmul, kbit_avx512_int8_mm_dequant,
+    kbit_avx512_int8_outlier_add, kbit_avx512_int8_dequant_weight, kbit_avx512_int8_backward,
+};
+#endif
 
-/* Range [b, e) is the t-th of the split. */
-typedef void (*range_fn)(const void *op, const kbit_cpu_kernels *k, int t, int64_t b, int64_t e);
-
-/* Run fn over [0, total) in `threads` contiguous ranges whose bounds are
- * multiples of align (the last one excepted). work: the op's size, to decide
- * whether threads pay off. */
-static void run_ranges(const cpu_ctx *c, int64_t total, int64_t align, int64_t work,
-                       range_fn fn, const void *op)
+/* Pieces: one contiguous range per thread, whose bounds are multiples of
+ * align (the SIMD kernels' tile widths). */
+static int64_t per_thread(const cpu_ctx *c, int64_t total, int64_t align, double work)
 {
     int64_t units = (total + align - 1) / align;
-    int threads = c->threads;
-    if (threads > units)
-        threads = (int)units;
-#ifdef _OPENMP
-    if (threads > 1 && work >= INT8_PARALLEL_MIN) {
-#pragma omp parallel for num_threads(threads) schedule(static, 1)
-        for (int t = 0; t < threads; t++) {
-            int64_t b = units * t / threads * align, e = units * (t + 1) / threads * align;
-            if (e > total)
-                e = total;
-            if (b < e)
-                fn(op, c->kernels, t, b, e);
-        }
-        return;
-    }
-#endif
-    (void)work;
-    fn(op, c->kernels, 0, 0, total);
+    int threads = kbit_cpu_split_threads(c, units, work);
+    return (units + threads - 1) / threads * align;
 }
 
 /* ---- row-wise quantization ---- */
 
 typedef struct quant_job {
+    const kbit_cpu_int8 *k;
     const kbit_op_int8_quant *op;
-    uint8_t *masks; /* one cols-byte mask per range */
+    uint8_t *masks; /* one cols-byte mask per thread */
     int64_t n_outliers;
 } quant_job;
 
-static void quant_range(const void *arg, const kbit_cpu_kernels *k, int t, int64_t b, int64_t e)
+static kbit_status quant_range(void *arg, int t, int64_t b, int64_t e)
 {
     const quant_job *j = arg;
-    /* each range ORs into its own mask */
-    k->int8_quant_rows(j->op, b, e, j->op->use_threshold ? j->masks + t * j->op->cols : NULL);
+    /* each thread ORs into its own mask */
+    j->k->quant_rows(j->op, b, e, j->op->use_threshold ? j->masks + t * j->op->cols : NULL);
+    return KBIT_OK;
 }
 
-static void zero_range(const void *arg, const kbit_cpu_kernels *k, int t, int64_t b, int64_t e)
+static kbit_status zero_range(void *arg, int t, int64_t b, int64_t e)
 {
-    (void)k;
     (void)t;
     const quant_job *j = arg;
     kbit_ref_int8_zero_cols(j->op, j->n_outliers, b, e);
+    return KBIT_OK;
 }
 
-kbit_status kbit_cpu_int8_quant(void *ctx, const kbit_op_int8_quant *op)
+static int quant_threads(const cpu_ctx *c, const kbit_op_int8_quant *op)
+{
+    return kbit_cpu_split_threads(c, op->rows, (double)(op->rows * op->cols));
+}
+
+size_t kbit_cpu_int8_workspace(const cpu_ctx *c, kbit_op_id id, const void *arg)
+{
+    if (id != KBIT_OP_INT8_QUANT)
+        return 0;
+    const kbit_op_int8_quant *op = arg;
+    return op->use_threshold ? (size_t)quant_threads(c, op) * (size_t)op->cols : 0;
+}
+
+kbit_status kbit_cpu_int8_quant(void *ctx, const kbit_exec *ex, const kbit_op_int8_quant *op)
 {
     const cpu_ctx *c = ctx;
-    quant_job j = { op, NULL, 0 };
-    int64_t work = op->rows * op->cols;
-    int threads = work >= INT8_PARALLEL_MIN && c->threads > 1 ? c->threads : 1;
-    if (threads > op->rows)
-        threads = (int)op->rows;
-    cpu_ctx one = *c;
-    one.threads = threads;
-    if (op->use_threshold) {
-        j.masks = calloc((size_t)threads, (size_t)op->cols + 1);
-        if (j.masks == NULL)
-            return KBIT_ENOMEM;
-    }
-    run_ranges(&one, op->rows, 1, work, quant_range, &j);
+    int threads = quant_threads(c, op);
+    quant_job j = { c->v.int8, op, ex->workspace, 0 };
+    if (op->use_threshold)
+        memset(j.masks, 0, (size_t)threads * (size_t)op->cols);
+    double work = (double)(op->rows * op->cols);
+    int64_t per = (op->rows + threads - 1) / threads;
+    kbit_cpu_split(c, op->rows, per, work, quant_range, &j);
     if (!op->use_threshold)
         return KBIT_OK;
     for (int t = 1; t < threads; t++)
         for (int64_t col = 0; col < op->cols; col++)
             j.masks[col] |= j.masks[t * op->cols + col];
     j.n_outliers = kbit_ref_int8_compact(j.masks, op->cols, op->outlier_cols);
-    free(j.masks);
     *op->n_outliers = j.n_outliers;
     if (j.n_outliers > 0)
-        run_ranges(c, op->rows, 1, op->rows * j.n_outliers, zero_range, &j);
+        kbit_cpu_split(c, op->rows, per_thread(c, op->rows, 1, (double)(op->rows * j.n_outliers)),
+                       (double)(op->rows * j.n_outliers), zero_range, &j);
     return KBIT_OK;
 }
 
@@ -104,54 +109,67 @@ kbit_status kbit_cpu_int8_quant(void *ctx, const kbit_op_int8_quant *op)
 typedef enum kind { K_MATMUL, K_MM_DEQUANT, K_OUTLIER, K_DEQUANT_WEIGHT, K_BACKWARD } kind;
 
 typedef struct range_job {
+    const kbit_cpu_int8 *k;
     kind kind;
     const void *op;
 } range_job;
 
-static void kernel_range(const void *arg, const kbit_cpu_kernels *k, int t, int64_t b, int64_t e)
+static kbit_status kernel_range(void *arg, int t, int64_t b, int64_t e)
 {
     const range_job *j = arg;
+    (void)t;
     switch (j->kind) {
-    case K_MATMUL: k->int8_matmul(j->op, b, e); break;
-    case K_MM_DEQUANT: k->int8_mm_dequant(j->op, b, e); break;
-    case K_OUTLIER: k->int8_outlier_add(j->op, b, e); break;
-    case K_DEQUANT_WEIGHT: k->int8_dequant_weight(j->op, b, e); break;
-    case K_BACKWARD: k->int8_backward(j->op, b, e); break;
+    case K_MATMUL: j->k->matmul(j->op, b, e); break;
+    case K_MM_DEQUANT: j->k->mm_dequant(j->op, b, e); break;
+    case K_OUTLIER: j->k->outlier_add(j->op, b, e); break;
+    case K_DEQUANT_WEIGHT: j->k->dequant_weight(j->op, b, e); break;
+    case K_BACKWARD: j->k->backward(j->op, b, e); break;
     }
-}
-
-static kbit_status run_kind(void *ctx, kind kd, const void *op, int64_t total, int64_t align,
-                            int64_t work)
-{
-    range_job j = { kd, op };
-    run_ranges(ctx, total, align, work, kernel_range, &j);
     return KBIT_OK;
 }
 
-kbit_status kbit_cpu_int8_matmul(void *ctx, const kbit_op_int8_matmul *op)
+static kbit_status run_kind(const cpu_ctx *c, kind kd, const void *op, int64_t total,
+                            int64_t align, double work)
 {
+    range_job j = { c->v.int8, kd, op };
+    return kbit_cpu_split(c, total, per_thread(c, total, align, work), work, kernel_range, &j);
+}
+
+kbit_status kbit_cpu_int8_matmul(void *ctx, const kbit_exec *ex, const kbit_op_int8_matmul *op)
+{
+    (void)ex;
     /* column tiles of 64: the SIMD kernels' panel widths divide it */
-    return run_kind(ctx, K_MATMUL, op, op->N, 64, op->M * op->N * (op->K + 1));
+    return run_kind(ctx, K_MATMUL, op, op->N, 64, (double)op->M * op->N * (op->K + 1));
 }
 
-kbit_status kbit_cpu_int8_mm_dequant(void *ctx, const kbit_op_int8_mm_dequant *op)
+kbit_status kbit_cpu_int8_mm_dequant(void *ctx, const kbit_exec *ex,
+                                     const kbit_op_int8_mm_dequant *op)
 {
-    return run_kind(ctx, K_MM_DEQUANT, op, op->M, 1, op->M * op->N);
+    (void)ex;
+    return run_kind(ctx, K_MM_DEQUANT, op, op->M, 1, (double)op->M * op->N);
 }
 
-kbit_status kbit_cpu_int8_outlier_add(void *ctx, const kbit_op_int8_outlier_add *op)
+kbit_status kbit_cpu_int8_outlier_add(void *ctx, const kbit_exec *ex,
+                                      const kbit_op_int8_outlier_add *op)
 {
-    return run_kind(ctx, K_OUTLIER, op, op->N, 16, op->M * op->N * op->n_outliers);
+    (void)ex;
+    int64_t n = *op->n_outliers;
+    if (n == 0)
+        return KBIT_OK;
+    return run_kind(ctx, K_OUTLIER, op, op->N, 16, (double)op->M * op->N * n);
 }
 
-kbit_status kbit_cpu_int8_dequant_weight(void *ctx, const kbit_op_int8_dequant_weight *op)
+kbit_status kbit_cpu_int8_dequant_weight(void *ctx, const kbit_exec *ex,
+                                         const kbit_op_int8_dequant_weight *op)
 {
-    return run_kind(ctx, K_DEQUANT_WEIGHT, op, op->rows, 1, op->rows * op->cols);
+    (void)ex;
+    return run_kind(ctx, K_DEQUANT_WEIGHT, op, op->rows, 1, (double)op->rows * op->cols);
 }
 
-kbit_status kbit_cpu_int8_backward(void *ctx, const kbit_op_int8_backward *op)
+kbit_status kbit_cpu_int8_backward(void *ctx, const kbit_exec *ex, const kbit_op_int8_backward *op)
 {
-    return run_kind(ctx, K_BACKWARD, op, op->K, 16, op->M * op->K * (op->N + 1));
+    (void)ex;
+    return run_kind(ctx, K_BACKWARD, op, op->K, 16, (double)op->M * op->K * (op->N + 1));
 }
 
 /* ---- GEMM with the gather of the outlier columns ---- */
@@ -163,19 +181,32 @@ kbit_status kbit_cpu_int8_backward(void *ctx, const kbit_op_int8_backward *op)
 #define GATHER_CHUNK_M 48
 #define GATHER_CHUNK_N 64
 
-static void gather_range(const void *arg, const kbit_cpu_kernels *k, int t, int64_t b, int64_t e)
+typedef struct gather_job {
+    const kbit_cpu_int8 *k;
+    const kbit_op_int8_matmul_gather *g;
+} gather_job;
+
+static kbit_status gather_range(void *arg, int t, int64_t b, int64_t e)
 {
-    const kbit_op_int8_matmul_gather *g = arg;
-    int64_t chunk = g->mm.M < GATHER_CHUNK_M ? GATHER_CHUNK_N : e - b;
+    const gather_job *j = arg;
+    (void)t;
+    int64_t chunk = j->g->mm.M < GATHER_CHUNK_M ? GATHER_CHUNK_N : e - b;
     for (int64_t c = b; c < e; c += chunk) {
         int64_t ce = e - c < chunk ? e : c + chunk;
-        k->int8_matmul(&g->mm, c, ce);
-        kbit_ref_int8_gather(g, c, ce);
+        j->k->matmul(&j->g->mm, c, ce);
+        kbit_ref_int8_gather(j->g, c, ce);
     }
+    return KBIT_OK;
 }
 
-kbit_status kbit_cpu_int8_matmul_gather(void *ctx, const kbit_op_int8_matmul_gather *op)
+kbit_status kbit_cpu_int8_matmul_gather(void *ctx, const kbit_exec *ex,
+                                        const kbit_op_int8_matmul_gather *op)
 {
-    run_ranges(ctx, op->mm.N, 64, op->mm.M * op->mm.N * (op->mm.K + 1), gather_range, op);
-    return KBIT_OK;
+    const cpu_ctx *c = ctx;
+    int64_t n = *op->n_cols;
+    if (n == 0 || n > op->capacity) /* nothing to gather, or too much: the plain GEMM */
+        return kbit_cpu_int8_matmul(ctx, ex, &op->mm);
+    gather_job j = { c->v.int8, op };
+    double work = (double)op->mm.M * op->mm.N * (op->mm.K + 1);
+    return kbit_cpu_split(c, op->mm.N, per_thread(c, op->mm.N, 64, work), work, gather_range, &j);
 }

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "numerics/int8.h"
-#include "../ref.h"
+#include "int8.h"
 
 void kbit_ref_int8_quant_rows(const kbit_op_int8_quant *op, int64_t r0, int64_t r1,
                               uint8_t *colmask)
@@ -86,7 +86,7 @@ void kbit_ref_int8_matmul_cols(const kbit_op_int8_matmul *op, int64_t n0, int64_
 void kbit_ref_int8_gather(const kbit_op_int8_matmul_gather *op, int64_t n0, int64_t n1)
 {
     /* locals: the byte stores could alias op's fields otherwise */
-    const int64_t n_cols = op->n_cols, K = op->mm.K;
+    const int64_t n_cols = *op->n_cols, K = op->mm.K;
     const int64_t *cols = op->cols;
     for (int64_t n = n0; n < n1; n++) {
         const int8_t *row = op->mm.B + n * K;
@@ -110,15 +110,16 @@ void kbit_ref_int8_mm_dequant(const kbit_op_int8_mm_dequant *op, int64_t r0, int
 
 void kbit_ref_int8_outlier_add(const kbit_op_int8_outlier_add *op, int64_t j0, int64_t j1)
 {
+    const int8_t *cb_cols = kbit_outlier_cb_cols(op);
     for (int64_t m = 0; m < op->M; m++)
         for (int64_t j = j0; j < j1; j++) {
             kbit_dot32 d;
             kbit_dot32_init(&d);
-            for (int64_t i = 0; i < op->n_outliers; i++) {
+            for (int64_t i = 0; i < *op->n_outliers; i++) {
                 int64_t k = op->outlier_cols[i];
                 float a = kbit_int8_load(op->dtype, op->X, m * op->K + k);
-                int8_t cb = op->CB_cols ? op->CB_cols[j * op->n_outliers + i] : op->CB[j * op->K + k];
-                float w = kbit_int8_round_to(op->dtype, kbit_int8_weight(cb, op->SCB[j]));
+                int8_t cb = cb_cols ? cb_cols[j * *op->n_outliers + i] : op->CB[j * op->K + k];
+                float w = kbit_int8_round_to(op->dtype, kbit_int8_weight_of(cb, op->SCB[j]));
                 kbit_dot32_add(&d, i, w, a);
             }
             float r = kbit_dot32_result(&d);
@@ -132,7 +133,7 @@ void kbit_ref_int8_dequant_weight(const kbit_op_int8_dequant_weight *op, int64_t
     for (int64_t r = r0; r < r1; r++)
         for (int64_t c = 0; c < op->cols; c++)
             kbit_int8_store(op->out_dtype, op->out, r * op->cols + c,
-                            kbit_int8_weight(op->CB[r * op->cols + c], op->SCB[r]));
+                            kbit_int8_weight_of(op->CB[r * op->cols + c], op->SCB[r]));
 }
 
 void kbit_ref_int8_backward(const kbit_op_int8_backward *op, int64_t k0, int64_t k1)
@@ -144,7 +145,7 @@ void kbit_ref_int8_backward(const kbit_op_int8_backward *op, int64_t k0, int64_t
             for (int64_t n = 0; n < op->N; n++) {
                 float a = kbit_int8_load(op->dtype, op->dOut, m * op->N + n);
                 float w = kbit_int8_round_to(op->dtype,
-                                             kbit_int8_weight(op->CB[n * op->K + k], op->SCB[n]));
+                                             kbit_int8_weight_of(op->CB[n * op->K + k], op->SCB[n]));
                 kbit_dot32_add(&d, n, w, a);
             }
             kbit_int8_store(op->dtype, op->dX, m * op->K + k, kbit_dot32_result(&d));

@@ -2,7 +2,7 @@
  * of optim_simd.h over 8 fp32 lanes; a mask is a vector whose lanes are all
  * ones or all zeros (blendv reads the sign bit). */
 #include "../x86/avx2_io.h"
-#include "../x86/variants.h"
+#include "optim.h"
 
 #define W 8
 typedef __m256 V;

@@ -1,7 +1,7 @@
 /* backends/cpu/optim/avx512.c - optimizer step, AVX-512 variant: the
  * kernels of optim_simd.h over 16 fp32 lanes with k-register masks. */
 #include "../x86/avx512_io.h"
-#include "../x86/variants.h"
+#include "optim.h"
 
 #define W 16
 typedef __m512 V;

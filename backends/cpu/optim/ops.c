@@ -1,62 +1,49 @@
 /*
- * backends/cpu/optim/ops.c - the CPU driver's optimizer ops: the tensor is cut
- * into 256-element blocks (the 8-bit state blocks) and ranges of whole blocks
- * are handed to the OpenMP threads. Each block is computed the same way
- * whatever thread runs it, and the norm leaves are per block (the core sums
- * them with the pairsum tree), so nothing depends on the thread count.
+ * backends/cpu/optim/ops.c - the CPU driver's optimizer ops: the tensor is
+ * cut into 256-element blocks (the 8-bit state blocks) for the splitter; the
+ * norm leaves are per block and the scales are numerics/optim_scales.h as
+ * every driver runs it. And the family's kernel tables.
  */
 #include "config.h"
 
 #include <math.h>
-#include <pthread.h>
-#include <string.h>
 
-#ifdef _OPENMP
-#include <omp.h>
+#include "numerics/optim_scales.h"
+#include "../split.h"
+
+static void ref_step(const kbit_op_optimizer *op, const kbit_optim_plans *plans,
+                     int64_t block_begin, int64_t block_end)
+{
+    (void)plans;
+    kbit_ref_optimizer_step(op, block_begin, block_end);
+}
+
+const kbit_cpu_optim kbit_cpu_optim_scalar = { ref_step, kbit_ref_optimizer_sums };
+#ifdef KBIT_HAVE_AVX2
+const kbit_cpu_optim kbit_cpu_optim_avx2 = { kbit_avx2_optimizer_step, kbit_ref_optimizer_sums };
+#endif
+#ifdef KBIT_HAVE_AVX512
+const kbit_cpu_optim kbit_cpu_optim_avx512 = { kbit_avx512_optimizer_step,
+                                               kbit_ref_optimizer_sums };
 #endif
 
-#include "../cpu.h"
-
-/* Below this many elements the calling thread does the work alone; above it,
- * threads take chunks of this many blocks (32 Ki elements). */
-#define OPTIM_PARALLEL_MIN (1 << 16)
-#define OPTIM_CHUNK_BLOCKS 128
+/* Pieces of this many blocks (32 Ki elements). */
+#define OPTIM_PIECE_BLOCKS 128
 /* A bucket table for another map than the two normative ones (256 KiB to
  * fill per op) pays off from here. */
 #define OPTIM_BUCKETS_MIN (1 << 15)
 
-/* The plans of the two normative maps, built once per process: nearly every
- * 8-bit state uses them, and filling two tables per step would cost as much
- * as stepping a tensor of some 50K elements (frameworks step many). */
-static struct normative_plan {
-    float mid[255];
-    kbit_enc8_plan plan;
-    kbit_enc8_plan_storage storage;
-} normative[2];
-static pthread_once_t normative_once = PTHREAD_ONCE_INIT;
-
-static void build_normative(void)
-{
-    for (int k = 0; k < 2; k++) {
-        const float *map = kbit_dynamic_map(k == 0 ? KBIT_MAP_SIGNED : KBIT_MAP_UNSIGNED);
-        for (int i = 0; i < 255; i++) /* as the core's kbit_map_midpoints */
-            normative[k].mid[i] = (map[i] + map[i + 1]) * 0.5f;
-        kbit_enc8_plan_init(&normative[k].plan, &normative[k].storage, normative[k].mid, 1);
-    }
-}
-
-/* A plan for mid: the shared one when mid is a normative map's (returns 1:
- * not to be released), else one built in storage. */
-static int plan_for(const kbit_cpu_kernels *k, int64_t n, const float *mid,
+/* A plan for mid: the process-wide one of a normative map (returns 1: not
+ * to be released), else one built in storage. */
+static int plan_for(int uses_buckets, int64_t n, kbit_map_id id, const float *mid,
                     kbit_enc8_plan *plan, kbit_enc8_plan_storage *storage)
 {
-    pthread_once(&normative_once, build_normative);
-    for (int i = 0; i < 2 && k->uses_buckets; i++)
-        if (memcmp(mid, normative[i].mid, sizeof normative[i].mid) == 0) {
-            *plan = normative[i].plan;
-            return 1;
-        }
-    kbit_enc8_plan_init(plan, storage, mid, k->uses_buckets && n >= OPTIM_BUCKETS_MIN);
+    const kbit_enc8_plan *shared = uses_buckets ? kbit_enc8_normative_plan(id) : NULL;
+    if (shared != NULL) {
+        *plan = *shared;
+        return 1;
+    }
+    kbit_enc8_plan_init(plan, storage, mid, uses_buckets && n >= OPTIM_BUCKETS_MIN);
     return 0;
 }
 
@@ -72,69 +59,84 @@ static int negative_prefix(const float *map)
     return neg;
 }
 
-/* One of the two ops, run on a range of blocks by the device's variant. */
-typedef struct optim_job {
-    const kbit_cpu_kernels *k;
-    const kbit_op_optimizer *step; /* or */
+typedef struct step_job {
+    const kbit_cpu_optim *k;
+    const kbit_op_optimizer *step;
     const kbit_op_optimizer_sums *sums;
     const kbit_optim_plans *plans; /* step, 8-bit states */
-} optim_job;
+} step_job;
 
-static void run_range(const optim_job *j, int64_t b0, int64_t b1)
+static kbit_status run(void *arg, int thread, int64_t b0, int64_t b1)
 {
+    const step_job *j = arg;
+    (void)thread;
     if (j->step)
-        j->k->optimizer_step(j->step, j->plans, b0, b1);
+        j->k->step(j->step, j->plans, b0, b1);
     else
-        j->k->optimizer_sums(j->sums, b0, b1);
-}
-
-static void run_blocks(const cpu_ctx *c, const optim_job *j, int64_t n)
-{
-    int64_t nblocks = (n + KBIT_OPTIM_BLOCK - 1) / KBIT_OPTIM_BLOCK;
-    int64_t nchunks = (nblocks + OPTIM_CHUNK_BLOCKS - 1) / OPTIM_CHUNK_BLOCKS;
-#ifdef _OPENMP
-    int threads = c->threads < nchunks ? c->threads : (int)nchunks;
-    if (threads > 1 && n >= OPTIM_PARALLEL_MIN) {
-#pragma omp parallel for num_threads(threads) schedule(static)
-        for (int64_t i = 0; i < nchunks; i++) {
-            int64_t b0 = i * OPTIM_CHUNK_BLOCKS;
-            int64_t b1 = b0 + OPTIM_CHUNK_BLOCKS < nblocks ? b0 + OPTIM_CHUNK_BLOCKS : nblocks;
-            run_range(j, b0, b1);
-        }
-        return;
-    }
-#else
-    (void)c;
-    (void)nchunks;
-#endif
-    run_range(j, 0, nblocks);
-}
-
-kbit_status kbit_cpu_optimizer_step(void *ctx, const kbit_op_optimizer *op)
-{
-    const cpu_ctx *c = ctx;
-    kbit_optim_plans plans;
-    kbit_enc8_plan_storage storage1, storage2;
-    int shared1 = 0, shared2 = 0;
-    if (op->state_bits == 8) {
-        shared1 = plan_for(c->kernels, op->n, op->mid1, &plans.plan1, &storage1);
-        shared2 = plan_for(c->kernels, op->n, op->mid2 ? op->mid2 : op->mid1, &plans.plan2,
-                           &storage2);
-        plans.neg1 = negative_prefix(op->qmap1);
-    }
-    optim_job j = { c->kernels, op, NULL, op->state_bits == 8 ? &plans : NULL };
-    run_blocks(c, &j, op->n);
-    if (op->state_bits == 8 && !shared1)
-        kbit_enc8_plan_release(&plans.plan1);
-    if (op->state_bits == 8 && !shared2)
-        kbit_enc8_plan_release(&plans.plan2);
+        j->k->sums(j->sums, b0, b1);
     return KBIT_OK;
 }
 
-kbit_status kbit_cpu_optimizer_sums(void *ctx, const kbit_op_optimizer_sums *op)
+static kbit_status run_blocks(const cpu_ctx *c, step_job *j, int64_t n)
+{
+    int64_t nblocks = (n + KBIT_OPTIM_BLOCK - 1) / KBIT_OPTIM_BLOCK;
+    return kbit_cpu_split(c, nblocks, OPTIM_PIECE_BLOCKS, (double)n, run, j);
+}
+
+kbit_status kbit_cpu_optimizer_step(void *ctx, const kbit_exec *ex, const kbit_op_optimizer *op)
 {
     const cpu_ctx *c = ctx;
-    optim_job j = { c->kernels, NULL, op, NULL };
-    run_blocks(c, &j, op->step->n);
+    (void)ex;
+    kbit_op_optimizer r = kbit_optim_resolved(op);
+    kbit_optim_plans plans;
+    kbit_enc8_plan_storage storage1, storage2;
+    int shared1 = 1, shared2 = 1, eight = op->state_bits == 8;
+    int buckets = c->v.quant8->uses_buckets;
+    if (eight) {
+        shared1 = plan_for(buckets, op->n, op->map1_id, op->mid1, &plans.plan1, &storage1);
+        if (op->mid2 != NULL)
+            shared2 = plan_for(buckets, op->n, op->map2_id, op->mid2, &plans.plan2, &storage2);
+        else
+            shared2 = plan_for(buckets, op->n, op->map1_id, op->mid1, &plans.plan2, &storage2);
+        plans.neg1 = negative_prefix(op->qmap1);
+    }
+    step_job j = { c->v.optim, &r, NULL, eight ? &plans : NULL };
+    kbit_status st = run_blocks(c, &j, op->n);
+    if (!shared1)
+        kbit_enc8_plan_release(&plans.plan1);
+    if (!shared2)
+        kbit_enc8_plan_release(&plans.plan2);
+    return st;
+}
+
+kbit_status kbit_cpu_optimizer_step_many(void *ctx, const kbit_exec *ex,
+                                         const kbit_op_optimizer *const *ops, int64_t count)
+{
+    for (int64_t i = 0; i < count; i++) {
+        kbit_status st = kbit_cpu_optimizer_step(ctx, ex, ops[i]);
+        if (st != KBIT_OK)
+            return st;
+    }
+    return KBIT_OK;
+}
+
+kbit_status kbit_cpu_optimizer_sums(void *ctx, const kbit_exec *ex,
+                                    const kbit_op_optimizer_sums *op)
+{
+    const cpu_ctx *c = ctx;
+    (void)ex;
+    kbit_op_optimizer step = kbit_optim_resolved(op->step);
+    kbit_op_optimizer_sums sums = *op;
+    sums.step = &step;
+    step_job j = { c->v.optim, NULL, &sums, NULL };
+    return run_blocks(c, &j, op->step->n);
+}
+
+kbit_status kbit_cpu_optimizer_scales(void *ctx, const kbit_exec *ex,
+                                      const kbit_op_optimizer_scales *op)
+{
+    (void)ctx;
+    (void)ex;
+    kbit_optim_scales(op);
     return KBIT_OK;
 }

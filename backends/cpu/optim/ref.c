@@ -10,7 +10,7 @@
 #include <math.h>
 
 #include "numerics/encode.h"
-#include "../ref.h"
+#include "optim.h"
 
 /* Round an fp32 value to the parameter dtype and back (identity for F32). */
 static inline float rt(kbit_dtype dtype, float x)
@@ -223,8 +223,10 @@ static void step8_1state(const kbit_op_optimizer *op, int64_t b, int64_t start, 
 
 /* ------------------------------------------------------------------ */
 
-void kbit_ref_optimizer_step(const kbit_op_optimizer *op, int64_t block_begin, int64_t block_end)
+void kbit_ref_optimizer_step(const kbit_op_optimizer *step, int64_t block_begin,
+                             int64_t block_end)
 {
+    const kbit_op_optimizer resolved = kbit_optim_resolved(step), *op = &resolved;
     const int two_state = op->kernel == KBIT_OPTK_ADAM || op->kernel == KBIT_OPTK_ADEMAMIX;
     float g[KBIT_OPTIM_BLOCK], p[KBIT_OPTIM_BLOCK];
     for (int64_t b = block_begin; b < block_end; b++) {
@@ -266,7 +268,7 @@ static float update_term(const kbit_op_optimizer *op, int64_t i, float graw)
 void kbit_ref_optimizer_sums(const kbit_op_optimizer_sums *op, int64_t block_begin,
                              int64_t block_end)
 {
-    const kbit_op_optimizer *s = op->step;
+    const kbit_op_optimizer resolved = kbit_optim_resolved(op->step), *s = &resolved;
     float x[KBIT_OPTIM_BLOCK];
     for (int64_t b = block_begin; b < block_end; b++) {
         int64_t start = b * KBIT_OPTIM_BLOCK;
@@ -281,6 +283,6 @@ void kbit_ref_optimizer_sums(const kbit_op_optimizer_sums *op, int64_t block_beg
         double sum = 0.0;
         for (int64_t i = 0; i < count; i++)
             sum += (double)x[i] * (double)x[i];
-        op->sums[b] = sum;
+        op->leaves[b] = sum;
     }
 }

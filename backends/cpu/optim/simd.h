@@ -24,7 +24,7 @@
 
 #include <math.h>
 
-#include "../ref.h"
+#include "optim.h"
 
 #define BLK KBIT_OPTIM_BLOCK
 
@@ -73,11 +73,11 @@ KBIT_INLINE M skip_mask(const kbit_op_optimizer *op, const consts *k, V x)
 KBIT_INLINE void prefetch_streams(const kbit_op_optimizer *op, int64_t i, kbit_dtype PT,
                                   kbit_dtype GT, int64_t state_size)
 {
-    kbit_prefetch(op->p, i * (int64_t)kbit_dtype_size_const(PT));
-    kbit_prefetch(op->g, i * (int64_t)kbit_dtype_size_const(GT));
-    kbit_prefetch(op->state1, i * state_size);
+    kbit_cpu_prefetch(op->p, i * (int64_t)kbit_dtype_size_const(PT));
+    kbit_cpu_prefetch(op->g, i * (int64_t)kbit_dtype_size_const(GT));
+    kbit_cpu_prefetch(op->state1, i * state_size);
     if (op->state2)
-        kbit_prefetch(op->state2, i * state_size);
+        kbit_cpu_prefetch(op->state2, i * state_size);
 }
 
 /* ------------------------------------------------------------------ */
@@ -323,14 +323,14 @@ KBIT_INLINE void block8(const kbit_op_optimizer *op, const consts *k, const kbit
          * elements) left three lines in four to the hardware (measured, 16 Mi
          * parameters, 1 thread: 8-bit Lion f32 18.9 -> 14.5 ms, AdamW f32
          * 28.5 -> 25.7 ms). */
-        kbit_prefetch(op->p, (start + i) * (int64_t)kbit_dtype_size_const(PT));
-        kbit_prefetch(op->g, (start + i) * (int64_t)kbit_dtype_size_const(GT));
+        kbit_cpu_prefetch(op->p, (start + i) * (int64_t)kbit_dtype_size_const(PT));
+        kbit_cpu_prefetch(op->g, (start + i) * (int64_t)kbit_dtype_size_const(GT));
         if (i % 64 == 0) { /* the codes: one line per 64 elements */
-            kbit_prefetch(q1, i);
+            kbit_cpu_prefetch(q1, i);
             if (two)
-                kbit_prefetch(q2, i);
+                kbit_cpu_prefetch(q2, i);
             if (ademamix)
-                kbit_prefetch(q3, i);
+                kbit_cpu_prefetch(q3, i);
         }
         V p = VLOADT(op->p, PT, start + i);
         V graw = VLOADT(op->g, GT, start + i);

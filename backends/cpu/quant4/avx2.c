@@ -11,7 +11,7 @@
  */
 #include "../x86/avx2_io.h"
 #include "numerics/encode.h"
-#include "../x86/variants.h"
+#include "quant4.h"
 
 /* Search level of step h over sorted thresholds t[0..count-1]: entry k is
  * t[k * 2h + h - 1], the threshold compared when pos = k * 2h. */
@@ -99,7 +99,7 @@ KBIT_INLINE void quantize_block(const kbit_op_quantize_4bit *op, enc4 e, float *
     int64_t i = 0;
     const int64_t esize = dtype == KBIT_F32 ? 4 : 2;
     for (; i + 16 <= count; i += 16) {
-        kbit_prefetch(x, (start + i) * esize);
+        kbit_cpu_prefetch(x, (start + i) * esize);
         __m256 v0 = k256_load(x, dtype, start + i), v1 = k256_load(x, dtype, start + i + 8);
         if (dtype != KBIT_F32) {
             _mm256_storeu_ps(buf + i, v0);
@@ -195,7 +195,7 @@ KBIT_INLINE void dequantize_block(const kbit_op_dequantize_4bit *op, dec4 d, int
     const uint8_t *in = op->packed + start / 2;
     int64_t i = 0;
     for (; i + 32 <= count; i += 32) {
-        kbit_prefetch(in, i / 2);
+        kbit_cpu_prefetch(in, i / 2);
         __m128i bytes = _mm_loadu_si128((const __m128i *)(in + i / 2));
         k256_store_nt(op->out, dtype, start + i, lookup(&d, unpack8(bytes, dup0)), stream);
         k256_store_nt(op->out, dtype, start + i + 8, lookup(&d, unpack8(bytes, dup1)), stream);

@@ -16,7 +16,7 @@
 
 #include "../x86/avx512_io.h"
 #include "numerics/encode.h"
-#include "../x86/variants.h"
+#include "quant4.h"
 
 /* Thresholds t[k + shift] for k = 0..15 (NaN past the end; never read). */
 KBIT_INLINE __m512 shifted_table(const kbit_f32_table16 *t, int count, int shift)
@@ -180,9 +180,9 @@ KBIT_INLINE void quantize_block(const kbit_op_quantize_4bit *op, enc4 e, float *
     int64_t i = 0;
     const int64_t esize = dtype == KBIT_F32 ? 4 : 2;
     for (; i + 32 <= count; i += 32) {
-        kbit_prefetch(x, (start + i) * esize);
+        kbit_cpu_prefetch(x, (start + i) * esize);
         if (dtype == KBIT_F32)
-            kbit_prefetch(x, (start + i) * esize + 64);
+            kbit_cpu_prefetch(x, (start + i) * esize + 64);
         __m512 v0 = k512_load(x, dtype, start + i), v1 = k512_load(x, dtype, start + i + 16);
         if (dtype != KBIT_F32) {
             _mm512_storeu_ps(buf + i, v0);
@@ -246,7 +246,7 @@ KBIT_INLINE void dequantize_block(const kbit_op_dequantize_4bit *op, __m512 dec,
     __m512i lo, hi;
     int64_t i = 0;
     for (; i + 32 <= count; i += 32) {
-        kbit_prefetch(in, i / 2);
+        kbit_cpu_prefetch(in, i / 2);
         unpack_nibbles(_mm_loadu_si128((const __m128i *)(in + i / 2)), &lo, &hi);
         k512_store32(op->out, dtype, start + i, _mm512_permutexvar_ps(lo, table),
                      _mm512_permutexvar_ps(hi, table), stream);

@@ -22,7 +22,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "../kernels.h"
+#include "quant4.h"
 #include "numerics/encode.h"
 
 static int cell_of(float x, float scale, float offset)

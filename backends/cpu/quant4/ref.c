@@ -1,7 +1,7 @@
 /* backends/cpu/quant4/ref.c - reference 4-bit (NF4/FP4) blockwise kernels
  * (numerics.md 1.3-1.9). */
 #include "numerics/encode.h"
-#include "../ref.h"
+#include "quant4.h"
 
 static inline unsigned encode(kbit_quant_type type, float x)
 {

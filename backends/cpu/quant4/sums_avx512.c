@@ -1,13 +1,12 @@
 /*
  * backends/cpu/quant4/sums_avx512.c - pairsum leaves with AVX-512, identical to
- * ref/sums.c: the sum of one block must stay a single sequential fp64 chain,
+ * sums_ref.c: the sum of one block must stay a single sequential fp64 chain,
  * so the vector runs eight blocks side by side, one lane per block, each lane
  * adding its block's elements in ascending order.
  */
 #include "../x86/avx512_io.h"
 #include "kbit-formats.h"
-#include "../ref.h"
-#include "../x86/variants.h"
+#include "quant4.h"
 
 void kbit_avx512_block_sums(const kbit_op_block_sums *op, int64_t block_begin, int64_t block_end)
 {
@@ -20,7 +19,7 @@ void kbit_avx512_block_sums(const kbit_op_block_sums *op, int64_t block_begin, i
         __m512d s = _mm512_setzero_pd();
         for (int64_t i = 0; i < leaf; i++)
             s = _mm512_add_pd(s, _mm512_cvtps_pd(_mm256_i32gather_ps(x + i, stride, 4)));
-        _mm512_storeu_pd(op->sums + b, s);
+        _mm512_storeu_pd(op->leaves + b, s);
     }
     if (b < block_end)
         kbit_ref_block_sums(op, b, block_end);

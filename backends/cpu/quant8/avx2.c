@@ -13,8 +13,7 @@
 
 #include "../x86/avx2_io.h"
 #include "numerics/encode.h"
-#include "../ref.h"
-#include "../x86/variants.h"
+#include "quant8.h"
 
 /* enc8 from the bucket table: valid for finite and NaN x (see enc8_plan.c). */
 KBIT_INLINE __m256i enc8_buckets(__m256 x, const uint32_t *buckets)
@@ -110,7 +109,7 @@ KBIT_INLINE void quantize_block(const kbit_op_quantize_8bit *op, enc8 e, float *
     int64_t start = b * op->blocksize;
     int64_t count = kbit_block_count(op->n, op->blocksize, b);
     const int center = op->center;
-    const float off = op->offset;
+    const float off = center ? *op->offset : 0.0f;
     const __m256 offset = _mm256_set1_ps(off);
     /* Pass 2 reads F32 input in place, unless it must be centred first. */
     const int in_place = dtype == KBIT_F32 && !center;
@@ -120,7 +119,7 @@ KBIT_INLINE void quantize_block(const kbit_op_quantize_8bit *op, enc8 e, float *
     int64_t i = 0;
     const int64_t esize = dtype == KBIT_F32 ? 4 : 2;
     for (; i + 16 <= count; i += 16) {
-        kbit_prefetch(x, (start + i) * esize);
+        kbit_cpu_prefetch(x, (start + i) * esize);
         __m256 v0 = k256_load(x, dtype, start + i), v1 = k256_load(x, dtype, start + i + 8);
         if (center) {
             v0 = _mm256_sub_ps(v0, offset);
@@ -194,7 +193,7 @@ KBIT_INLINE void dequantize_block(const kbit_op_dequantize_8bit *op, int stream,
     const uint8_t *q = op->q + start;
     int64_t i = 0;
     for (; i + 32 <= count; i += 32) {
-        kbit_prefetch(q, i);
+        kbit_cpu_prefetch(q, i);
         __m256i bytes = _mm256_loadu_si256((const __m256i *)(q + i));
         for (int k = 0; k < 4; k++) {
             __m128i part = k < 2 ? _mm256_castsi256_si128(bytes) : _mm256_extracti128_si256(bytes, 1);

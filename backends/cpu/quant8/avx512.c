@@ -13,8 +13,7 @@
 
 #include "../x86/avx512_io.h"
 #include "numerics/encode.h"
-#include "../ref.h"
-#include "../x86/variants.h"
+#include "quant8.h"
 
 /* enc8 from the bucket table: valid for finite and NaN x (see enc8_plan.c). */
 KBIT_INLINE __m512i enc8_buckets(__m512 x, const uint32_t *buckets)
@@ -115,7 +114,7 @@ KBIT_INLINE void quantize_block(const kbit_op_quantize_8bit *op, enc8 e, float *
     int64_t start = b * op->blocksize;
     int64_t count = kbit_block_count(op->n, op->blocksize, b);
     const int center = op->center;
-    const __m512 offset = _mm512_set1_ps(op->offset);
+    const __m512 offset = _mm512_set1_ps(center ? *op->offset : 0.0f);
     /* Pass 2 reads F32 input in place, unless it must be centred first. */
     const int in_place = dtype == KBIT_F32 && !center;
 
@@ -124,9 +123,9 @@ KBIT_INLINE void quantize_block(const kbit_op_quantize_8bit *op, enc8 e, float *
     int64_t i = 0;
     const int64_t esize = dtype == KBIT_F32 ? 4 : 2;
     for (; i + 32 <= count; i += 32) {
-        kbit_prefetch(x, (start + i) * esize);
+        kbit_cpu_prefetch(x, (start + i) * esize);
         if (dtype == KBIT_F32)
-            kbit_prefetch(x, (start + i) * esize + 64);
+            kbit_cpu_prefetch(x, (start + i) * esize + 64);
         __m512 v0 = k512_load(x, dtype, start + i), v1 = k512_load(x, dtype, start + i + 16);
         if (center) {
             v0 = _mm512_sub_ps(v0, offset);
@@ -195,7 +194,7 @@ KBIT_INLINE void dequantize_block(const kbit_op_dequantize_8bit *op, int stream,
     const uint8_t *q = op->q + start;
     int64_t i = 0;
     for (; i + 32 <= count; i += 32) {
-        kbit_prefetch(q, i);
+        kbit_cpu_prefetch(q, i);
         __m256i bytes = _mm256_loadu_si256((const __m256i *)(q + i));
         __m512 v0 = _mm512_i32gather_ps(_mm512_cvtepu8_epi32(_mm256_castsi256_si128(bytes)), code, 4);
         __m512 v1 = _mm512_i32gather_ps(_mm512_cvtepu8_epi32(_mm256_extracti128_si256(bytes, 1)), code, 4);

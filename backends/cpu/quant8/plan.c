@@ -22,7 +22,9 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "../kernels.h"
+#include <pthread.h>
+
+#include "quant8.h"
 #include "numerics/encode.h"
 
 static uint32_t order_key(float x)
@@ -89,4 +91,30 @@ void kbit_enc8_plan_release(kbit_enc8_plan *plan)
 {
     free((void *)plan->buckets);
     plan->buckets = NULL;
+}
+
+/* The two normative maps' plans, built once per process. */
+static struct normative_plan {
+    float mid[255];
+    kbit_enc8_plan plan;
+    kbit_enc8_plan_storage storage;
+} normative[2];
+static pthread_once_t normative_once = PTHREAD_ONCE_INIT;
+
+static void build_normative(void)
+{
+    for (int k = 0; k < 2; k++) {
+        const float *map = kbit_dynamic_map(k == 0 ? KBIT_MAP_SIGNED : KBIT_MAP_UNSIGNED);
+        for (int i = 0; i < 255; i++) /* as the core's kbit_map_midpoints */
+            normative[k].mid[i] = (map[i] + map[i + 1]) * 0.5f;
+        kbit_enc8_plan_init(&normative[k].plan, &normative[k].storage, normative[k].mid, 1);
+    }
+}
+
+const kbit_enc8_plan *kbit_enc8_normative_plan(kbit_map_id id)
+{
+    if (id != KBIT_MAP_ID_SIGNED && id != KBIT_MAP_ID_UNSIGNED)
+        return NULL;
+    pthread_once(&normative_once, build_normative);
+    return &normative[id == KBIT_MAP_ID_UNSIGNED].plan;
 }

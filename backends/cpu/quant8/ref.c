@@ -1,7 +1,7 @@
 /* backends/cpu/quant8/ref.c - reference 8-bit blockwise dynamic kernels
  * (numerics.md 2.4-2.5, and the nested absmax of 3). */
 #include "numerics/encode.h"
-#include "../ref.h"
+#include "quant8.h"
 
 void kbit_ref_quantize_8bit(const kbit_op_quantize_8bit *op, int64_t block_begin, int64_t block_end)
 {
@@ -16,7 +16,7 @@ void kbit_ref_quantize_8bit(const kbit_op_quantize_8bit *op, int64_t block_begin
         kbit_load_f32(op->x, op->dtype, start, count, v);
         if (op->center) /* nested absmax: centre in fp32 first */
             for (int64_t i = 0; i < count; i++)
-                v[i] = v[i] - op->offset;
+                v[i] = v[i] - *op->offset;
 
         float absmax = kbit_absmax(v, count);
         float r = 1.0f / absmax;

@@ -15,7 +15,7 @@
  * prefetch never faults, so running past the end of a buffer is harmless. */
 #define KBIT_PREFETCH_BYTES 2048
 
-KBIT_INLINE void kbit_prefetch(const void *p, int64_t byte_offset)
+KBIT_INLINE void kbit_cpu_prefetch(const void *p, int64_t byte_offset)
 {
     _mm_prefetch((const char *)p + byte_offset + KBIT_PREFETCH_BYTES, _MM_HINT_T0);
 }

@@ -1,0 +1,57 @@
+/*
+ * backends/cpu/gemm4/gemm4.h - the 4-bit matmul on the CPU (numerics.md 5,
+ * determinism.md 3). Forward kernels compute the outputs of weight rows
+ * [n_begin, n_end), backward kernels those of weight columns [k_begin,
+ * k_end); each output is one whole dot32.
+ */
+#ifndef KBIT_CPU_GEMM4_H
+#define KBIT_CPU_GEMM4_H
+
+#include "../kernels.h"
+
+/* The transposed activation of the SIMD kernels: row m of A (fp32) padded
+ * with +0.0 to a multiple of 128 elements; in every group of 16 chunks of 8
+ * elements, element e of chunk i is stored at 16 * e + i. So one 16-float
+ * vector holds element e of 16 consecutive chunks: the dot32 lanes of a
+ * 512-bit register of 16 packed 32-bit words (two 256-bit halves for AVX2).
+ * ops.c builds it once per call in the driver's workspace. */
+#define KBIT_GEMM4_GROUP 128
+static inline int64_t kbit_cpu_gemm4_row_floats(int64_t K)
+{
+    return (K + KBIT_GEMM4_GROUP - 1) / KBIT_GEMM4_GROUP * KBIT_GEMM4_GROUP;
+}
+static inline int64_t kbit_cpu_gemm4_at_index(int64_t K, int64_t m, int64_t k)
+{
+    int64_t g = k / KBIT_GEMM4_GROUP, r = k % KBIT_GEMM4_GROUP;
+    return m * kbit_cpu_gemm4_row_floats(K) + g * KBIT_GEMM4_GROUP + (r % 8) * 16 + r / 8;
+}
+
+typedef struct kbit_cpu_gemm4 {
+    /* 1: forward gets `at`, the transposed activation (else NULL) */
+    int transposed;
+    /* KBIT_ENOMEM if the kernel's work memory is short */
+    kbit_status (*forward)(const kbit_op_gemm_4bit *op, const float *at, int64_t n_begin,
+                           int64_t n_end);
+    kbit_status (*backward)(const kbit_op_gemm_4bit *op, int64_t k_begin, int64_t k_end);
+} kbit_cpu_gemm4;
+
+extern const kbit_cpu_gemm4 kbit_cpu_gemm4_scalar;
+extern const kbit_cpu_gemm4 kbit_cpu_gemm4_avx2;   /* KBIT_HAVE_AVX2 */
+extern const kbit_cpu_gemm4 kbit_cpu_gemm4_avx512; /* KBIT_HAVE_AVX512 */
+
+/* The reference (ref.c), literally dot32 (numerics/dot32.h). */
+kbit_status kbit_ref_gemm_4bit(const kbit_op_gemm_4bit *op, int64_t n_begin, int64_t n_end);
+kbit_status kbit_ref_gemm_4bit_backward(const kbit_op_gemm_4bit *op, int64_t k_begin,
+                                        int64_t k_end);
+
+/* AVX2 (avx2.c) and AVX-512 (avx512.c). */
+kbit_status kbit_avx2_gemm_4bit(const kbit_op_gemm_4bit *op, const float *at, int64_t n_begin,
+                                int64_t n_end);
+kbit_status kbit_avx2_gemm_4bit_backward(const kbit_op_gemm_4bit *op, int64_t k_begin,
+                                         int64_t k_end);
+kbit_status kbit_avx512_gemm_4bit(const kbit_op_gemm_4bit *op, const float *at,
+                                  int64_t n_begin, int64_t n_end);
+kbit_status kbit_avx512_gemm_4bit_backward(const kbit_op_gemm_4bit *op, int64_t k_begin,
+                                           int64_t k_end);
+
+#endif /* KBIT_CPU_GEMM4_H */

@@ -1,0 +1,43 @@
+/*
+ * numerics/pairsum.h - the canonical fp64 sum of determinism.md 4: leaves
+ * are sequential fp64 sums of 256 consecutive terms, reduced by a fixed tree.
+ * A driver may compute the leaves and run the tree wherever it likes (a GPU
+ * in one work group), as long as it does exactly these additions.
+ */
+#ifndef KBIT_NUMERICS_PAIRSUM_H
+#define KBIT_NUMERICS_PAIRSUM_H
+
+#include <stdint.h>
+
+#include "kbit-formats.h"
+
+/* Leaf b of x[0..n): the fp64 sum of x[256b .. min(256b+256, n)) in
+ * increasing order, starting from +0.0. */
+static inline double kbit_pairsum_leaf(const float *x, int64_t n, int64_t b)
+{
+    int64_t start = b * KBIT_PAIRSUM_LEAF;
+    int64_t end = n - start < KBIT_PAIRSUM_LEAF ? n : start + KBIT_PAIRSUM_LEAF;
+    double s = 0.0;
+    for (int64_t i = start; i < end; i++)
+        s += (double)x[i];
+    return s;
+}
+
+/* The tree over count leaves, level by level: p[i] = p[2i] + p[2i+1], an
+ * odd last element carried. Overwrites leaves; +0.0 for count 0. */
+static inline double kbit_pairsum_tree(double *leaves, int64_t count)
+{
+    if (count == 0)
+        return 0.0;
+    while (count > 1) {
+        int64_t next = 0;
+        for (int64_t i = 0; i + 1 < count; i += 2)
+            leaves[next++] = leaves[i] + leaves[i + 1];
+        if (count % 2 == 1)
+            leaves[next++] = leaves[count - 1];
+        count = next;
+    }
+    return leaves[0];
+}
+
+#endif /* KBIT_NUMERICS_PAIRSUM_H */
