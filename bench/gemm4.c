@@ -643,7 +643,7 @@ int kbit_bench_gemm4(int argc, char **argv)
         return rc;
     kbit_device *dev = NULL;
     kbit_device_info info;
-    if (kbit_device_open(o.device, &dev) != KBIT_OK ||
+    if (kbit_device_open_for(o.device, KBIT_FAMILY_GEMM4, &dev) != KBIT_OK ||
         kbit_device_get_info(dev, &info) != KBIT_OK) {
         fprintf(stderr, "kbit bench gemm4: %s\n", kbit_last_error());
         kbit_device_close(dev);

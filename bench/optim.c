@@ -253,7 +253,7 @@ int kbit_bench_optim(int argc, char **argv)
         return rc;
     kbit_device *dev;
     kbit_device_info info;
-    if (kbit_device_open(o.device, &dev) != KBIT_OK || kbit_device_get_info(dev, &info) != KBIT_OK) {
+    if (kbit_device_open_for(o.device, KBIT_FAMILY_OPTIM, &dev) != KBIT_OK || kbit_device_get_info(dev, &info) != KBIT_OK) {
         fprintf(stderr, "kbit bench optim: %s\n", kbit_last_error());
         return 1;
     }

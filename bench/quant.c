@@ -388,7 +388,7 @@ int kbit_bench_quant(int argc, char **argv)
 
     kbit_device *device = NULL;
     kbit_device_info info;
-    if (kbit_device_open(o.device, &device) != KBIT_OK ||
+    if (kbit_device_open_for(o.device, KBIT_FAMILY_QUANT4 | KBIT_FAMILY_QUANT8, &device) != KBIT_OK ||
         kbit_device_get_info(device, &info) != KBIT_OK) {
         fprintf(stderr, "kbit bench quant: %s\n", kbit_last_error());
         kbit_device_close(device);

@@ -7,4 +7,5 @@ KBIT_NUMERICS_HDRS = \
 	numerics/dot32.h \
 	numerics/int8.h \
 	numerics/optim_scales.h \
-	numerics/pairsum.h
+	numerics/pairsum.h \
+	numerics/platform.h

@@ -15,13 +15,14 @@
 #include <stdint.h>
 
 #include "kbit-driver.h"
+#include "numerics/platform.h"
 
 /* Percentile clipping keeps this many gradient norms (bitsandbytes' gnorm_vec). */
 #define KBIT_OPTIM_HISTORY 100
 
 /* a < b in the order the history is sorted in: ascending, NaN after every
  * number (a NaN norm comes only from a NaN gradient). */
-static inline int kbit_optim_norm_before(float a, float b)
+KBIT_NUM_FN int kbit_optim_norm_before(float a, float b)
 {
     return a == a && (b != b || a < b);
 }
@@ -30,7 +31,7 @@ static inline int kbit_optim_norm_before(float a, float b)
  * the state's norms, updated: at step 1 every entry is the new norm, later
  * entry step % 100. The gradient scale is sqrt(sorted[percentile]) /
  * sqrt(current) when the current norm is above that percentile, else 1. */
-static inline void kbit_optim_scales_clip(const double *sums, float *history, float *scales,
+KBIT_NUM_FN void kbit_optim_scales_clip(const double *sums, float *history, float *scales,
                                           int64_t step, int32_t percentile, float gnorm_scale)
 {
     float gnorm_sq = (float)sums[0];
@@ -66,7 +67,7 @@ static inline void kbit_optim_scales_clip(const double *sums, float *history, fl
  * when sqrt(unorm) exceeds limit = max_unorm * param_norm (+ eps for the
  * momentum kernel), else 1. Without a clipping phase before it, this phase
  * also sets the gradient scale to the caller's. */
-static inline void kbit_optim_scales_unorm(const double *sums, float *scales, int32_t clipped,
+KBIT_NUM_FN void kbit_optim_scales_unorm(const double *sums, float *scales, int32_t clipped,
                                            float gnorm_scale, float max_unorm, float eps,
                                            int32_t add_eps)
 {
@@ -86,7 +87,7 @@ static inline void kbit_optim_scales_unorm(const double *sums, float *scales, in
 }
 
 /* The op, as every driver runs it. */
-static inline void kbit_optim_scales(const kbit_op_optimizer_scales *op)
+KBIT_NUM_FN void kbit_optim_scales(const kbit_op_optimizer_scales *op)
 {
     if (op->phase == KBIT_OPTSCALE_PHASE_CLIP)
         kbit_optim_scales_clip(op->sums, op->history, op->scales, op->step, op->percentile,

@@ -10,10 +10,11 @@
 #include <stdint.h>
 
 #include "kbit-formats.h"
+#include "numerics/platform.h"
 
 /* Leaf b of x[0..n): the fp64 sum of x[256b .. min(256b+256, n)) in
  * increasing order, starting from +0.0. */
-static inline double kbit_pairsum_leaf(const float *x, int64_t n, int64_t b)
+KBIT_NUM_FN double kbit_pairsum_leaf(const float *x, int64_t n, int64_t b)
 {
     int64_t start = b * KBIT_PAIRSUM_LEAF;
     int64_t end = n - start < KBIT_PAIRSUM_LEAF ? n : start + KBIT_PAIRSUM_LEAF;
@@ -25,7 +26,7 @@ static inline double kbit_pairsum_leaf(const float *x, int64_t n, int64_t b)
 
 /* The tree over count leaves, level by level: p[i] = p[2i] + p[2i+1], an
  * odd last element carried. Overwrites leaves; +0.0 for count 0. */
-static inline double kbit_pairsum_tree(double *leaves, int64_t count)
+KBIT_NUM_FN double kbit_pairsum_tree(double *leaves, int64_t count)
 {
     if (count == 0)
         return 0.0;

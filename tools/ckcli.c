@@ -109,10 +109,10 @@ void ckcli_json_string(FILE *f, const char *s)
     fputc('"', f);
 }
 
-kbit_device *ckcli_open_device(const char *verb, const char *spec)
+kbit_device *ckcli_open_device(const char *verb, const char *spec, uint32_t families)
 {
     kbit_device *dev = NULL;
-    if (kbit_device_open(spec, &dev) != KBIT_OK) {
+    if (kbit_device_open_for(spec, families, &dev) != KBIT_OK) {
         fprintf(stderr, "kbit %s: cannot open device '%s': %s\n", verb, spec, kbit_last_error());
         return NULL;
     }

@@ -39,6 +39,8 @@ void ckcli_format_bytes(uint64_t bytes, char *out, size_t len);
 void ckcli_json_string(FILE *f, const char *s);
 
 /* Open the device for a verb; prints the error and returns NULL. */
-kbit_device *ckcli_open_device(const char *verb, const char *spec);
+/* Open spec for a verb that needs the op families `families` ("auto": the
+ * best device that has them); prints the reason and returns NULL on failure. */
+kbit_device *ckcli_open_device(const char *verb, const char *spec, uint32_t families);
 
 #endif

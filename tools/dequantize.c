@@ -72,7 +72,7 @@ int kbit_cmd_dequantize(int argc, char **argv)
         return 2;
     }
     const char *in = argv[optind], *out = argv[optind + 1];
-    kbit_device *dev = ckcli_open_device("dequantize", device);
+    kbit_device *dev = ckcli_open_device("dequantize", device, KBIT_FAMILY_QUANT4 | KBIT_FAMILY_INT8);
     if (dev == NULL)
         return 1;
     ckcli_progress bar;

@@ -14,6 +14,18 @@
 #define KBIT_PLUGIN_DIR "(unknown)"
 #endif
 
+/* "quant4 quant8 gemm4 int8 optim" for a family set; "none" when empty. */
+static void families_text(uint32_t families, char *out, size_t len)
+{
+    out[0] = '\0';
+    for (uint32_t bit = 1; bit & KBIT_FAMILY_ALL; bit <<= 1)
+        if (families & bit)
+            snprintf(out + strlen(out), len - strlen(out), "%s%s", out[0] ? " " : "",
+                     kbit_family_name((kbit_family)bit));
+    if (out[0] == '\0')
+        snprintf(out, len, "none");
+}
+
 static void print_bytes(uint64_t bytes)
 {
     if (bytes == 0)
@@ -37,6 +49,14 @@ static void print_driver(const kbit_driver_report *r, int width)
     printf("  %-*s  %-10s %s\n", width, r->name, state, r->path);
     if (r->description && r->description[0])
         printf("  %-*s  %-10s %s\n", width, "", "", r->description);
+    if (r->loaded) {
+        char fam[96];
+        families_text(r->families, fam, sizeof fam);
+        printf("  %-*s  %-10s ABI %u.%u; families: %s\n", width, "", "", (unsigned)r->abi_major,
+               (unsigned)r->abi_minor, fam);
+        if (r->families_reason && r->families_reason[0])
+            printf("  %-*s  %-10s dropped: %s\n", width, "", "", r->families_reason);
+    }
     if (r->reason && r->reason[0])
         printf("  %-*s  %-10s reason: %s\n", width, "", "", r->reason);
 }
@@ -63,23 +83,39 @@ static void print_device(const char *driver, int index, char *variant, size_t va
                info.threads == 1 ? "" : "s");
         print_bytes(info.memory_bytes);
         printf("\n");
+        char fam[96];
+        families_text(info.families, fam, sizeof fam);
+        printf("  %-12s families: %s\n", "", fam);
+        if (kbit_device_supports(dev, KBIT_FAMILY_ALL) != KBIT_OK)
+            printf("  %-12s (%s)\n", "", kbit_last_error());
         if (strcmp(info.driver, "cpu") == 0 && variant[0] == '\0')
             snprintf(variant, variant_len, "%s", info.variant);
     }
     kbit_device_close(dev);
 }
 
-static void print_auto(void)
+static void print_auto_for(const char *label, uint32_t families)
 {
     kbit_device *dev = NULL;
-    if (kbit_device_open("auto", &dev) != KBIT_OK) {
-        printf("auto:          none (%s)\n", kbit_last_error());
+    if (kbit_device_open_for("auto", families, &dev) != KBIT_OK) {
+        printf("%-15s none (%s)\n", label, kbit_last_error());
         return;
     }
     kbit_device_info info;
     if (kbit_device_get_info(dev, &info) == KBIT_OK)
-        printf("auto:          %s:%d (%s)\n", info.driver, info.index, info.name);
+        printf("%-15s %s:%d (%s)\n", label, info.driver, info.index, info.name);
     kbit_device_close(dev);
+}
+
+/* What "auto" picks for everything, and for each family alone. */
+static void print_auto(void)
+{
+    print_auto_for("auto:", KBIT_FAMILY_ALL);
+    for (uint32_t bit = 1; bit & KBIT_FAMILY_ALL; bit <<= 1) {
+        char label[32];
+        snprintf(label, sizeof label, "auto %s:", kbit_family_name((kbit_family)bit));
+        print_auto_for(label, bit);
+    }
 }
 
 int kbit_cmd_info(int argc, char **argv)

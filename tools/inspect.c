@@ -147,7 +147,7 @@ int kbit_cmd_inspect(int argc, char **argv)
         return 1;
     }
     if (original && (kbit_checkpoint_open(original, &orig) != KBIT_OK ||
-                     (dev = ckcli_open_device("inspect", device)) == NULL)) {
+                     (dev = ckcli_open_device("inspect", device, KBIT_FAMILY_QUANT4 | KBIT_FAMILY_INT8)) == NULL)) {
         if (orig == NULL)
             fprintf(stderr, "kbit inspect: %s\n", kbit_last_error());
         kbit_checkpoint_close(orig);

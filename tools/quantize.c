@@ -171,7 +171,8 @@ int kbit_cmd_quantize(int argc, char **argv)
     if (o.bits == 8 && !type_given)
         o.quant_type = KBIT_FP4;
     const char *in = argv[optind], *out = argv[optind + 1];
-    kbit_device *dev = ckcli_open_device("quantize", device);
+    kbit_device *dev = ckcli_open_device(
+        "quantize", device, o.bits == 8 ? KBIT_FAMILY_INT8 : KBIT_FAMILY_QUANT4);
     if (dev == NULL) {
         free(skip);
         return 1;

@@ -1,14 +1,16 @@
 /*
- * backends/cuda/driver.cu - the "cuda" driver table of kbit-cuda.so: device
- * probing, contexts and streams, memory, and the five ops (kbit-driver.h).
+ * backends/cuda/driver.cu - the "cuda" driver table of kbit-cuda.so (driver
+ * ABI 2.1): device probing, contexts and streams, memory of every kind, and
+ * the ops of the quantization families (QUANT4 with the nested absmax, QUANT8).
  *
  * The plugin links the CUDA runtime statically, so at run time it needs only
  * the driver library (libcuda.so.1); without it, or without a device, the
  * probe reports "no device" and the core skips the driver.
  *
- * Ops are enqueued on the context's stream and return without waiting,
- * except where the API hands data to the host (copies to and from host
- * memory, block_sums), which complete before returning.
+ * Ops are enqueued on the stream the core hands them (the calling thread's,
+ * or the device's own) and return without waiting; only copies to and from
+ * host memory complete before returning. Reduction leaves and the pairsum
+ * stay in device memory.
  *
  * The same file builds the HIP driver ("hip") through gpu-compat.h.
  */
@@ -37,9 +39,14 @@ const kbit_host *g_host;
 /* A device opened by the core. */
 struct gpu_ctx {
     int index;
-    gpuStream_t own;     /* created at open, destroyed at close */
-    gpuStream_t stream;  /* where work goes: own, or the caller's */
+    gpuStream_t own;     /* the device's own stream: created at open, destroyed at close */
 };
+
+/* Where an op's work goes: the calling thread's stream, or the device's own. */
+gpuStream_t stream_of(const gpu_ctx *c, void *stream)
+{
+    return stream != NULL ? static_cast<gpuStream_t>(stream) : c->own;
+}
 
 void report(const char *fmt, const char *what, const char *detail)
 {
@@ -124,7 +131,6 @@ kbit_status gpu_device_open(int index, void **ctx)
         delete c;
         return st;
     }
-    c->stream = c->own;
     *ctx = c;
     return KBIT_OK;
 }
@@ -171,25 +177,24 @@ kbit_status gpu_set_threads(void *ctx, int threads)
     return KBIT_ENOTSUP;
 }
 
-kbit_status gpu_set_stream(void *ctx, void *stream)
-{
-    gpu_ctx *c = static_cast<gpu_ctx *>(ctx);
-    c->stream = stream != NULL ? static_cast<gpuStream_t>(stream) : c->own;
-    return KBIT_OK;
-}
-
 /* ------------------------------------------------------------------ */
 /* Memory                                                               */
 
-kbit_status gpu_mem_alloc(void *ctx, size_t bytes, void **ptr)
+kbit_status gpu_mem_alloc(void *ctx, size_t bytes, kbit_mem_kind kind, void **ptr)
 {
     gpu_ctx *c = static_cast<gpu_ctx *>(ctx);
     kbit_status st = bind(c);
     if (st != KBIT_OK)
         return st;
     /* A request of 0 bytes still gets a unique pointer (kbit_malloc). */
+    size_t n = bytes > 0 ? bytes : 1;
     void *p = NULL;
-    GPU_TRY(gpuMalloc(&p, bytes > 0 ? bytes : 1), KBIT_GPU_API("Malloc"));
+    if (kind == KBIT_MEM_MANAGED)
+        GPU_TRY(gpuMallocManaged(&p, n, gpuMemAttachGlobal), KBIT_GPU_API("MallocManaged"));
+    else if (kind == KBIT_MEM_HOST_PINNED)
+        GPU_TRY(gpuMallocHost(&p, n), KBIT_GPU_API("MallocHost"));
+    else
+        GPU_TRY(gpuMalloc(&p, n), KBIT_GPU_API("Malloc"));
     *ptr = p;
     return KBIT_OK;
 }
@@ -200,11 +205,18 @@ kbit_status gpu_mem_free(void *ctx, void *ptr)
     kbit_status st = bind(c);
     if (st != KBIT_OK)
         return st;
-    GPU_TRY(gpuFree(ptr), KBIT_GPU_API("Free"));
+    /* Pinned host memory has its own free; device and managed memory share one. */
+    gpuPointerAttributes attr;
+    GPU_TRY(gpuPointerGetAttributes(&attr, ptr), KBIT_GPU_API("PointerGetAttributes"));
+    if (KBIT_GPU_POINTER_IS_HOST(attr))
+        GPU_TRY(gpuFreeHost(ptr), KBIT_GPU_API("FreeHost"));
+    else
+        GPU_TRY(gpuFree(ptr), KBIT_GPU_API("Free"));
     return KBIT_OK;
 }
 
-kbit_status gpu_mem_copy(void *ctx, void *dst, const void *src, size_t bytes, kbit_copy_kind kind)
+kbit_status gpu_mem_copy(void *ctx, void *stream, void *dst, const void *src, size_t bytes,
+                         kbit_copy_kind kind)
 {
     gpu_ctx *c = static_cast<gpu_ctx *>(ctx);
     if (bytes == 0)
@@ -212,24 +224,37 @@ kbit_status gpu_mem_copy(void *ctx, void *dst, const void *src, size_t bytes, kb
     kbit_status st = bind(c);
     if (st != KBIT_OK)
         return st;
+    gpuStream_t s = stream_of(c, stream);
     gpuMemcpyKind k = kind == KBIT_HOST_TO_DEVICE   ? gpuMemcpyHostToDevice
                       : kind == KBIT_DEVICE_TO_HOST ? gpuMemcpyDeviceToHost
                                                     : gpuMemcpyDeviceToDevice;
-    GPU_TRY(gpuMemcpyAsync(dst, src, bytes, k, c->stream), KBIT_GPU_API("MemcpyAsync"));
+    GPU_TRY(gpuMemcpyAsync(dst, src, bytes, k, s), KBIT_GPU_API("MemcpyAsync"));
     /* A copy to the host is complete on return (kbit_copy); a copy from
      * the host also waits, so the caller may reuse its buffer at once. */
     if (kind != KBIT_DEVICE_TO_DEVICE)
-        GPU_TRY(gpuStreamSynchronize(c->stream), KBIT_GPU_API("StreamSynchronize"));
+        GPU_TRY(gpuStreamSynchronize(s), KBIT_GPU_API("StreamSynchronize"));
     return KBIT_OK;
 }
 
-kbit_status gpu_sync(void *ctx)
+kbit_status gpu_sync(void *ctx, void *stream)
 {
     gpu_ctx *c = static_cast<gpu_ctx *>(ctx);
     kbit_status st = bind(c);
     if (st != KBIT_OK)
         return st;
-    GPU_TRY(gpuStreamSynchronize(c->stream), KBIT_GPU_API("StreamSynchronize"));
+    GPU_TRY(gpuStreamSynchronize(stream_of(c, stream)), KBIT_GPU_API("StreamSynchronize"));
+    return KBIT_OK;
+}
+
+kbit_status gpu_mem_prefetch(void *ctx, void *stream, const void *ptr, size_t bytes,
+                             int to_device)
+{
+    gpu_ctx *c = static_cast<gpu_ctx *>(ctx);
+    kbit_status st = bind(c);
+    if (st != KBIT_OK)
+        return st;
+    GPU_TRY(KBIT_GPU_PREFETCH(ptr, bytes, to_device ? c->index : -1, stream_of(c, stream)),
+            KBIT_GPU_API("MemPrefetchAsync"));
     return KBIT_OK;
 }
 
@@ -241,9 +266,10 @@ kbit_status launched(gpuError_t e, const char *kernel)
     return e == gpuSuccess ? KBIT_OK : fail(e, kernel);
 }
 
-kbit_status gpu_quantize_4bit(void *ctx, const kbit_op_quantize_4bit *op)
+kbit_status gpu_quantize_4bit(void *ctx, const kbit_exec *ex, const kbit_op_quantize_4bit *op)
 {
     gpu_ctx *c = static_cast<gpu_ctx *>(ctx);
+    gpuStream_t stream = stream_of(c, ex->stream);
     kbit_status st = bind(c);
     if (st != KBIT_OK)
         return st;
@@ -256,12 +282,13 @@ kbit_status gpu_quantize_4bit(void *ctx, const kbit_op_quantize_4bit *op)
     a.type = op->type;
     a.packed = op->packed;
     a.absmax = op->absmax;
-    return launched(kbit_gpu_quantize_4bit(a, c->stream), "quantize_4bit kernel launch");
+    return launched(kbit_gpu_quantize_4bit(a, stream), "quantize_4bit kernel launch");
 }
 
-kbit_status gpu_dequantize_4bit(void *ctx, const kbit_op_dequantize_4bit *op)
+kbit_status gpu_dequantize_4bit(void *ctx, const kbit_exec *ex, const kbit_op_dequantize_4bit *op)
 {
     gpu_ctx *c = static_cast<gpu_ctx *>(ctx);
+    gpuStream_t stream = stream_of(c, ex->stream);
     kbit_status st = bind(c);
     if (st != KBIT_OK)
         return st;
@@ -273,22 +300,13 @@ kbit_status gpu_dequantize_4bit(void *ctx, const kbit_op_dequantize_4bit *op)
     a.type = op->type;
     a.out_dtype = op->out_dtype;
     a.out = op->out;
-    return launched(kbit_gpu_dequantize_4bit(a, c->stream), "dequantize_4bit kernel launch");
+    return launched(kbit_gpu_dequantize_4bit(a, stream), "dequantize_4bit kernel launch");
 }
 
-/* 1 if mid[0..254] is non-decreasing and has no NaN: then the kernels may
- * binary-search it (the result equals the literal count). */
-int mid_sorted(const float *mid)
-{
-    for (int i = 0; i < 254; i++)
-        if (!(mid[i] <= mid[i + 1]))
-            return 0;
-    return mid[254] == mid[254];
-}
-
-kbit_status gpu_quantize_8bit(void *ctx, const kbit_op_quantize_8bit *op)
+kbit_status gpu_quantize_8bit(void *ctx, const kbit_exec *ex, const kbit_op_quantize_8bit *op)
 {
     gpu_ctx *c = static_cast<gpu_ctx *>(ctx);
+    gpuStream_t stream = stream_of(c, ex->stream);
     kbit_status st = bind(c);
     if (st != KBIT_OK)
         return st;
@@ -302,16 +320,17 @@ kbit_status gpu_quantize_8bit(void *ctx, const kbit_op_quantize_8bit *op)
     a.offset = op->offset;
     a.q = op->q;
     a.absmax = op->absmax;
-    /* The host midpoints travel inside the launch arguments. */
-    memcpy(a.mid, op->mid, 255 * sizeof(float));
-    a.mid[255] = 0.0f;
-    a.sorted = mid_sorted(op->mid);
-    return launched(kbit_gpu_quantize_8bit(a, c->stream), "quantize_8bit kernel launch");
+    a.mid = op->mid;
+    /* The core passes only ascending maps (kbit_check_map), whose midpoints
+     * are non-decreasing: the kernel may binary-search them. */
+    a.sorted = 1;
+    return launched(kbit_gpu_quantize_8bit(a, stream), "quantize_8bit kernel launch");
 }
 
-kbit_status gpu_dequantize_8bit(void *ctx, const kbit_op_dequantize_8bit *op)
+kbit_status gpu_dequantize_8bit(void *ctx, const kbit_exec *ex, const kbit_op_dequantize_8bit *op)
 {
     gpu_ctx *c = static_cast<gpu_ctx *>(ctx);
+    gpuStream_t stream = stream_of(c, ex->stream);
     kbit_status st = bind(c);
     if (st != KBIT_OK)
         return st;
@@ -324,52 +343,50 @@ kbit_status gpu_dequantize_8bit(void *ctx, const kbit_op_dequantize_8bit *op)
     a.offset = op->offset;
     a.out_dtype = op->out_dtype;
     a.out = op->out;
-    memcpy(a.code, op->code, 256 * sizeof(float));
-    return launched(kbit_gpu_dequantize_8bit(a, c->stream), "dequantize_8bit kernel launch");
+    a.code = op->code;
+    return launched(kbit_gpu_dequantize_8bit(a, stream), "dequantize_8bit kernel launch");
 }
 
-kbit_status gpu_block_sums(void *ctx, const kbit_op_block_sums *op)
+kbit_status gpu_block_sums(void *ctx, const kbit_exec *ex, const kbit_op_block_sums *op)
+{
+    gpu_ctx *c = static_cast<gpu_ctx *>(ctx);
+    gpuStream_t stream = stream_of(c, ex->stream);
+    kbit_status st = bind(c);
+    if (st != KBIT_OK)
+        return st;
+    return launched(kbit_gpu_block_sums(op->x, op->n, op->leaves, stream),
+                    "block_sums kernel launch");
+}
+
+kbit_status gpu_pairsum(void *ctx, const kbit_exec *ex, const kbit_op_pairsum *op)
 {
     gpu_ctx *c = static_cast<gpu_ctx *>(ctx);
     kbit_status st = bind(c);
     if (st != KBIT_OK)
         return st;
-    const int64_t leaves = (op->n + KBIT_PAIRSUM_LEAF - 1) / KBIT_PAIRSUM_LEAF;
-    const size_t bytes = (size_t)leaves * sizeof(double);
-    double *sums = NULL;
-    GPU_TRY(gpuMalloc((void **)&sums, bytes), KBIT_GPU_API("Malloc"));
-    gpuError_t e = kbit_gpu_block_sums(op->x, op->n, sums, c->stream);
-    const char *what = "block_sums kernel launch";
-    if (e == gpuSuccess) {
-        e = gpuMemcpyAsync(op->sums, sums, bytes, gpuMemcpyDeviceToHost, c->stream);
-        what = KBIT_GPU_API("MemcpyAsync");
-    }
-    if (e == gpuSuccess) {
-        e = gpuStreamSynchronize(c->stream); /* op->sums is host memory */
-        what = KBIT_GPU_API("StreamSynchronize");
-    }
-    gpuError_t freed = gpuFree(sums);
-    if (e != gpuSuccess)
-        return fail(e, what);
-    GPU_TRY(freed, KBIT_GPU_API("Free"));
-    return KBIT_OK;
+    return launched(kbit_gpu_pairsum(op->leaves, op->count, op->divisor, op->sum, op->sum_f32,
+                                     stream_of(c, ex->stream)),
+                    "pairsum kernel launch");
 }
 
 kbit_driver make_table(void)
 {
     kbit_driver d;
     memset(&d, 0, sizeof d);
-    d.abi_version = KBIT_DRIVER_ABI_VERSION;
+    d.abi_major = KBIT_DRIVER_ABI_MAJOR;
+    d.abi_minor = KBIT_DRIVER_ABI_MINOR;
     d.struct_size = sizeof(kbit_driver);
+    d.flags = KBIT_DRIVER_STREAMS;
     d.name = KBIT_GPU_DRIVER_NAME;
     d.description = KBIT_GPU_DRIVER_DESCRIPTION;
     d.priority = KBIT_GPU_DRIVER_PRIORITY;
+    d.families = KBIT_FAMILY_QUANT4 | KBIT_FAMILY_QUANT8;
+    d.mem_kinds = KBIT_MEM_KIND_BIT(KBIT_MEM_MANAGED) | KBIT_MEM_KIND_BIT(KBIT_MEM_HOST_PINNED);
     d.device_count = gpu_device_count;
     d.device_open = gpu_device_open;
     d.device_close = gpu_device_close;
     d.device_info = gpu_device_info;
     d.set_threads = gpu_set_threads;
-    d.set_stream = gpu_set_stream;
     d.mem_alloc = gpu_mem_alloc;
     d.mem_free = gpu_mem_free;
     d.mem_copy = gpu_mem_copy;
@@ -379,6 +396,8 @@ kbit_driver make_table(void)
     d.quantize_8bit = gpu_quantize_8bit;
     d.dequantize_8bit = gpu_dequantize_8bit;
     d.block_sums = gpu_block_sums;
+    d.pairsum = gpu_pairsum;
+    d.mem_prefetch = gpu_mem_prefetch;
     return d;
 }
 

@@ -48,12 +48,12 @@ typedef struct kbit_gpu_q8_args {
     int64_t n, nblocks;
     int blocksize;
     kbit_dtype dtype;
-    int center;       /* quantize x - offset (fp32) instead of x */
-    float offset;
-    int sorted;       /* mid is non-decreasing without NaN: binary search */
+    int center;           /* quantize x - *offset (fp32) instead of x */
+    const float *offset;  /* device: one value, written by an earlier op */
+    int sorted;           /* mid is non-decreasing without NaN: binary search */
     uint8_t *q;
     float *absmax;
-    float mid[256];   /* 255 midpoints (+1 unused) */
+    const float *mid;     /* device: 255 midpoints */
 } kbit_gpu_q8_args;
 
 typedef struct kbit_gpu_d4_args {
@@ -75,7 +75,7 @@ typedef struct kbit_gpu_d8_args {
     float offset;
     kbit_dtype out_dtype;
     void *out;
-    float code[256];
+    const float *code;    /* device: 256 entries */
 } kbit_gpu_d8_args;
 
 /* ------------------------------------------------------------------ */

@@ -46,6 +46,21 @@ typedef hipMemcpyKind gpuMemcpyKind;
 #define gpuMemcpyAsync hipMemcpyAsync
 #define gpuGetLastError hipGetLastError
 #define gpuGetErrorString hipGetErrorString
+#define gpuMallocManaged hipMallocManaged
+#define gpuMemAttachGlobal hipMemAttachGlobal
+#define gpuMallocHost hipHostMalloc
+#define gpuFreeHost hipHostFree
+typedef hipPointerAttribute_t gpuPointerAttributes;
+#define gpuPointerGetAttributes hipPointerGetAttributes
+/* ROCm 5 names the field memoryType, later releases type. */
+#if HIP_VERSION_MAJOR >= 6
+#define KBIT_GPU_POINTER_IS_HOST(a) ((a).type == hipMemoryTypeHost)
+#else
+#define KBIT_GPU_POINTER_IS_HOST(a) ((a).memoryType == hipMemoryTypeHost)
+#endif
+/* Prefetch managed memory to device `dev` (or the host when dev < 0). */
+#define KBIT_GPU_PREFETCH(ptr, bytes, dev, stream) \
+    hipMemPrefetchAsync((ptr), (bytes), (dev) < 0 ? hipCpuDeviceId : (dev), (stream))
 
 /* Device pass of the compiler (kernels), as opposed to the host pass. */
 #if defined(__HIP_DEVICE_COMPILE__)
@@ -81,6 +96,29 @@ typedef cudaMemcpyKind gpuMemcpyKind;
 #define gpuMemcpyAsync cudaMemcpyAsync
 #define gpuGetLastError cudaGetLastError
 #define gpuGetErrorString cudaGetErrorString
+#define gpuMallocManaged cudaMallocManaged
+#define gpuMemAttachGlobal cudaMemAttachGlobal
+#define gpuMallocHost cudaMallocHost
+#define gpuFreeHost cudaFreeHost
+typedef cudaPointerAttributes gpuPointerAttributes;
+#define gpuPointerGetAttributes cudaPointerGetAttributes
+#define KBIT_GPU_POINTER_IS_HOST(a) ((a).type == cudaMemoryTypeHost)
+/* Prefetch managed memory to device `dev` (or the host when dev < 0);
+ * CUDA 13 takes a location where earlier releases took a device number. */
+#if CUDART_VERSION >= 13000
+static inline cudaError_t kbit_gpu_prefetch(const void *ptr, size_t bytes, int dev,
+                                            cudaStream_t stream)
+{
+    cudaMemLocation loc;
+    loc.type = dev < 0 ? cudaMemLocationTypeHost : cudaMemLocationTypeDevice;
+    loc.id = dev < 0 ? 0 : dev;
+    return cudaMemPrefetchAsync(ptr, bytes, loc, 0, stream);
+}
+#define KBIT_GPU_PREFETCH(ptr, bytes, dev, stream) kbit_gpu_prefetch((ptr), (bytes), (dev), (stream))
+#else
+#define KBIT_GPU_PREFETCH(ptr, bytes, dev, stream) \
+    cudaMemPrefetchAsync((ptr), (bytes), (dev) < 0 ? cudaCpuDeviceId : (dev), (stream))
+#endif
 
 #if defined(__CUDA_ARCH__)
 #define KBIT_GPU_DEVICE_PASS 1

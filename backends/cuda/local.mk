@@ -33,7 +33,7 @@ EXTRA_DIST += $(kbit_cuda_sources) $(kbit_cuda_headers)
 kbit_cuda_nvccflags = $(KBIT_CUDA_GENCODE) -O3 -std=c++17 \
 	-fmad=false -prec-div=true -prec-sqrt=true -ftz=false \
 	--compiler-options=-fvisibility=hidden,-ffp-contract=off,-fPIC \
-	-I$(top_srcdir)/include -I$(top_builddir) -I$(top_srcdir)/backends/cuda \
+	-I$(top_srcdir)/include -I$(top_srcdir) -I$(top_builddir) -I$(top_srcdir)/backends/cuda \
 	$(NVCCFLAGS)
 
 kbit_cuda_v_nvcc = $(kbit_cuda_v_nvcc_$(V))
@@ -57,5 +57,5 @@ kbit_cuda_la_LIBADD = -L$(KBIT_CUDA_LIBDIR) -lcudart_static -ldl -lrt -lpthread
 # No dependency tracking for nvcc: every object depends on every header.
 $(kbit_cuda_la_OBJECTS): $(kbit_cuda_headers) \
 	$(top_srcdir)/include/kbit.h $(top_srcdir)/include/kbit-driver.h \
-	$(top_srcdir)/include/kbit-formats.h
+	$(top_srcdir)/include/kbit-formats.h $(KBIT_NUMERICS_HDRS:%=$(top_srcdir)/%)
 endif

@@ -16,11 +16,12 @@ kbit_gpu_quantize_8bit_kernel(const kbit_gpu_q8_args a)
 
     const kbit_gpu_geometry g = kbit_gpu_geometry_of(a.blocksize);
     const int64_t tiles = (a.nblocks + g.groups - 1) / g.groups;
+    const float offset = a.center ? *a.offset : 0.0f;
     /* Uniform loop bound: every thread reaches every barrier. */
     for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
         const kbit_gpu_part p = kbit_gpu_part_of(g, tile, tid, a.n, a.blocksize, a.nblocks);
         float v[2 * KBIT_GPU_MAX_PAIRS];
-        red[tid] = kbit_gpu_load_part(a.x, a.dtype, g, &p, a.center, a.offset, v);
+        red[tid] = kbit_gpu_load_part(a.x, a.dtype, g, &p, a.center, offset, v);
         __syncthreads();
         kbit_gpu_group_max(red, tid, p.lane, g.group);
         const float absmax = red[tid - p.lane];

@@ -3,6 +3,7 @@
  * inside a leaf is fixed by the contract, so a leaf is never split. */
 #include "gpu-device.h"
 #include "gpu-kernels.h"
+#include "numerics/pairsum.h"
 
 static __global__ void __launch_bounds__(KBIT_GPU_THREADS)
 kbit_gpu_block_sums_kernel(const float *x, int64_t n, int64_t leaves, double *sums)
@@ -16,5 +17,26 @@ gpuError_t kbit_gpu_block_sums(const float *x, int64_t n, double *sums, gpuStrea
     const int64_t leaves = (n + KBIT_PAIRSUM_LEAF - 1) / KBIT_PAIRSUM_LEAF;
     kbit_gpu_block_sums_kernel<<<kbit_gpu_grid(leaves, KBIT_GPU_THREADS), KBIT_GPU_THREADS, 0,
                                  stream>>>(x, n, leaves, sums);
+    return gpuGetLastError();
+}
+
+/* The tree in one thread, literally the statements of numerics/pairsum.h:
+ * its order is the contract, and its size (a leaf per 256 terms) is small
+ * beside the leaves. */
+static __global__ void kbit_gpu_pairsum_kernel(double *leaves, int64_t count, double divisor,
+                                               double *sum, float *sum_f32)
+{
+    if (threadIdx.x != 0 || blockIdx.x != 0)
+        return;
+    double s = kbit_pairsum_tree(leaves, count) / divisor; /* IEEE fp64 division */
+    *sum = s;
+    if (sum_f32 != NULL)
+        *sum_f32 = (float)s; /* round to nearest even */
+}
+
+gpuError_t kbit_gpu_pairsum(double *leaves, int64_t count, double divisor, double *sum,
+                            float *sum_f32, gpuStream_t stream)
+{
+    kbit_gpu_pairsum_kernel<<<1, 1, 0, stream>>>(leaves, count, divisor, sum, sum_f32);
     return gpuGetLastError();
 }
