@@ -102,6 +102,10 @@ EXTRA_DIST += tests/fuzz_checkpoint.c
 TESTS += tests/test-checkpoint-cli.sh
 EXTRA_DIST += tests/test-checkpoint-cli.sh
 
+# doc/numerics.md's tables against include/kbit-formats.h, value by value.
+TESTS += tests/test-doc-tables.sh
+EXTRA_DIST += tests/test-doc-tables.sh
+
 # Interop with the Python stack (skips unless torch, bitsandbytes, safetensors,
 # transformers and accelerate import; scripts/check may install them).
 TESTS += tests/test-interop.sh
