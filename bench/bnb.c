@@ -1,5 +1,5 @@
 /* bench/bnb.c - load libbitsandbytes_cpu.so and call its C ABI.
- * Signatures (numerics.md 7.1; checked with nm -D on the 0.50 wheel):
+ * Signatures (doc/numerics.md 7.1; checked with nm -D on the 0.50 wheel):
  *   cquantize_blockwise_cpu_fp32(float *code, float *A, float *absmax,
  *                                unsigned char *out, long long blocksize, long long n)
  *   cdequantize_blockwise_cpu_fp32(float *code, unsigned char *A, const float *absmax,

@@ -1,6 +1,6 @@
 /* bench/bnb.h - bitsandbytes side by side. The CPU library of the
  * `bitsandbytes` wheel (libbitsandbytes_cpu.so; scripts/fetch-bnb gets it) is
- * loaded with dlopen and its exported C functions (numerics.md 7.1) are timed
+ * loaded with dlopen and its exported C functions (doc/numerics.md 7.1) are timed
  * on the same buffers as kbit. */
 #ifndef KBIT_BENCH_BNB_H
 #define KBIT_BENCH_BNB_H

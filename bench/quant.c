@@ -162,7 +162,7 @@ static void print_figures(const section *sec, const bench_case *c)
 /* ---- bitsandbytes ---- */
 
 /* Elements whose bits differ, and how many of those are zeros of opposite
- * sign (FP4 code 8 decodes to -0.0 in kbit, numerics.md 1.2). */
+ * sign (FP4 code 8 decodes to -0.0 in kbit, doc/numerics.md 1.2). */
 static void count_differences(const bench_case *c, const void *a, const void *b, int64_t n,
                               int64_t *diff, int64_t *zero_sign)
 {

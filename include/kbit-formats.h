@@ -1,6 +1,6 @@
 /*
  * kbit-formats.h - the constants of the formats, as IEEE-754 binary32 bit
- * patterns (shared/spec/numerics.md). Each backend instantiates them in its
+ * patterns (doc/numerics.md). Each backend instantiates them in its
  * own memory space (host array, CUDA __constant__, OpenCL constant), so they
  * are given as initializer lists of uint32_t bit patterns.
  */

@@ -180,9 +180,9 @@ KBIT_API kbit_status kbit_device_set_threads(kbit_device *device, int threads);
 KBIT_API kbit_status kbit_device_set_stream(kbit_device *device, void *stream);
 
 /* Floating matrix products (4-bit matmul, the outlier part and the backward
- * of LLM.int8()) in exact mode (the default: dot32 of determinism.md 3,
+ * of LLM.int8()) in exact mode (the default: dot32 of doc/determinism.md 3,
  * bit-identical everywhere) or fast mode, where a driver may use faster
- * dot products whose results are within the bound of numerics.md 5.4. A
+ * dot products whose results are within the bound of doc/numerics.md 5.4. A
  * driver without a fast path runs exact in both modes. Per device. */
 typedef enum kbit_math_mode {
     KBIT_MATH_EXACT = 0,
@@ -366,9 +366,9 @@ KBIT_API kbit_status kbit_dequantize_8bit(kbit_device *device, const uint8_t *q,
 /* ------------------------------------------------------------------ */
 /* Optimizers: bitsandbytes' eight, 32-bit and 8-bit blockwise states   */
 /*
- * Numerics: shared/spec/numerics.md 6 (bitsandbytes' CUDA kernels with IEEE
+ * Numerics: doc/numerics.md 6 (bitsandbytes' CUDA kernels with IEEE
  * arithmetic and the NORMATIVE deviations of 6.5), norms by pairsum
- * (determinism.md 4). Results are bit-identical on every backend and thread
+ * (doc/determinism.md 4). Results are bit-identical on every backend and thread
  * count.
  *
  * One kbit_optim_state per parameter tensor holds the step counter, the
@@ -527,7 +527,7 @@ KBIT_API kbit_status kbit_optim_state_load_bnb(kbit_optim_state *state,
                                                const kbit_optim_bnb_state *bnb);
 /* LLM.int8(): row-wise int8 quantization, int8 GEMM, mixed forward      */
 /*
- * numerics.md 4 as upgraded by determinism.md 3.1 and 5. Matrices are
+ * doc/numerics.md 4 as upgraded by doc/determinism.md 3.1 and 5. Matrices are
  * row-major and 2-D (flatten leading dims first). The int8 weight is
  * CB[N,K] (int8, [out_features, in_features]) with SCB[N] (fp32 row absmax),
  * exactly bitsandbytes' Linear8bitLt `weight` / `SCB`.
@@ -652,7 +652,7 @@ KBIT_API kbit_status kbit_int8_linear_backward_prepared(kbit_device *device, kbi
  * its auxiliary tensors (absmax, quant_map, quant state, SCB, ...) are hidden.
  * Files are mapped read-only and every header, index and quant state is
  * validated before use (a malformed file gives KBIT_EFORMAT naming the file
- * and the fault). The formats are those of numerics.md 8 (doc/formats.md).
+ * and the fault). The formats are those of doc/numerics.md 8 (doc/formats.md).
  */
 typedef struct kbit_checkpoint kbit_checkpoint;
 
@@ -822,7 +822,7 @@ KBIT_API int kbit_checkpoint_should_quantize(const char *name, int ndim, kbit_dt
  *
  * A (dOut), bias and out (dA) share one dtype: KBIT_F32, KBIT_F16 or
  * KBIT_BF16 (the output is in the activation's dtype, as in bitsandbytes).
- * Every output is one dot32 (determinism.md 3): w = DEC[q] * absmax' in fp32
+ * Every output is one dot32 (doc/determinism.md 3): w = DEC[q] * absmax' in fp32
  * (absmax' is the stored or the reconstructed nested absmax), a = f32(A),
  * 32 lanes of 8-element chunks summed with fma in increasing index order,
  * folded 16, 8, 4, 2, 1, then + f32(bias), then rounded once to the dtype.

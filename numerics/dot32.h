@@ -1,5 +1,5 @@
 /*
- * numerics/dot32.h - the canonical dot product of determinism.md 3,
+ * numerics/dot32.h - the canonical dot product of doc/determinism.md 3,
  * written literally: 32 lanes, chunk c of 8 elements goes to lane c mod 32,
  * fma in increasing index order, fold 16, 8, 4, 2, 1.
  *

@@ -3,7 +3,7 @@
  * static inline scalar functions: the 4-bit and 8-bit encoders, the 4-bit
  * decode tables, and block loads/stores in the data dtypes.
  *
- * These are the NORMATIVE definitions (numerics.md 1.3-1.9, 2.4-2.5) written
+ * These are the NORMATIVE definitions (doc/numerics.md 1.3-1.9, 2.4-2.5) written
  * for clarity. The reference kernels are built from them, and the SIMD
  * variants use them for the few elements of a block that do not fill a vector.
  */

@@ -3,7 +3,7 @@
  *
  * Widening (fp16 -> fp32, bf16 -> fp32) is exact. Narrowing rounds to nearest,
  * ties to even, keeps denormals, overflows to infinity and turns every NaN into
- * a quiet NaN of the same sign (numerics.md 0.3 rule 4). These are the
+ * a quiet NaN of the same sign (doc/numerics.md 0.3 rule 4). These are the
  * conversions of the scalar reference; SIMD code must give the same bits.
  *
  * Self-contained on purpose (only <stdint.h> and <string.h>): tests and other

@@ -1,6 +1,6 @@
 /*
  * numerics/optim_scales.h - the scalars of an optimizer step that come from
- * norms (numerics.md 6.4 and 6.7, determinism.md 4): percentile clipping's
+ * norms (doc/numerics.md 6.4 and 6.7, doc/determinism.md 4): percentile clipping's
  * gradient scale and max_unorm's update scale, from pairsum results.
  *
  * These run on the device (a GPU runs them in one work item), so that a step

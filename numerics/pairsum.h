@@ -1,5 +1,5 @@
 /*
- * numerics/pairsum.h - the canonical fp64 sum of determinism.md 4: leaves
+ * numerics/pairsum.h - the canonical fp64 sum of doc/determinism.md 4: leaves
  * are sequential fp64 sums of 256 consecutive terms, reduced by a fixed tree.
  * A driver may compute the leaves and run the tree wherever it likes (a GPU
  * in one work group), as long as it does exactly these additions.

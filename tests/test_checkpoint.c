@@ -4,7 +4,7 @@
  *  - round trips quantize -> inspect (the C API) -> dequantize on generated
  *    multi-shard models (fp16 and bf16, tied and untied lm_head, NF4/FP4,
  *    nested or not): every output key, dtype, shape and byte checked against
- *    numerics.md 8 and against the ops run directly, config.json's
+ *    doc/numerics.md 8 and against the ops run directly, config.json's
  *    quantization_config and the index checked as text;
  *  - the C API: load onto a device, the writer, 8-bit weights;
  *  - malformed input: a clear KBIT_EFORMAT, no crash, and OUT never written.

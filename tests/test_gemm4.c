@@ -16,7 +16,7 @@
  * are pre-filled with different bytes for the reference and the target.
  *
  * Accuracy: against an fp64 sum over the same dequantized weights, every
- * output is within the bound of numerics.md 5.4, |err| <= (2^-p + K 2^-24)
+ * output is within the bound of doc/numerics.md 5.4, |err| <= (2^-p + K 2^-24)
  * sum|a w| + ulp(out); the typical (median) relative error is printed. */
 #include "config.h"
 

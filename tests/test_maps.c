@@ -1,5 +1,5 @@
 /* tests/test_maps.c - the public code tables against the normative tables of
- * kbit-formats.h and the anchors of numerics.md 2.3, their structure, the
+ * kbit-formats.h and the anchors of doc/numerics.md 2.3, their structure, the
  * 4-bit quant_map tables (FP4 entry 8 is +0.0 as bitsandbytes stores it),
  * and an independent implementation of the generation recipe (numerics 2.2,
  * written from the spec text) that must reproduce the normative tables. */
@@ -31,7 +31,7 @@ static void check_table(const float *got, const uint32_t *want, int n, const cha
            "%s equals the normative table bit for bit (%d entries)", what, n);
 }
 
-/* numerics.md 2.3 anchors, as printed there (9 significant digits name one float). */
+/* doc/numerics.md 2.3 anchors, as printed there (9 significant digits name one float). */
 static void check_anchors(const float *s)
 {
     static const struct { int i; float v; } anchors[] = {
@@ -71,7 +71,7 @@ static void check_structure(const float *s, const float *u)
            "unsigned map: +0.0 at 0, 1.0 at 255, all others positive");
 }
 
-/* numerics.md 2.2, from the spec text; -ffp-contract=off makes every
+/* doc/numerics.md 2.2, from the spec text; -ffp-contract=off makes every
  * operation below a single IEEE rounding. */
 static void linspace_f32(int steps, float *out)
 {

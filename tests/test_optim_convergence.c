@@ -1,6 +1,6 @@
 /* tests/test_optim_convergence.c - every optimizer, with 32-bit and 8-bit
  * states, minimizes a fixed least-squares problem, and gets about as far as
- * an fp64 implementation of the same formulas (numerics.md 6 in exact
+ * an fp64 implementation of the same formulas (doc/numerics.md 6 in exact
  * arithmetic: no roundings, no quantized states).
  *
  * Problem: f(x) = 1/2 ||A x - b||^2 with N = 10000 parameters and a

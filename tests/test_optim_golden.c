@@ -1,5 +1,5 @@
 /* tests/test_optim_golden.c - the optimizer golden vectors (optim.safetensors,
- * numerics.md 6) bit for bit on every target (CPU variants x 1 and 2 threads,
+ * doc/numerics.md 6) bit for bit on every target (CPU variants x 1 and 2 threads,
  * plugin drivers, CUDA), and the host scalars of numerics 6.2/6.4.
  *
  * Cases come from the file's __metadata__ "cases" list. Each case's initial

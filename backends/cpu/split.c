@@ -9,7 +9,7 @@
  * reduction crosses a piece (the sums a result needs are either inside a unit,
  * like a dot32, or go to per-unit leaves that the pairsum tree reduces in a
  * fixed order). So the bits never depend on the thread count or on which
- * thread ran which piece (determinism.md 1).
+ * thread ran which piece (doc/determinism.md 1).
  */
 #include "config.h"
 

@@ -238,7 +238,7 @@ KBIT_HD void kbit_gpu_dequant8_elem(const kbit_gpu_d8_args *a, const float *code
     kbit_gpu_store(a->out, a->out_dtype, i, v);
 }
 
-/* Pairsum leaf b (determinism.md 4): fp64 sum of x[256b ..] in order, from +0. */
+/* Pairsum leaf b (doc/determinism.md 4): fp64 sum of x[256b ..] in order, from +0. */
 KBIT_HD double kbit_gpu_leaf_sum(const float *x, int64_t n, int64_t b)
 {
     int64_t start = b * KBIT_PAIRSUM_LEAF;

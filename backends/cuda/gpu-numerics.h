@@ -1,6 +1,6 @@
 /*
  * backends/cuda/gpu-numerics.h - the element-level rules of the formats for
- * the GPU kernels (numerics.md 0.3, 1.3-1.9, 2.4-2.5): exact fp32 arithmetic,
+ * the GPU kernels (doc/numerics.md 0.3, 1.3-1.9, 2.4-2.5): exact fp32 arithmetic,
  * fp16/bf16 conversions, the NF4/FP4/8-bit encoders and dtype loads/stores.
  *
  * Every function is __host__ __device__ so that the host can check them

@@ -26,7 +26,7 @@ kbit_cuda_headers = \
 # Shipped whether or not this build has CUDA.
 EXTRA_DIST += $(kbit_cuda_sources) $(kbit_cuda_headers)
 
-# Numerics (determinism.md 2): IEEE division and sqrt, no FMA contraction,
+# Numerics (doc/determinism.md 2): IEEE division and sqrt, no FMA contraction,
 # denormals kept. Hidden visibility, and libtool keeps only
 # kbit_driver_entry in the dynamic symbol table (the static runtime's
 # symbols stay inside).

@@ -1,5 +1,5 @@
 /* backends/cuda/quant4.cu - 4-bit (NF4/FP4) blockwise quantize and dequantize
- * kernels (numerics.md 1.3-1.9). The work split is described in gpu-blocks.h. */
+ * kernels (doc/numerics.md 1.3-1.9). The work split is described in gpu-blocks.h. */
 #include "gpu-device.h"
 #include "gpu-kernels.h"
 

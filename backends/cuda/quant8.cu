@@ -1,5 +1,5 @@
 /* backends/cuda/quant8.cu - 8-bit blockwise dynamic quantize and dequantize
- * kernels (numerics.md 2.4-2.5), with the centring / offset of the nested
+ * kernels (doc/numerics.md 2.4-2.5), with the centring / offset of the nested
  * absmax (numerics 3). The work split is described in gpu-blocks.h. */
 #include "gpu-device.h"
 #include "gpu-kernels.h"

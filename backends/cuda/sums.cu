@@ -1,4 +1,4 @@
-/* backends/cuda/sums.cu - pairsum leaves (determinism.md 4): one thread per
+/* backends/cuda/sums.cu - pairsum leaves (doc/determinism.md 4): one thread per
  * 256-element leaf adds its elements in ascending order in fp64. The order
  * inside a leaf is fixed by the contract, so a leaf is never split. */
 #include "gpu-device.h"

@@ -1,4 +1,4 @@
-/* lib/checkpoint/bnb.c - the bitsandbytes checkpoint format (numerics.md 8). */
+/* lib/checkpoint/bnb.c - the bitsandbytes checkpoint format (doc/numerics.md 8). */
 #include "config.h"
 
 #include <math.h>

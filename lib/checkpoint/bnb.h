@@ -1,4 +1,4 @@
-/* lib/checkpoint/bnb.h - the bitsandbytes checkpoint format (numerics.md 8), internal:
+/* lib/checkpoint/bnb.h - the bitsandbytes checkpoint format (doc/numerics.md 8), internal:
  * key names, the packed quant-state JSON, the transformers
  * quantization_config, and which tensors get quantized. */
 #ifndef KBIT_LIB_BNB_H

@@ -2,7 +2,7 @@
  *
  * bitsandbytes stores the 4-bit quant state as json.dumps(dict) bytes and
  * transformers writes config.json with json.dumps(indent=2, sort_keys=True);
- * numerics.md 8 makes both byte-exact. jansson parses; this module prints:
+ * doc/numerics.md 8 makes both byte-exact. jansson parses; this module prints:
  *  - floats as Python repr (shortest round-trip digits, exponent form below
  *    1e-4 and from 1e16 on, "NaN" / "Infinity" / "-Infinity"),
  *  - strings with ensure_ascii (\uXXXX in lowercase hex, surrogate pairs),

@@ -1,5 +1,5 @@
-/* lib/ops/gemm4.c - 4-bit inference matmul and its backward (numerics.md 5,
- * determinism.md 3): checks, the nested absmax, prepared weights, dispatch. */
+/* lib/ops/gemm4.c - 4-bit inference matmul and its backward (doc/numerics.md 5,
+ * doc/determinism.md 3): checks, the nested absmax, prepared weights, dispatch. */
 #include "config.h"
 
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* lib/ops/int8.c - LLM.int8(): row-wise quantization with outliers, the int8
  * weight, the exact int8 GEMM, its dequantization and the mixed-precision
- * linear forward and backward (numerics.md 4, determinism.md 3.1 and 5). */
+ * linear forward and backward (doc/numerics.md 4, doc/determinism.md 3.1 and 5). */
 #include "config.h"
 
 #include <math.h>

@@ -1,7 +1,7 @@
 /* lib/ops/maps.c - the dynamic 8-bit maps and the 4-bit quant_map tables.
  * The dynamic maps are generated once by the specification's recipe (a
- * scalar emulation of torch.linspace without FMA, numerics.md 2.2) and checked
- * against the normative bit patterns (numerics.md 2.3); should a compiler ever
+ * scalar emulation of torch.linspace without FMA, doc/numerics.md 2.2) and checked
+ * against the normative bit patterns (doc/numerics.md 2.3); should a compiler ever
  * break the recipe, the normative table is used and kbit_maps_recipe_matches()
  * reports it. */
 #include "config.h"

@@ -5,7 +5,7 @@
 #include "kbit-driver.h"
 #include "runtime/exec.h"
 
-/* Build a dynamic map by the numerics.md 2.2 recipe (signed or unsigned). */
+/* Build a dynamic map by the doc/numerics.md 2.2 recipe (signed or unsigned). */
 void kbit_map_generate(int is_signed, float out[256]);
 
 /* Midpoints of consecutive entries, mid[i] = (code[i] + code[i+1]) * 0.5f. */

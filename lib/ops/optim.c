@@ -1,8 +1,8 @@
 /*
- * lib/ops/optim.c - optimizer steps (numerics.md 6): check everything,
+ * lib/ops/optim.c - optimizer steps (doc/numerics.md 6): check everything,
  * compute the host scalars once, then enqueue the step. With percentile
  * clipping (6.7) or max_unorm (6.4) the norms come first, all on the device:
- * per-256-element fp64 leaves, the pairsum tree (determinism.md 4) and the
+ * per-256-element fp64 leaves, the pairsum tree (doc/determinism.md 4) and the
  * scales of numerics/optim_scales.h, which the step then reads from device
  * memory. Nothing returns to the host during a step.
  */

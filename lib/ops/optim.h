@@ -1,5 +1,5 @@
 /* lib/ops/optim.h - the optimizer core shared by lib/optim*.c: the state object,
- * configuration checks and the host scalars of numerics.md 6.2. */
+ * configuration checks and the host scalars of doc/numerics.md 6.2. */
 #ifndef KBIT_LIB_OPTIM_H
 #define KBIT_LIB_OPTIM_H
 

@@ -1,4 +1,4 @@
-/* lib/ops/optim_config.c - optimizer configurations: the defaults of numerics.md
+/* lib/ops/optim_config.c - optimizer configurations: the defaults of doc/numerics.md
  * 6.1, their checks, and the host scalars of 6.2 (computed once per step on
  * the host, in double, and passed to every driver as fp32). */
 #include "config.h"

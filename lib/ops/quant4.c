@@ -1,5 +1,5 @@
 /* lib/ops/quant4.c - 4-bit NF4/FP4 quantization, double quantization of absmax
- * and the quant state (numerics.md 1 and 3). */
+ * and the quant state (doc/numerics.md 1 and 3). */
 #include "config.h"
 
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* lib/ops/quant8.c - 8-bit blockwise dynamic quantization (numerics.md 2). */
+/* lib/ops/quant8.c - 8-bit blockwise dynamic quantization (doc/numerics.md 2). */
 #include "config.h"
 
 #include "runtime/check.h"

@@ -1,6 +1,6 @@
 /*
  * backends/cpu/gemm4/avx2.c - AVX2 4-bit matmul forward (dot32,
- * determinism.md 3), bit-identical to ref/gemm4.c.
+ * doc/determinism.md 3), bit-identical to ref/gemm4.c.
  *
  * The layout of avx512_gemm4.c in 256-bit halves: a 16-chunk group of a
  * weight row is two loads of 8 packed words (dot32 lanes 0-7 and 8-15 for

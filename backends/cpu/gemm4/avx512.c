@@ -1,6 +1,6 @@
 /*
  * backends/cpu/gemm4/avx512.c - AVX-512 4-bit matmul forward (dot32,
- * determinism.md 3), bit-identical to ref/gemm4.c.
+ * doc/determinism.md 3), bit-identical to ref/gemm4.c.
  *
  * One 512-bit load of a weight row gives 16 packed 32-bit words = 16
  * consecutive chunks of 8 nibbles = dot32 lanes 0-15 (even groups) or 16-31
@@ -68,7 +68,7 @@ KBIT_INLINE float fold32(__m512 lo, __m512 hi)
 #define GEMM4_MAX_M 8
 
 /* How w = DEC[q] * absmax is formed (all give the same product, so the same
- * bits; determinism.md 3 allows a per-block table prepared in advance):
+ * bits; doc/determinism.md 3 allows a per-block table prepared in advance):
  *  LOOKUP_LANES: any blocksize and K % 8 == 0: vpermps of DEC, times the
  *    per-lane absmax (lane_absmax);
  *  LOOKUP_PAIR: blocksize 64 and K % 128 == 0: a group's 16 chunks are

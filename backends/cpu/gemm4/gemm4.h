@@ -1,6 +1,6 @@
 /*
- * backends/cpu/gemm4/gemm4.h - the 4-bit matmul on the CPU (numerics.md 5,
- * determinism.md 3). Forward kernels compute the outputs of weight rows
+ * backends/cpu/gemm4/gemm4.h - the 4-bit matmul on the CPU (doc/numerics.md 5,
+ * doc/determinism.md 3). Forward kernels compute the outputs of weight rows
  * [n_begin, n_end), backward kernels those of weight columns [k_begin,
  * k_end); each output is one whole dot32.
  */

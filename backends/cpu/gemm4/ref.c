@@ -1,5 +1,5 @@
-/* backends/cpu/gemm4/ref.c - reference 4-bit matrix products (numerics.md 5,
- * determinism.md 3): every output is one dot32 over fp32 values, the weight
+/* backends/cpu/gemm4/ref.c - reference 4-bit matrix products (doc/numerics.md 5,
+ * doc/determinism.md 3): every output is one dot32 over fp32 values, the weight
  * dequantized with one fp32 multiply. Clear rather than fast. */
 #include <stdlib.h>
 

@@ -1,6 +1,6 @@
 /*
- * backends/cpu/int8/int8.h - LLM.int8() on the CPU (numerics.md 4,
- * determinism.md 3.1 and 5). Ranges are output rows unless noted.
+ * backends/cpu/int8/int8.h - LLM.int8() on the CPU (doc/numerics.md 4,
+ * doc/determinism.md 3.1 and 5). Ranges are output rows unless noted.
  */
 #ifndef KBIT_CPU_INT8_H
 #define KBIT_CPU_INT8_H

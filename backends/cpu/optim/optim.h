@@ -1,5 +1,5 @@
 /*
- * backends/cpu/optim/optim.h - the optimizers on the CPU (numerics.md 6):
+ * backends/cpu/optim/optim.h - the optimizers on the CPU (doc/numerics.md 6):
  * steps and norm leaves over blocks of KBIT_OPTIM_BLOCK (256) elements, the
  * 8-bit state blocks.
  */

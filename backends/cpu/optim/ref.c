@@ -1,6 +1,6 @@
 /*
- * backends/cpu/optim/ref.c - reference optimizer kernels (numerics.md 6.3-6.5
- * with the NORMATIVE deviations of 6.5, determinism.md 4 for the norm leaves).
+ * backends/cpu/optim/ref.c - reference optimizer kernels (doc/numerics.md 6.3-6.5
+ * with the NORMATIVE deviations of 6.5, doc/determinism.md 4 for the norm leaves).
  *
  * Work is split into blocks of KBIT_OPTIM_BLOCK (256) elements: the 8-bit
  * states are quantized per block, and 32-bit states are simply cut the same

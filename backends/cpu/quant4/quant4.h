@@ -1,7 +1,7 @@
 /*
  * backends/cpu/quant4/quant4.h - the 4-bit family on the CPU: NF4/FP4
- * blockwise quantize and dequantize (numerics.md 1) and the leaves of the
- * nested absmax's pairsum (determinism.md 4). Kernels take whole blocks
+ * blockwise quantize and dequantize (doc/numerics.md 1) and the leaves of the
+ * nested absmax's pairsum (doc/determinism.md 4). Kernels take whole blocks
  * [block_begin, block_end) of their op.
  */
 #ifndef KBIT_CPU_QUANT4_H

@@ -1,5 +1,5 @@
 /* backends/cpu/quant4/ref.c - reference 4-bit (NF4/FP4) blockwise kernels
- * (numerics.md 1.3-1.9). */
+ * (doc/numerics.md 1.3-1.9). */
 #include "numerics/encode.h"
 #include "quant4.h"
 

@@ -1,4 +1,4 @@
-/* backends/cpu/quant4/sums_ref.c - reference pairsum leaves (determinism.md
+/* backends/cpu/quant4/sums_ref.c - reference pairsum leaves (doc/determinism.md
  * 4), and the tree: numerics/pairsum.h, as every driver computes them. */
 #include "numerics/pairsum.h"
 #include "quant4.h"

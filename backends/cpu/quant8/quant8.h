@@ -1,6 +1,6 @@
 /*
  * backends/cpu/quant8/quant8.h - the 8-bit blockwise family on the CPU
- * (numerics.md 2): quantize and dequantize over whole blocks, and the
+ * (doc/numerics.md 2): quantize and dequantize over whole blocks, and the
  * encoder plans that let the SIMD kernels find enc8(x) without a full
  * search (the optimizer family uses them too).
  */

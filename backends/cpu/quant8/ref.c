@@ -1,5 +1,5 @@
 /* backends/cpu/quant8/ref.c - reference 8-bit blockwise dynamic kernels
- * (numerics.md 2.4-2.5, and the nested absmax of 3). */
+ * (doc/numerics.md 2.4-2.5, and the nested absmax of 3). */
 #include "numerics/encode.h"
 #include "quant8.h"
 
