@@ -30,7 +30,8 @@ kbit_test_progs = \
 	tests/test_int8_conformance \
 	tests/test_int8_bad_input \
 	tests/test_gemm4 \
-	tests/test_gemm4_bad
+	tests/test_gemm4_bad \
+	tests/test_threads
 check_PROGRAMS += $(kbit_test_progs)
 TESTS += $(kbit_test_progs)
 
@@ -129,6 +130,12 @@ tests_test_gemm4_CFLAGS = $(kbit_test_cflags)
 tests_test_gemm4_LDADD = $(kbit_test_libs)
 tests_test_gemm4_LDFLAGS = $(kbit_test_linkflags)
 
+tests_test_threads_SOURCES = tests/test_threads.c
+tests_test_threads_CPPFLAGS = $(kbit_test_cppflags)
+tests_test_threads_CFLAGS = $(kbit_test_cflags)
+tests_test_threads_LDADD = $(kbit_test_libs)
+tests_test_threads_LDFLAGS = $(kbit_test_linkflags)
+
 tests_test_gemm4_bad_SOURCES = tests/test_gemm4_bad.c
 tests_test_gemm4_bad_CPPFLAGS = $(kbit_test_cppflags)
 tests_test_gemm4_bad_CFLAGS = $(kbit_test_cflags)
@@ -139,17 +146,29 @@ tests_test_gemm4_bad_LDFLAGS = $(kbit_test_linkflags)
 # shared build of a library that is never installed.
 #   kbit-testref.so  driver "testref": the scalar reference kernels of
 #                    backends/cpu/<family>/ref.c in a plugin (priority -10: never "auto")
-#   kbit-badabi.so   abi_version 999: must be refused
+#                    (ABI 2.1: streams, workspace, weight preparation)
+#   kbit-partial.so  driver "partial": an ABI 2.0 table with part of the
+#                    families, two devices (priority 50: "auto" for quant4)
+#   kbit-badabi.so   ABI major version 999: must be refused
+#   kbit-short.so    a table shorter than ABI 2.0: must be refused
 #   kbit-nosym.so    no kbit_driver_entry symbol: must be refused
-check_LTLIBRARIES += tests/drivers/kbit-testref.la tests/drivers/kbit-badabi.la \
-	tests/drivers/kbit-nosym.la
+check_LTLIBRARIES += tests/drivers/kbit-testref.la tests/drivers/kbit-partial.la \
+	tests/drivers/kbit-badabi.la tests/drivers/kbit-short.la tests/drivers/kbit-nosym.la
 
 tests_drivers_kbit_testref_la_SOURCES = tests/drivers/testref.c $(KBIT_CPU_REF_SOURCES)
 tests_drivers_kbit_testref_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/backends/cpu
 tests_drivers_kbit_testref_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere -no-undefined
 
+tests_drivers_kbit_partial_la_SOURCES = tests/drivers/partial.c $(KBIT_CPU_REF_SOURCES)
+tests_drivers_kbit_partial_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/backends/cpu
+tests_drivers_kbit_partial_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere -no-undefined
+
 tests_drivers_kbit_badabi_la_SOURCES = tests/drivers/badabi.c
 tests_drivers_kbit_badabi_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere -no-undefined
+
+tests_drivers_kbit_short_la_SOURCES = tests/drivers/badabi.c
+tests_drivers_kbit_short_la_CPPFLAGS = $(AM_CPPFLAGS) -DKBIT_TEST_SHORT_TABLE
+tests_drivers_kbit_short_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere -no-undefined
 
 tests_drivers_kbit_nosym_la_SOURCES = tests/drivers/nosym.c
 tests_drivers_kbit_nosym_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere -no-undefined

@@ -3,9 +3,13 @@
  *  - kbit-testref.so (driver "testref", priority -10) loads, has a device,
  *    computes (a quantize with hand-computed codes, and bit-identity with the
  *    built-in CPU driver), and is never what "auto" picks;
- *  - kbit-badabi.so (abi_version 999) and kbit-nosym.so (no entry symbol)
- *    are refused with a reason, and opening them by name fails with
- *    KBIT_ENODEV and a message;
+ *  - kbit-partial.so (driver "partial", an ABI 2.0 table with poisoned 2.1
+ *    slots behind it, two devices with different families, priority 50):
+ *    accepted, its incomplete family dropped with the reason, per-device
+ *    families, "auto" choosing by the families asked for;
+ *  - kbit-badabi.so (ABI major 999), kbit-short.so (a table shorter than
+ *    2.0) and kbit-nosym.so (no entry symbol) are refused with a reason, and
+ *    opening them by name fails with KBIT_ENODEV and a message;
  *  - a directory that does not exist and a file that is not a shared object
  *    in the search path are handled (ignored / refused), and a second copy of
  *    a driver already loaded is refused.
@@ -197,6 +201,102 @@ static void check_testref(void)
                "a second driver called testref is refused (\"%s\")", dup.reason);
 }
 
+/* The driver name of the device "auto" opens for families (or "" if none). */
+static const char *auto_for(uint32_t families, char *name, size_t len)
+{
+    kbit_device *d = NULL;
+    kbit_device_info info;
+    name[0] = '\0';
+    if (kbit_device_open_for("auto", families, &d) == KBIT_OK) {
+        if (kbit_device_get_info(d, &info) == KBIT_OK)
+            snprintf(name, len, "%s:%d", info.driver, info.index);
+        kbit_device_close(d);
+    }
+    return name;
+}
+
+static void check_partial(void)
+{
+    kbit_driver_report r;
+    if (!tap_ok(find_report("kbit-partial.so", 0, &r), "kbit-partial.so is listed")) {
+        tap_skip("partial driver checks", "kbit-partial.so was not found in KBIT_DRIVER_PATH");
+        return;
+    }
+    tap_ok(r.loaded && r.abi_major == 2 && r.abi_minor == 0 && r.device_count == 2,
+           "partial: an ABI 2.0 table is accepted (ABI %u.%u, %d devices)",
+           (unsigned)r.abi_major, (unsigned)r.abi_minor, r.device_count);
+    if (!tap_ok(r.families == (KBIT_FAMILY_QUANT4 | KBIT_FAMILY_QUANT8) &&
+                    contains(r.families_reason, "gemm_4bit_backward"),
+                "partial: gemm4, claimed without its backward slot, is dropped with the reason"))
+        tap_diag("families 0x%x, reason \"%s\"", (unsigned)r.families, r.families_reason);
+
+    char name[64];
+    tap_ok(strcmp(auto_for(KBIT_FAMILY_QUANT4, name, sizeof name), "partial:0") == 0,
+           "auto for quant4 picks the higher-priority partial:0 (got %s)", name);
+    tap_ok(strcmp(auto_for(KBIT_FAMILY_QUANT8, name, sizeof name), "partial:0") == 0,
+           "auto for quant8 picks partial:0, its first device with quant8 (got %s)", name);
+    tap_ok(strcmp(auto_for(KBIT_FAMILY_QUANT4 | KBIT_FAMILY_GEMM4, name, sizeof name),
+                  "cpu:0") == 0,
+           "auto for quant4 + gemm4 picks the cpu driver (got %s)", name);
+    tap_ok(strcmp(auto_for(KBIT_FAMILY_OPTIM, name, sizeof name), "cpu:0") == 0,
+           "auto for optim picks the cpu driver (got %s)", name);
+    kbit_device *d = NULL;
+    kbit_device_info info;
+    if (tap_ok(kbit_device_open("auto", &d) == KBIT_OK, "kbit_device_open(\"auto\")")) {
+        tap_ok(kbit_device_get_info(d, &info) == KBIT_OK && strcmp(info.driver, "cpu") == 0,
+               "plain \"auto\" wants every family: the cpu driver (got %s)", info.driver);
+        kbit_device_close(d);
+    }
+
+    /* device 0: quant4 works and gemm4 is refused with the reason */
+    kbit_device *p0 = NULL, *p1 = NULL;
+    if (!tap_ok(kbit_device_open("partial:0", &p0) == KBIT_OK, "open partial:0")) {
+        tap_diag("%s", kbit_last_error());
+        return;
+    }
+    check_quantize(p0, "partial:0");
+    kbit_status st = kbit_device_supports(p0, KBIT_FAMILY_GEMM4);
+    if (!tap_ok(st == KBIT_ENOTSUP && contains(kbit_last_error(), "gemm4") &&
+                    contains(kbit_last_error(), "gemm_4bit_backward"),
+                "kbit_device_supports(partial:0, gemm4) -> KBIT_ENOTSUP with the reason"))
+        tap_diag("%s: %s", kbit_strerror(st), kbit_last_error());
+    tap_ok(kbit_device_supports(p0, KBIT_FAMILY_QUANT4 | KBIT_FAMILY_QUANT8) == KBIT_OK,
+           "kbit_device_supports(partial:0, quant4 | quant8) -> KBIT_OK");
+    tap_ok(kbit_device_get_info(p0, &info) == KBIT_OK &&
+               info.families == (KBIT_FAMILY_QUANT4 | KBIT_FAMILY_QUANT8),
+           "partial:0 info lists quant4 and quant8 (0x%x)", (unsigned)info.families);
+    /* A 2.1 slot past the 2.0 table (poisoned: it aborts) is never called. */
+    void *buf = NULL;
+    if (kbit_malloc(p0, 256, &buf) == KBIT_OK) {
+        tap_ok(kbit_prefetch(p0, buf, 256, 1) == KBIT_OK,
+               "kbit_prefetch on a 2.0 driver: its missing slot is not supported, a no-op");
+        kbit_free(p0, buf);
+    }
+    kbit_device_close(p0);
+
+    /* device 1: no quant4, said with the driver's reason */
+    st = kbit_device_open_for("partial:1", KBIT_FAMILY_QUANT4, &p1);
+    if (!tap_ok(st == KBIT_ENOTSUP && contains(kbit_last_error(), "without 4-bit"),
+                "kbit_device_open_for(\"partial:1\", quant4) -> KBIT_ENOTSUP with the device's "
+                "reason"))
+        tap_diag("%s: %s", kbit_strerror(st), kbit_last_error());
+    if (tap_ok(kbit_device_open("partial:1", &p1) == KBIT_OK, "open partial:1 (no families asked)")) {
+        float y[8] = { 1.0f, -1.0f, 0.5f, 0.0f, 0.25f, -0.25f, 0.75f, 0.125f };
+        float *y_d = dev_upload(p1, y, sizeof y), *a_d = dev_alloc(p1, 4);
+        uint8_t *p_d = dev_alloc(p1, 8);
+        st = kbit_quantize_4bit(p1, KBIT_NF4, KBIT_F32, y_d, 8, 64, p_d, a_d);
+        tap_ok(st == KBIT_ENOTSUP && contains(kbit_last_error(), "partial:1"),
+               "kbit_quantize_4bit on partial:1 -> KBIT_ENOTSUP naming the device (%s)",
+               kbit_last_error());
+        st = kbit_quantize_8bit(p1, KBIT_F32, y_d, 8, 64, NULL, p_d, a_d);
+        tap_ok(st == KBIT_OK, "kbit_quantize_8bit on partial:1 works (%s)", kbit_strerror(st));
+        dev_free(p1, y_d);
+        dev_free(p1, a_d);
+        dev_free(p1, p_d);
+        kbit_device_close(p1);
+    }
+}
+
 int main(void)
 {
     const char *path = getenv("KBIT_DRIVER_PATH");
@@ -246,11 +346,14 @@ int main(void)
     tap_ok(!missing_listed, "path entries that do not exist are skipped quietly");
 
     check_testref();
-    check_refused("kbit-badabi.so", "999", "ABI version 999");
+    check_partial();
+    check_refused("kbit-badabi.so", "999", "ABI major version 999");
+    check_refused("kbit-short.so", "smaller", "a table shorter than ABI 2.0");
     check_refused("kbit-nosym.so", "kbit_driver_entry", "no kbit_driver_entry symbol");
     if (have_junk)
         check_refused("kbit-junk.so", "load", "not a shared object");
     check_open_refused("badabi");
+    check_open_refused("short");
     check_open_refused("nosym");
 
     kbit_driver_report r;

@@ -256,7 +256,7 @@ KBIT_API kbit_status kbit_gemm_4bit_prepare(kbit_device *device, const uint8_t *
     static const char fn[] = "kbit_gemm_4bit_prepare";
     weight_view v;
     kbit_status st = begin_state(device, packed, state, &v, fn);
-    if (st != KBIT_OK)
+    if (st != KBIT_OK || (st = kbit_check_family(device, KBIT_FAMILY_GEMM4, fn)) != KBIT_OK)
         return st;
     if (weight == NULL)
         return kbit_error(KBIT_EINVAL, "%s: weight is NULL", fn);
