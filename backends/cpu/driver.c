@@ -189,7 +189,7 @@ static kbit_status cpu_sync(void *ctx, void *stream)
 static size_t cpu_workspace_bytes(void *ctx, kbit_op_id id, const void *op)
 {
     const cpu_ctx *c = ctx;
-    if (id == KBIT_OP_GEMM_4BIT)
+    if (id == KBIT_OP_GEMM_4BIT || id == KBIT_OP_GEMM_4BIT_BACKWARD)
         return kbit_cpu_gemm4_workspace(c, id, op);
     if (id == KBIT_OP_INT8_QUANT)
         return kbit_cpu_int8_workspace(c, id, op);

@@ -11,6 +11,7 @@
 #ifndef KBIT_CPU_KERNELS_H
 #define KBIT_CPU_KERNELS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "kbit-driver.h"
@@ -23,6 +24,12 @@
 static inline int kbit_cpu_stream_output(const void *out, int64_t bytes)
 {
     return bytes >= KBIT_CPU_STREAM_MIN_BYTES && ((uintptr_t)out & 63) == 0;
+}
+
+/* Bytes rounded up to 64: parts of a workspace start on cache lines. */
+static inline size_t kbit_cpu_align64(size_t bytes)
+{
+    return (bytes + 63) & ~(size_t)63;
 }
 
 #endif /* KBIT_CPU_KERNELS_H */

@@ -157,7 +157,7 @@ static kbit_status gemm_4bit(void *ctx, const kbit_exec *ex, const kbit_op_gemm_
 {
     (void)ctx;
     (void)ex;
-    return kbit_ref_gemm_4bit(op, 0, op->N);
+    return kbit_ref_gemm_4bit(op, NULL, 0, op->N);
 }
 
 /* What lies behind the 2.0 table: slots the core must not read. */

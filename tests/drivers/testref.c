@@ -360,7 +360,7 @@ static kbit_status gemm_4bit(void *ctx, const kbit_exec *ex, const kbit_op_gemm_
     (void)ctx;
     begin(ex);
     kbit_op_gemm_4bit g = with_weight(op);
-    return kbit_ref_gemm_4bit(&g, 0, g.N);
+    return kbit_ref_gemm_4bit(&g, NULL, 0, g.N);
 }
 
 static kbit_status gemm_4bit_backward(void *ctx, const kbit_exec *ex,
@@ -369,7 +369,7 @@ static kbit_status gemm_4bit_backward(void *ctx, const kbit_exec *ex,
     (void)ctx;
     begin(ex);
     kbit_op_gemm_4bit g = with_weight(op);
-    return kbit_ref_gemm_4bit_backward(&g, 0, g.K);
+    return kbit_ref_gemm_4bit_backward(&g, NULL, 0, g.K);
 }
 
 static kbit_status gemm4_prepare(void *ctx, const kbit_exec *ex, const kbit_op_gemm4_prepare *op,

@@ -369,11 +369,11 @@ KBIT_INLINE kbit_status all_rows(const gemm4_args *g, int mode, int64_t n0, int6
     return KBIT_OK;
 }
 
-kbit_status kbit_avx512_gemm_4bit(const kbit_op_gemm_4bit *op, const float *at, int64_t n0,
+kbit_status kbit_avx512_gemm_4bit(const kbit_op_gemm_4bit *op, const float *a32, const float *at, int64_t n0,
                                   int64_t n1)
 {
     if (op->K % 8 != 0)
-        return kbit_ref_gemm_4bit(op, n0, n1);
+        return kbit_ref_gemm_4bit(op, a32, n0, n1);
     gemm4_args g = {
         .op = op, .at = at, .row_floats = kbit_cpu_gemm4_row_floats(op->K),
         .chunks = op->K / 8, .nblocks = (op->N * op->K + op->blocksize - 1) / op->blocksize,
@@ -470,16 +470,13 @@ KBIT_INLINE void bwd_tile(const kbit_op_gemm_4bit *op, const float *a, __m512 de
     }
 }
 
-kbit_status kbit_avx512_gemm_4bit_backward(const kbit_op_gemm_4bit *op, int64_t k_begin,
+kbit_status kbit_avx512_gemm_4bit_backward(const kbit_op_gemm_4bit *op, const float *a32, int64_t k_begin,
                                            int64_t k_end)
 {
     if (op->K % 2 != 0 || op->N == 0)
-        return kbit_ref_gemm_4bit_backward(op, k_begin, k_end);
+        return kbit_ref_gemm_4bit_backward(op, a32, k_begin, k_end);
     const int64_t M = op->M, N = op->N;
-    float *a = malloc((size_t)(M * N) * sizeof *a);
-    if (a == NULL)
-        return KBIT_ENOMEM;
-    kbit_load_f32(op->a, op->dtype, 0, M * N, a);
+    const float *a = a32; /* dOut as fp32, converted once per call (ops.c) */
     float dec_f[16];
     for (unsigned q = 0; q < 16; q++)
         dec_f[q] = kbit_4bit_decode(op->type, q);
@@ -496,6 +493,5 @@ kbit_status kbit_avx512_gemm_4bit_backward(const kbit_op_gemm_4bit *op, int64_t 
         for (; m0 < M; m0++)
             bwd_tile(op, a, dec, lg, nblocks, k0, m0, 1);
     }
-    free(a);
-    return k0 < k_end ? kbit_ref_gemm_4bit_backward(op, k0, k_end) : KBIT_OK;
+    return k0 < k_end ? kbit_ref_gemm_4bit_backward(op, a32, k0, k_end) : KBIT_OK;
 }

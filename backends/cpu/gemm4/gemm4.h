@@ -26,13 +26,17 @@ static inline int64_t kbit_cpu_gemm4_at_index(int64_t K, int64_t m, int64_t k)
     return m * kbit_cpu_gemm4_row_floats(K) + g * KBIT_GEMM4_GROUP + (r % 8) * 16 + r / 8;
 }
 
+/* Every kernel gets a32, the op's activation (A, or dOut for the backward)
+ * as fp32 rows, converted once per call by ops.c (a reference kernel called
+ * with NULL converts it itself). */
 typedef struct kbit_cpu_gemm4 {
     /* 1: forward gets `at`, the transposed activation (else NULL) */
     int transposed;
     /* KBIT_ENOMEM if the kernel's work memory is short */
-    kbit_status (*forward)(const kbit_op_gemm_4bit *op, const float *at, int64_t n_begin,
-                           int64_t n_end);
-    kbit_status (*backward)(const kbit_op_gemm_4bit *op, int64_t k_begin, int64_t k_end);
+    kbit_status (*forward)(const kbit_op_gemm_4bit *op, const float *a32, const float *at,
+                           int64_t n_begin, int64_t n_end);
+    kbit_status (*backward)(const kbit_op_gemm_4bit *op, const float *a32, int64_t k_begin,
+                            int64_t k_end);
 } kbit_cpu_gemm4;
 
 extern const kbit_cpu_gemm4 kbit_cpu_gemm4_scalar;
@@ -40,18 +44,19 @@ extern const kbit_cpu_gemm4 kbit_cpu_gemm4_avx2;   /* KBIT_HAVE_AVX2 */
 extern const kbit_cpu_gemm4 kbit_cpu_gemm4_avx512; /* KBIT_HAVE_AVX512 */
 
 /* The reference (ref.c), literally dot32 (numerics/dot32.h). */
-kbit_status kbit_ref_gemm_4bit(const kbit_op_gemm_4bit *op, int64_t n_begin, int64_t n_end);
-kbit_status kbit_ref_gemm_4bit_backward(const kbit_op_gemm_4bit *op, int64_t k_begin,
-                                        int64_t k_end);
+kbit_status kbit_ref_gemm_4bit(const kbit_op_gemm_4bit *op, const float *a32, int64_t n_begin,
+                               int64_t n_end);
+kbit_status kbit_ref_gemm_4bit_backward(const kbit_op_gemm_4bit *op, const float *a32,
+                                        int64_t k_begin, int64_t k_end);
 
 /* AVX2 (avx2.c) and AVX-512 (avx512.c). */
-kbit_status kbit_avx2_gemm_4bit(const kbit_op_gemm_4bit *op, const float *at, int64_t n_begin,
-                                int64_t n_end);
-kbit_status kbit_avx2_gemm_4bit_backward(const kbit_op_gemm_4bit *op, int64_t k_begin,
-                                         int64_t k_end);
-kbit_status kbit_avx512_gemm_4bit(const kbit_op_gemm_4bit *op, const float *at,
-                                  int64_t n_begin, int64_t n_end);
-kbit_status kbit_avx512_gemm_4bit_backward(const kbit_op_gemm_4bit *op, int64_t k_begin,
-                                           int64_t k_end);
+kbit_status kbit_avx2_gemm_4bit(const kbit_op_gemm_4bit *op, const float *a32, const float *at,
+                                int64_t n_begin, int64_t n_end);
+kbit_status kbit_avx2_gemm_4bit_backward(const kbit_op_gemm_4bit *op, const float *a32,
+                                         int64_t k_begin, int64_t k_end);
+kbit_status kbit_avx512_gemm_4bit(const kbit_op_gemm_4bit *op, const float *a32,
+                                  const float *at, int64_t n_begin, int64_t n_end);
+kbit_status kbit_avx512_gemm_4bit_backward(const kbit_op_gemm_4bit *op, const float *a32,
+                                           int64_t k_begin, int64_t k_end);
 
 #endif /* KBIT_CPU_GEMM4_H */

@@ -12,12 +12,12 @@
 #include "numerics/encode.h"
 #include "../split.h"
 
-/* The reference reads A itself: no transposed copy. */
-static kbit_status ref_forward(const kbit_op_gemm_4bit *op, const float *at, int64_t n_begin,
-                               int64_t n_end)
+/* The reference reads the fp32 rows: no transposed copy. */
+static kbit_status ref_forward(const kbit_op_gemm_4bit *op, const float *a32, const float *at,
+                               int64_t n_begin, int64_t n_end)
 {
     (void)at;
-    return kbit_ref_gemm_4bit(op, n_begin, n_end);
+    return kbit_ref_gemm_4bit(op, a32, n_begin, n_end);
 }
 
 const kbit_cpu_gemm4 kbit_cpu_gemm4_scalar = { 0, ref_forward, kbit_ref_gemm_4bit_backward };
@@ -38,7 +38,7 @@ const kbit_cpu_gemm4 kbit_cpu_gemm4_avx512 = { 1, kbit_avx512_gemm_4bit,
 typedef struct gemm4_job {
     const kbit_cpu_gemm4 *k;
     const kbit_op_gemm_4bit *op;
-    const float *at;
+    const float *a32, *at;
     int backward;
 } gemm4_job;
 
@@ -47,8 +47,8 @@ static kbit_status run(void *arg, int thread, int64_t i0, int64_t i1)
     const gemm4_job *j = arg;
     (void)thread;
     if (j->backward)
-        return j->k->backward(j->op, i0, i1);
-    return j->k->forward(j->op, j->at, i0, i1);
+        return j->k->backward(j->op, j->a32, i0, i1);
+    return j->k->forward(j->op, j->a32, j->at, i0, i1);
 }
 
 /* Outputs [0, count) (rows or columns), each over `depth` weights, M times. */
@@ -62,38 +62,51 @@ static kbit_status run_split(const cpu_ctx *c, const gemm4_job *j, int64_t count
     return kbit_cpu_split(c, count, per, work, run, (void *)j);
 }
 
-/* Bytes of the transposed activation, and of the line buffer behind it. */
+/* The workspace of a call: the activation as fp32 rows [M, cols], then
+ * (forward, SIMD variants) its transposed layout (gemm4.h). */
+static size_t rows_bytes(const kbit_op_gemm_4bit *op, int backward)
+{
+    return (size_t)(op->M * (backward ? op->N : op->K)) * sizeof(float);
+}
+
 static size_t transposed_bytes(const kbit_op_gemm_4bit *op)
 {
     return (size_t)(op->M * kbit_cpu_gemm4_row_floats(op->K)) * sizeof(float);
 }
 
+static int wants_transposed(const cpu_ctx *c, const kbit_op_gemm_4bit *op)
+{
+    return c->v.gemm4->transposed && op->K > 0;
+}
+
 size_t kbit_cpu_gemm4_workspace(const cpu_ctx *c, kbit_op_id id, const void *arg)
 {
     const kbit_op_gemm_4bit *op = arg;
-    if (id != KBIT_OP_GEMM_4BIT || !c->v.gemm4->transposed || op->K <= 0)
+    if (id == KBIT_OP_GEMM_4BIT_BACKWARD)
+        return kbit_cpu_align64(rows_bytes(op, 1));
+    if (id != KBIT_OP_GEMM_4BIT)
         return 0;
-    return transposed_bytes(op) + (size_t)op->K * sizeof(float);
+    return kbit_cpu_align64(rows_bytes(op, 0)) + (wants_transposed(c, op) ? transposed_bytes(op) : 0);
 }
 
-/* A [M, K] in op->dtype -> the transposed fp32 layout of gemm4.h. */
-static void transpose_a(const kbit_op_gemm_4bit *op, float *at, float *line)
+/* The fp32 rows -> the transposed layout of gemm4.h. */
+static void transpose_a(const kbit_op_gemm_4bit *op, const float *a32, float *at)
 {
     memset(at, 0, transposed_bytes(op));
-    for (int64_t m = 0; m < op->M; m++) {
-        kbit_load_f32(op->a, op->dtype, m * op->K, op->K, line);
+    for (int64_t m = 0; m < op->M; m++)
         for (int64_t k = 0; k < op->K; k++)
-            at[kbit_cpu_gemm4_at_index(op->K, m, k)] = line[k];
-    }
+            at[kbit_cpu_gemm4_at_index(op->K, m, k)] = a32[m * op->K + k];
 }
 
 kbit_status kbit_cpu_gemm_4bit(void *ctx, const kbit_exec *ex, const kbit_op_gemm_4bit *op)
 {
     const cpu_ctx *c = ctx;
-    gemm4_job j = { c->v.gemm4, op, NULL, 0 };
-    if (c->v.gemm4->transposed && op->K > 0) {
-        float *at = ex->workspace;
-        transpose_a(op, at, (float *)((char *)ex->workspace + transposed_bytes(op)));
+    float *a32 = ex->workspace;
+    kbit_load_f32(op->a, op->dtype, 0, op->M * op->K, a32);
+    gemm4_job j = { c->v.gemm4, op, a32, NULL, 0 };
+    if (wants_transposed(c, op)) {
+        float *at = (float *)((char *)ex->workspace + kbit_cpu_align64(rows_bytes(op, 0)));
+        transpose_a(op, a32, at);
         j.at = at;
     }
     return run_split(c, &j, op->N, op->K);
@@ -103,7 +116,8 @@ kbit_status kbit_cpu_gemm_4bit_backward(void *ctx, const kbit_exec *ex,
                                         const kbit_op_gemm_4bit *op)
 {
     const cpu_ctx *c = ctx;
-    (void)ex;
-    gemm4_job j = { c->v.gemm4, op, NULL, 1 };
+    float *a32 = ex->workspace;
+    kbit_load_f32(op->a, op->dtype, 0, op->M * op->N, a32);
+    gemm4_job j = { c->v.gemm4, op, a32, NULL, 1 };
     return run_split(c, &j, op->K, op->N);
 }

@@ -16,22 +16,30 @@ static float weight_at(const kbit_op_gemm_4bit *op, int64_t i)
     return kbit_4bit_decode(op->type, q) * op->absmax[i >> __builtin_ctz((unsigned)op->blocksize)];
 }
 
-/* All rows of a [M, cols] activation matrix as fp32 (exact). */
-static float *load_rows(const void *a, kbit_dtype dtype, int64_t M, int64_t cols)
+/* All rows of a [M, cols] activation matrix as fp32 (exact): the caller's
+ * copy when it made one for the whole call, else a new one (*own). */
+static const float *rows_f32(const kbit_op_gemm_4bit *op, const float *a32, int64_t cols,
+                             float **own)
 {
-    float *f = malloc((size_t)(M * cols > 0 ? M * cols : 1) * sizeof *f);
+    *own = NULL;
+    if (a32 != NULL)
+        return a32;
+    float *f = malloc((size_t)(op->M * cols > 0 ? op->M * cols : 1) * sizeof *f);
     if (f != NULL)
-        kbit_load_f32(a, dtype, 0, M * cols, f);
+        kbit_load_f32(op->a, op->dtype, 0, op->M * cols, f);
+    *own = f;
     return f;
 }
 
-kbit_status kbit_ref_gemm_4bit(const kbit_op_gemm_4bit *op, int64_t n_begin, int64_t n_end)
+kbit_status kbit_ref_gemm_4bit(const kbit_op_gemm_4bit *op, const float *a32, int64_t n_begin,
+                               int64_t n_end)
 {
     const int64_t M = op->M, N = op->N, K = op->K;
-    float *a = load_rows(op->a, op->dtype, M, K);
+    float *own;
+    const float *a = rows_f32(op, a32, K, &own);
     float *w = malloc((size_t)(K > 0 ? K : 1) * sizeof *w);
     if (a == NULL || w == NULL) {
-        free(a);
+        free(own);
         free(w);
         return KBIT_ENOMEM;
     }
@@ -48,7 +56,7 @@ kbit_status kbit_ref_gemm_4bit(const kbit_op_gemm_4bit *op, int64_t n_begin, int
             kbit_store_f32(op->out, op->dtype, m * N + n, 1, &r);
         }
     }
-    free(a);
+    free(own);
     free(w);
     return KBIT_OK;
 }
@@ -56,14 +64,15 @@ kbit_status kbit_ref_gemm_4bit(const kbit_op_gemm_4bit *op, int64_t n_begin, int
 /* Columns are gathered a tile at a time, walking the weight row by row. */
 #define BACKWARD_TILE 64
 
-kbit_status kbit_ref_gemm_4bit_backward(const kbit_op_gemm_4bit *op, int64_t k_begin,
-                                        int64_t k_end)
+kbit_status kbit_ref_gemm_4bit_backward(const kbit_op_gemm_4bit *op, const float *a32,
+                                        int64_t k_begin, int64_t k_end)
 {
     const int64_t M = op->M, N = op->N, K = op->K;
-    float *a = load_rows(op->a, op->dtype, M, N);
+    float *own;
+    const float *a = rows_f32(op, a32, N, &own);
     float *w = malloc((size_t)(N > 0 ? N : 1) * BACKWARD_TILE * sizeof *w);
     if (a == NULL || w == NULL) {
-        free(a);
+        free(own);
         free(w);
         return KBIT_ENOMEM;
     }
@@ -80,7 +89,7 @@ kbit_status kbit_ref_gemm_4bit_backward(const kbit_op_gemm_4bit *op, int64_t k_b
             }
         }
     }
-    free(a);
+    free(own);
     free(w);
     return KBIT_OK;
 }
