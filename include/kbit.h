@@ -488,10 +488,12 @@ KBIT_API kbit_status kbit_optim_step(kbit_device *device, const kbit_optim_confi
                                      kbit_dtype grad_dtype, float gnorm_scale);
 
 /* Step count tensors in one call: states[i], params[i], grads[i] and
- * grad_dtypes[i] as for kbit_optim_step. Every argument of every tensor is
- * checked before the first one is stepped, so a bad argument changes nothing;
- * if the driver fails on tensor i (KBIT_EDRIVER), tensors 0..i-1 have been
- * stepped and the rest have not. */
+ * grad_dtypes[i] as for kbit_optim_step, with the same bits. A driver may run
+ * the tensors' steps in few launches (tensors without norms go in batches of
+ * up to 64). Every argument of every tensor is checked before the first one
+ * is stepped, so a bad argument changes nothing; if the driver fails
+ * (KBIT_EDRIVER), the tensors before the failing one or its batch have been
+ * stepped, those after it have not, and those of its batch may have been. */
 KBIT_API kbit_status kbit_optim_step_many(kbit_device *device, const kbit_optim_config *config,
                                           int64_t count, kbit_optim_state *const *states,
                                           void *const *params, const void *const *grads,
