@@ -121,6 +121,8 @@ typedef struct kbit_driver_report {
     uint32_t families;     /* KBIT_FAMILY_* the driver implements (0 if not loaded) */
     const char *families_reason; /* why a family it claims was dropped; "" if none */
     uint32_t abi_major, abi_minor; /* the ABI the driver was built against */
+    const char *limits;    /* the dtype / blocksize subsets it implements, e.g.
+                              "quant8: dtypes f32, blocksizes 64-256"; "" if none */
 } kbit_driver_report;
 
 /* Number of drivers found (loaded or refused); scans on first use. */
@@ -152,6 +154,13 @@ KBIT_API void kbit_device_close(kbit_device *device);
  * KBIT_ENOTSUP with a message naming the first missing family (and why the
  * driver lacks it, when it said). */
 KBIT_API kbit_status kbit_device_supports(kbit_device *device, uint32_t families);
+
+/* KBIT_OK if the device implements `family` (one KBIT_FAMILY_* bit) for
+ * data of `dtype` (KBIT_F32, KBIT_F16 or KBIT_BF16) and, when blocksize > 0,
+ * that blocksize; otherwise KBIT_ENOTSUP saying what the driver lacks. A
+ * driver may implement a family for a subset only (kbit info lists it). */
+KBIT_API kbit_status kbit_device_supports_args(kbit_device *device, kbit_family family,
+                                               kbit_dtype dtype, int blocksize);
 
 typedef struct kbit_device_info {
     char driver[32];       /* "cpu", "cuda", ... */

@@ -222,6 +222,8 @@ static void check_partial(void)
         tap_skip("partial driver checks", "kbit-partial.so was not found in KBIT_DRIVER_PATH");
         return;
     }
+    tap_ok(r.limits && contains(r.limits, "quant8: dtypes f32, blocksizes 64-256"),
+           "partial: its subset is reported (\"%s\")", r.limits ? r.limits : "");
     tap_ok(r.loaded && r.abi_major == 2 && r.abi_minor == 0 && r.device_count == 2,
            "partial: an ABI 2.0 table is accepted (ABI %u.%u, %d devices)",
            (unsigned)r.abi_major, (unsigned)r.abi_minor, r.device_count);
@@ -290,6 +292,16 @@ static void check_partial(void)
                kbit_last_error());
         st = kbit_quantize_8bit(p1, KBIT_F32, y_d, 8, 64, NULL, p_d, a_d);
         tap_ok(st == KBIT_OK, "kbit_quantize_8bit on partial:1 works (%s)", kbit_strerror(st));
+        /* the driver's subset of quant8: f32 data, blocksizes 64..256 */
+        st = kbit_quantize_8bit(p1, KBIT_F16, y_d, 8, 64, NULL, p_d, a_d);
+        tap_ok(st == KBIT_ENOTSUP && contains(kbit_last_error(), "f16"),
+               "quant8 from f16 on partial:1 -> KBIT_ENOTSUP (%s)", kbit_last_error());
+        st = kbit_quantize_8bit(p1, KBIT_F32, y_d, 8, 4096, NULL, p_d, a_d);
+        tap_ok(st == KBIT_ENOTSUP && contains(kbit_last_error(), "4096"),
+               "quant8 with blocksize 4096 on partial:1 -> KBIT_ENOTSUP (%s)", kbit_last_error());
+        tap_ok(kbit_device_supports_args(p1, KBIT_FAMILY_QUANT8, KBIT_F32, 128) == KBIT_OK &&
+                   kbit_device_supports_args(p1, KBIT_FAMILY_QUANT8, KBIT_BF16, 0) == KBIT_ENOTSUP,
+               "kbit_device_supports_args answers for the subset");
         dev_free(p1, y_d);
         dev_free(p1, a_d);
         dev_free(p1, p_d);

@@ -56,6 +56,8 @@ static void print_driver(const kbit_driver_report *r, int width)
                (unsigned)r->abi_minor, fam);
         if (r->families_reason && r->families_reason[0])
             printf("  %-*s  %-10s dropped: %s\n", width, "", "", r->families_reason);
+        if (r->limits && r->limits[0])
+            printf("  %-*s  %-10s only: %s\n", width, "", "", r->limits);
     }
     if (r->reason && r->reason[0])
         printf("  %-*s  %-10s reason: %s\n", width, "", "", r->reason);

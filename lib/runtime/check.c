@@ -103,7 +103,7 @@ kbit_status kbit_check_family(const kbit_device *dev, uint32_t families, const c
     const char *why = dev->families_reason;
     return kbit_error(KBIT_ENOTSUP, "%s: device %s does not implement %s (family %s)%s%s", fn,
                       dev->spec, kbit_family_title(f), kbit_family_name(f),
-                      why && *why ? "; its driver " : "", why && *why ? why : "");
+                      why && *why ? ": " : "", why && *why ? why : "");
 }
 
 kbit_status kbit_check_limits(const kbit_device *dev, kbit_family family, int dtype,

@@ -192,6 +192,25 @@ KBIT_API kbit_status kbit_device_supports(kbit_device *device, uint32_t families
     return kbit_check_family(device, families, fn);
 }
 
+KBIT_API kbit_status kbit_device_supports_args(kbit_device *device, kbit_family family,
+                                               kbit_dtype dtype, int blocksize)
+{
+    static const char fn[] = "kbit_device_supports_args";
+    kbit_clear_error();
+    kbit_status st;
+    if ((st = kbit_check_device(device, fn)) != KBIT_OK ||
+        (st = kbit_check_float_dtype(dtype, fn, "dtype")) != KBIT_OK)
+        return st;
+    if (kbit_family_name(family) == NULL)
+        return kbit_error(KBIT_EINVAL, "%s: family = 0x%x is not one KBIT_FAMILY_* value", fn,
+                          (unsigned)family);
+    if (blocksize < 0)
+        return kbit_error(KBIT_EINVAL, "%s: blocksize = %d is negative", fn, blocksize);
+    if ((st = kbit_check_family(device, family, fn)) != KBIT_OK)
+        return st;
+    return kbit_check_limits(device, family, dtype, blocksize, fn);
+}
+
 KBIT_API void kbit_device_close(kbit_device *device)
 {
     kbit_clear_error();

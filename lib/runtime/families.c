@@ -74,6 +74,33 @@ uint32_t kbit_families_complete(const kbit_driver *table, uint32_t claimed, char
     return ok;
 }
 
+void kbit_limits_text(const kbit_family_limits *limits, char *out, size_t len)
+{
+    out[0] = '\0';
+    for (const kbit_family_limits *l = limits; l && l->family != 0; l++) {
+        const family_slots *f = find(l->family);
+        size_t at = strlen(out);
+        snprintf(out + at, len - at, "%s%s:", at ? "; " : "", f ? f->name : "?");
+        if (l->dtypes != 0) {
+            snprintf(out + strlen(out), len - strlen(out), " dtypes");
+            for (int d = 0; d < 8; d++)
+                if (l->dtypes & (1u << d))
+                    snprintf(out + strlen(out), len - strlen(out), " %s",
+                             kbit_dtype_name((kbit_dtype)d));
+        }
+        if (l->blocksizes != 0) {
+            int lo = -1, hi = -1;
+            for (int b = 0; b < 32; b++)
+                if (l->blocksizes & (1u << b)) {
+                    lo = lo < 0 ? b : lo;
+                    hi = b;
+                }
+            snprintf(out + strlen(out), len - strlen(out), "%s blocksizes %ld-%ld",
+                     l->dtypes ? "," : "", 1L << lo, 1L << hi);
+        }
+    }
+}
+
 const char *kbit_family_title(kbit_family family)
 {
     const family_slots *f = find(family);

@@ -58,6 +58,7 @@ int kbit_driver_accept(const kbit_driver *d, kbit_registry_entry *e)
     }
     e->families = kbit_families_complete(t, t->families, e->families_reason,
                                          sizeof e->families_reason);
+    kbit_limits_text(t->limits, e->limits, sizeof e->limits);
     snprintf(e->name, sizeof e->name, "%s", t->name);
     e->driver = t;
     return 1;

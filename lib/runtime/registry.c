@@ -217,5 +217,6 @@ KBIT_API kbit_status kbit_driver_get(int index, kbit_driver_report *report)
     report->families_reason = e->families_reason;
     report->abi_major = e->driver ? e->table.abi_major : 0;
     report->abi_minor = e->driver ? e->table.abi_minor : 0;
+    report->limits = e->limits;
     return KBIT_OK;
 }

@@ -21,6 +21,7 @@ typedef struct kbit_registry_entry {
     int device_count;          /* >= 0; 0 when refused or no device */
     uint32_t families;         /* the claimed families that have every slot they need */
     char families_reason[256]; /* why a claimed family was dropped; "" if none */
+    char limits[256];          /* the subsets of `limits`, in words */
     uint32_t device_families[KBIT_REGISTRY_DEVICES];
     const char *device_reason[KBIT_REGISTRY_DEVICES]; /* why device i lacks a family */
 } kbit_registry_entry;
@@ -49,6 +50,8 @@ int kbit_driver_accept(const kbit_driver *d, kbit_registry_entry *e);
  * why one was dropped goes to reason. */
 uint32_t kbit_families_complete(const kbit_driver *table, uint32_t claimed, char *reason,
                                 size_t reason_len);
+/* A driver's subsets in words ("quant8: dtypes f32, blocksizes 64-256"). */
+void kbit_limits_text(const kbit_family_limits *limits, char *out, size_t len);
 /* The family bit of a checked op family, and its human name for messages
  * ("4-bit quantization"). */
 const char *kbit_family_title(kbit_family family);

@@ -9,6 +9,7 @@
  *    backward slot, so gemm4 is dropped with that reason;
  *  - per-device families: device 0 has quant4 and quant8, device 1 only
  *    quant8 (device_families, with a reason);
+ *  - subsets: quant8 only for fp32 data and blocksizes 64 to 256;
  *  - "auto": its priority 50 beats the CPU driver, so auto picks it for
  *    quant4 or quant8 alone, and the CPU driver for anything else. */
 #include "config.h"
@@ -184,6 +185,12 @@ static kbit_status poison_step_many(void *ctx, const kbit_exec *ex,
     abort();
 }
 
+/* quant8 only for fp32 data and blocksizes 64 to 256 */
+static const kbit_family_limits limits[] = {
+    { KBIT_FAMILY_QUANT8, 1u << KBIT_F32, (1u << 6) | (1u << 7) | (1u << 8) },
+    { 0, 0, 0 },
+};
+
 static const kbit_driver table = {
     .abi_major = KBIT_DRIVER_ABI_MAJOR,
     .abi_minor = 0,
@@ -192,6 +199,7 @@ static const kbit_driver table = {
     .description = "test-only: an ABI 2.0 driver with part of the op families",
     .priority = 50,
     .families = KBIT_FAMILY_QUANT4 | KBIT_FAMILY_QUANT8 | KBIT_FAMILY_GEMM4,
+    .limits = limits,
     .device_count = device_count,
     .device_families = device_families,
     .device_open = device_open,
