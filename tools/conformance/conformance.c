@@ -217,7 +217,7 @@ int kbit_cmd_conformance(int argc, char **argv)
     conf_targets_open(targets, run.ntargets);
 
     if (listing) {
-        conf_golden_scan(0);
+        conf_golden_scan(0, families);
         list(&run, families);
         conf_golden_close();
         conf_targets_close(targets, run.ntargets);
@@ -232,7 +232,7 @@ int kbit_cmd_conformance(int argc, char **argv)
         tap_diag("seeds: each family's default (--seed or KBIT_TEST_SEED changes them)");
     run.ref = reference_open();
     report_targets(&run, allow_missing);
-    conf_golden_scan(1);
+    conf_golden_scan(1, families);
     size_t n;
     const conf_family *f = conf_families(&n);
     for (size_t i = 0; i < n; i++) {

@@ -49,11 +49,27 @@ static int compare_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Read one file: TAP lines for the file and its layout; 1 if usable. */
-static int scan_file(gfile *f)
+/* Whether the file is one to report on: it has an op of a family in
+ * `families`, or an op no family checks. */
+static int concerns(const gfile *f, uint32_t families)
+{
+    for (int k = 0; k < f->nops; k++) {
+        const conf_family *fam = conf_family_of_golden_op(f->ops[k]);
+        if (fam == NULL || (families & fam->bit))
+            return 1;
+    }
+    return 0;
+}
+
+/* Read one file; 1 if usable. A file that cannot be read, or whose layout
+ * is wrong, is a failure whatever the families; the TAP lines of a good
+ * one are printed when it concerns the families being checked (so that a
+ * run per family reports each file once). */
+static int scan_file(gfile *f, uint32_t families)
 {
     kbit_status s = kbit_st_open(f->path, &f->st);
-    if (!scan_line(s == KBIT_OK, "golden: %s: read and validated", f->base)) {
+    if (s != KBIT_OK) {
+        scan_line(0, "golden: %s: read and validated", f->base);
         if (reporting)
             tap_diag("%s", conf_reader_error());
         return 0;
@@ -62,19 +78,21 @@ static int scan_file(gfile *f)
     const char *cases_text = kbit_st_metadata(f->st, "cases");
     json_error_t jerr;
     f->cases = cases_text ? json_loads(cases_text, 0, &jerr) : NULL;
-    int well_formed = format && strcmp(format, "kbit-golden-v1") == 0 &&
-                      json_is_array(f->cases) && json_array_size(f->cases) > 0;
-    if (!scan_line(well_formed,
-                "golden: %s: format kbit-golden-v1 with a non-empty cases list (%zu cases)",
-                f->base, json_is_array(f->cases) ? json_array_size(f->cases) : 0))
+    size_t ncases = json_is_array(f->cases) ? json_array_size(f->cases) : 0;
+    if (!format || strcmp(format, "kbit-golden-v1") != 0 || ncases == 0) {
+        scan_line(1, "golden: %s: read and validated", f->base);
+        scan_line(0, "golden: %s: format kbit-golden-v1 with a non-empty cases list (%zu cases)",
+                  f->base, ncases);
         return 0;
-    size_t i;
+    }
+    size_t i, malformed = 0;
     json_t *c;
     json_array_foreach(f->cases, i, c) {
         const char *op = json_string_value(json_object_get(c, "op"));
         if (op == NULL || !json_is_string(json_object_get(c, "name")) ||
             !json_is_object(json_object_get(c, "params"))) {
-            scan_line(0, "golden: %s: case %zu has a name, an op and params", f->base, i);
+            if (malformed++ == 0 && reporting)
+                tap_diag("%s: case %zu has no name, op or params", f->base, i);
             continue;
         }
         int seen = 0;
@@ -83,13 +101,22 @@ static int scan_file(gfile *f)
         if (!seen && f->nops < MAX_OPS)
             f->ops[f->nops++] = op;
     }
-    for (int k = 0; k < f->nops; k++)
-        if (reporting && conf_family_of_golden_op(f->ops[k]) == NULL)
-            tap_skip(f->base, "no check for op '%s' yet", f->ops[k]);
+    if (malformed || concerns(f, families)) {
+        scan_line(1, "golden: %s: read and validated", f->base);
+        if (malformed == 0)
+            scan_line(1, "golden: %s: format kbit-golden-v1, %zu cases, each with a name, an op "
+                      "and params", f->base, ncases);
+        else
+            scan_line(0, "golden: %s: format kbit-golden-v1, but %zu of %zu cases lack a name, "
+                      "an op or params", f->base, malformed, ncases);
+        for (int k = 0; k < f->nops; k++)
+            if (reporting && conf_family_of_golden_op(f->ops[k]) == NULL)
+                tap_skip(f->base, "no check for op '%s' yet", f->ops[k]);
+    }
     return 1;
 }
 
-void conf_golden_scan(int report)
+void conf_golden_scan(int report, uint32_t families)
 {
     reporting = report;
     const char *dir = vectors_dir();
@@ -115,7 +142,7 @@ void conf_golden_scan(int report)
         f->path = paths[i];
         const char *slash = strrchr(f->path, '/');
         f->base = slash ? slash + 1 : f->path;
-        if (scan_file(f)) {
+        if (scan_file(f, families)) {
             nfiles++;
         } else {
             json_decref(f->cases);

@@ -40,10 +40,11 @@ typedef struct conf_golden_op {
 typedef void (*conf_golden_file_fn)(const conf_run *run, const char *file,
                                     const kbit_st_file *st, json_t *cases);
 
-/* Read and validate every file of the vectors directory; report: one TAP
- * line per file and per check of its layout (ops no family checks are
- * skips), else silent (for --list). */
-void conf_golden_scan(int report);
+/* Read and validate every file of the vectors directory; report: TAP lines
+ * for the files that concern `families` (KBIT_FAMILY_* bits), for any file
+ * with ops no family checks (skips) and for any that is unreadable or
+ * malformed; else silent (for --list). */
+void conf_golden_scan(int report, uint32_t families);
 /* The cases of the ops in `ops` (up to { NULL, NULL }) of every file, on
  * every target (run->family is the family they belong to); file_fn (may be
  * NULL) once per file that has any of them. */
