@@ -26,7 +26,8 @@ static void op_gemm_4bit(conf_golden *g, const char *cname, json_t *params)
     json_t *jn = json_object_get(params, "nested"), *jb = json_object_get(params, "has_bias");
     if (!golden_param_quant_type(params, &type) || !golden_param_int(params, "M", &M) ||
         !golden_param_int(params, "N", &N) || !golden_param_int(params, "K", &K) ||
-        !golden_param_int(params, "blocksize", &bs) || !json_is_boolean(jn) || !json_is_boolean(jb) ||
+        !golden_param_int(params, "blocksize", &bs) || !json_is_boolean(jn) ||
+        !json_is_boolean(jb) ||
         dname == NULL) {
         golden_fail(g, cname, "bad params", NULL);
         return;
@@ -48,8 +49,10 @@ static void op_gemm_4bit(conf_golden *g, const char *cname, json_t *params)
     kbit_status st = kbit_quant_state_init(&qs, type, dtype, 2, shape, (int)bs, (int)nested);
     if (!golden_status(g, cname, st, "kbit_quant_state_init"))
         return;
-    void *A_d = golden_upload(g, A), *p_d = golden_upload(g, packed), *am_d = golden_upload(g, absmax);
-    void *a2_d = nested ? golden_upload(g, a2) : NULL, *b_d = has_bias ? golden_upload(g, bias) : NULL;
+    void *A_d = golden_upload(g, A), *p_d = golden_upload(g, packed);
+    void *am_d = golden_upload(g, absmax);
+    void *a2_d = nested ? golden_upload(g, a2) : NULL;
+    void *b_d = has_bias ? golden_upload(g, bias) : NULL;
     if (nested) {
         qs.offset = offset;
         memcpy(qs.code2, code2->data, sizeof qs.code2);

@@ -88,7 +88,8 @@ static void op_vq(conf_golden *g, const char *cname, json_t *p)
     int64_t rows = pint(p, "rows"), cols = pint(p, "cols");
     float thr = pfloat(p, "threshold");
     const kbit_st_tensor *A = golden_role(g, cname, "A"), *CA = golden_role(g, cname, "CA"),
-                         *SCA = golden_role(g, cname, "SCA"), *oc = golden_find(g, cname, "outlier_cols");
+                         *SCA = golden_role(g, cname, "SCA"),
+                         *oc = golden_find(g, cname, "outlier_cols");
     if (!A || !CA || !SCA || (thr > 0 && !oc))
         return;
     void *a = golden_upload(g, A), *ca = scratch(g, CA->nbytes), *sca = scratch(g, SCA->nbytes);
@@ -148,7 +149,8 @@ static void op_mmdq(conf_golden *g, const char *cname, json_t *p)
                          *bias = has_bias ? golden_role(g, cname, "bias") : NULL;
     if (!acc || !SCA || !SCB || !out || (has_bias && !bias))
         return;
-    void *a = golden_upload(g, acc), *sa = golden_upload(g, SCA), *sb = golden_upload(g, SCB), *o = scratch(g, out->nbytes);
+    void *a = golden_upload(g, acc), *sa = golden_upload(g, SCA), *sb = golden_upload(g, SCB);
+    void *o = scratch(g, out->nbytes);
     void *bi = has_bias ? golden_upload(g, bias) : NULL;
     if (kbit_int8_mm_dequant(g->dev, a, sa, sb, M, N, bi, bd, od, o) != KBIT_OK)
         golden_fail(g, cname, "kbit_int8_mm_dequant", kbit_last_error());
@@ -176,7 +178,8 @@ static void op_forward(conf_golden *g, const char *cname, json_t *p)
     if (!X || !W || !CB || !SCB || !CA || !SCA || !acc || !y8 || !out || (thr > 0 && !oc) ||
         (has_bias && !bias))
         return;
-    void *x = golden_upload(g, X), *w = golden_upload(g, W), *bi = has_bias ? golden_upload(g, bias) : NULL;
+    void *x = golden_upload(g, X), *w = golden_upload(g, W);
+    void *bi = has_bias ? golden_upload(g, bias) : NULL;
     void *cb = scratch(g, CB->nbytes), *scb = scratch(g, SCB->nbytes);
     void *ca = scratch(g, CA->nbytes), *sca = scratch(g, SCA->nbytes);
     void *ac = scratch(g, acc->nbytes), *y = scratch(g, out->nbytes);

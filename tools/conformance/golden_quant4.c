@@ -106,7 +106,8 @@ static void op_dequantize_4bit(conf_golden *g, const char *cname, json_t *params
         golden_fail(g, cname, "bad params", NULL);
         return;
     }
-    const kbit_st_tensor *packed = golden_role(g, cname, "packed"), *absmax = golden_role(g, cname, "absmax");
+    const kbit_st_tensor *packed = golden_role(g, cname, "packed"),
+                         *absmax = golden_role(g, cname, "absmax");
     if (!packed || !absmax)
         return;
     void *p_d = golden_upload(g, packed), *a_d = golden_upload(g, absmax);
@@ -147,7 +148,8 @@ static exact_in normalise_4bit(float t)
 static void op_enc4(conf_golden *g, const char *cname, json_t *params)
 {
     const kbit_st_tensor *x = golden_role(g, cname, "x");
-    const kbit_st_tensor *want[2] = { golden_role(g, cname, "q_nf4"), golden_role(g, cname, "q_fp4") };
+    const kbit_st_tensor *want[2] = { golden_role(g, cname, "q_nf4"),
+                                      golden_role(g, cname, "q_fp4") };
     if (!x || !want[0] || !want[1])
         return;
     if (x->dtype != KBIT_F32 || want[0]->numel != x->numel || want[1]->numel != x->numel) {
@@ -214,8 +216,10 @@ static void op_enc4(conf_golden *g, const char *cname, json_t *params)
  * absmax2 and the reconstruction. Returns the reconstruction (device) or NULL. */
 static void *nested_chain(conf_golden *g, const char *cname, const void *absmax_d, int64_t nblocks)
 {
-    const kbit_st_tensor *qa = golden_role(g, cname, "qabsmax"), *a2 = golden_role(g, cname, "absmax2"),
-                         *off = golden_role(g, cname, "offset"), *rec = golden_role(g, cname, "absmax_rec");
+    const kbit_st_tensor *qa = golden_role(g, cname, "qabsmax"),
+                         *a2 = golden_role(g, cname, "absmax2"),
+                         *off = golden_role(g, cname, "offset"),
+                         *rec = golden_role(g, cname, "absmax_rec");
     float code2[256];
     if (!qa || !a2 || !off || !rec || !golden_map(g, cname, "code2", KBIT_MAP_SIGNED, code2))
         return NULL;
@@ -267,7 +271,8 @@ static void check_state_dq(conf_golden *g, const char *cname, const void *packed
         if (!want)
             continue;
         void *out = dev_alloc_fill(g->dev, want->nbytes, 0x5a);
-        kbit_status st = kbit_dequantize_4bit_state(g->dev, packed_d, qs, golden_out_dtypes[k], out);
+        kbit_status st =
+            kbit_dequantize_4bit_state(g->dev, packed_d, qs, golden_out_dtypes[k], out);
         if (golden_status(g, cname, st, "kbit_dequantize_4bit_state"))
             golden_expect_dev(g, cname, "kbit_dequantize_4bit_state (nested)", out, want);
         dev_free(g->dev, out);
@@ -281,14 +286,17 @@ static void op_quantize_4bit_nested(conf_golden *g, const char *cname, json_t *p
     int ndim;
     int64_t shape[KBIT_MAX_DIMS];
     if (!golden_param_quant_type(params, &type) || !golden_param_int(params, "n", &n) ||
-        !golden_param_int(params, "blocksize", &bs) || !golden_param_int(params, "nblocks", &nblocks) ||
+        !golden_param_int(params, "blocksize", &bs) ||
+        !golden_param_int(params, "nblocks", &nblocks) ||
         !golden_param_shape(params, &ndim, shape)) {
         golden_fail(g, cname, "bad params", NULL);
         return;
     }
     const kbit_st_tensor *x = golden_role(g, cname, "x"), *packed = golden_role(g, cname, "packed"),
-                         *absmax = golden_role(g, cname, "absmax"), *qa = golden_role(g, cname, "qabsmax"),
-                         *a2 = golden_role(g, cname, "absmax2"), *code2 = golden_role(g, cname, "code2");
+                         *absmax = golden_role(g, cname, "absmax"),
+                         *qa = golden_role(g, cname, "qabsmax"),
+                         *a2 = golden_role(g, cname, "absmax2"),
+                         *code2 = golden_role(g, cname, "code2");
     float offset;
     if (!x || !packed || !absmax || !qa || !a2 || !code2 ||
         !golden_f32_scalar(g, cname, "offset", &offset))
@@ -335,12 +343,15 @@ static void op_dequantize_4bit_nested(conf_golden *g, const char *cname, json_t 
     kbit_quant_type type;
     int64_t n, bs, nblocks;
     if (!golden_param_quant_type(params, &type) || !golden_param_int(params, "n", &n) ||
-        !golden_param_int(params, "blocksize", &bs) || !golden_param_int(params, "nblocks", &nblocks)) {
+        !golden_param_int(params, "blocksize", &bs) ||
+        !golden_param_int(params, "nblocks", &nblocks)) {
         golden_fail(g, cname, "bad params", NULL);
         return;
     }
-    const kbit_st_tensor *packed = golden_role(g, cname, "packed"), *qa = golden_role(g, cname, "qabsmax"),
-                         *a2 = golden_role(g, cname, "absmax2"), *code2 = golden_role(g, cname, "code2"),
+    const kbit_st_tensor *packed = golden_role(g, cname, "packed"),
+                         *qa = golden_role(g, cname, "qabsmax"),
+                         *a2 = golden_role(g, cname, "absmax2"),
+                         *code2 = golden_role(g, cname, "code2"),
                          *rec = golden_role(g, cname, "absmax_rec");
     float offset;
     if (!packed || !qa || !a2 || !code2 || !rec || !golden_f32_scalar(g, cname, "offset", &offset))

@@ -43,7 +43,8 @@ static void check_dq8(conf_golden *g, const char *cname, const void *q_d, const 
         if (!want)
             continue;
         void *out = dev_alloc_fill(g->dev, want->nbytes, 0xa5);
-        kbit_status st = kbit_dequantize_8bit(g->dev, q_d, a_d, n, bs, code, golden_out_dtypes[k], out);
+        kbit_status st =
+            kbit_dequantize_8bit(g->dev, q_d, a_d, n, bs, code, golden_out_dtypes[k], out);
         if (golden_status(g, cname, st, "kbit_dequantize_8bit"))
             golden_expect_dev(g, cname, "kbit_dequantize_8bit", out, want);
         dev_free(g->dev, out);
