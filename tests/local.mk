@@ -126,6 +126,15 @@ tests_drivers_kbit_badabi_la_LDFLAGS = -module -avoid-version -shared -rpath /no
 tests_drivers_kbit_nosym_la_SOURCES = tests/drivers/nosym.c
 tests_drivers_kbit_nosym_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere -no-undefined
 
+# kbit-testfault.so: testref with one planted fault (one bit of the 8-bit
+# quantize), in a directory of its own, off KBIT_DRIVER_PATH: only
+# tests/test-conformance-fault.sh loads it.
+check_LTLIBRARIES += tests/drivers/fault/kbit-testfault.la
+tests_drivers_fault_kbit_testfault_la_SOURCES = $(tests_drivers_kbit_testref_la_SOURCES)
+tests_drivers_fault_kbit_testfault_la_CPPFLAGS = $(tests_drivers_kbit_testref_la_CPPFLAGS) \
+	-DKBIT_TESTREF_FAULT
+tests_drivers_fault_kbit_testfault_la_LDFLAGS = $(tests_drivers_kbit_testref_la_LDFLAGS)
+
 # Where the tests find their data and the plugins. POCL_CACHE_DIR keeps PoCL's
 # kernel cache (for OpenCL tests) inside the build tree. The install test
 # gets the install's paths and make.
@@ -147,6 +156,11 @@ kbit_conformance_tests = tests/test-conformance-quant4.sh tests/test-conformance
 	tests/test-conformance-optim.sh
 TESTS += $(kbit_conformance_tests)
 EXTRA_DIST += tests/conformance.sh $(kbit_conformance_tests)
+
+# A planted fault is caught: kbit conformance on the driver testfault fails,
+# and says where.
+TESTS += tests/test-conformance-fault.sh
+EXTRA_DIST += tests/test-conformance-fault.sh
 
 # The installed layout: make install DESTDIR=STAGE, then the staged kbit runs
 # `kbit conformance --quick` with neither KBIT_DRIVER_PATH nor KBIT_VECTORS_DIR.

@@ -49,11 +49,11 @@ void conf_report(const conf_run *run, const char *check, const conf_tally *tally
 {
     for (int t = 0; t < run->ntargets; t++) {
         const conf_tally *s = &tally[t];
-        conf_report_one(run, t,
-                        s->cases > 0 && s->elements > 0 && s->mismatches == 0 && s->errors == 0,
-                        "%s on %s: %d cases, %zu %s bit-exact%s%s (%zu mismatches, %d errors)",
+        int ok = s->cases > 0 && s->elements > 0 && s->mismatches == 0 && s->errors == 0;
+        conf_report_one(run, t, ok, "%s on %s: %d cases, %zu %s %s%s%s (%zu mismatches, %d errors)",
                         check, run->targets[t].label, s->cases, s->elements, unit,
-                        versus ? " " : "", versus ? versus : "", s->mismatches, s->errors);
+                        ok ? "bit-exact" : "compared", versus ? " " : "", versus ? versus : "",
+                        s->mismatches, s->errors);
     }
 }
 

@@ -58,6 +58,7 @@ int conf_first_target(const conf_run *run);
 
 /* One TAP line per target for a check:
  *   "FAMILY: CHECK on TARGET: N cases, M UNIT bit-exact VERSUS (X mismatches, Y errors)"
+ * ("compared" for "bit-exact" when something was wrong)
  * ok when there was at least one case and one element and nothing was
  * wrong; a target that does not run the family is a skip with the reason.
  * versus: e.g. "vs the scalar reference", or NULL. tally[t] for target t. */
