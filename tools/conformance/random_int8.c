@@ -42,7 +42,7 @@ static const char *op_names[OP_COUNT] = {
 };
 
 /* The run being checked (set by conf_random_int8). */
-static conf_run *RUN;
+static conf_run *the_run;
 static kbit_device *ref_dev;
 static conf_tally tallies[OP_COUNT][CONF_MAX_TARGETS];
 static rng R;
@@ -174,11 +174,11 @@ static void everywhere(int op, const char *desc, const io *x, call_fn call, cons
     int64_t want_count = -1;
     if (run_on(ref_dev, x, call, ctx, 0x11, want, &want_count) != KBIT_OK)
         tap_bail("reference failed on %s %s: %s", op_names[op], desc, kbit_last_error());
-    for (int t = 0; t < RUN->ntargets; t++) {
-        kbit_device *dev = conf_dev(RUN, t);
+    for (int t = 0; t < the_run->ntargets; t++) {
+        kbit_device *dev = conf_dev(the_run, t);
         if (!dev)
             continue;
-        const char *label = RUN->targets[t].label;
+        const char *label = the_run->targets[t].label;
         conf_tally *ty = &tallies[op][t];
         void *got[3];
         int64_t count = -2;
@@ -384,7 +384,7 @@ static void mmdq_cases(void)
 {
     static const int64_t shapes[][2] = { { 1, 1 }, { 3, 63 }, { 17, 4097 }, { 128, 65 } };
     for (size_t i = 0; i < 4; i++) {
-        if (RUN->quick && i % 2)
+        if (the_run->quick && i % 2)
             continue;
         int64_t M = shapes[i][0], N = shapes[i][1];
         int32_t *acc = malloc((size_t)(M * N) * 4);
@@ -440,11 +440,11 @@ static void property(void)
     for (int d = 0; d < 3; d++) {
         kbit_dtype dt = fdt[d];
         size_t es = kbit_dtype_size(dt);
-        for (int t = 0; t < RUN->ntargets; t++) {
-            kbit_device *dev = conf_dev(RUN, t);
+        for (int t = 0; t < the_run->ntargets; t++) {
+            kbit_device *dev = conf_dev(the_run, t);
             if (!dev) {
-                conf_report_one(RUN, t, 0, "property on %s (%s): not run", RUN->targets[t].label,
-                                dtype_str(dt));
+                conf_report_one(the_run, t, 0, "property on %s (%s): not run",
+                                the_run->targets[t].label, dtype_str(dt));
                 continue;
             }
             void *xh = to_dtype(dt, x, (size_t)(M * K)), *wh = to_dtype(KBIT_F16, w, (size_t)(N * K));
@@ -468,16 +468,16 @@ static void property(void)
                         float want = dtype_round(dt, (float)e);
                         if (dtype_load(dt, yh, (size_t)(m * N + n)) != want && bad++ == 0)
                             tap_diag("property %s on %s: Y[%lld,%lld] = %g, exact %g",
-                                     dtype_str(dt), RUN->targets[t].label, (long long)m,
+                                     dtype_str(dt), the_run->targets[t].label, (long long)m,
                                      (long long)n, (double)dtype_load(dt, yh, (size_t)(m * N + n)),
                                      (double)want);
                     }
                 free(yh);
             }
-            conf_report_one(RUN, t, ok && bad == 0,
+            conf_report_one(the_run, t, ok && bad == 0,
                             "property on %s (%s): threshold 0 and exactly representable inputs "
                             "give the exact product (%lld outputs, %zu off)",
-                            RUN->targets[t].label, dtype_str(dt), (long long)(M * N), bad);
+                            the_run->targets[t].label, dtype_str(dt), (long long)(M * N), bad);
             dev_free(dev, xd), dev_free(dev, wd), dev_free(dev, cb), dev_free(dev, scb);
             dev_free(dev, y);
             free(xh), free(wh);
@@ -487,7 +487,7 @@ static void property(void)
 
 void conf_random_int8(conf_run *run)
 {
-    RUN = run;
+    the_run = run;
     ref_dev = run->ref;
     memset(tallies, 0, sizeof tallies);
     rng_seed(&R, conf_seed(run, 0x696e7438u));
