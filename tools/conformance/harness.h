@@ -24,6 +24,8 @@ typedef struct conf_target {
     int threads;
     kbit_device *dev;    /* NULL when skipped */
     char skip[600];      /* why it is skipped ("" if usable) */
+    int missing;         /* the device could not be opened (as opposed to: it cannot
+                            run this variant or thread count) */
 } conf_target;
 
 /* What one check saw on one target. */

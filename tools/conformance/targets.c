@@ -98,8 +98,11 @@ static int add_all(builder *b, char **isas, int nisas, const int *threads, int n
             snprintf(spec, sizeof spec, "%.40s:0", r.name);
             snprintf(skip, sizeof skip, "driver '%s' (%s) was refused: %s", r.name, r.path,
                      r.reason);
+            int first = b->count;
             if (add_device(b, spec, NULL, 0, threads, nthreads, skip) < 0)
                 return -1;
+            for (int k = first; k < b->count; k++)
+                b->t[k].missing = 1;
             continue;
         }
         /* a driver without a device still shows, as a skip with its reason */
@@ -179,6 +182,7 @@ static void open_one(conf_target *t)
     kbit_status st = t->isa[0] ? cpu_open_isa(t->isa, &t->dev) : kbit_device_open(t->spec, &t->dev);
     if (st != KBIT_OK) {
         t->dev = NULL;
+        t->missing = 1;
         set_skip(t, "%s unavailable: %s", t->spec, kbit_last_error());
         return;
     }

@@ -16,7 +16,8 @@
 int conf_targets_build(const char *devices, const char *isas, const char *threads,
                        conf_target *t, int max, char *err, size_t err_len);
 /* Open every target that has no skip reason yet; one that cannot be opened
- * (or does not give the variant or thread count asked for) gets one. */
+ * (`missing`), or does not give the variant or thread count asked for, gets
+ * one. */
 void conf_targets_open(conf_target *t, int count);
 void conf_targets_close(conf_target *t, int count);
 
