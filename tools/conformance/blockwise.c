@@ -7,6 +7,7 @@
 
 #include "blockwise.h"
 #include "devmem.h"
+#include "inputs.h"
 #include "tap.h"
 
 const kbit_dtype bw_float_dtypes[3] = { KBIT_F32, KBIT_F16, KBIT_BF16 };
@@ -86,6 +87,15 @@ static void compare(const bw_case *c, const bw_result *ref, const bw_result *got
                                        ref->out[i].n, what);
         s->elements += ref->out[i].n;
     }
+}
+
+void bw_start(bw_runner *b, conf_run *run, bw_run_fn fn, uint64_t default_seed)
+{
+    memset(b, 0, sizeof *b);
+    b->run = run;
+    b->fn = fn;
+    rng_seed(&b->r, conf_seed(run, default_seed));
+    inputs_init(&b->r);
 }
 
 void bw_everywhere(bw_runner *b, bw_case *c)

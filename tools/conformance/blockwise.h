@@ -55,6 +55,9 @@ typedef struct bw_runner {
     conf_tally tally[CONF_MAX_TARGETS];
 } bw_runner;
 
+/* Start a family's runner: its run function, and its random inputs seeded
+ * with conf_seed(run, default_seed) (inputs_init included). */
+void bw_start(bw_runner *b, conf_run *run, bw_run_fn fn, uint64_t default_seed);
 /* Run c on the reference and every target of the family; frees c's inputs. */
 void bw_everywhere(bw_runner *b, bw_case *c);
 /* One TAP line per target for `check`, then clear the tallies. */

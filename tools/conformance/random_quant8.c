@@ -137,11 +137,7 @@ static void cases_dq8(bw_runner *b)
 void conf_random_quant8(conf_run *run)
 {
     static bw_runner b;
-    memset(&b, 0, sizeof b);
-    b.run = run;
-    b.fn = run_case;
-    rng_seed(&b.r, conf_seed(run, 0x6b626974c0ffeeull));
-    inputs_init(&b.r);
+    bw_start(&b, run, run_case, 0x6b626974c0ffeeull);
     cases_q8(&b);
     cases_dq8(&b);
 }
