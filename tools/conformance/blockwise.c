@@ -135,6 +135,8 @@ int bw_sizes_for(int B, int quick, int64_t *out)
     for (size_t i = 0; i < count; i++)
         if (s[i] >= 1)
             out[k++] = s[i];
+    if (B == 64) /* and the empty input, once per list */
+        out[k++] = 0;
     return k;
 }
 

@@ -76,8 +76,9 @@ void *bw_in_upload(kbit_device *dev, const bw_case *c, int i);
 int bw_cmp_code(kbit_dtype d);
 
 /* Case lists: the float dtypes; the sizes n for blocksize B (1, 2, 3, B-1,
- * B, B+1, 2B+1, 3B+2, 7B+5; quick: 1, B+1, 3B+2), returns the count;
- * sizes between 64 Ki and 256 Ki elements, odd and even (k-th). */
+ * B, B+1, 2B+1, 3B+2, 7B+5; quick: 1, B+1, 3B+2; and 0 for B = 64) into out
+ * (16 entries), returns the count; sizes between 64 Ki and 256 Ki elements,
+ * odd and even (k-th). */
 extern const kbit_dtype bw_float_dtypes[3];
 int bw_sizes_for(int B, int quick, int64_t *out);
 int64_t bw_medium_n(int k);

@@ -145,8 +145,6 @@ static void cases_q4(bw_runner *b)
             for (int B = 32; B <= 4096; B *= 2) {
                 int64_t sizes[16];
                 int ns = bw_sizes_for(B, quick, sizes);
-                if (B == 64)
-                    sizes[ns++] = 0;
                 for (int k = 0; k < ns; k++)
                     q4_case(b, types[ti], bw_float_dtypes[di], B, sizes[k], "", 0);
             }
@@ -191,8 +189,6 @@ static void cases_dq4(bw_runner *b)
             for (int B = 32; B <= 4096; B *= 2) {
                 int64_t sizes[16];
                 int ns = bw_sizes_for(B, quick, sizes);
-                if (B == 64)
-                    sizes[ns++] = 0;
                 for (int k = 0; k < ns; k++) {
                     /* one size in three is enough per (type, dtype, B): they share code paths */
                     if (!quick && k % 3 != (di + ti) % 3 && sizes[k] > 3)

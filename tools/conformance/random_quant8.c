@@ -68,8 +68,6 @@ static void cases_q8(bw_runner *b)
         for (int B = 64; B <= 4096; B *= 2) {
             int64_t sizes[16];
             int ns = bw_sizes_for(B, quick, sizes);
-            if (B == 64)
-                sizes[ns++] = 0;
             for (int k = 0; k < ns; k++)
                 q8_case(b, bw_float_dtypes[di], B, sizes[k], which++, "", 0);
         }
@@ -114,8 +112,6 @@ static void cases_dq8(bw_runner *b)
         for (int B = 64; B <= 4096; B *= 2) {
             int64_t sizes[16];
             int ns = bw_sizes_for(B, quick, sizes);
-            if (B == 64)
-                sizes[ns++] = 0;
             for (int k = 0; k < ns; k++) {
                 if (!quick && k % 2 != di % 2 && sizes[k] > 3)
                     continue;
