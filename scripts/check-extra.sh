@@ -10,7 +10,8 @@
 #   kbit_sanitize      a second build with ASan + UBSan (clang with libFuzzer
 #                      when there, else gcc) in $KBIT_BUILD_DIR-sanitize; runs
 #                      the malformed-input tests (test_checkpoint,
-#                      test_safetensors, the test_*bad_input programs) under it, then a
+#                      test_safetensors, the test_*bad_input programs) and
+#                      `kbit conformance --quick` on every CPU variant under it, then a
 #                      bounded fuzz run of tests/fuzz_checkpoint
 #                      (KBIT_FUZZ_SECONDS, default 60) when clang built it.
 #                      KBIT_SANITIZE=0 skips.
@@ -66,8 +67,20 @@ kbit_sanitize() {
         tests/test_int8_bad_input tests/test_optim_bad_input"
     case "$how" in clang*) fuzz=tests/fuzz_checkpoint ;; *) fuzz= ;; esac
     # shellcheck disable=SC2086  # lists
-    (cd "$dir" && make -j"$KBIT_JOBS" $progs $fuzz >/dev/null) || { echo "  build failed"; return 1; }
+    (cd "$dir" && make -j"$KBIT_JOBS" $progs tools/kbit $fuzz >/dev/null) || { echo "  build failed"; return 1; }
     status=0
+    # every kernel of every CPU variant, 1 and 2 threads, on the quick conformance set
+    (cd "$dir" && KBIT_VECTORS_DIR="$KBIT_ROOT/tests/vectors" ASAN_OPTIONS=detect_leaks=1 \
+        UBSAN_OPTIONS=print_stacktrace=1 ./tools/kbit conformance --quick --device cpu --isa all \
+        --threads 1,2 >conformance.sanitize.log 2>&1)
+    rc=$?
+    if [ "$rc" -ne 0 ] || grep -q 'runtime error\|ERROR: AddressSanitizer' "$dir/conformance.sanitize.log"; then
+        echo "  kbit conformance --quick under sanitizers: FAILED (exit $rc; $dir/conformance.sanitize.log)"
+        tail -n 30 "$dir/conformance.sanitize.log"
+        status=1
+    else
+        echo "  kbit conformance --quick under sanitizers: $(grep -c '^ok' "$dir/conformance.sanitize.log") ok, no sanitizer report"
+    fi
     for p in $progs; do
         # shellcheck disable=SC2086
         (cd "$dir" && KBIT_VECTORS_DIR="$KBIT_ROOT/tests/vectors" ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
