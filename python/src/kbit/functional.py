@@ -301,6 +301,13 @@ class QuantState:
 
     __hash__ = None
 
+    def __getstate__(self):
+        # the cached C struct (ctypes, pointers) is rebuilt on first use
+        return {k: v for k, v in self.__dict__.items() if k != "_kbit_cstate"}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+
 
 def _is_array(v):
     return _is_torch(v) or isinstance(v, np.ndarray)
