@@ -20,7 +20,7 @@ KINDS = [
     ("Adam", "adam", dict(lr=1e-2, weight_decay=0.01), dict(beta1=0.9, beta2=0.999, eps=1e-8)),
     ("AdamW", "adam", dict(lr=1e-2), dict(beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2)),
     ("LAMB", "lamb", dict(lr=1e-2), dict(beta1=0.9, beta2=0.999, eps=1e-8, max_unorm=1.0)),
-    ("AdEMAMix", "ademamix", dict(lr=1e-2, t_alpha=5, t_beta3=5),
+    ("AdEMAMix", "ademamix", dict(lr=1e-2),
      dict(beta1=0.9, beta2=0.999, beta3=0.9999, alpha=5.0, eps=1e-8, weight_decay=1e-2)),
     ("SGD", "momentum", dict(lr=1e-2, momentum=0.9), dict(beta1=0.9, eps=0.0)),
     ("LARS", "lars", dict(lr=1e-2, momentum=0.9), dict(beta1=0.9, eps=0.0, max_unorm=0.02)),
@@ -57,20 +57,18 @@ def test_class_step_equals_functional_update(cls, kernel, args, hyper, bits):
     ps = params()
     ref = [p.detach().clone() for p in ps]
     opt = make(cls, bits, args, ps)
-    if cls == "AdEMAMix":
-        pytest.skip("the functional call takes the scheduled beta3/alpha of one step; "
-                    "covered by test_ademamix_schedule")
     states = []
     two = kernel in ("adam", "lamb", "ademamix")
     for p in ref:
         eight = bits == 8 and p.numel() >= 1024
         nb = -(-p.numel() // 256)
         dt = torch.uint8 if eight else torch.float32
-        st = dict(state1=torch.zeros(p.numel(), dtype=dt),
+        c = 2 if kernel == "ademamix" else 1
+        st = dict(state1=torch.zeros(c * p.numel(), dtype=dt),
                   state2=torch.zeros(p.numel(), dtype=dt) if two else None)
         if eight:
             st.update(qmap1=F.create_dynamic_map(True), qmap2=F.create_dynamic_map(False),
-                      absmax1=torch.zeros(nb), absmax2=torch.zeros(nb) if two else None)
+                      absmax1=torch.zeros(c * nb), absmax2=torch.zeros(nb) if two else None)
         states.append((eight, st))
     for step in range(1, 4):
         gs = grads(ps, step)
@@ -99,17 +97,18 @@ def test_class_step_equals_functional_update(cls, kernel, args, hyper, bits):
         assert sd["state"][i]["step"] == 3
         assert torch.equal(q["state1"].reshape(-1), st["state1"])
         if eight:
-            assert torch.equal(q["absmax1"], st["absmax1"])
+            assert torch.equal(q["absmax1"].reshape(-1), st["absmax1"])
             assert q["state1"].dtype == torch.uint8 and q["qmap1"].shape == (256,)
 
 
-def test_ademamix_schedule():
+def _ademamix_schedule(t_alpha, t_beta3):
     """AdEMAMix with t_alpha / t_beta3 (the schedules kbit computes on the
-    host) gives the same bits as passing the scheduled values by hand."""
+    host) against the functional call given the scheduled values, computed
+    as bitsandbytes' Python does (doubles from the decimal hyperparameters)."""
     import math
     ps = params()[:1]
     ref = [p.detach().clone() for p in ps]
-    opt = O.AdEMAMix32bit(ps, lr=1e-2, t_alpha=4, t_beta3=4)
+    opt = O.AdEMAMix32bit(ps, lr=1e-2, t_alpha=t_alpha, t_beta3=t_beta3)
     s1 = torch.zeros(2, ps[0].numel())
     s2 = torch.zeros(ps[0].numel())
     b1, b2, b3, alpha = 0.9, 0.999, 0.9999, 5.0
@@ -117,13 +116,26 @@ def test_ademamix_schedule():
         g = grads(ps, step)[0]
         ps[0].grad = g.clone()
         opt.step()
-        a_t = min(step * alpha / 4, alpha)
-        s = step / 4
-        b3_t = min(math.exp(math.log(b1) * math.log(b3) / ((1 - s) * math.log(b3) +
-                                                             s * math.log(b1))), b3)
+        a_t = min(step * alpha / t_alpha, alpha) if t_alpha else alpha
+        b3_t = b3
+        if t_beta3:
+            s = step / t_beta3
+            b3_t = min(math.exp(math.log(b1) * math.log(b3) / ((1 - s) * math.log(b3) +
+                                                                 s * math.log(b1))), b3)
         F.optimizer_update_32bit("ademamix", g, ref[0], s1, b1, 1e-8, step, 1e-2, s2, b2, b3_t,
                                  a_t, 1e-2)
         assert torch.equal(ps[0].data, ref[0]), step
+
+
+def test_ademamix_alpha_schedule():
+    _ademamix_schedule(4, None)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 14 point 11: kbit_optim_config carries fp32 "
+                   "hyperparameters, so beta3_t is evaluated from f32(beta) widened, not from "
+                   "the user's doubles as bitsandbytes and numerics 6.2 do")
+def test_ademamix_beta3_schedule():
+    _ademamix_schedule(None, 4)
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
