@@ -171,3 +171,16 @@ def fetch_minilm():
         return os.path.join(dest, "model")
     except Exception:
         return None
+
+
+@pytest.fixture
+def tap_note():
+    """note(text): a `# text` line in the TAP output (measured figures for the log)."""
+    def note(text):
+        if _tap is not None:
+            for line in str(text).splitlines():
+                _tap.f.write("# %s\n" % line)
+            _tap.f.flush()
+        else:
+            print(text)
+    return note
