@@ -233,6 +233,7 @@ def same_device(fn, *pairs):
 def empty(like, shape, kdt):
     """A new uninitialised array of `shape` and kbit dtype like `like` (an Arr)."""
     shape = tuple(int(s) for s in shape)
+    like.device()   # a device kbit has no driver for fails here, with the library's reason
     if like.kind == "torch":
         import torch
         t = torch.empty(shape, dtype=torch_dtype(kdt), device=like.obj.device)

@@ -525,14 +525,15 @@ def dequantize_4bit(A, quant_state=None, absmax=None, out=None, blocksize=None, 
                          % (fn, p.nbytes, tuple(quant_state.shape), need))
     kdt = st.dtype
     shape = _shape_tuple(quant_state.shape)
+    same_device(fn, ("A", p), ("quant_state.absmax", keep[0]))
     if out is not None:
         o = view(out, "out", fn)
         if o.dtype != kdt or o.numel != st.numel:
             raise ValueError("%s: out must be %s with %d elements, got %s with %d"
                              % (fn, DTYPE_NAMES[kdt], st.numel, o.dtname, o.numel))
+        same_device(fn, ("A", p), ("out", o))
     else:
         o = empty(p, shape, kdt)
-    same_device(fn, ("A", p), ("quant_state.absmax", keep[0]), ("out", o))
     dev = _use_torch_stream(p)
     call("kbit_dequantize_4bit_state", dev, p.ptr, ctypes.byref(st), kdt, o.ptr)
     res = out if out is not None else o.obj
@@ -643,14 +644,15 @@ def dequantize_blockwise(A, quant_state=None, absmax=None, code=None, out=None, 
         raise ValueError("Blockwise dequantization only supports 16/32-bit floats, but got %s"
                          % quant_state.dtype)
     cptr = host_floats(quant_state.code, 256, "code", fn)
+    same_device(fn, ("A", q), ("absmax", a))
     if out is not None:
         o = view(out, "out", fn)
         if o.dtype != kdt or o.numel != q.numel:
             raise ValueError("%s: out must be %s with %d elements" % (fn, DTYPE_NAMES[kdt],
                                                                       q.numel))
+        same_device(fn, ("A", q), ("out", o))
     else:
         o = empty(q, q.shape, kdt)
-    same_device(fn, ("A", q), ("absmax", a), ("out", o))
     dev = _use_torch_stream(q)
     call("kbit_dequantize_8bit", dev, q.ptr, a.ptr, q.numel, bs,
          ctypes.cast(cptr, ctypes.c_void_p), kdt, o.ptr)
@@ -690,13 +692,14 @@ def gemm_4bit(A, B, quant_state, bias=None, out=None, fn="gemm_4bit"):
             raise ValueError("%s: bias must be %s with %d elements (A's dtype), got %s with %d"
                              % (fn, a.dtname, N, b.dtname, b.numel))
     shape = tuple(a.shape[:-1]) + (N,)
+    same_device(fn, ("A", a), ("B", p), ("quant_state.absmax", keep[0]), ("bias", b))
     if out is not None:
         o = view(out, "out", fn)
         if o.dtype != a.dtype or o.numel != M * N:
             raise ValueError("%s: out must be %s with %s elements" % (fn, a.dtname, shape))
+        same_device(fn, ("A", a), ("out", o))
     else:
         o = empty(a, shape, a.dtype)
-    same_device(fn, ("A", a), ("B", p), ("quant_state.absmax", keep[0]), ("bias", b), ("out", o))
     dev = _use_torch_stream(a)
     call("kbit_gemm_4bit", dev, a.ptr, a.dtype, M, p.ptr, ctypes.byref(st),
          b.ptr if b is not None else None, o.ptr)
@@ -716,8 +719,9 @@ def gemm_4bit_backward(grad_out, B, quant_state, out=None, fn="gemm_4bit_backwar
     M = g.numel // N if N else int(np.prod(g.shape[:-1], dtype=np.int64))
     st, spec, keep = c_state(quant_state, fn)
     p = view(B, "B", fn)
+    same_device(fn, ("grad_output", g), ("B", p), ("quant_state.absmax", keep[0]))
     o = empty(g, tuple(g.shape[:-1]) + (K,), g.dtype) if out is None else view(out, "out", fn)
-    same_device(fn, ("grad_output", g), ("B", p), ("quant_state.absmax", keep[0]), ("out", o))
+    same_device(fn, ("grad_output", g), ("out", o))
     dev = _use_torch_stream(g)
     call("kbit_gemm_4bit_backward", dev, g.ptr, g.dtype, M, p.ptr, ctypes.byref(st), o.ptr)
     return out if out is not None else o.obj
@@ -776,8 +780,8 @@ def int8_vectorwise_dequant(A, stats):
     rows, cols = _rows_cols(a, fn)
     if s.numel != rows:
         raise ValueError("%s: stats has %d values for %d rows" % (fn, s.numel, rows))
-    o = empty(a, a.shape, _lib.F32)
     same_device(fn, ("A", a), ("stats", s))
+    o = empty(a, a.shape, _lib.F32)
     dev = _use_torch_stream(a)
     call("kbit_int8_dequantize_weight", dev, a.ptr, s.ptr, rows, cols, _lib.F32, o.ptr)
     return o.obj
@@ -795,14 +799,15 @@ def int8_linear_matmul(A, B, out=None, dtype=None):
     M, K = _rows_cols(a, fn)
     N = b.shape[0]
     shape = tuple(a.shape[:-1]) + (N,)
+    same_device(fn, ("A", a), ("B", b))
     if out is not None:
         o = view(out, "out", fn)
         need_dtype(o, "out", (_lib.I32,), fn)
         if o.shape != shape:
             raise ValueError("Expected out.shape == %s, got %s" % (shape, o.shape))
+        same_device(fn, ("A", a), ("out", o))
     else:
         o = empty(a, shape, _lib.I32)
-    same_device(fn, ("A", a), ("B", b), ("out", o))
     dev = _use_torch_stream(a)
     call("kbit_int8_matmul", dev, a.ptr, b.ptr, M, N, K, o.ptr)
     return out if out is not None else o.obj
@@ -830,8 +835,8 @@ def int8_mm_dequant(A, row_stats, col_stats, out=None, bias=None, dtype=None):
         if b.numel != N:
             raise ValueError("%s: bias has %d values for %d columns" % (fn, b.numel, N))
     kdt = _lib.F16 if dtype is None else _dtype_code(dtype, "dtype", fn)
-    o = empty(a, a.shape, kdt)
     same_device(fn, ("A", a), ("row_stats", r), ("col_stats", c), ("bias", b))
+    o = empty(a, a.shape, kdt)
     dev = _use_torch_stream(a)
     call("kbit_int8_mm_dequant", dev, a.ptr, r.ptr, c.ptr, M, N, b.ptr if b else None,
          b.dtype if b else _lib.F32, kdt, o.ptr)
@@ -888,8 +893,8 @@ def int8_linear_forward(X, CB, SCB, threshold=0.0, bias=None):
         b = view(bias, "bias", fn)
         if b.dtype != x.dtype or b.numel != N:
             raise ValueError("%s: bias must be %s with %d elements" % (fn, x.dtname, N))
-    o = empty(x, tuple(x.shape[:-1]) + (N,), x.dtype)
     same_device(fn, ("X", x), ("CB", cb), ("SCB", scb), ("bias", b))
+    o = empty(x, tuple(x.shape[:-1]) + (N,), x.dtype)
     dev = _use_torch_stream(x)
     call("kbit_int8_linear_forward", dev, x.dtype, x.ptr, M, K, cb.ptr, scb.ptr, N,
          float(threshold), b.ptr if b else None, o.ptr)
@@ -909,8 +914,8 @@ def int8_linear_backward(grad_out, CB, SCB):
     if g.shape[-1] != N:
         raise ValueError("%s: grad_output's last dimension %d is not N = %d" % (fn, g.shape[-1], N))
     M = g.numel // N if N else int(np.prod(g.shape[:-1], dtype=np.int64))
-    o = empty(g, tuple(g.shape[:-1]) + (K,), g.dtype)
     same_device(fn, ("grad_output", g), ("CB", cb), ("SCB", scb))
+    o = empty(g, tuple(g.shape[:-1]) + (K,), g.dtype)
     dev = _use_torch_stream(g)
     call("kbit_int8_linear_backward", dev, g.dtype, g.ptr, M, N, cb.ptr, scb.ptr, K, o.ptr)
     return o.obj
