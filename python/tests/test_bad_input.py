@@ -105,7 +105,7 @@ def test_mismatched_devices():
         F.dequantize_blockwise(fake, s)
     with pytest.raises(ValueError, match="meta tensor"):
         F.quantize_4bit(torch.empty(64, device="meta"))
-    with pytest.raises(ValueError, match="is on cpu:0 but"):
+    with pytest.raises(ValueError, match="B is on cuda:0 but A is on cpu:0"):
         F.int8_linear_matmul(torch.zeros(2, 4, dtype=torch.int8),
                              FakeCudaArray(torch.zeros(3, 4, dtype=torch.int8)))
 
