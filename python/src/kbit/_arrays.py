@@ -48,6 +48,19 @@ def _torch_dtypes():
     return _torch_maps
 
 
+_tensor_cls = None
+
+
+def _tensor_class():
+    global _tensor_cls
+    if _tensor_cls is None:
+        torch = torch_module()
+        if torch is None:
+            return None
+        _tensor_cls = torch.Tensor
+    return _tensor_cls
+
+
 def torch_dtype(kdt):
     return _torch_dtypes()[1][kdt]
 
@@ -85,11 +98,18 @@ _DL_DTYPES = {(2, 32): _lib.F32, (2, 16): _lib.F16, (4, 16): _lib.BF16, (1, 8): 
 class Arr:
     """One argument as libkbit sees it: data pointer, shape, kbit dtype (None if
     kbit has none for it), kbit device spec, and the object (kept alive)."""
-    __slots__ = ("obj", "ptr", "shape", "dtype", "spec", "kind", "keep", "dtname")
+    __slots__ = ("obj", "ptr", "shape", "dtype", "spec", "kind", "keep", "_dtname")
 
-    def __init__(self, obj, ptr, shape, dtype, spec, kind, dtname, keep=None):
-        self.obj, self.ptr, self.shape, self.dtype = obj, ptr, tuple(shape), dtype
-        self.spec, self.kind, self.dtname, self.keep = spec, kind, dtname, keep
+    def __init__(self, obj, ptr, shape, dtype, spec, kind, dtname=None, keep=None):
+        self.obj, self.ptr, self.shape, self.dtype = obj, ptr, shape, dtype
+        self.spec, self.kind, self._dtname, self.keep = spec, kind, dtname, keep
+
+    @property
+    def dtname(self):
+        """The dtype's name, for messages."""
+        if self._dtname is None:
+            self._dtname = str(self.obj.dtype).replace("torch.", "")
+        return self._dtname
 
     @property
     def numel(self):
@@ -141,19 +161,23 @@ def view(x, name, fn=None):
     """The Arr of argument `x` (named `name` in messages). Raises TypeError for
     something that is not an array, ValueError for a strided view or a device
     kbit has no driver for."""
-    where = "%s: " % fn if fn else ""
-    torch = torch_module()
-    if torch is not None and isinstance(x, torch.Tensor):
-        if x.device.type == "meta":
-            raise ValueError("%s%s is a meta tensor (it holds no data)" % (where, name))
-        spec = _torch_spec(x, where + name)
+    T = _tensor_class()
+    if T is not None and isinstance(x, T):
+        dev = x.device
+        if dev.type == "cpu":
+            spec = "cpu:0"
+        elif dev.type == "meta":
+            raise ValueError("%s%s is a meta tensor (it holds no data)"
+                             % ("%s: " % fn if fn else "", name))
+        else:
+            spec = _torch_spec(x, ("%s: " % fn if fn else "") + name)
         if not x.is_contiguous():
             raise ValueError("%s%s is not contiguous (shape %s, strides %s): kbit works on the "
                              "caller's memory in place and never copies silently; pass "
-                             "%s.contiguous()" % (where, name, tuple(x.shape), tuple(x.stride()),
-                                                  name))
-        kdt = kbit_dtype_of_torch(x.dtype)
-        return Arr(x, x.data_ptr(), x.shape, kdt, spec, "torch", str(x.dtype).replace("torch.", ""))
+                             "%s.contiguous()" % ("%s: " % fn if fn else "", name,
+                                                  tuple(x.shape), tuple(x.stride()), name))
+        return Arr(x, x.data_ptr(), x.shape, _torch_dtypes()[0].get(x.dtype), spec, "torch")
+    where = "%s: " % fn if fn else ""
     if isinstance(x, np.ndarray):
         if not x.flags.c_contiguous:
             raise ValueError("%s%s is not C-contiguous (shape %s, strides %s): pass "
@@ -235,9 +259,8 @@ def empty(like, shape, kdt):
     shape = tuple(int(s) for s in shape)
     like.device()   # a device kbit has no driver for fails here, with the library's reason
     if like.kind == "torch":
-        import torch
-        t = torch.empty(shape, dtype=torch_dtype(kdt), device=like.obj.device)
-        return view(t, "out")
+        t = torch_module().empty(shape, dtype=_torch_dtypes()[1][kdt], device=like.obj.device)
+        return Arr(t, t.data_ptr(), t.shape, kdt, like.spec, "torch")
     if like.spec != "cpu:0":
         torch = torch_module()
         if torch is None:

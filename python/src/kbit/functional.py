@@ -21,8 +21,9 @@ import math
 import numpy as np
 
 from . import _lib
-from ._arrays import (FLOATS, DTYPE_NAMES, Arr, empty, host_floats, kbit_dtype_of_torch,
-                      need_dtype, same_device, torch_dtype, torch_module, view)
+from ._arrays import (FLOATS, DTYPE_NAMES, Arr, _tensor_class, empty, host_floats,
+                      kbit_dtype_of_torch, need_dtype, same_device, torch_dtype, torch_module,
+                      view)
 from ._core import call, load
 
 __all__ = [
@@ -41,8 +42,8 @@ _4BIT_BLOCKSIZES = (32, 64, 128, 256, 512, 1024, 2048, 4096)
 # small helpers
 
 def _is_torch(x):
-    torch = torch_module()
-    return torch is not None and isinstance(x, torch.Tensor)
+    T = _tensor_class()
+    return T is not None and isinstance(x, T)
 
 
 def _table(values, like):
@@ -335,8 +336,9 @@ def _shape_tuple(shape):
 # the C quant state of a Python QuantState (cached while its tensors are unchanged)
 
 def _sig_of(t):
+    """What makes a cached C state stale: another tensor, or an in-place change."""
     if _is_torch(t):
-        return (t.data_ptr(), t._version, t.dtype, tuple(t.shape))
+        return (id(t), t.data_ptr(), t._version)
     return None
 
 

@@ -58,6 +58,10 @@ class Params4bit(nn.Parameter):
         self.bnb_quantized = state["bnb_quantized"]
         self.module = state["module"]
 
+    def __reduce_ex__(self, protocol):
+        # torch pickles a Parameter as a plain Parameter; keep the subclass
+        return (_rebuild_params4bit, (self.__getstate__(),))
+
     def _qs(self, what):
         qs = self.__dict__.get("quant_state")
         if qs is None:
@@ -162,6 +166,12 @@ class Params4bit(nn.Parameter):
         return super().__torch_function__(func, types, args, kwargs)
 
 
+def _rebuild_params4bit(state):
+    p = Params4bit(state["data"], requires_grad=state["requires_grad"])
+    p.__setstate__(state)
+    return p
+
+
 class Linear4bit(nn.Linear):
     """QLoRA's 4-bit linear layer (bitsandbytes.nn.Linear4bit)."""
 
@@ -176,6 +186,8 @@ class Linear4bit(nn.Linear):
         self.compute_type_is_set = compute_dtype is not None
         self.quant_state = None
         self.quant_storage = quant_storage
+        self._quant_args = dict(compress_statistics=compress_statistics, quant_type=quant_type,
+                                quant_storage=quant_storage)
 
     def set_compute_type(self, x):
         if x.dtype in (torch.float32, torch.bfloat16):
@@ -223,7 +235,14 @@ class Linear4bit(nn.Linear):
                                       unexpected_keys, error_msgs)
 
     def forward(self, x):
-        if not getattr(self.weight, "bnb_quantized", False):
+        if not isinstance(self.weight, Params4bit):
+            # a plain Parameter assigned to .weight (bitsandbytes wraps it too)
+            w = self.weight
+            self.weight = Params4bit(w.data, module=self,
+                                     quant_state=getattr(w, "quant_state", None),
+                                     bnb_quantized=getattr(w, "bnb_quantized", False),
+                                     **self._quant_args)
+        if not self.weight.bnb_quantized:
             # bitsandbytes quantizes on .to(device); a layer used without that
             # is quantized where it lives
             self.weight = self.weight._quantize(self.weight.device)
