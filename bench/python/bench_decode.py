@@ -73,6 +73,7 @@ def main():
     a = ap.parse_args()
     src = os.path.join(a.work, "model-%d" % a.layers)
     q = src + "-nf4"
+    os.makedirs(a.work, exist_ok=True)
     if not os.path.exists(os.path.join(src, "config.json")):
         subprocess.run([os.path.join(a.kbit, "kbit-genmodel"), src, "--layers", str(a.layers),
                         "--hidden", "2048", "--intermediate", "5632", "--vocab", "32000",
