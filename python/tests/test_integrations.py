@@ -209,3 +209,24 @@ def test_load_transformers_bitsandbytes_checkpoint(llama, label, tmp_path):
     assert torch.equal(got, want)
     qc = json.load(open(saved / "config.json"))["quantization_config"]
     assert qc["quant_method"] == "bitsandbytes"
+
+
+def test_checkpoint_quantize_from_python(llama, tmp_path):
+    """kbit.checkpoint.quantize is `kbit quantize`: the same files, byte for byte."""
+    import filecmp
+    import kbit
+    import kbit.checkpoint as KC
+    seen = []
+    out = tmp_path / "py-nf4"
+    r = KC.quantize(str(llama["src"]), str(out), quant_type="nf4", double_quant=True,
+                    progress=lambda name, done, total, b, bt: seen.append(done))
+    assert r["converted"] == 2 * 7 and seen and seen[-1] == r["tensors"]
+    for f in sorted(os.listdir(llama["nf4"])):
+        assert filecmp.cmp(out / f, llama["nf4"] / f, shallow=False), f
+    with pytest.raises(kbit.KbitInvalidArgument) as e:
+        KC.quantize(str(llama["src"]), str(out))
+    assert "exists" in e.value.message, e.value.message
+    back = tmp_path / "py-dq"
+    KC.dequantize(str(out), str(back), dtype="float32")
+    for f in sorted(os.listdir(llama["nf4-dq"])):
+        assert filecmp.cmp(back / f, llama["nf4-dq"] / f, shallow=False), f

@@ -32,7 +32,7 @@ def __getattr__(name):
     if name in ("matmul_4bit", "matmul", "MatmulLtState"):
         from . import autograd
         return getattr(autograd, name)
-    if name in ("functional", "nn", "optim", "integrations", "checkpoint", "info"):
+    if name in ("functional", "nn", "optim", "integrations", "checkpoint", "info", "autograd"):
         import importlib
         return importlib.import_module("." + name, __name__)
     raise AttributeError("module 'kbit' has no attribute %r" % name)

@@ -967,10 +967,12 @@ def _optimizer_update(fn, name, g, p, state_bits, states, hyper, step, gnorm_sca
     load_bnb_into(st, fn, step=int(step) - 1, **states)
     st.step(cfg, pa.ptr, ga.ptr, ga.dtype, float(gnorm_scale))
     save_into_bnb(st, fn, **states)
-    if unorm_vec is not None:
-        info = st.info()
-        _copy_into(unorm_vec, _table([info.unorm], view(unorm_vec, "unorm_vec")).reshape(
-            tuple(view(unorm_vec, "unorm_vec").shape)))
+    if unorm_vec is not None:   # the sum of squares of the update, as the CUDA kernels leave it
+        unorm = st.info().unorm
+        if _is_torch(unorm_vec):
+            unorm_vec.fill_(unorm)
+        else:
+            unorm_vec[...] = unorm
     st.release()
 
 
