@@ -4,9 +4,10 @@
 # missing tool: it says what it skipped).
 #
 #   kbit_interop_env   a venv with torch, bitsandbytes, safetensors,
-#                      transformers, accelerate in $KBIT_BUILD_DIR/interop-venv
+#                      transformers, accelerate, pytest in $KBIT_BUILD_DIR/interop-venv
 #                      (pip, bounded by KBIT_INTEROP_TIMEOUT, default 300 s;
-#                      KBIT_INTEROP=0 skips), so tests/test-interop.sh runs
+#                      KBIT_INTEROP=0 skips), so tests/test-interop.sh and
+#                      tests/test-python.sh run
 #   kbit_sanitize      a second build with ASan + UBSan (clang with libFuzzer
 #                      when there, else gcc) in $KBIT_BUILD_DIR-sanitize; runs
 #                      the malformed-input tests (test_checkpoint,
@@ -24,9 +25,14 @@ kbit_interop_env() {
     fi
     if [ -x "$venv/bin/python" ] &&
         "$venv/bin/python" -c 'import torch, bitsandbytes, safetensors, transformers, accelerate' 2>/dev/null; then
+        # pytest for tests/test-python.sh (venvs made before it was needed lack it)
+        "$venv/bin/python" -c 'import pytest' 2>/dev/null ||
+            timeout "${KBIT_INTEROP_TIMEOUT:-300}" "$venv/bin/pip" install -q pytest \
+                >>"$KBIT_BUILD_DIR/interop-venv.log" 2>&1 ||
+            echo "  pip install pytest did not finish: tests/test-python.sh will skip"
         return 0
     fi
-    kbit_say "interop venv: pip install torch bitsandbytes safetensors transformers accelerate (at most ${KBIT_INTEROP_TIMEOUT:-300} s)"
+    kbit_say "interop venv: pip install torch bitsandbytes safetensors transformers accelerate pytest (at most ${KBIT_INTEROP_TIMEOUT:-300} s)"
     if ! command -v python3 >/dev/null 2>&1 || ! python3 -m venv "$venv" >/dev/null 2>&1; then
         echo "  no python3 with venv: tests/test-interop.sh will skip"
         return 0
@@ -35,7 +41,7 @@ kbit_interop_env() {
     timeout "${KBIT_INTEROP_TIMEOUT:-300}" sh -c '
         "$1/bin/pip" install -q --index-url https://download.pytorch.org/whl/cpu torch ||
             "$1/bin/pip" install -q torch
-        "$1/bin/pip" install -q bitsandbytes safetensors transformers accelerate' sh "$venv" \
+        "$1/bin/pip" install -q bitsandbytes safetensors transformers accelerate pytest' sh "$venv" \
         >"$KBIT_BUILD_DIR/interop-venv.log" 2>&1 ||
         echo "  pip did not finish (see $KBIT_BUILD_DIR/interop-venv.log): tests/test-interop.sh will skip"
 }

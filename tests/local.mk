@@ -96,6 +96,12 @@ EXTRA_DIST += tests/test-doc-tables.sh
 TESTS += tests/test-interop.sh
 EXTRA_DIST += tests/test-interop.sh tests/test_interop.py
 
+# The Python package (python/): its pytest suite on this build's libkbit,
+# one TAP line per test (skips unless numpy, torch and pytest import).
+TESTS += tests/test-python.sh
+EXTRA_DIST += tests/test-python.sh python/pyproject.toml python/setup.py python/README.md \
+	python/src python/tests
+
 tests_test_int8_bad_input_SOURCES = tests/test_int8_bad_input.c
 tests_test_int8_bad_input_CPPFLAGS = $(kbit_test_cppflags)
 tests_test_int8_bad_input_CFLAGS = $(kbit_test_cflags)
