@@ -101,8 +101,9 @@ static void transpose_a(const kbit_op_gemm_4bit *op, const float *a32, float *at
 kbit_status kbit_cpu_gemm_4bit(void *ctx, const kbit_exec *ex, const kbit_op_gemm_4bit *op)
 {
     const cpu_ctx *c = ctx;
-    float *a32 = ex->workspace;
-    kbit_load_f32(op->a, op->dtype, 0, op->M * op->K, a32);
+    float *a32 = ex->workspace; /* NULL when K == 0 */
+    if (op->K > 0)
+        kbit_load_f32(op->a, op->dtype, 0, op->M * op->K, a32);
     gemm4_job j = { c->v.gemm4, op, a32, NULL, 0 };
     if (wants_transposed(c, op)) {
         float *at = (float *)((char *)ex->workspace + kbit_cpu_align64(rows_bytes(op, 0)));
@@ -116,8 +117,9 @@ kbit_status kbit_cpu_gemm_4bit_backward(void *ctx, const kbit_exec *ex,
                                         const kbit_op_gemm_4bit *op)
 {
     const cpu_ctx *c = ctx;
-    float *a32 = ex->workspace;
-    kbit_load_f32(op->a, op->dtype, 0, op->M * op->N, a32);
+    float *a32 = ex->workspace; /* NULL when N == 0 */
+    if (op->N > 0)
+        kbit_load_f32(op->a, op->dtype, 0, op->M * op->N, a32);
     gemm4_job j = { c->v.gemm4, op, a32, NULL, 1 };
     return run_split(c, &j, op->K, op->N);
 }

@@ -25,7 +25,7 @@ static const float *rows_f32(const kbit_op_gemm_4bit *op, const float *a32, int6
     if (a32 != NULL)
         return a32;
     float *f = malloc((size_t)(op->M * cols > 0 ? op->M * cols : 1) * sizeof *f);
-    if (f != NULL)
+    if (f != NULL && cols > 0) /* a may be NULL when cols == 0 */
         kbit_load_f32(op->a, op->dtype, 0, op->M * cols, f);
     *own = f;
     return f;

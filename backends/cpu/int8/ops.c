@@ -56,7 +56,8 @@ static kbit_status quant_range(void *arg, int t, int64_t b, int64_t e)
 {
     const quant_job *j = arg;
     /* each thread ORs into its own mask */
-    j->k->quant_rows(j->op, b, e, j->op->use_threshold ? j->masks + t * j->op->cols : NULL);
+    uint8_t *mask = j->op->use_threshold && j->op->cols > 0 ? j->masks + t * j->op->cols : NULL;
+    j->k->quant_rows(j->op, b, e, mask);
     return KBIT_OK;
 }
 
