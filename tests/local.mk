@@ -30,7 +30,8 @@ kbit_test_progs = \
 	tests/test_int8_conformance \
 	tests/test_int8_bad_input \
 	tests/test_gemm4 \
-	tests/test_gemm4_bad
+	tests/test_gemm4_bad \
+	tests/test_dot32_edges
 check_PROGRAMS += $(kbit_test_progs)
 TESTS += $(kbit_test_progs)
 
@@ -134,6 +135,14 @@ tests_test_gemm4_bad_CPPFLAGS = $(kbit_test_cppflags)
 tests_test_gemm4_bad_CFLAGS = $(kbit_test_cflags)
 tests_test_gemm4_bad_LDADD = $(kbit_test_libs)
 tests_test_gemm4_bad_LDFLAGS = $(kbit_test_linkflags)
+
+# The row ends of dot32 (doc/determinism.md 3): -0.0 lane sums, padding and
+# the fold over unused lanes, through every op that reduces with dot32.
+tests_test_dot32_edges_SOURCES = tests/test_dot32_edges.c
+tests_test_dot32_edges_CPPFLAGS = $(kbit_test_cppflags)
+tests_test_dot32_edges_CFLAGS = $(kbit_test_cflags)
+tests_test_dot32_edges_LDADD = $(kbit_test_libs) -lm
+tests_test_dot32_edges_LDFLAGS = $(kbit_test_linkflags)
 
 # Test-only driver plugins, loaded through KBIT_DRIVER_PATH. -rpath forces a
 # shared build of a library that is never installed.

@@ -53,7 +53,7 @@ uint32_t kbit_families_complete(const kbit_driver *table, uint32_t claimed, char
  * ("4-bit quantization"). */
 const char *kbit_family_title(kbit_family family);
 
-/* The built-in CPU driver (backends/cpu). */
+/* The built-in CPU driver (the CPU backend, linked into the library). */
 const kbit_driver *kbit_cpu_driver_entry(const kbit_host *host);
 
 #endif
