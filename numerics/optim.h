@@ -32,7 +32,7 @@
 
 /* The scalars of one optimizer step. */
 typedef struct kbit_optim_params {
-    kbit_optim_kernel kernel;
+    kbit_optim_kernel kernel_id; /* the update rule (`kernel` is an OpenCL keyword) */
     kbit_dtype param_dtype;   /* T */
     int64_t step;             /* >= 1, already incremented */
     float lr, beta1, beta2;
@@ -77,7 +77,7 @@ KBIT_NUM_FN void kbit_optim32_step2(KBIT_PRIVATE const kbit_optim_params *k, flo
 {
     const kbit_dtype T = k->param_dtype;
     float g = kbit_dtype_round(T, KBIT_FMUL(k->gnorm_scale, graw));
-    if (k->kernel == KBIT_OPTK_ADAM) {
+    if (k->kernel_id == KBIT_OPTK_ADAM) {
         if (k->skip_zeros && g == 0.0f)
             return;
         /* m = m b1 + (1-b1) g;  v = v b2 + (1-b2) g^2;
@@ -110,11 +110,11 @@ KBIT_NUM_FN void kbit_optim32_step1(KBIT_PRIVATE const kbit_optim_params *k, flo
 {
     const kbit_dtype T = k->param_dtype;
     float g = kbit_dtype_round(T, KBIT_FMUL(k->gnorm_scale, graw));
-    if (k->weight_decay > 0.0f && k->kernel != KBIT_OPTK_LION)
+    if (k->weight_decay > 0.0f && k->kernel_id != KBIT_OPTK_LION)
         g = kbit_dtype_round(T, KBIT_FADD(g, KBIT_FMUL(*p, k->weight_decay)));
     if (k->skip_zeros && g == 0.0f)
         return;
-    switch (k->kernel) {
+    switch (k->kernel_id) {
     case KBIT_OPTK_MOMENTUM:
         /* s = (step 1 ? g : s b1 + g);  p = T(p + us (-lr s)) */
         *s = k->step == 1 ? g : KBIT_FADD(KBIT_FMUL(*s, k->beta1), g);
@@ -153,7 +153,7 @@ KBIT_NUM_FN float kbit_optim_update_term(KBIT_PRIVATE const kbit_optim_params *k
                                          float s1, float s2)
 {
     float g = kbit_dtype_round(k->param_dtype, KBIT_FMUL(k->gnorm_scale, graw));
-    if (k->kernel == KBIT_OPTK_ADAM) {
+    if (k->kernel_id == KBIT_OPTK_ADAM) {
         /* (m' c1p) / (sqrt(v' c2p) + eps) with the moments of this step */
         float m = kbit_optim_ema(s1, k->beta1, g);
         float v = kbit_optim_ema(s2, k->beta2, KBIT_FMUL(g, g));
@@ -185,7 +185,7 @@ KBIT_NUM_FN int kbit_optim8_states2(KBIT_PRIVATE const kbit_optim_params *k, flo
     }
     *s2 = KBIT_FADD(KBIT_FMUL(*s2, k->beta2), KBIT_FMUL(KBIT_FMUL(KBIT_FSUB(1.0f, k->beta2), gv), gv));
     *s1 = kbit_optim_ema(*s1, k->beta1, gv);
-    if (k->kernel == KBIT_OPTK_ADEMAMIX)
+    if (k->kernel_id == KBIT_OPTK_ADEMAMIX)
         *s3 = kbit_optim_ema(*s3, k->beta3, gv);
     return 1;
 }
@@ -195,7 +195,7 @@ KBIT_NUM_FN float kbit_optim8_param2(KBIT_PRIVATE const kbit_optim_params *k, fl
                                      float s2, float s3, float p)
 {
     const kbit_dtype T = k->param_dtype;
-    if (k->kernel == KBIT_OPTK_ADEMAMIX) {
+    if (k->kernel_id == KBIT_OPTK_ADEMAMIX) {
         float num = KBIT_FADD(KBIT_FDIV(s1, k->c1), KBIT_FMUL(k->alpha, s3));
         float den = KBIT_FADD(KBIT_FDIV(KBIT_FSQRT(s2), k->c2), k->eps);
         p = kbit_dtype_round(T, KBIT_FSUB(p, KBIT_FMUL(k->lr, KBIT_FDIV(num, den))));
@@ -221,12 +221,12 @@ KBIT_NUM_FN int kbit_optim8_state1(KBIT_PRIVATE const kbit_optim_params *k, floa
         return 0;
     float gv = KBIT_FMUL(graw, k->gnorm_scale);
     if (k->weight_decay > 0.0f) {
-        if (k->kernel == KBIT_OPTK_LION)
+        if (k->kernel_id == KBIT_OPTK_LION)
             *p = kbit_optim_decay(k, *p);
         else
             gv = KBIT_FADD(gv, KBIT_FMUL(*p, k->weight_decay));
     }
-    switch (k->kernel) {
+    switch (k->kernel_id) {
     case KBIT_OPTK_MOMENTUM:
         *s1 = k->step == 1 ? gv : KBIT_FADD(KBIT_FMUL(*s1, k->beta1), gv);
         break;
@@ -251,7 +251,7 @@ KBIT_NUM_FN float kbit_optim8_param1(KBIT_PRIVATE const kbit_optim_params *k, fl
                                      float s1, float d, float p)
 {
     const kbit_dtype T = k->param_dtype;
-    switch (k->kernel) {
+    switch (k->kernel_id) {
     case KBIT_OPTK_MOMENTUM: return kbit_dtype_round(T, KBIT_FSUB(p, KBIT_FMUL(k->lr, s1)));
     case KBIT_OPTK_LION: return kbit_dtype_round(T, KBIT_FSUB(p, d));
     default: {

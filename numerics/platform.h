@@ -85,6 +85,11 @@ typedef ulong uint64_t;
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__HIPCC__)
+/* __host__, __device__, __forceinline__ and the __f*_rn operations (nvcc
+ * declares its own in every .cu file; hipcc does not). */
+#include <hip/hip_runtime.h>
+#endif
 
 #define KBIT_GLOBAL
 #define KBIT_CONSTANT

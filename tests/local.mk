@@ -144,6 +144,24 @@ tests_test_dot32_edges_CFLAGS = $(kbit_test_cflags)
 tests_test_dot32_edges_LDADD = $(kbit_test_libs) -lm
 tests_test_dot32_edges_LDFLAGS = $(kbit_test_linkflags)
 
+# numerics/ on every target: compiled as C11, CUDA and HIP
+# (test-numerics-compile.sh), and built and run as OpenCL C on the ICD
+# loader's first device, PoCL in CI, against the C build bit for bit
+# (test_numerics_opencl; it skips, saying why, without headers, loader or
+# device). Both use numerics_exercise.h, one call of every function.
+TESTS += tests/test-numerics-compile.sh
+EXTRA_DIST += tests/test-numerics-compile.sh tests/numerics_check.c tests/numerics_check.cu
+check_PROGRAMS += tests/test_numerics_opencl
+TESTS += tests/test_numerics_opencl
+tests_test_numerics_opencl_SOURCES = tests/test_numerics_opencl.c tests/numerics_exercise.h
+tests_test_numerics_opencl_CPPFLAGS = $(kbit_test_cppflags)
+tests_test_numerics_opencl_CFLAGS = $(kbit_test_cflags)
+tests_test_numerics_opencl_LDADD = $(kbit_test_libs) $(OPENCL_LIBS) -lm
+tests_test_numerics_opencl_LDFLAGS = $(kbit_test_linkflags)
+if KBIT_CUDA
+kbit_test_nvcc = $(NVCC)
+endif
+
 # Test-only driver plugins, loaded through KBIT_DRIVER_PATH. -rpath forces a
 # shared build of a library that is never installed.
 #   kbit-testref.so  driver "testref": the scalar reference kernels of
@@ -169,7 +187,10 @@ AM_TESTS_ENVIRONMENT = \
 	KBIT_VECTORS_DIR='$(abs_top_srcdir)/tests/vectors'; export KBIT_VECTORS_DIR; \
 	KBIT_DRIVER_PATH='$(abs_top_builddir)/tests/drivers/.libs:$(abs_top_builddir)/.libs'; \
 	export KBIT_DRIVER_PATH; \
-	POCL_CACHE_DIR='$(abs_top_builddir)/tests/pocl-cache'; export POCL_CACHE_DIR;
+	POCL_CACHE_DIR='$(abs_top_builddir)/tests/pocl-cache'; export POCL_CACHE_DIR; \
+	KBIT_TEST_CC='$(CC)'; KBIT_TEST_NVCC='$(kbit_test_nvcc)'; \
+	KBIT_TEST_CUDA_GENCODE='$(KBIT_CUDA_GENCODE)'; KBIT_TEST_HIPCC='$(HIPCC)'; \
+	export KBIT_TEST_CC KBIT_TEST_NVCC KBIT_TEST_CUDA_GENCODE KBIT_TEST_HIPCC;
 
 # The golden vectors (a copy of shared/vectors: q4, q8, nested).
 EXTRA_DIST += tests/README.md tests/vectors/README.md tests/vectors/SHA256SUMS \
@@ -213,3 +234,9 @@ tests_test_optim_convergence_LDFLAGS = $(kbit_test_linkflags)
 
 EXTRA_DIST += tests/vectors/optim.safetensors tests/vectors/int8.safetensors \
 	tests/vectors/gemv4.safetensors
+
+# PoCL's kernel cache (POCL_CACHE_DIR above) goes with the build.
+clean-local: kbit-clean-pocl-cache
+kbit-clean-pocl-cache:
+	-rm -rf tests/pocl-cache
+.PHONY: kbit-clean-pocl-cache

@@ -37,7 +37,7 @@ static inline kbit_op_optimizer kbit_optim_resolved(const kbit_op_optimizer *op)
 static inline kbit_optim_params kbit_optim_params_of(const kbit_op_optimizer *op)
 {
     kbit_optim_params k;
-    k.kernel = op->kernel;
+    k.kernel_id = op->kernel;
     k.param_dtype = op->param_dtype;
     k.step = op->step;
     k.lr = op->lr, k.beta1 = op->beta1, k.beta2 = op->beta2;
