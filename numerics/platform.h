@@ -4,7 +4,7 @@
  * passes of nvcc / hipcc) and as OpenCL C 1.2 (PoCL), so that every backend
  * runs the same statements for every element rule (doc/determinism.md 1, 2).
  *
- * Only three kinds of things differ between the targets, and they are all
+ * Only four kinds of things differ between the targets, and they are all
  * here, behind macros; the rule headers use nothing else:
  *   - integer types and libc: OpenCL C has no <stdint.h>, <string.h> or
  *     <math.h>, so the fixed-width names are typedefs of its own types;
@@ -29,7 +29,9 @@
  *     `#pragma OPENCL FP_CONTRACT OFF`, which this header also states (an
  *     OpenCL compiler contracts a*b+c by default, PoCL's included). OpenCL
  *     programs must be built with -cl-fp32-correctly-rounded-divide-sqrt
- *     (IEEE fp32 / and sqrt, doc/determinism.md 2).
+ *     (IEEE fp32 / and sqrt, doc/determinism.md 2);
+ *   - program-scope tables: a device reads them from its constant memory
+ *     (KBIT_NUM_DEVICE_TABLE below; numerics/tables.h).
  *
  * KBIT_NUM_FN declares a rule: static inline in C and OpenCL (the SIMD
  * kernels call the rules for their tails and must keep them inlined),
