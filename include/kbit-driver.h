@@ -121,13 +121,8 @@ typedef enum kbit_op_id {
     KBIT_OP_COUNT
 } kbit_op_id;
 
-/* Which code map a table is: lets a driver use tables it prepared once for
- * the two normative maps instead of looking at the values. */
-typedef enum kbit_map_id {
-    KBIT_MAP_ID_CUSTOM = 0,   /* any ascending map */
-    KBIT_MAP_ID_SIGNED = 1,   /* kbit_dynamic_map(KBIT_MAP_SIGNED), bit for bit */
-    KBIT_MAP_ID_UNSIGNED = 2  /* kbit_dynamic_map(KBIT_MAP_UNSIGNED) */
-} kbit_map_id;
+/* kbit_map_id (which code map a table is: KBIT_MAP_ID_CUSTOM, _SIGNED,
+ * _UNSIGNED) is defined in kbit-formats.h. */
 
 /* --- op argument blocks (all pointers are device pointers unless noted) --- */
 
@@ -203,31 +198,13 @@ typedef struct kbit_op_pairsum {
     float *sum_f32;       /* one value, or NULL */
 } kbit_op_pairsum;
 
-/* Optimizer kernels (numerics §6.3, §6.5). LAMB runs ADAM and LARS runs
- * MOMENTUM, with the update scale of max_unorm (§6.4). */
-typedef enum kbit_optim_kernel {
-    KBIT_OPTK_ADAM = 0,
-    KBIT_OPTK_ADEMAMIX = 1,
-    KBIT_OPTK_MOMENTUM = 2,
-    KBIT_OPTK_RMSPROP = 3,
-    KBIT_OPTK_ADAGRAD = 4,
-    KBIT_OPTK_LION = 5
-} kbit_optim_kernel;
-
-/* 8-bit optimizer states are quantized in blocks of this many elements, and
- * every optimizer op is split into blocks of this size. */
-#define KBIT_OPTIM_BLOCK 256
-
-/* The device-side scalars of one optimizer step (kbit_op_optimizer.scales),
- * written by optimizer_scales. */
-enum {
-    KBIT_OPTSCALE_GNORM = 0,   /* gnorm_scale x percentile clipping's scale: multiplies g */
-    KBIT_OPTSCALE_UPDATE = 1,  /* update scale of max_unorm (1 when unused) */
-    KBIT_OPTSCALE_CLIP = 2,    /* percentile clipping's scale alone */
-    KBIT_OPTSCALE_PNORM = 3,   /* param_norm of max_unorm */
-    KBIT_OPTSCALE_UNORM = 4,   /* unorm of max_unorm */
-    KBIT_OPTSCALE_COUNT = 5
-};
+/* The optimizer kernels (kbit_optim_kernel: KBIT_OPTK_ADAM, _ADEMAMIX,
+ * _MOMENTUM, _RMSPROP, _ADAGRAD, _LION; numerics §6.3, §6.5; LAMB runs ADAM
+ * and LARS runs MOMENTUM, with the update scale of max_unorm, §6.4), the
+ * block size KBIT_OPTIM_BLOCK of every optimizer op and the indices
+ * KBIT_OPTSCALE_* of the device-side scalars of a step
+ * (kbit_op_optimizer.scales, written by optimizer_scales) are defined in
+ * kbit-formats.h. */
 
 /* One optimizer step on one tensor. 2-state kernels: ADAM, ADEMAMIX. */
 typedef struct kbit_op_optimizer {

@@ -1,11 +1,74 @@
 /*
  * kbit-formats.h - the constants of the formats, as IEEE-754 binary32 bit
- * patterns (doc/numerics.md). Each backend instantiates them in its
- * own memory space (host array, CUDA __constant__, OpenCL constant), so they
- * are given as initializer lists of uint32_t bit patterns.
+ * patterns (doc/numerics.md), and the enums that kernels need. Each backend
+ * instantiates the tables in its own memory space (host array, CUDA
+ * __constant__, OpenCL constant), so they are given as initializer lists of
+ * uint32_t bit patterns.
+ *
+ * Device-safe: this header includes nothing and holds only macros and
+ * enums, so it compiles as C, C++, CUDA/HIP and OpenCL C 1.2 (the kernels
+ * and numerics/ include it; kbit.h includes it for the public API).
  */
 #ifndef KBIT_FORMATS_H
 #define KBIT_FORMATS_H
+
+/* ------------------------------------------------------------------ */
+/* Enums shared by the public API, the driver ABI and the kernels       */
+
+/* Element types. */
+typedef enum kbit_dtype {
+    KBIT_F32 = 0,
+    KBIT_F16 = 1,  /* IEEE binary16 */
+    KBIT_BF16 = 2, /* bfloat16 */
+    KBIT_U8 = 3,
+    KBIT_I8 = 4,
+    KBIT_I32 = 5,
+    KBIT_I64 = 6,
+    KBIT_F64 = 7
+} kbit_dtype;
+
+/* The 4-bit formats. */
+typedef enum kbit_quant_type {
+    KBIT_FP4 = 1, /* bitsandbytes quant_type 1 */
+    KBIT_NF4 = 2  /* bitsandbytes quant_type 2 */
+} kbit_quant_type;
+
+/* Which code map a table is: lets a driver use tables it prepared once for
+ * the two normative maps instead of looking at the values. */
+typedef enum kbit_map_id {
+    KBIT_MAP_ID_CUSTOM = 0,   /* any ascending map */
+    KBIT_MAP_ID_SIGNED = 1,   /* kbit_dynamic_map(KBIT_MAP_SIGNED), bit for bit */
+    KBIT_MAP_ID_UNSIGNED = 2  /* kbit_dynamic_map(KBIT_MAP_UNSIGNED) */
+} kbit_map_id;
+
+/* Optimizer kernels (numerics 6.3, 6.5). LAMB runs ADAM and LARS runs
+ * MOMENTUM, with the update scale of max_unorm (6.4). */
+typedef enum kbit_optim_kernel {
+    KBIT_OPTK_ADAM = 0,
+    KBIT_OPTK_ADEMAMIX = 1,
+    KBIT_OPTK_MOMENTUM = 2,
+    KBIT_OPTK_RMSPROP = 3,
+    KBIT_OPTK_ADAGRAD = 4,
+    KBIT_OPTK_LION = 5
+} kbit_optim_kernel;
+
+/* 8-bit optimizer states are quantized in blocks of this many elements, and
+ * every optimizer op is split into blocks of this size. */
+#define KBIT_OPTIM_BLOCK 256
+
+/* The device-side scalars of one optimizer step (kbit_op_optimizer.scales),
+ * written by optimizer_scales (numerics/optim_scales.h). */
+enum {
+    KBIT_OPTSCALE_GNORM = 0,   /* gnorm_scale x percentile clipping's scale: multiplies g */
+    KBIT_OPTSCALE_UPDATE = 1,  /* update scale of max_unorm (1 when unused) */
+    KBIT_OPTSCALE_CLIP = 2,    /* percentile clipping's scale alone */
+    KBIT_OPTSCALE_PNORM = 3,   /* param_norm of max_unorm */
+    KBIT_OPTSCALE_UNORM = 4,   /* unorm of max_unorm */
+    KBIT_OPTSCALE_COUNT = 5
+};
+
+/* ------------------------------------------------------------------ */
+/* Tables and constants                                                 */
 
 /* NF4 code table (numerics 1.1): code q decodes to NF4[q]. */
 #define KBIT_NF4_BITS_INIT \

@@ -24,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kbit-formats.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -71,16 +73,9 @@ KBIT_API const char *kbit_last_error(void);
 /* ------------------------------------------------------------------ */
 /* Data types                                                           */
 
-typedef enum kbit_dtype {
-    KBIT_F32 = 0,
-    KBIT_F16 = 1,  /* IEEE binary16 */
-    KBIT_BF16 = 2, /* bfloat16 */
-    KBIT_U8 = 3,
-    KBIT_I8 = 4,
-    KBIT_I32 = 5,
-    KBIT_I64 = 6,
-    KBIT_F64 = 7
-} kbit_dtype;
+/* kbit_dtype (KBIT_F32, KBIT_F16, KBIT_BF16, KBIT_U8, KBIT_I8, KBIT_I32,
+ * KBIT_I64, KBIT_F64) is defined in kbit-formats.h, with the other enums that
+ * device kernels need. */
 
 /* Bytes per element (0 for an unknown dtype) and a name ("f32", "bf16", ...;
  * NULL for an unknown dtype). */
@@ -243,10 +238,8 @@ KBIT_API kbit_status kbit_sync(kbit_device *device);
 /* ------------------------------------------------------------------ */
 /* Code tables                                                          */
 
-typedef enum kbit_quant_type {
-    KBIT_FP4 = 1, /* bitsandbytes quant_type 1 */
-    KBIT_NF4 = 2  /* bitsandbytes quant_type 2 */
-} kbit_quant_type;
+/* kbit_quant_type (KBIT_FP4 = 1, KBIT_NF4 = 2, bitsandbytes' quant_type) is
+ * defined in kbit-formats.h. */
 
 typedef enum kbit_map_kind {
     KBIT_MAP_SIGNED = 0,  /* bitsandbytes "dynamic" map (create_dynamic_map(True)) */

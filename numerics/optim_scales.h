@@ -6,15 +6,14 @@
  * These run on the device (a GPU runs them in one work item), so that a step
  * with clipping never waits for the host; every driver runs exactly these
  * statements. Inputs: fp64 pairsums; outputs: the fp32 scales of
- * kbit_op_optimizer.scales (KBIT_OPTSCALE_*).
+ * kbit_op_optimizer.scales (KBIT_OPTSCALE_*, include/kbit-formats.h). The
+ * arrays live in device memory; the op-struct form is the CPU driver's
+ * (backends/cpu/optim/ops.c).
  */
 #ifndef KBIT_NUMERICS_OPTIM_SCALES_H
 #define KBIT_NUMERICS_OPTIM_SCALES_H
 
-#include <math.h>
-#include <stdint.h>
-
-#include "kbit-driver.h"
+#include "kbit-formats.h"
 #include "numerics/platform.h"
 
 /* Percentile clipping keeps this many gradient norms (bitsandbytes' gnorm_vec). */
@@ -31,8 +30,9 @@ KBIT_NUM_FN int kbit_optim_norm_before(float a, float b)
  * the state's norms, updated: at step 1 every entry is the new norm, later
  * entry step % 100. The gradient scale is sqrt(sorted[percentile]) /
  * sqrt(current) when the current norm is above that percentile, else 1. */
-KBIT_NUM_FN void kbit_optim_scales_clip(const double *sums, float *history, float *scales,
-                                          int64_t step, int32_t percentile, float gnorm_scale)
+KBIT_NUM_FN void kbit_optim_scales_clip(KBIT_GLOBAL const double *sums, KBIT_GLOBAL float *history,
+                                        KBIT_GLOBAL float *scales, int64_t step, int32_t percentile,
+                                        float gnorm_scale)
 {
     float gnorm_sq = (float)sums[0];
     int slot = (int)(step % KBIT_OPTIM_HISTORY);
@@ -51,11 +51,11 @@ KBIT_NUM_FN void kbit_optim_scales_clip(const double *sums, float *history, floa
         }
         sorted[j] = v;
     }
-    float current = sqrtf(history[slot]);
-    float clip = sqrtf(sorted[percentile]);
-    float c = current > clip ? clip / current : 1.0f;
+    float current = KBIT_FSQRT(history[slot]);
+    float clip = KBIT_FSQRT(sorted[percentile]);
+    float c = current > clip ? KBIT_FDIV(clip, current) : 1.0f;
     scales[KBIT_OPTSCALE_CLIP] = c;
-    scales[KBIT_OPTSCALE_GNORM] = gnorm_scale * c;
+    scales[KBIT_OPTSCALE_GNORM] = KBIT_FMUL(gnorm_scale, c);
     scales[KBIT_OPTSCALE_UPDATE] = 1.0f;
     scales[KBIT_OPTSCALE_PNORM] = 0.0f;
     scales[KBIT_OPTSCALE_UNORM] = 0.0f;
@@ -67,34 +67,23 @@ KBIT_NUM_FN void kbit_optim_scales_clip(const double *sums, float *history, floa
  * when sqrt(unorm) exceeds limit = max_unorm * param_norm (+ eps for the
  * momentum kernel), else 1. Without a clipping phase before it, this phase
  * also sets the gradient scale to the caller's. */
-KBIT_NUM_FN void kbit_optim_scales_unorm(const double *sums, float *scales, int32_t clipped,
-                                           float gnorm_scale, float max_unorm, float eps,
-                                           int32_t add_eps)
+KBIT_NUM_FN void kbit_optim_scales_unorm(KBIT_GLOBAL const double *sums, KBIT_GLOBAL float *scales,
+                                         int32_t clipped, float gnorm_scale, float max_unorm,
+                                         float eps, int32_t add_eps)
 {
     if (!clipped) {
         scales[KBIT_OPTSCALE_GNORM] = gnorm_scale;
         scales[KBIT_OPTSCALE_CLIP] = 1.0f;
     }
-    float param_norm = (float)sqrt(sums[0]);
+    float param_norm = (float)KBIT_DSQRT(sums[0]);
     float unorm = (float)sums[1];
-    float u = sqrtf(unorm);
-    float limit = max_unorm * param_norm;
+    float u = KBIT_FSQRT(unorm);
+    float limit = KBIT_FMUL(max_unorm, param_norm);
     if (add_eps)
-        limit = limit + eps;
-    scales[KBIT_OPTSCALE_UPDATE] = u > limit ? limit / u : 1.0f;
+        limit = KBIT_FADD(limit, eps);
+    scales[KBIT_OPTSCALE_UPDATE] = u > limit ? KBIT_FDIV(limit, u) : 1.0f;
     scales[KBIT_OPTSCALE_PNORM] = param_norm;
     scales[KBIT_OPTSCALE_UNORM] = unorm;
-}
-
-/* The op, as every driver runs it. */
-KBIT_NUM_FN void kbit_optim_scales(const kbit_op_optimizer_scales *op)
-{
-    if (op->phase == KBIT_OPTSCALE_PHASE_CLIP)
-        kbit_optim_scales_clip(op->sums, op->history, op->scales, op->step, op->percentile,
-                               op->gnorm_scale);
-    else
-        kbit_optim_scales_unorm(op->sums, op->scales, op->clipped, op->gnorm_scale,
-                                op->max_unorm, op->eps, op->add_eps);
 }
 
 #endif /* KBIT_NUMERICS_OPTIM_SCALES_H */

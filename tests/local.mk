@@ -120,6 +120,28 @@ tests_test_gemm4_bad_CFLAGS = $(kbit_test_cflags)
 tests_test_gemm4_bad_LDADD = $(kbit_test_libs)
 tests_test_gemm4_bad_LDFLAGS = $(kbit_test_linkflags)
 
+# The row ends of dot32 (doc/determinism.md 3): -0.0 lane sums, padding and
+# the fold over unused lanes, through every op that reduces with dot32.
+
+# numerics/ on every target: compiled as C11, CUDA and HIP
+# (test-numerics-compile.sh), and built and run as OpenCL C on the ICD
+# loader's first device, PoCL in CI, against the C build bit for bit
+# (test_numerics_opencl; it skips, saying why, without headers, loader or
+# device). Both use numerics_exercise.h, one call of every function.
+TESTS += tests/test-numerics-compile.sh
+EXTRA_DIST += tests/test-numerics-compile.sh tests/numerics_check.c tests/numerics_check.cu
+check_PROGRAMS += tests/test_numerics_opencl
+TESTS += tests/test_numerics_opencl
+tests_test_numerics_opencl_SOURCES = tests/test_numerics_opencl.c tests/numerics_exercise.h
+tests_test_numerics_opencl_CPPFLAGS = $(kbit_test_cppflags) \
+	-DKBIT_TESTS_SRCDIR='"$(abs_top_srcdir)/tests"'
+tests_test_numerics_opencl_CFLAGS = $(kbit_test_cflags)
+tests_test_numerics_opencl_LDADD = $(kbit_test_libs) $(OPENCL_LIBS) -lm
+tests_test_numerics_opencl_LDFLAGS = $(kbit_test_linkflags)
+if KBIT_CUDA
+kbit_test_nvcc = $(NVCC)
+endif
+
 # Test-only driver plugins, loaded through KBIT_DRIVER_PATH. -rpath forces a
 # shared build of a library that is never installed.
 #   kbit-testref.so  driver "testref": the scalar reference kernels of
@@ -170,7 +192,10 @@ AM_TESTS_ENVIRONMENT = \
 	POCL_CACHE_DIR='$(abs_top_builddir)/tests/pocl-cache'; export POCL_CACHE_DIR; \
 	KBIT_MAKE='$(MAKE)'; KBIT_INSTALL_BINDIR='$(bindir)'; KBIT_INSTALL_LIBDIR='$(libdir)'; \
 	KBIT_VECTORS_INSTALL_DIR='$(kbitvectorsdir)'; \
-	export KBIT_MAKE KBIT_INSTALL_BINDIR KBIT_INSTALL_LIBDIR KBIT_VECTORS_INSTALL_DIR;
+	export KBIT_MAKE KBIT_INSTALL_BINDIR KBIT_INSTALL_LIBDIR KBIT_VECTORS_INSTALL_DIR; \
+	KBIT_TEST_CC='$(CC)'; KBIT_TEST_NVCC='$(kbit_test_nvcc)'; \
+	KBIT_TEST_CUDA_GENCODE='$(KBIT_CUDA_GENCODE)'; KBIT_TEST_HIPCC='$(HIPCC)'; \
+	export KBIT_TEST_CC KBIT_TEST_NVCC KBIT_TEST_CUDA_GENCODE KBIT_TEST_HIPCC;
 
 # `kbit conformance` of each family on every target: the CPU variants x 1
 # and 2 threads, every plugin driver, cuda:0 and opencl:0 (skips with the
@@ -216,3 +241,8 @@ tests_test_optim_convergence_CFLAGS = $(kbit_test_cflags)
 tests_test_optim_convergence_LDADD = $(kbit_test_libs) -lm
 tests_test_optim_convergence_LDFLAGS = $(kbit_test_linkflags)
 
+# PoCL's kernel cache (POCL_CACHE_DIR above) goes with the build.
+clean-local: kbit-clean-pocl-cache
+kbit-clean-pocl-cache:
+	-rm -rf tests/pocl-cache
+.PHONY: kbit-clean-pocl-cache

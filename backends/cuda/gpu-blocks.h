@@ -11,10 +11,12 @@
  * block, i.e. elements 2p and 2p+1 - one packed 4-bit byte per pair, and
  * consecutive threads touch consecutive memory.
  *   1. load:   each thread loads its pairs into registers and takes the
- *              max |v| of them (gpu-numerics absmax_step);
+ *              max |v| of them (kbit_absmax_step);
  *   2. reduce: the group's partial maxima are combined in shared memory
  *              (the kernel; exact, any order gives the same bits);
  *   3. store:  each thread encodes its elements with r = 1/absmax.
+ * Every element rule is the one of numerics/ (the same functions the CPU
+ * reference runs); this file only says which thread does what.
  * Elementwise kernels (dequantize, block sums) are plain grid-stride loops
  * over bytes, elements or 256-element leaves.
  *
@@ -23,8 +25,9 @@
 #ifndef KBIT_GPU_BLOCKS_H
 #define KBIT_GPU_BLOCKS_H
 
-#include "gpu-numerics.h"
+#include "gpu-compat.h"
 #include "kbit-formats.h"
+#include "numerics/numerics.h"
 
 #define KBIT_GPU_THREADS 256  /* threads per CTA, every kernel */
 #define KBIT_GPU_MAX_PAIRS 8  /* pairs per thread: 4096 / (2 * KBIT_GPU_THREADS) */
@@ -77,28 +80,6 @@ typedef struct kbit_gpu_d8_args {
     void *out;
     const float *code;    /* device: 256 entries */
 } kbit_gpu_d8_args;
-
-/* ------------------------------------------------------------------ */
-/* Tables                                                               */
-
-/* Threshold i of the 4-bit encoder of `type` (NF4: 15, FP4: t_a..t_g). */
-KBIT_HD float kbit_gpu_threshold(kbit_quant_type type, int i, const uint32_t *nf4_thr_bits,
-                                 const uint32_t *fp4_thr_bits)
-{
-    return kbit_gpu_float(type == KBIT_NF4 ? nf4_thr_bits[i] : fp4_thr_bits[i]);
-}
-#define KBIT_GPU_THRESHOLDS(type) ((type) == KBIT_NF4 ? 15 : 7)
-
-/* DEC[q] (numerics 1.9): NF4 table, or FP4M[q & 7] negated if q & 8 (so
- * code 8 decodes to -0.0). */
-KBIT_HD float kbit_gpu_decode4(kbit_quant_type type, unsigned q, const uint32_t *nf4_bits,
-                               const uint32_t *fp4m_bits)
-{
-    if (type == KBIT_NF4)
-        return kbit_gpu_float(nf4_bits[q]);
-    float m = kbit_gpu_float(fp4m_bits[q & 7u]);
-    return (q & 8u) ? -m : m;
-}
 
 /* ------------------------------------------------------------------ */
 /* Blockwise geometry                                                   */
@@ -162,11 +143,11 @@ KBIT_GPU_UNROLL
         int64_t e = kbit_gpu_pair_offset(g, p, k);
         for (int h = 0; h < 2; h++) {
             if (e + h < p->count) {
-                float t = kbit_gpu_load(x, dtype, p->start + e + h);
+                float t = kbit_dtype_load(dtype, x, p->start + e + h);
                 if (center) /* nested absmax: centre in fp32 first (numerics 3) */
-                    t = kbit_gpu_sub(t, offset);
+                    t = kbit_nested_center(t, offset);
                 v[2 * k + h] = t;
-                m = kbit_gpu_absmax_step(m, t);
+                m = kbit_absmax_step(m, t);
             }
         }
     }
@@ -179,7 +160,7 @@ KBIT_GPU_UNROLL
 /* 4-bit: one packed byte per pair, high nibble = even element. A pair
  * whose odd element lies past n (odd n, last block) gets the padding code
  * of +0.0 * r (numerics 1.8). */
-KBIT_HD void kbit_gpu_store_part_4bit(kbit_quant_type type, const float *thr, kbit_gpu_geometry g,
+KBIT_HD void kbit_gpu_store_part_4bit(kbit_quant_type type, kbit_gpu_geometry g,
                                       const kbit_gpu_part *p, float r,
                                       const float v[2 * KBIT_GPU_MAX_PAIRS], uint8_t *packed)
 {
@@ -190,10 +171,8 @@ KBIT_GPU_UNROLL
         int64_t e = kbit_gpu_pair_offset(g, p, k);
         if (e >= p->count)
             continue;
-        unsigned hi = kbit_gpu_4bit_encode(type, kbit_gpu_mul(v[2 * k], r), thr);
         float odd = e + 1 < p->count ? v[2 * k + 1] : 0.0f;
-        unsigned lo = kbit_gpu_4bit_encode(type, kbit_gpu_mul(odd, r), thr);
-        packed[(p->start + e) / 2] = (uint8_t)((hi << 4) | lo);
+        packed[(p->start + e) / 2] = kbit_4bit_pack(type, v[2 * k], odd, r);
     }
 }
 
@@ -209,7 +188,7 @@ KBIT_GPU_UNROLL
         int64_t e = kbit_gpu_pair_offset(g, p, k);
         for (int h = 0; h < 2; h++)
             if (e + h < p->count)
-                q[p->start + e + h] = (uint8_t)kbit_gpu_enc8(kbit_gpu_mul(v[2 * k + h], r), mid, sorted);
+                q[p->start + e + h] = kbit_8bit_encode(v[2 * k + h], r, mid, sorted);
     }
 }
 
@@ -217,36 +196,28 @@ KBIT_GPU_UNROLL
 /* Elementwise work items                                               */
 
 /* 4-bit dequantize of packed byte j (elements 2j and 2j+1 < n):
- * out = T(DEC[q] * absmax[i / B]). dec: the 16 DEC values. */
+ * out = T(DEC[q] * absmax[i / B]), kbit_4bit_value with dec: the 16 DEC
+ * values (kbit_4bit_decode) staged in shared memory by the kernel. */
 KBIT_HD void kbit_gpu_dequant4_byte(const kbit_gpu_d4_args *a, const float *dec, int64_t j)
 {
-    unsigned byte = a->packed[j];
+    uint8_t byte = a->packed[j];
     int64_t i = 2 * j;
-    kbit_gpu_store(a->out, a->out_dtype, i, kbit_gpu_mul(dec[byte >> 4], a->absmax[i >> a->log2_blocksize]));
+    kbit_dtype_store(a->out_dtype, a->out, i,
+                     KBIT_FMUL(dec[kbit_4bit_code(byte, i)], a->absmax[i >> a->log2_blocksize]));
     if (i + 1 < a->n)
-        kbit_gpu_store(a->out, a->out_dtype, i + 1,
-                       kbit_gpu_mul(dec[byte & 15u], a->absmax[(i + 1) >> a->log2_blocksize]));
+        kbit_dtype_store(a->out_dtype, a->out, i + 1,
+                         KBIT_FMUL(dec[kbit_4bit_code(byte, i + 1)],
+                                   a->absmax[(i + 1) >> a->log2_blocksize]));
 }
 
 /* 8-bit dequantize of element i: out = T(code[q] * absmax[i / B]), plus a
  * second, separately rounded add of the offset for the nested absmax. */
 KBIT_HD void kbit_gpu_dequant8_elem(const kbit_gpu_d8_args *a, const float *code, int64_t i)
 {
-    float v = kbit_gpu_mul(code[a->q[i]], a->absmax[i >> a->log2_blocksize]);
+    float v = kbit_8bit_value(code[a->q[i]], a->absmax[i >> a->log2_blocksize]);
     if (a->add_offset)
-        v = kbit_gpu_add(v, a->offset);
-    kbit_gpu_store(a->out, a->out_dtype, i, v);
-}
-
-/* Pairsum leaf b (doc/determinism.md 4): fp64 sum of x[256b ..] in order, from +0. */
-KBIT_HD double kbit_gpu_leaf_sum(const float *x, int64_t n, int64_t b)
-{
-    int64_t start = b * KBIT_PAIRSUM_LEAF;
-    int64_t end = n - start < KBIT_PAIRSUM_LEAF ? n : start + KBIT_PAIRSUM_LEAF;
-    double s = 0.0;
-    for (int64_t i = start; i < end; i++)
-        s = kbit_gpu_dadd(s, (double)x[i]);
-    return s;
+        v = kbit_nested_uncenter(v, a->offset);
+    kbit_dtype_store(a->out_dtype, a->out, i, v);
 }
 
 #endif /* KBIT_GPU_BLOCKS_H */

@@ -62,10 +62,6 @@ typedef hipPointerAttribute_t gpuPointerAttributes;
 #define KBIT_GPU_PREFETCH(ptr, bytes, dev, stream) \
     hipMemPrefetchAsync((ptr), (bytes), (dev) < 0 ? hipCpuDeviceId : (dev), (stream))
 
-/* Device pass of the compiler (kernels), as opposed to the host pass. */
-#if defined(__HIP_DEVICE_COMPILE__)
-#define KBIT_GPU_DEVICE_PASS 1
-#endif
 
 #else /* CUDA */
 #include <cuda_runtime.h>
@@ -120,20 +116,16 @@ static inline cudaError_t kbit_gpu_prefetch(const void *ptr, size_t bytes, int d
     cudaMemPrefetchAsync((ptr), (bytes), (dev) < 0 ? cudaCpuDeviceId : (dev), (stream))
 #endif
 
-#if defined(__CUDA_ARCH__)
-#define KBIT_GPU_DEVICE_PASS 1
-#endif
 
 #endif /* HIP / CUDA */
 
+/* After the runtime's headers: the numerics use their intrinsics. */
+#include "numerics/platform.h"
+
 /* Full unrolling of fixed-count loops in kernels (keeps small per-thread
- * arrays in registers); nothing in the host pass, whose compiler does not
- * know the pragma. */
-#if defined(KBIT_GPU_DEVICE_PASS)
-#define KBIT_GPU_UNROLL _Pragma("unroll")
-#else
-#define KBIT_GPU_UNROLL
-#endif
+ * arrays in registers): numerics/platform.h's, which knows the device pass
+ * of nvcc and hipcc. */
+#define KBIT_GPU_UNROLL KBIT_NUM_UNROLL
 
 /* Functions usable in kernels and in host code (the host-side checks of the
  * element rules call them too). */

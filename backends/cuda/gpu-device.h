@@ -1,19 +1,14 @@
 /*
  * backends/cuda/gpu-device.h - device-only pieces shared by the kernel files:
- * the format tables as __constant__ arrays (from kbit-formats.h), the
- * shared-memory max reduction and the launch sizing. Include from .cu files
- * only; each translation unit gets its own copy of the (small) tables.
+ * the shared-memory max reduction and the launch sizing. Include from .cu
+ * files only. (The format tables are numerics/tables.h's __constant__
+ * copies; each translation unit gets its own, they are small.)
  */
 #ifndef KBIT_GPU_DEVICE_H
 #define KBIT_GPU_DEVICE_H
 
 #include "gpu-blocks.h"
 #include "kbit-formats.h"
-
-static __constant__ uint32_t kbit_gpu_nf4_bits[16] = { KBIT_NF4_BITS_INIT };
-static __constant__ uint32_t kbit_gpu_nf4_threshold_bits[15] = { KBIT_NF4_THRESHOLD_BITS_INIT };
-static __constant__ uint32_t kbit_gpu_fp4_magnitude_bits[8] = { KBIT_FP4_MAGNITUDE_BITS_INIT };
-static __constant__ uint32_t kbit_gpu_fp4_threshold_bits[7] = { KBIT_FP4_THRESHOLD_BITS_INIT };
 
 /* Combine the partial maxima red[group base .. + group) of every group of
  * `group` threads into red[group base]. Called by all threads of the CTA
@@ -23,7 +18,7 @@ static __device__ __forceinline__ void kbit_gpu_group_max(float *red, int tid, i
 {
     for (int s = group / 2; s > 0; s >>= 1) {
         if (lane < s)
-            red[tid] = kbit_gpu_max(red[tid], red[tid + s]);
+            red[tid] = kbit_absmax_combine(red[tid], red[tid + s]);
         __syncthreads();
     }
 }

@@ -18,7 +18,6 @@ kbit_cuda_sources = \
 	backends/cuda/sums.cu
 kbit_cuda_headers = \
 	backends/cuda/gpu-compat.h \
-	backends/cuda/gpu-numerics.h \
 	backends/cuda/gpu-blocks.h \
 	backends/cuda/gpu-device.h \
 	backends/cuda/gpu-kernels.h

@@ -6,13 +6,11 @@
 static __global__ void __launch_bounds__(KBIT_GPU_THREADS)
 kbit_gpu_quantize_4bit_kernel(const kbit_gpu_q4_args a)
 {
-    __shared__ float thr[16];
+    /* The encoders read their thresholds from constant memory
+     * (numerics/tables.h): every thread of a warp reads the same entry at
+     * the same time, which the constant cache broadcasts. */
     __shared__ float red[KBIT_GPU_THREADS];
     const int tid = threadIdx.x;
-    if (tid < KBIT_GPU_THRESHOLDS(a.type))
-        thr[tid] = kbit_gpu_threshold(a.type, tid, kbit_gpu_nf4_threshold_bits,
-                                      kbit_gpu_fp4_threshold_bits);
-    __syncthreads();
 
     const kbit_gpu_geometry g = kbit_gpu_geometry_of(a.blocksize);
     const int64_t tiles = (a.nblocks + g.groups - 1) / g.groups;
@@ -28,8 +26,8 @@ kbit_gpu_quantize_4bit_kernel(const kbit_gpu_q4_args a)
         if (p.lane == 0 && p.count > 0)
             a.absmax[p.block] = absmax;
         /* IEEE reciprocal: +inf for absmax 0 (then every code is the NaN code). */
-        const float r = kbit_gpu_div(1.0f, absmax);
-        kbit_gpu_store_part_4bit(a.type, thr, g, &p, r, v, a.packed);
+        const float r = kbit_block_recip(absmax);
+        kbit_gpu_store_part_4bit(a.type, g, &p, r, v, a.packed);
         __syncthreads(); /* red[] is rewritten by the next tile */
     }
 }
@@ -37,10 +35,11 @@ kbit_gpu_quantize_4bit_kernel(const kbit_gpu_q4_args a)
 static __global__ void __launch_bounds__(KBIT_GPU_THREADS)
 kbit_gpu_dequantize_4bit_kernel(const kbit_gpu_d4_args a)
 {
+    /* DEC staged in shared memory: codes differ between threads, and
+     * divergent reads of constant memory are serialised. */
     __shared__ float dec[16];
     if (threadIdx.x < 16)
-        dec[threadIdx.x] = kbit_gpu_decode4(a.type, threadIdx.x, kbit_gpu_nf4_bits,
-                                            kbit_gpu_fp4_magnitude_bits);
+        dec[threadIdx.x] = kbit_4bit_decode(a.type, threadIdx.x);
     __syncthreads();
     const int64_t bytes = (a.n + 1) / 2;
     for (int64_t j = KBIT_GPU_GLOBAL_ID; j < bytes; j += KBIT_GPU_GLOBAL_STRIDE)

@@ -27,7 +27,7 @@ kbit_gpu_quantize_8bit_kernel(const kbit_gpu_q8_args a)
         const float absmax = red[tid - p.lane];
         if (p.lane == 0 && p.count > 0)
             a.absmax[p.block] = absmax;
-        const float r = kbit_gpu_div(1.0f, absmax);
+        const float r = kbit_block_recip(absmax);
         kbit_gpu_store_part_8bit(mid, a.sorted, g, &p, r, v, a.q);
         __syncthreads(); /* red[] is rewritten by the next tile */
     }

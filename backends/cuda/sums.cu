@@ -3,13 +3,12 @@
  * inside a leaf is fixed by the contract, so a leaf is never split. */
 #include "gpu-device.h"
 #include "gpu-kernels.h"
-#include "numerics/pairsum.h"
 
 static __global__ void __launch_bounds__(KBIT_GPU_THREADS)
 kbit_gpu_block_sums_kernel(const float *x, int64_t n, int64_t leaves, double *sums)
 {
     for (int64_t b = KBIT_GPU_GLOBAL_ID; b < leaves; b += KBIT_GPU_GLOBAL_STRIDE)
-        sums[b] = kbit_gpu_leaf_sum(x, n, b);
+        sums[b] = kbit_pairsum_leaf(x, n, b);
 }
 
 gpuError_t kbit_gpu_block_sums(const float *x, int64_t n, double *sums, gpuStream_t stream)
@@ -28,7 +27,7 @@ static __global__ void kbit_gpu_pairsum_kernel(double *leaves, int64_t count, do
 {
     if (threadIdx.x != 0 || blockIdx.x != 0)
         return;
-    double s = kbit_pairsum_tree(leaves, count) / divisor; /* IEEE fp64 division */
+    double s = kbit_pairsum_result(kbit_pairsum_tree(leaves, count), divisor);
     *sum = s;
     if (sum_f32 != NULL)
         *sum_f32 = (float)s; /* round to nearest even */

@@ -56,7 +56,7 @@ void kbit_limits_text(const kbit_family_limits *limits, char *out, size_t len);
  * ("4-bit quantization"). */
 const char *kbit_family_title(kbit_family family);
 
-/* The built-in CPU driver (backends/cpu). */
+/* The built-in CPU driver (the CPU backend, linked into the library). */
 const kbit_driver *kbit_cpu_driver_entry(const kbit_host *host);
 
 #endif

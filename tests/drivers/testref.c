@@ -246,7 +246,7 @@ static kbit_status optimizer_scales(void *ctx, const kbit_exec *ex,
 {
     (void)ctx;
     begin(ex);
-    kbit_optim_scales(op);
+    kbit_ref_optimizer_scales(op);
     return KBIT_OK;
 }
 

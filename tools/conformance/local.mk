@@ -38,6 +38,7 @@ noinst_LTLIBRARIES += tools/conformance/libkbitconformance.la
 tools_conformance_libkbitconformance_la_SOURCES = \
 	tools/conformance/conformance.c \
 	tools/conformance/harness.c tools/conformance/harness.h \
+	tools/conformance/edges_dot32.c tools/conformance/edges.h \
 	tools/conformance/targets.c tools/conformance/targets.h \
 	tools/conformance/families.c tools/conformance/families.h \
 	tools/conformance/golden.c tools/conformance/golden.h \

@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "devmem.h"
+#include "edges.h"
 #include "families.h"
 #include "numbers.h"
 #include "tap.h"
@@ -461,4 +462,5 @@ void conf_random_gemm4(conf_run *crun)
         accuracy(&run, KBIT_F32, 2, 64, 11008);
     accuracy(&run, KBIT_BF16, 4, 256, 4096);
     accuracy(&run, KBIT_F16, 4, 256, 1024);
+    conf_edges_gemm4(crun);
 }

@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "devmem.h"
+#include "edges.h"
 #include "families.h"
 #include "numbers.h"
 #include "tap.h"
@@ -508,6 +509,7 @@ void conf_random_int8(conf_run *run)
     }
     gemm_case(48, 4100, 65); /* the packed GEMM over two k blocks */
     mmdq_cases();
+    conf_edges_int8(run);
 
     for (int op = 0; op < OP_COUNT; op++)
         conf_report(run, op_names[op], tallies[op], "bytes", "vs the scalar reference");

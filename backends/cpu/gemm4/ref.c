@@ -11,9 +11,8 @@
  * i / blocksize, computed as i >> log2(blocksize) (a power of two). */
 static float weight_at(const kbit_op_gemm_4bit *op, int64_t i)
 {
-    uint8_t byte = op->packed[i >> 1];
-    unsigned q = (i & 1) ? (byte & 15u) : (byte >> 4u);
-    return kbit_4bit_decode(op->type, q) * op->absmax[i >> __builtin_ctz((unsigned)op->blocksize)];
+    unsigned q = kbit_4bit_code(op->packed[i >> 1], i);
+    return kbit_4bit_value(op->type, q, op->absmax[i >> __builtin_ctz((unsigned)op->blocksize)]);
 }
 
 /* All rows of a [M, cols] activation matrix as fp32 (exact): the caller's

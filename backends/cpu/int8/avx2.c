@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "numerics/dot32.h"
+#include "numerics/encode.h"
 #include "numerics/int8.h"
 #include "int8.h"
 #include "../x86/avx2_io.h"
@@ -60,16 +62,14 @@ static void quant_rows(const kbit_op_int8_quant *op, kbit_dtype dtype, int64_t r
         }
         float absmax = k256_reduce_max(mx);
         for (int64_t c = full; c < cols; c++) {
-            float a = kbit_int8_through_f16(kbit_int8_load(dtype, op->A, base + c));
-            if (kbit_int8_eligible(a, use, thr_s)) {
-                if (fabsf(a) > absmax)
-                    absmax = fabsf(a);
-            } else if (use && fabsf(a) >= thr_s) {
+            float a = kbit_through_f16(kbit_dtype_load(dtype, op->A, base + c));
+            if (kbit_int8_eligible(a, use, thr_s))
+                absmax = kbit_absmax_step(absmax, a);
+            else if (kbit_int8_is_outlier(a, use, thr_s))
                 colmask[c] = 1;
-            }
         }
         op->SCA[r] = absmax;
-        const float s_s = 127.0f / absmax;
+        const float s_s = kbit_int8_row_scale(absmax);
         const __m256 s = _mm256_set1_ps(s_s);
         const __m256 big = _mm256_set1_ps(3.40282347e38f);
         for (int64_t c = 0; c < full; c += 8) {
@@ -85,9 +85,8 @@ static void quant_rows(const kbit_op_int8_quant *op, kbit_dtype dtype, int64_t r
             _mm_storel_epi64((__m128i *)(op->CA + base + c), _mm_packs_epi16(w, w));
         }
         for (int64_t c = full; c < cols; c++) {
-            float a = kbit_int8_through_f16(kbit_int8_load(dtype, op->A, base + c));
-            int skip = absmax == 0.0f || (use && !(fabsf(a) < thr_s));
-            op->CA[base + c] = skip ? 0 : kbit_int8_code(a, s_s);
+            float a = kbit_through_f16(kbit_dtype_load(dtype, op->A, base + c));
+            op->CA[base + c] = kbit_int8_quant_elem(a, absmax, s_s, use, thr_s);
         }
     }
 }
@@ -120,8 +119,8 @@ static void mm_dequant(const kbit_op_int8_mm_dequant *op, kbit_dtype out_dtype, 
             k256_store(op->out, out_dtype, r * N + j, o);
         }
         for (int64_t j = full; j < N; j++) {
-            float b = kind ? kbit_int8_load(op->bias_dtype, op->bias, j) : 0.0f;
-            kbit_int8_store(out_dtype, op->out, r * N + j,
+            float b = kind ? kbit_dtype_load(op->bias_dtype, op->bias, j) : 0.0f;
+            kbit_dtype_store(out_dtype, op->out, r * N + j,
                             kbit_int8_mm_dequant_elem(op->acc[r * N + j], op->SCA[r], op->SCB[j],
                                                       kind, b));
         }
@@ -154,7 +153,7 @@ static void dequant_weight(const kbit_op_int8_dequant_weight *op, kbit_dtype dt,
         for (int64_t c = 0; c < full; c += 8)
             k256_store(op->out, dt, r * cols + c, weight8(cb + c, scb));
         for (int64_t c = full; c < cols; c++)
-            kbit_int8_store(dt, op->out, r * cols + c, kbit_int8_weight_of(cb[c], op->SCB[r]));
+            kbit_dtype_store(dt, op->out, r * cols + c, kbit_int8_weight_of(cb[c], op->SCB[r]));
     }
 }
 
@@ -165,13 +164,19 @@ void kbit_avx2_int8_dequant_weight(const kbit_op_int8_dequant_weight *op, int64_
 #undef D
 }
 
-/* ---- dot32 on 8 outputs at once (see avx512_int8.c: empty lanes are +0.0
- * and a lane never holds -0.0, so leaving them out of the fold is exact) ---- */
+/* ---- dot32 on 8 outputs at once ---- */
 
+/* r = dot32 over i < n of a[i] * w[i*8 + lane] (determinism 3): element i
+ * feeds dot32 lane (i / 8) mod 32 in ascending i. Only the lanes that get a
+ * chunk are kept, the padding elements are not run, and the fold leaves out
+ * the unused lanes; adding +0.0 to the result when
+ * kbit_dot32_needs_plus_zero(n) then gives the rule's bits exactly
+ * (numerics/dot32.h says why: the shortcut differs only in the sign of a
+ * zero, which that addition settles). */
 KBIT_INLINE __m256 dot32_8(const float *a, const float *w, int64_t n)
 {
     __m256 s[32];
-    int lanes = n >= 256 ? 32 : (int)((n + 7) / 8);
+    const int lanes = kbit_dot32_lanes_used(n);
     for (int l = 0; l < lanes; l++)
         s[l] = _mm256_setzero_ps();
     for (int64_t c = 0; c * 8 < n; c++) {
@@ -184,7 +189,8 @@ KBIT_INLINE __m256 dot32_8(const float *a, const float *w, int64_t n)
     for (int h = 16; h > 0; h >>= 1)
         for (int l = 0; l < h && l + h < lanes; l++)
             s[l] = _mm256_add_ps(s[l], s[l + h]);
-    return lanes ? s[0] : _mm256_setzero_ps();
+    __m256 r = lanes ? s[0] : _mm256_setzero_ps();
+    return kbit_dot32_needs_plus_zero(n) ? _mm256_add_ps(r, _mm256_setzero_ps()) : r;
 }
 
 /* Whole groups of 8 outputs [j0, j0 + 8 * groups); the caller does the rest
@@ -210,7 +216,7 @@ static void outlier_add(const kbit_op_int8_outlier_add *op, kbit_dtype dt, int64
     }
     for (int64_t m = 0; m < M; m++)
         for (int64_t i = 0; i < n; i++)
-            a[m * n + i] = kbit_int8_load(dt, op->X, m * K + op->outlier_cols[i]);
+            a[m * n + i] = kbit_dtype_load(dt, op->X, m * K + op->outlier_cols[i]);
     const int64_t j1 = j0 + 8 * groups;
     for (int64_t c0 = j0; c0 < j1; c0 += chunk) {
         int64_t c1 = j1 - c0 < chunk ? j1 : c0 + chunk;
@@ -229,7 +235,7 @@ static void outlier_add(const kbit_op_int8_outlier_add *op, kbit_dtype dt, int64
             for (int64_t j = c0; j < c1; j += 8) {
                 __m256 y = k256_load(op->out, dt, m * N + j);
                 __m256 d = dot32_8(a + m * n, w + (j - c0) * n, n);
-                k256_store(op->out, dt, m * N + j, _mm256_add_ps(y, d));
+                k256_store(op->out, dt, m * N + j, _mm256_add_ps(y, d)); /* kbit_int8_outlier_out */
             }
     }
     free(a), free(w);
@@ -263,7 +269,7 @@ static void backward(const kbit_op_int8_backward *op, kbit_dtype dt, int64_t k0,
                                                              _mm256_set1_ps(op->SCB[n])), dt));
         for (int64_t m = 0; m < M; m++) {
             for (int64_t n = 0; n < N; n++)
-                a[n] = kbit_int8_load(dt, op->dOut, m * N + n);
+                a[n] = kbit_dtype_load(dt, op->dOut, m * N + n);
             k256_store(op->dX, dt, m * K + k, dot32_8(a, w, N));
         }
     }

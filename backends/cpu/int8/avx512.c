@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "numerics/dot32.h"
 #include "numerics/int8.h"
 #include "int8.h"
 #include "../x86/avx512_io.h"
@@ -64,7 +65,7 @@ static void quant_rows(const kbit_op_int8_quant *op, kbit_dtype dtype, int64_t r
         }
         float absmax = _mm512_reduce_max_ps(mx);
         op->SCA[r] = absmax;
-        const __m512 s = _mm512_set1_ps(127.0f / absmax);
+        const __m512 s = _mm512_set1_ps(kbit_int8_row_scale(absmax));
         const __m512 big = _mm512_set1_ps(3.40282347e38f);
         for (int64_t c = 0; c < cols; c += 16) {
             __mmask16 m = k512_mask(cols - c);
@@ -157,9 +158,12 @@ void kbit_avx512_int8_dequant_weight(const kbit_op_int8_dequant_weight *op, int6
 /* ---- dot32 on 16 outputs at once ---- */
 
 /* r = dot32 over i < n of a[i] * w[i*16 + lane] (determinism 3): element i
- * feeds lane (i / 8) mod 32 in ascending i; lanes past the last used one are
- * +0.0 and a lane never holds -0.0 (it starts at +0.0, and an exact zero sum
- * in round-to-nearest is +0.0), so leaving them out of the fold is exact. */
+ * feeds dot32 lane (i / 8) mod 32 in ascending i. Only the lanes that get a
+ * chunk are kept, the padding elements are not run, and the fold leaves out
+ * the unused lanes; adding +0.0 to the result when
+ * kbit_dot32_needs_plus_zero(n) then gives the rule's bits exactly
+ * (numerics/dot32.h says why: the shortcut differs only in the sign of a
+ * zero, which that addition settles). */
 /* R dot products at once (R <= 4 rows a[r], a constant after inlining), so
  * that the fma chains of the rows overlap; each row's bits are those of a
  * lone dot32. */
@@ -167,7 +171,8 @@ KBIT_INLINE void dot32_16xR(int R, const float *const a[4], const float *w, int6
                             __m512 out[4])
 {
     __m512 s[4][32];
-    int lanes = n >= 256 ? 32 : (int)((n + 7) / 8);
+    const int lanes = kbit_dot32_lanes_used(n);
+    const int plus_zero = kbit_dot32_needs_plus_zero(n);
     for (int r = 0; r < R; r++)
         for (int l = 0; l < lanes; l++)
             s[r][l] = _mm512_setzero_ps();
@@ -192,6 +197,8 @@ KBIT_INLINE void dot32_16xR(int R, const float *const a[4], const float *w, int6
             for (int l = 0; l < h && l + h < lanes; l++)
                 s[r][l] = _mm512_add_ps(s[r][l], s[r][l + h]);
         out[r] = lanes ? s[r][0] : _mm512_setzero_ps();
+        if (plus_zero)
+            out[r] = _mm512_add_ps(out[r], _mm512_setzero_ps());
     }
 }
 
@@ -265,7 +272,7 @@ static void outlier_add(const kbit_op_int8_outlier_add *op, kbit_dtype dt, int64
     }
     for (int64_t m = 0; m < M; m++)
         for (int64_t i = 0; i < n; i++)
-            a[m * n + i] = kbit_int8_load(dt, op->X, m * K + op->outlier_cols[i]);
+            a[m * n + i] = kbit_dtype_load(dt, op->X, m * K + op->outlier_cols[i]);
     for (int64_t c0 = j0; c0 < j1; c0 += chunk) {
         int64_t c1 = j1 - c0 < chunk ? j1 : c0 + chunk;
         for (int64_t j = c0; j < c1; j += 16)
@@ -322,7 +329,7 @@ static void backward(const kbit_op_int8_backward *op, kbit_dtype dt, int64_t k0,
         }
         for (int64_t m = 0; m < M; m++) {
             for (int64_t n = 0; n < N; n++)
-                a[n] = kbit_int8_load(dt, op->dOut, m * N + n);
+                a[n] = kbit_dtype_load(dt, op->dOut, m * N + n);
             k512_store_mask(op->dX, dt, m * K + k, dot32_16(a, w, N), mk);
         }
     }

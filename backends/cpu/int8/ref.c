@@ -1,8 +1,11 @@
 /* backends/cpu/int8/ref.c - reference LLM.int8() kernels (numerics 4,
- * determinism 3.1 and 4.1). Each kernel handles a range of output rows (or a
- * tile), so a driver can split an op across threads. */
+ * determinism 3.1 and 4.1): loops over the element rules of numerics/int8.h
+ * and the dot32 of numerics/dot32.h. Each kernel handles a range of output
+ * rows (or a tile), so a driver can split an op across threads. */
 #include <string.h>
 
+#include "numerics/dot32.h"
+#include "numerics/encode.h"
 #include "numerics/int8.h"
 #include "int8.h"
 
@@ -15,20 +18,17 @@ void kbit_ref_int8_quant_rows(const kbit_op_int8_quant *op, int64_t r0, int64_t 
         int64_t base = r * op->cols;
         float absmax = 0.0f;
         for (int64_t c = 0; c < op->cols; c++) {
-            float a = kbit_int8_through_f16(kbit_int8_load(op->dtype, op->A, base + c));
-            if (kbit_int8_eligible(a, use, thr)) {
-                if (fabsf(a) > absmax)
-                    absmax = fabsf(a);
-            } else if (use && fabsf(a) >= thr) {
+            float a = kbit_through_f16(kbit_dtype_load(op->dtype, op->A, base + c));
+            if (kbit_int8_eligible(a, use, thr))
+                absmax = kbit_absmax_step(absmax, a);
+            else if (kbit_int8_is_outlier(a, use, thr))
                 colmask[c] = 1;
-            }
         }
         op->SCA[r] = absmax;
-        float s = 127.0f / absmax;
+        float s = kbit_int8_row_scale(absmax);
         for (int64_t c = 0; c < op->cols; c++) {
-            float a = kbit_int8_through_f16(kbit_int8_load(op->dtype, op->A, base + c));
-            int skip = absmax == 0.0f || (use && !(fabsf(a) < thr));
-            op->CA[base + c] = skip ? 0 : kbit_int8_code(a, s);
+            float a = kbit_through_f16(kbit_dtype_load(op->dtype, op->A, base + c));
+            op->CA[base + c] = kbit_int8_quant_elem(a, absmax, s, use, thr);
         }
     }
 }
@@ -101,10 +101,10 @@ void kbit_ref_int8_mm_dequant(const kbit_op_int8_mm_dequant *op, int64_t r0, int
     int kind = op->bias == NULL ? 0 : op->bias_dtype == KBIT_F16 ? 1 : 2;
     for (int64_t r = r0; r < r1; r++)
         for (int64_t j = 0; j < op->N; j++) {
-            float b = kind ? kbit_int8_load(op->bias_dtype, op->bias, j) : 0.0f;
+            float b = kind ? kbit_dtype_load(op->bias_dtype, op->bias, j) : 0.0f;
             float o = kbit_int8_mm_dequant_elem(op->acc[r * op->N + j], op->SCA[r], op->SCB[j],
                                                 kind, b);
-            kbit_int8_store(op->out_dtype, op->out, r * op->N + j, o);
+            kbit_dtype_store(op->out_dtype, op->out, r * op->N + j, o);
         }
 }
 
@@ -113,18 +113,19 @@ void kbit_ref_int8_outlier_add(const kbit_op_int8_outlier_add *op, int64_t j0, i
     const int8_t *cb_cols = kbit_outlier_cb_cols(op);
     for (int64_t m = 0; m < op->M; m++)
         for (int64_t j = j0; j < j1; j++) {
-            kbit_dot32 d;
+            const int64_t n_out = *op->n_outliers;
+            kbit_dot32_acc d;
             kbit_dot32_init(&d);
-            for (int64_t i = 0; i < *op->n_outliers; i++) {
+            for (int64_t i = 0; i < n_out; i++) {
                 int64_t k = op->outlier_cols[i];
-                float a = kbit_int8_load(op->dtype, op->X, m * op->K + k);
-                int8_t cb = cb_cols ? cb_cols[j * *op->n_outliers + i] : op->CB[j * op->K + k];
-                float w = kbit_int8_round_to(op->dtype, kbit_int8_weight_of(cb, op->SCB[j]));
-                kbit_dot32_add(&d, i, w, a);
+                float a = kbit_dtype_load(op->dtype, op->X, m * op->K + k);
+                int8_t cb = cb_cols ? cb_cols[j * n_out + i] : op->CB[j * op->K + k];
+                kbit_dot32_add(&d, i, kbit_int8_outlier_weight(cb, op->SCB[j], op->dtype), a);
             }
-            float r = kbit_dot32_result(&d);
-            float y = kbit_int8_load(op->dtype, op->out, m * op->N + j);
-            kbit_int8_store(op->dtype, op->out, m * op->N + j, y + r);
+            float r = kbit_dot32_finish(&d, n_out);
+            float y = kbit_dtype_load(op->dtype, op->out, m * op->N + j);
+            kbit_dtype_store(op->dtype, op->out, m * op->N + j,
+                             kbit_int8_outlier_out(y, r));
         }
 }
 
@@ -132,7 +133,7 @@ void kbit_ref_int8_dequant_weight(const kbit_op_int8_dequant_weight *op, int64_t
 {
     for (int64_t r = r0; r < r1; r++)
         for (int64_t c = 0; c < op->cols; c++)
-            kbit_int8_store(op->out_dtype, op->out, r * op->cols + c,
+            kbit_dtype_store(op->out_dtype, op->out, r * op->cols + c,
                             kbit_int8_weight_of(op->CB[r * op->cols + c], op->SCB[r]));
 }
 
@@ -140,14 +141,13 @@ void kbit_ref_int8_backward(const kbit_op_int8_backward *op, int64_t k0, int64_t
 {
     for (int64_t m = 0; m < op->M; m++)
         for (int64_t k = k0; k < k1; k++) {
-            kbit_dot32 d;
+            kbit_dot32_acc d;
             kbit_dot32_init(&d);
             for (int64_t n = 0; n < op->N; n++) {
-                float a = kbit_int8_load(op->dtype, op->dOut, m * op->N + n);
-                float w = kbit_int8_round_to(op->dtype,
-                                             kbit_int8_weight_of(op->CB[n * op->K + k], op->SCB[n]));
+                float a = kbit_dtype_load(op->dtype, op->dOut, m * op->N + n);
+                float w = kbit_int8_outlier_weight(op->CB[n * op->K + k], op->SCB[n], op->dtype);
                 kbit_dot32_add(&d, n, w, a);
             }
-            kbit_int8_store(op->dtype, op->dX, m * op->K + k, kbit_dot32_result(&d));
+            kbit_dtype_store(op->dtype, op->dX, m * op->K + k, kbit_dot32_finish(&d, op->N));
         }
 }

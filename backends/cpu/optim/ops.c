@@ -2,13 +2,12 @@
  * backends/cpu/optim/ops.c - the CPU driver's optimizer ops: the tensor is
  * cut into 256-element blocks (the 8-bit state blocks) for the splitter; the
  * norm leaves are per block and the scales are numerics/optim_scales.h as
- * every driver runs it. And the family's kernel tables.
+ * every driver runs it (kbit_ref_optimizer_scales). And the family's kernel tables.
  */
 #include "config.h"
 
 #include <math.h>
 
-#include "numerics/optim_scales.h"
 #include "../split.h"
 
 static void ref_step(const kbit_op_optimizer *op, const kbit_optim_plans *plans,
@@ -137,6 +136,6 @@ kbit_status kbit_cpu_optimizer_scales(void *ctx, const kbit_exec *ex,
 {
     (void)ctx;
     (void)ex;
-    kbit_optim_scales(op);
+    kbit_ref_optimizer_scales(op);
     return KBIT_OK;
 }

@@ -6,6 +6,7 @@
 #ifndef KBIT_CPU_OPTIM_H
 #define KBIT_CPU_OPTIM_H
 
+#include "numerics/optim.h"
 #include "../quant8/quant8.h"
 
 /* The 8-bit optimizer's encoders, prepared once per op (ops.c): plan1 for
@@ -31,6 +32,24 @@ static inline kbit_op_optimizer kbit_optim_resolved(const kbit_op_optimizer *op)
     return r;
 }
 
+/* The scalars of an op in the form of the element rules (numerics/optim.h);
+ * op's scales must be resolved (kbit_optim_resolved). */
+static inline kbit_optim_params kbit_optim_params_of(const kbit_op_optimizer *op)
+{
+    kbit_optim_params k;
+    k.kernel_id = op->kernel;
+    k.param_dtype = op->param_dtype;
+    k.step = op->step;
+    k.lr = op->lr, k.beta1 = op->beta1, k.beta2 = op->beta2;
+    k.beta3 = op->beta3, k.alpha = op->alpha;
+    k.eps = op->eps, k.weight_decay = op->weight_decay;
+    k.gnorm_scale = op->gnorm_scale, k.update_scale = op->update_scale;
+    k.c1 = op->c1, k.c2 = op->c2, k.step_size = op->step_size;
+    k.c1p = op->c1p, k.c2p = op->c2p;
+    k.skip_zeros = op->skip_zeros;
+    return k;
+}
+
 typedef struct kbit_cpu_optim {
     /* plans: NULL for 32-bit states. The op's scales are resolved (NULL):
      * kernels read gnorm_scale and update_scale. */
@@ -48,6 +67,8 @@ void kbit_ref_optimizer_step(const kbit_op_optimizer *op, int64_t block_begin,
                              int64_t block_end);
 void kbit_ref_optimizer_sums(const kbit_op_optimizer_sums *op, int64_t block_begin,
                              int64_t block_end);
+/* The optimizer_scales op: numerics/optim_scales.h with the op's fields. */
+void kbit_ref_optimizer_scales(const kbit_op_optimizer_scales *op);
 /* Requantize count new 8-bit optimizer state values (numerics 6.5): codes q. */
 void kbit_ref_optim_requantize(const float *s, int64_t count, float absmax, const float *map,
                                const float *mid, int sign_fix, uint8_t *q);

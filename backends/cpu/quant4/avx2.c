@@ -143,7 +143,7 @@ void kbit_avx2_quantize_4bit(const kbit_op_quantize_4bit *op, int64_t block_begi
 {
     enc4 e;
     enc4_init(&e, op->type);
-    _Alignas(32) float buf[KBIT_CPU_MAX_BLOCK];
+    _Alignas(32) float buf[KBIT_MAX_BLOCK];
 #define RUN(DT)                                                \
     for (int64_t b = block_begin; b < block_end; b++)          \
         quantize_block(op, e, buf, DT, b)

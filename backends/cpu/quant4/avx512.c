@@ -214,7 +214,7 @@ void kbit_avx512_quantize_4bit(const kbit_op_quantize_4bit *op, int64_t block_be
 {
     enc4 e;
     enc4_init(&e, op->type);
-    _Alignas(64) float buf[KBIT_CPU_MAX_BLOCK];
+    _Alignas(64) float buf[KBIT_MAX_BLOCK];
 #define RUN(DT)                                                \
     for (int64_t b = block_begin; b < block_end; b++)          \
         quantize_block(op, e, buf, DT, b)

@@ -11,7 +11,7 @@ void kbit_ref_block_sums(const kbit_op_block_sums *op, int64_t block_begin, int6
 
 void kbit_ref_pairsum(const kbit_op_pairsum *op)
 {
-    double s = kbit_pairsum_tree(op->leaves, op->count) / op->divisor;
+    double s = kbit_pairsum_result(kbit_pairsum_tree(op->leaves, op->count), op->divisor);
     *op->sum = s;
     if (op->sum_f32 != NULL)
         *op->sum_f32 = (float)s;

@@ -169,7 +169,7 @@ void kbit_avx2_quantize_8bit(const kbit_op_quantize_8bit *op, const kbit_enc8_pl
         { _mm256_loadu_ps(plan->level[0]), _mm256_loadu_ps(plan->level[1]),
           _mm256_loadu_ps(plan->level[2]), _mm256_loadu_ps(plan->level[3]) },
     };
-    _Alignas(32) float buf[KBIT_CPU_MAX_BLOCK];
+    _Alignas(32) float buf[KBIT_MAX_BLOCK];
 #define RUN(DT)                                                \
     for (int64_t b = block_begin; b < block_end; b++)          \
         quantize_block(op, e, buf, DT, b)

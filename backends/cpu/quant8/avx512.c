@@ -172,7 +172,7 @@ void kbit_avx512_quantize_8bit(const kbit_op_quantize_8bit *op, const kbit_enc8_
           _mm512_loadu_ps(plan->level[2]), _mm512_loadu_ps(plan->level[3]),
           _mm512_loadu_ps(plan->level[4]) },
     };
-    _Alignas(64) float buf[KBIT_CPU_MAX_BLOCK];
+    _Alignas(64) float buf[KBIT_MAX_BLOCK];
 #define RUN(DT)                                                \
     for (int64_t b = block_begin; b < block_end; b++)          \
         quantize_block(op, e, buf, DT, b)
