@@ -17,3 +17,8 @@ KBIT_NUMERICS_HDRS = \
 	numerics/int8.h \
 	numerics/optim.h \
 	numerics/optim_scales.h
+
+# Installed for drivers built outside the tree: $(includedir)/kbit/numerics/,
+# found as "numerics/..." through `pkg-config --cflags kbit`.
+kbitnumericsdir = $(pkgincludedir)/numerics
+kbitnumerics_HEADERS = $(KBIT_NUMERICS_HDRS)

@@ -128,6 +128,11 @@ tests_test_gemm4_bad_LDFLAGS = $(kbit_test_linkflags)
 # loader's first device, PoCL in CI, against the C build bit for bit
 # (test_numerics_opencl; it skips, saying why, without headers, loader or
 # device). Both use numerics_exercise.h, one call of every function.
+# The minimal driver of doc/porting.md, compiled from the page and passed
+# through kbit conformance.
+TESTS += tests/test-porting-example.sh
+EXTRA_DIST += tests/test-porting-example.sh
+
 TESTS += tests/test-numerics-compile.sh
 EXTRA_DIST += tests/test-numerics-compile.sh tests/numerics_check.c tests/numerics_check.cu
 check_PROGRAMS += tests/test_numerics_opencl
