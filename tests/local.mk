@@ -223,3 +223,18 @@ tests_test_optim_convergence_LDFLAGS = $(kbit_test_linkflags)
 
 EXTRA_DIST += tests/vectors/optim.safetensors tests/vectors/int8.safetensors \
 	tests/vectors/gemv4.safetensors
+
+# The OpenCL driver on opencl:0 (PoCL in CI) against the reference, until
+# `kbit conformance --device opencl:0` runs it (testutil.c keeps the plugin
+# out of the other tests' target lists). White-box: it reads the driver's
+# handles (backends/opencl/handles.h) to make a queue of kbit's context.
+if KBIT_OPENCL
+check_PROGRAMS += tests/test_opencl
+TESTS += tests/test_opencl
+tests_test_opencl_SOURCES = tests/test_opencl.c
+tests_test_opencl_CPPFLAGS = $(kbit_test_cppflags) $(KBIT_OPENCL_CFLAGS)
+tests_test_opencl_CFLAGS = $(kbit_test_cflags)
+tests_test_opencl_LDADD = $(kbit_test_libs) $(KBIT_OPENCL_LIBS) -lm
+tests_test_opencl_LDFLAGS = $(kbit_test_linkflags)
+endif
+EXTRA_DIST += tests/test_opencl.c
