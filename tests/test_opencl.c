@@ -18,8 +18,11 @@
  *     op above gets buffers at an offset into their allocation), copies,
  *     streams (a queue of kbit's context, a foreign one, an out-of-order
  *     one), bad input and empty shapes;
- *  5. a 2^31-element case (quantize and dequantize, bf16), when the device
- *     has the memory (KBIT_TEST_LARGE=0 skips it).
+ *  5. with KBIT_TEST_LARGE=1, a 2^31-element case (quantize and dequantize,
+ *     bf16: 4 GiB, the most PoCL 3.1 allocates at once, so n > 2^31 with
+ *     16-bit data cannot be one buffer there), when the device has the
+ *     memory. Off by default: on this 2-core machine it takes about 130 s
+ *     and 5.5 GiB (measured: 74 s quantize, 40 s dequantize, 0 mismatches).
  *
  * Outputs are pre-filled with different bytes on the two devices, so an
  * element that either leaves unwritten is a mismatch. KBIT_TEST_SEED changes
@@ -1117,8 +1120,9 @@ static void large_case(void)
     const int bs = 64;
     kbit_device_info info;
     kbit_device_get_info(devs[CL], &info);
-    if (env && strcmp(env, "0") == 0) {
-        tap_skip("2^31-element quantize/dequantize on opencl:0", "KBIT_TEST_LARGE=0");
+    if (env == NULL || strcmp(env, "1") != 0) {
+        tap_skip("2^31-element quantize/dequantize on opencl:0",
+                 "about 130 s and 5.5 GiB on PoCL with 2 cores; KBIT_TEST_LARGE=1 runs it");
         return;
     }
     if (info.memory_bytes < ((uint64_t)10 << 30)) {
