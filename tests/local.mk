@@ -238,3 +238,8 @@ tests_test_opencl_LDADD = $(kbit_test_libs) $(KBIT_OPENCL_LIBS) -lm
 tests_test_opencl_LDFLAGS = $(kbit_test_linkflags)
 endif
 EXTRA_DIST += tests/test_opencl.c
+
+# GPU build hygiene: the option lists of nvcc, hipcc and OpenCL keep IEEE
+# numerics (a lint), and every GPU plugin exports only kbit_driver_entry.
+TESTS += tests/test-gpu-flags.sh tests/test-plugin-symbols.sh
+EXTRA_DIST += tests/test-gpu-flags.sh tests/test-plugin-symbols.sh
