@@ -4,13 +4,15 @@
 # missing tool: it says what it skipped).
 #
 #   kbit_interop_env   a venv with torch, bitsandbytes, safetensors,
-#                      transformers, accelerate in $KBIT_BUILD_DIR/interop-venv
+#                      transformers, accelerate, pytest in $KBIT_BUILD_DIR/interop-venv
 #                      (pip, bounded by KBIT_INTEROP_TIMEOUT, default 300 s;
-#                      KBIT_INTEROP=0 skips), so tests/test-interop.sh runs
+#                      KBIT_INTEROP=0 skips), so tests/test-interop.sh and
+#                      tests/test-python.sh run
 #   kbit_sanitize      a second build with ASan + UBSan (clang with libFuzzer
 #                      when there, else gcc) in $KBIT_BUILD_DIR-sanitize; runs
 #                      the malformed-input tests (test_checkpoint,
-#                      test_safetensors, the test_*bad_input programs) under it, then a
+#                      test_safetensors, the test_*bad_input programs) and
+#                      `kbit conformance --quick` on every CPU variant under it, then a
 #                      bounded fuzz run of tests/fuzz_checkpoint
 #                      (KBIT_FUZZ_SECONDS, default 60) when clang built it.
 #                      KBIT_SANITIZE=0 skips.
@@ -23,9 +25,14 @@ kbit_interop_env() {
     fi
     if [ -x "$venv/bin/python" ] &&
         "$venv/bin/python" -c 'import torch, bitsandbytes, safetensors, transformers, accelerate' 2>/dev/null; then
+        # pytest for tests/test-python.sh (venvs made before it was needed lack it)
+        "$venv/bin/python" -c 'import pytest' 2>/dev/null ||
+            timeout "${KBIT_INTEROP_TIMEOUT:-300}" "$venv/bin/pip" install -q pytest \
+                >>"$KBIT_BUILD_DIR/interop-venv.log" 2>&1 ||
+            echo "  pip install pytest did not finish: tests/test-python.sh will skip"
         return 0
     fi
-    kbit_say "interop venv: pip install torch bitsandbytes safetensors transformers accelerate (at most ${KBIT_INTEROP_TIMEOUT:-300} s)"
+    kbit_say "interop venv: pip install torch bitsandbytes safetensors transformers accelerate pytest (at most ${KBIT_INTEROP_TIMEOUT:-300} s)"
     if ! command -v python3 >/dev/null 2>&1 || ! python3 -m venv "$venv" >/dev/null 2>&1; then
         echo "  no python3 with venv: tests/test-interop.sh will skip"
         return 0
@@ -34,7 +41,7 @@ kbit_interop_env() {
     timeout "${KBIT_INTEROP_TIMEOUT:-300}" sh -c '
         "$1/bin/pip" install -q --index-url https://download.pytorch.org/whl/cpu torch ||
             "$1/bin/pip" install -q torch
-        "$1/bin/pip" install -q bitsandbytes safetensors transformers accelerate' sh "$venv" \
+        "$1/bin/pip" install -q bitsandbytes safetensors transformers accelerate pytest' sh "$venv" \
         >"$KBIT_BUILD_DIR/interop-venv.log" 2>&1 ||
         echo "  pip did not finish (see $KBIT_BUILD_DIR/interop-venv.log): tests/test-interop.sh will skip"
 }
@@ -66,8 +73,20 @@ kbit_sanitize() {
         tests/test_int8_bad_input tests/test_optim_bad_input"
     case "$how" in clang*) fuzz=tests/fuzz_checkpoint ;; *) fuzz= ;; esac
     # shellcheck disable=SC2086  # lists
-    (cd "$dir" && make -j"$KBIT_JOBS" $progs $fuzz >/dev/null) || { echo "  build failed"; return 1; }
+    (cd "$dir" && make -j"$KBIT_JOBS" $progs tools/kbit $fuzz >/dev/null) || { echo "  build failed"; return 1; }
     status=0
+    # every kernel of every CPU variant, 1 and 2 threads, on the quick conformance set
+    (cd "$dir" && KBIT_VECTORS_DIR="$KBIT_ROOT/tests/vectors" ASAN_OPTIONS=detect_leaks=1 \
+        UBSAN_OPTIONS=print_stacktrace=1 ./tools/kbit conformance --quick --device cpu --isa all \
+        --threads 1,2 >conformance.sanitize.log 2>&1)
+    rc=$?
+    if [ "$rc" -ne 0 ] || grep -q 'runtime error\|ERROR: AddressSanitizer' "$dir/conformance.sanitize.log"; then
+        echo "  kbit conformance --quick under sanitizers: FAILED (exit $rc; $dir/conformance.sanitize.log)"
+        tail -n 30 "$dir/conformance.sanitize.log"
+        status=1
+    else
+        echo "  kbit conformance --quick under sanitizers: $(grep -c '^ok' "$dir/conformance.sanitize.log") ok, no sanitizer report"
+    fi
     for p in $progs; do
         # shellcheck disable=SC2086
         (cd "$dir" && KBIT_VECTORS_DIR="$KBIT_ROOT/tests/vectors" ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \

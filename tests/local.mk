@@ -1,19 +1,25 @@
-# tests/: TAP programs run by `make check` through automake's tap-driver
-# (LOG_DRIVER in Makefile.am), the golden vectors, and test-only driver
-# plugins. The tests link libkbit_core.la, so they can also reach internal
-# functions (the safetensors reader).
+# tests/: TAP programs and scripts run by `make check` through automake's
+# tap-driver (LOG_DRIVER in Makefile.am), the golden vectors, and test-only
+# driver plugins. The tests link libkbit_core.la, so they can also reach
+# internal functions (the safetensors reader).
+#
+# The golden vectors and the randomized conformance cases of every op family
+# are not test programs: `make check` runs `kbit conformance` on every
+# target (tests/conformance.sh), the same code a vendor runs on a device.
 
-# Shared helpers: the TAP producer, PRNG, half/bfloat16 conversions, device
-# buffers and the list of targets (a convenience library: no rpath).
+# Shared helpers: those of `kbit conformance` (TAP, PRNG, half/bfloat16
+# conversions, device buffers, the reference device, tools/conformance/
+# libkbitcheck.la) and the verdicts of the bad-input programs.
 check_LTLIBRARIES += tests/libkbittest.la
-tests_libkbittest_la_SOURCES = tests/tap.c tests/tap.h tests/testutil.c tests/testutil.h
+tests_libkbittest_la_SOURCES = tests/testutil.c tests/testutil.h tests/optimutil.h
 tests_libkbittest_la_CPPFLAGS = $(kbit_test_cppflags)
 tests_libkbittest_la_CFLAGS = $(kbit_test_cflags)
 
 kbit_test_cppflags = $(AM_CPPFLAGS) -I$(top_srcdir)/lib -I$(top_srcdir)/tests \
-	-DKBIT_TESTS_SRCDIR='"$(abs_top_srcdir)/tests"'
+	-I$(top_srcdir)/tools/conformance
 kbit_test_cflags = $(AM_CFLAGS) $(JANSSON_CFLAGS)
-kbit_test_libs = tests/libkbittest.la libkbit_core.la $(JANSSON_LIBS) $(PTHREAD_LIBS)
+kbit_test_libs = tests/libkbittest.la tools/conformance/libkbitcheck.la libkbit_core.la \
+	$(JANSSON_LIBS) $(PTHREAD_LIBS)
 # libkbit_core's objects are built with OpenMP: link with it too.
 kbit_test_linkflags = $(OPENMP_CFLAGS)
 
@@ -23,13 +29,8 @@ kbit_test_progs = \
 	tests/test_bad_input \
 	tests/test_plugins \
 	tests/test_properties \
-	tests/test_golden \
-	tests/test_conformance \
-	tests/test_golden_int8 \
 	tests/test_checkpoint \
-	tests/test_int8_conformance \
 	tests/test_int8_bad_input \
-	tests/test_gemm4 \
 	tests/test_gemm4_bad \
 	tests/test_threads
 check_PROGRAMS += $(kbit_test_progs)
@@ -65,23 +66,6 @@ tests_test_properties_CFLAGS = $(kbit_test_cflags)
 tests_test_properties_LDADD = $(kbit_test_libs)
 tests_test_properties_LDFLAGS = $(kbit_test_linkflags)
 
-tests_test_golden_SOURCES = tests/test_golden.c
-tests_test_golden_CPPFLAGS = $(kbit_test_cppflags)
-tests_test_golden_CFLAGS = $(kbit_test_cflags)
-tests_test_golden_LDADD = $(kbit_test_libs)
-tests_test_golden_LDFLAGS = $(kbit_test_linkflags)
-
-tests_test_conformance_SOURCES = tests/test_conformance.c
-tests_test_conformance_CPPFLAGS = $(kbit_test_cppflags)
-tests_test_conformance_CFLAGS = $(kbit_test_cflags)
-tests_test_conformance_LDADD = $(kbit_test_libs)
-tests_test_conformance_LDFLAGS = $(kbit_test_linkflags)
-
-tests_test_golden_int8_SOURCES = tests/test_golden_int8.c
-tests_test_golden_int8_CPPFLAGS = $(kbit_test_cppflags)
-tests_test_golden_int8_CFLAGS = $(kbit_test_cflags)
-tests_test_golden_int8_LDADD = $(kbit_test_libs)
-tests_test_golden_int8_LDFLAGS = $(kbit_test_linkflags)
 tests_test_checkpoint_SOURCES = tests/test_checkpoint.c
 tests_test_checkpoint_CPPFLAGS = $(kbit_test_cppflags)
 tests_test_checkpoint_CFLAGS = $(kbit_test_cflags)
@@ -112,23 +96,17 @@ EXTRA_DIST += tests/test-doc-tables.sh
 TESTS += tests/test-interop.sh
 EXTRA_DIST += tests/test-interop.sh tests/test_interop.py
 
-tests_test_int8_conformance_SOURCES = tests/test_int8_conformance.c
-tests_test_int8_conformance_CPPFLAGS = $(kbit_test_cppflags)
-tests_test_int8_conformance_CFLAGS = $(kbit_test_cflags)
-tests_test_int8_conformance_LDADD = $(kbit_test_libs)
-tests_test_int8_conformance_LDFLAGS = $(kbit_test_linkflags)
+# The Python package (python/): its pytest suite on this build's libkbit,
+# one TAP line per test (skips unless numpy, torch and pytest import).
+TESTS += tests/test-python.sh
+EXTRA_DIST += tests/test-python.sh python/pyproject.toml python/setup.py python/README.md \
+	python/src python/tests
 
 tests_test_int8_bad_input_SOURCES = tests/test_int8_bad_input.c
 tests_test_int8_bad_input_CPPFLAGS = $(kbit_test_cppflags)
 tests_test_int8_bad_input_CFLAGS = $(kbit_test_cflags)
 tests_test_int8_bad_input_LDADD = $(kbit_test_libs)
 tests_test_int8_bad_input_LDFLAGS = $(kbit_test_linkflags)
-
-tests_test_gemm4_SOURCES = tests/test_gemm4.c
-tests_test_gemm4_CPPFLAGS = $(kbit_test_cppflags)
-tests_test_gemm4_CFLAGS = $(kbit_test_cflags)
-tests_test_gemm4_LDADD = $(kbit_test_libs)
-tests_test_gemm4_LDFLAGS = $(kbit_test_linkflags)
 
 tests_test_threads_SOURCES = tests/test_threads.c
 tests_test_threads_CPPFLAGS = $(kbit_test_cppflags)
@@ -173,61 +151,76 @@ tests_drivers_kbit_short_la_LDFLAGS = -module -avoid-version -shared -rpath /now
 tests_drivers_kbit_nosym_la_SOURCES = tests/drivers/nosym.c
 tests_drivers_kbit_nosym_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere -no-undefined
 
+# kbit-testfault.so: testref with one planted fault (one bit of the 8-bit
+# quantize), in a directory of its own, off KBIT_DRIVER_PATH: only
+# tests/test-conformance-fault.sh loads it.
+check_LTLIBRARIES += tests/drivers/fault/kbit-testfault.la
+tests_drivers_fault_kbit_testfault_la_SOURCES = $(tests_drivers_kbit_testref_la_SOURCES)
+tests_drivers_fault_kbit_testfault_la_CPPFLAGS = $(tests_drivers_kbit_testref_la_CPPFLAGS) \
+	-DKBIT_TESTREF_FAULT
+tests_drivers_fault_kbit_testfault_la_LDFLAGS = $(tests_drivers_kbit_testref_la_LDFLAGS)
+
 # Where the tests find their data and the plugins. POCL_CACHE_DIR keeps PoCL's
-# kernel cache (for OpenCL tests) inside the build tree.
+# kernel cache (for OpenCL tests) inside the build tree. The install test
+# gets the install's paths and make.
 AM_TESTS_ENVIRONMENT = \
 	KBIT_VECTORS_DIR='$(abs_top_srcdir)/tests/vectors'; export KBIT_VECTORS_DIR; \
 	KBIT_DRIVER_PATH='$(abs_top_builddir)/tests/drivers/.libs:$(abs_top_builddir)/.libs'; \
 	export KBIT_DRIVER_PATH; \
-	POCL_CACHE_DIR='$(abs_top_builddir)/tests/pocl-cache'; export POCL_CACHE_DIR;
+	POCL_CACHE_DIR='$(abs_top_builddir)/tests/pocl-cache'; export POCL_CACHE_DIR; \
+	KBIT_MAKE='$(MAKE)'; KBIT_INSTALL_BINDIR='$(bindir)'; KBIT_INSTALL_LIBDIR='$(libdir)'; \
+	KBIT_VECTORS_INSTALL_DIR='$(kbitvectorsdir)'; \
+	export KBIT_MAKE KBIT_INSTALL_BINDIR KBIT_INSTALL_LIBDIR KBIT_VECTORS_INSTALL_DIR;
 
-# The golden vectors (a copy of shared/vectors: q4, q8, nested).
-EXTRA_DIST += tests/README.md tests/vectors/README.md tests/vectors/SHA256SUMS \
-	tests/vectors/q4.safetensors tests/vectors/q8.safetensors \
-	tests/vectors/nested.safetensors
+# `kbit conformance` of each family on every target: the CPU variants x 1
+# and 2 threads, every plugin driver, cuda:0 and opencl:0 (skips with the
+# reason where absent). One test per family so that make -j runs them side
+# by side; tests/conformance.sh is the runner.
+kbit_conformance_tests = tests/test-conformance-quant4.sh tests/test-conformance-quant8.sh \
+	tests/test-conformance-gemm4.sh tests/test-conformance-int8.sh \
+	tests/test-conformance-optim.sh
+TESTS += $(kbit_conformance_tests)
+EXTRA_DIST += tests/conformance.sh $(kbit_conformance_tests)
 
-# Optimizers (numerics 6): golden vectors, conformance + save/restore, bad
-# input, convergence. They share tests/optimutil.c.
+# A planted fault is caught: kbit conformance on the driver testfault fails,
+# and says where.
+TESTS += tests/test-conformance-fault.sh
+EXTRA_DIST += tests/test-conformance-fault.sh
+
+# The installed layout: make install DESTDIR=STAGE, then the staged kbit runs
+# `kbit conformance --quick` with neither KBIT_DRIVER_PATH nor KBIT_VECTORS_DIR.
+TESTS += tests/test-install.sh
+EXTRA_DIST += tests/test-install.sh
+
+# The golden vectors (a copy of shared/vectors) are installed and
+# distributed by tools/conformance/local.mk.
+EXTRA_DIST += tests/README.md
+
+# Optimizers (numerics 6): bad input, convergence (their golden vectors and
+# conformance are kbit conformance's).
 kbit_optim_test_progs = \
-	tests/test_optim_golden \
-	tests/test_optim_conformance \
 	tests/test_optim_bad_input \
 	tests/test_optim_convergence
 check_PROGRAMS += $(kbit_optim_test_progs)
 TESTS += $(kbit_optim_test_progs)
-kbit_optim_test_common = tests/optimutil.c tests/optimutil.h
 
-tests_test_optim_golden_SOURCES = tests/test_optim_golden.c $(kbit_optim_test_common)
-tests_test_optim_golden_CPPFLAGS = $(kbit_test_cppflags)
-tests_test_optim_golden_CFLAGS = $(kbit_test_cflags)
-tests_test_optim_golden_LDADD = $(kbit_test_libs)
-tests_test_optim_golden_LDFLAGS = $(kbit_test_linkflags)
-
-tests_test_optim_conformance_SOURCES = tests/test_optim_conformance.c $(kbit_optim_test_common)
-tests_test_optim_conformance_CPPFLAGS = $(kbit_test_cppflags)
-tests_test_optim_conformance_CFLAGS = $(kbit_test_cflags)
-tests_test_optim_conformance_LDADD = $(kbit_test_libs)
-tests_test_optim_conformance_LDFLAGS = $(kbit_test_linkflags)
-
-tests_test_optim_bad_input_SOURCES = tests/test_optim_bad_input.c $(kbit_optim_test_common)
+tests_test_optim_bad_input_SOURCES = tests/test_optim_bad_input.c
 tests_test_optim_bad_input_CPPFLAGS = $(kbit_test_cppflags)
 tests_test_optim_bad_input_CFLAGS = $(kbit_test_cflags)
 tests_test_optim_bad_input_LDADD = $(kbit_test_libs)
 tests_test_optim_bad_input_LDFLAGS = $(kbit_test_linkflags)
 
-tests_test_optim_convergence_SOURCES = tests/test_optim_convergence.c $(kbit_optim_test_common)
+tests_test_optim_convergence_SOURCES = tests/test_optim_convergence.c
 tests_test_optim_convergence_CPPFLAGS = $(kbit_test_cppflags)
 tests_test_optim_convergence_CFLAGS = $(kbit_test_cflags)
 tests_test_optim_convergence_LDADD = $(kbit_test_libs) -lm
 tests_test_optim_convergence_LDFLAGS = $(kbit_test_linkflags)
 
-EXTRA_DIST += tests/vectors/optim.safetensors tests/vectors/int8.safetensors \
-	tests/vectors/gemv4.safetensors
-
-# The OpenCL driver on opencl:0 (PoCL in CI) against the reference, until
-# `kbit conformance --device opencl:0` runs it (testutil.c keeps the plugin
-# out of the other tests' target lists). White-box: it reads the driver's
-# handles (backends/opencl/handles.h) to make a queue of kbit's context.
+# What is particular to the OpenCL driver on opencl:0 (PoCL in CI): buffers
+# at offsets, the pairsum slots, memory kinds, streams, bad input (its numbers
+# are kbit conformance's, tests/conformance.sh). White-box: it reads the
+# driver's handles (backends/opencl/handles.h) to make a queue of kbit's
+# context.
 if KBIT_OPENCL
 check_PROGRAMS += tests/test_opencl
 TESTS += tests/test_opencl

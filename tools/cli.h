@@ -9,5 +9,7 @@ int kbit_cmd_bench(int argc, char **argv);
 int kbit_cmd_quantize(int argc, char **argv);
 int kbit_cmd_dequantize(int argc, char **argv);
 int kbit_cmd_inspect(int argc, char **argv);
+/* tools/conformance/conformance.c */
+int kbit_cmd_conformance(int argc, char **argv);
 
 #endif

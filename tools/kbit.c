@@ -21,6 +21,9 @@ static void usage(FILE *to)
           "  inspect PATH         tensors, formats, sizes (--compare ORIGINAL: errors)\n"
           "  bench gemm4 [OPTS]   4-bit matmul against read bandwidth, fp32 GEMV and\n"
           "                       bitsandbytes (kbit bench gemm4 --help)\n"
+          "  conformance [OPTS]   check a device bit for bit against the scalar reference:\n"
+          "                       golden vectors and randomized cases of every op family,\n"
+          "                       TAP output (kbit conformance --help)\n"
           "\n"
           "  kbit --help          this text\n"
           "  kbit --version       program and library versions\n"
@@ -28,7 +31,8 @@ static void usage(FILE *to)
           "environment:\n"
           "  KBIT_DRIVER_PATH     colon-separated directories or files to load driver\n"
           "                       plugins (kbit-*.so) from, before the install's own\n"
-          "  KBIT_CPU_ISA         force the CPU variant: scalar | avx2 | avx512\n",
+          "  KBIT_CPU_ISA         force the CPU variant: scalar | avx2 | avx512 | avx512vnni\n"
+          "  KBIT_VECTORS_DIR     kbit conformance: the golden vectors\n",
           to);
 }
 
@@ -57,6 +61,8 @@ int main(int argc, char **argv)
         return kbit_cmd_dequantize(argc - 1, argv + 1);
     if (strcmp(verb, "inspect") == 0)
         return kbit_cmd_inspect(argc - 1, argv + 1);
+    if (strcmp(verb, "conformance") == 0)
+        return kbit_cmd_conformance(argc - 1, argv + 1);
 
     fprintf(stderr, "kbit: unknown command '%s'\n\n", verb);
     usage(stderr);

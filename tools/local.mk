@@ -7,7 +7,9 @@ tools_kbit_SOURCES = tools/kbit.c tools/cli.h tools/info.c tools/bench.c
 tools_kbit_SOURCES += tools/ckcli.c tools/ckcli.h tools/quantize.c tools/dequantize.c \
 	tools/inspect.c
 tools_kbit_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/bench
-tools_kbit_LDADD = bench/libkbitbench.la libkbit.la $(PTHREAD_LIBS)
+# `kbit conformance` lives in tools/conformance (its local.mk)
+tools_kbit_LDADD = tools/conformance/libkbitconformance.la bench/libkbitbench.la libkbit.la \
+	$(JANSSON_LIBS) $(PTHREAD_LIBS)
 tools_kbit_LDFLAGS = $(OPENMP_CFLAGS)
 
 # scripts/quickstart runs it: NF4 round trip, error and footprint.

@@ -1,13 +1,14 @@
 #!/bin/sh
 # tools/test-cli.sh - TAP test of the `kbit` command line: exit statuses,
-# usage on stderr, `kbit info`, a tiny `kbit bench quant` and the quickstart
-# demo. Run from the top build directory by `make check`.
+# usage on stderr, `kbit info`, a tiny `kbit bench quant`, the options of
+# `kbit conformance` and the quickstart demo. Run from the top build
+# directory by `make check`.
 kbit=${KBIT_PROG:-./tools/kbit}
 example=${KBIT_EXAMPLE:-./tools/kbit-example}
 out=${TMPDIR:-/tmp}/kbit-test-cli.$$
 trap 'rm -f "$out".*' EXIT
 
-echo "1..14"
+echo "1..20"
 n=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 not_ok() { n=$((n + 1)); echo "not ok $n - $1"; sed 's/^/# /' "$out.err" "$out.out" 2>/dev/null | head -n 40; }
@@ -56,3 +57,12 @@ expect 2 "kbit bench optim rejects an unknown option" "$kbit" bench optim --frob
 expect 0 "kbit bench optim on a small tensor" \
     "$kbit" bench optim --device cpu --sizes 1 --reps 1 --threads 1 --cache-mib 1
 expect 0 "the quickstart demo runs on the CPU" "$example" cpu
+
+# kbit conformance: usage errors, --list, a device that is not there
+expect 2 "kbit conformance rejects an unknown option" "$kbit" conformance --frobnicate
+expect 2 "kbit conformance rejects an unknown family" "$kbit" conformance --family nope
+contains "$out.err" "unknown family 'nope'" "kbit conformance names the unknown family"
+expect 0 "kbit conformance --list" "$kbit" conformance --list --device cpu --isa scalar,avx2 --threads 1,2
+contains "$out.out" "cpu/avx2/t2" "kbit conformance --list shows the targets"
+expect 1 "kbit conformance fails on a device that cannot be opened" \
+    "$kbit" conformance --device nosuch:0 --family quant8 --quick

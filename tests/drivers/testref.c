@@ -14,7 +14,13 @@
  *    so a core that let its own intermediates overlap the driver's part, or
  *    relied on what the workspace held, would give wrong bits;
  *  - weight preparation (2.1): prepared 4-bit and int8 weights are copies
- *    the driver owns, and the ops then get NULL for the plain weight. */
+ *    the driver owns, and the ops then get NULL for the plain weight.
+ *
+ * Built with KBIT_TESTREF_FAULT it is the driver "testfault"
+ * (tests/drivers/fault/kbit-testfault.so, off KBIT_DRIVER_PATH): the same,
+ * but its 8-bit quantize flips the low bit of one code in every call with
+ * n >= 4096, so that tests/test-conformance-fault.sh shows that `kbit
+ * conformance` catches a single wrong bit. */
 #include "config.h"
 
 #include <stdlib.h>
@@ -28,6 +34,12 @@
 #include "quant4/quant4.h"
 #include "quant8/quant8.h"
 #include "numerics/optim_scales.h"
+
+#ifdef KBIT_TESTREF_FAULT
+#define DRIVER_NAME "testfault"
+#else
+#define DRIVER_NAME "testref"
+#endif
 
 static const kbit_host *host;
 
@@ -170,6 +182,10 @@ static kbit_status quantize_8bit(void *ctx, const kbit_exec *ex, const kbit_op_q
     (void)ctx;
     begin(ex);
     kbit_ref_quantize_8bit(op, 0, blocks_of(op->n, op->blocksize));
+#ifdef KBIT_TESTREF_FAULT
+    if (op->n >= 4096)
+        op->q[op->n / 2] ^= 1; /* the planted fault */
+#endif
     return KBIT_OK;
 }
 
@@ -409,7 +425,7 @@ static const kbit_driver table = {
     .abi_minor = KBIT_DRIVER_ABI_MINOR,
     .struct_size = sizeof(kbit_driver),
     .flags = KBIT_DRIVER_STREAMS,
-    .name = "testref",
+    .name = DRIVER_NAME,
     .description = "test-only: the scalar reference kernels as a plugin (host memory, 1 thread)",
     .priority = -10,
     .families = KBIT_FAMILY_ALL,

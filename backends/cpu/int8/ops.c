@@ -86,7 +86,7 @@ kbit_status kbit_cpu_int8_quant(void *ctx, const kbit_exec *ex, const kbit_op_in
     const cpu_ctx *c = ctx;
     int threads = quant_threads(c, op);
     quant_job j = { c->v.int8, op, ex->workspace, 0 };
-    if (op->use_threshold)
+    if (op->use_threshold && op->cols > 0) /* no workspace at all for 0 columns */
         memset(j.masks, 0, (size_t)threads * (size_t)op->cols);
     double work = (double)(op->rows * op->cols);
     int64_t per = (op->rows + threads - 1) / threads;

@@ -1,10 +1,10 @@
-/* tests/optimutil.c - see optimutil.h. */
+/* tools/conformance/optimstate.c - see optimstate.h. */
 #include "config.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "optimutil.h"
+#include "optimstate.h"
 #include "tap.h"
 
 #define HEADER_BYTES 40

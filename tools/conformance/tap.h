@@ -1,11 +1,12 @@
-/* tests/tap.h - a tiny TAP producer for automake's tap-driver.
+/* tools/conformance/tap.h - a tiny TAP producer (automake's tap-driver reads
+ * it in `make check`; `kbit conformance` prints it).
  *
  * Every test line is "ok N - description" or "not ok N - description"; a skip
  * is "ok N - description # SKIP reason" (never "not ok ... # SKIP"). Lines
  * starting with '#' are diagnostics. The plan "1..N" is printed by tap_done()
  * at the end, so a test that crashes half way is reported as an error. */
-#ifndef KBIT_TESTS_TAP_H
-#define KBIT_TESTS_TAP_H
+#ifndef KBIT_CONFORMANCE_TAP_H
+#define KBIT_CONFORMANCE_TAP_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -40,5 +41,8 @@ size_t tap_cmp_bf16(const void *got, const void *want, size_t n, const char *wha
 size_t tap_cmp_u8(const void *got, const void *want, size_t n, const char *what);
 /* By kbit_dtype value (KBIT_F32 = 0, KBIT_F16 = 1, KBIT_BF16 = 2, KBIT_U8 = 3). */
 size_t tap_cmp_dtype(int dtype, const void *got, const void *want, size_t n, const char *what);
+
+/* printf into a malloc'd string (bails out when out of memory). */
+char *str_printf(const char *fmt, ...) TAP_PRINTF(1, 2);
 
 #endif

@@ -1,4 +1,4 @@
-/* tests/tap.c - see tap.h. */
+/* tools/conformance/tap.c - see tap.h. */
 #include "config.h"
 
 #include <stdarg.h>
@@ -186,4 +186,19 @@ size_t tap_cmp_dtype(int dtype, const void *got, const void *want, size_t n, con
     }
     tap_diag("%s: tap_cmp_dtype: unknown dtype %d", what, dtype);
     return n ? n : 1;
+}
+
+char *str_printf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int len = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *s = len >= 0 ? malloc((size_t)len + 1) : NULL;
+    if (s == NULL)
+        tap_bail("out of host memory");
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)len + 1, fmt, ap);
+    va_end(ap);
+    return s;
 }

@@ -1,6 +1,7 @@
-/* tests/test_gemm4.c - the 4-bit matmul (kbit_gemm_4bit and its backward) on
- * every target, bit for bit against the reference (the CPU driver forced to
- * its scalar variant, one thread), and its accuracy against fp64.
+/* tools/conformance/random_gemm4.c - the randomized cases of the gemm4
+ * family: the 4-bit matmul (kbit_gemm_4bit and its backward) on every
+ * target, bit for bit against the scalar reference, and its accuracy
+ * against fp64.
  *
  * Conformance: shapes M = 1, 2, 3, 7, 64 and N, K in 1, 8, 31, 33, B-1, B+1
  * (and a few around 128 and 256 lanes) over every blocksize, plus large
@@ -17,7 +18,12 @@
  *
  * Accuracy: against an fp64 sum over the same dequantized weights, every
  * output is within the bound of doc/numerics.md 5.4, |err| <= (2^-p + K 2^-24)
- * sum|a w| + ulp(out); the typical (median) relative error is printed. */
+ * sum|a w| + ulp(out); the typical (median) relative error is printed. This
+ * runs on the reference: every target gives the same bits.
+ *
+ * --quick: blocksizes 32, 64, 256 and 4096 with N, K in 1, 31, B+1, two
+ * lane counts, the empty shapes and three M >= 8 shapes; no large weights;
+ * the accuracy of f32 and bf16 at K = 4096 and f16 at K = 1024. */
 #include "config.h"
 
 #include <math.h>
@@ -25,8 +31,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "devmem.h"
+#include "families.h"
+#include "numbers.h"
 #include "tap.h"
-#include "testutil.h"
 
 enum { FWD, BWD, FWD_PREP, BWD_PREP, NOPS };
 static const char *op_names[NOPS] = { "gemm_4bit forward", "gemm_4bit backward",
@@ -54,20 +62,6 @@ typedef struct gcase {
     int64_t M;
     void *A, *dout, *bias; /* host, in dtype; bias may be NULL */
 } gcase;
-
-typedef struct counts {
-    int cases;
-    size_t elements, mismatches;
-    int errors;
-} counts;
-
-static void *xmalloc(size_t bytes)
-{
-    void *p = malloc(bytes ? bytes : 1);
-    if (p == NULL)
-        tap_bail("out of host memory (%zu bytes)", bytes);
-    return p;
-}
 
 static size_t packed_bytes(const hweight *w)
 {
@@ -102,10 +96,10 @@ static float random_value(rng *r, int style)
 
 static void *random_tensor(rng *r, kbit_dtype dtype, int64_t n, int style)
 {
-    float *f = xmalloc((size_t)n * 4);
+    float *f = conf_xmalloc((size_t)n * 4);
     for (int64_t i = 0; i < n; i++)
         f[i] = random_value(r, style);
-    void *t = xmalloc((size_t)n * kbit_dtype_size(dtype));
+    void *t = conf_xmalloc((size_t)n * kbit_dtype_size(dtype));
     f32_to_dtype(dtype, f, t, (size_t)n);
     free(f);
     return t;
@@ -120,11 +114,11 @@ static void make_weight(kbit_device *ref, rng *r, hweight *w)
         tap_bail("kbit_quant_state_init: %s", kbit_last_error());
     w->nblocks = qs.nblocks;
     size_t pb = packed_bytes(w), ab = (size_t)qs.nblocks * (w->nested ? 1 : 4);
-    w->packed = xmalloc(pb);
-    w->absmax = xmalloc(ab);
-    w->absmax2 = xmalloc((size_t)qs.nblocks2 * 4);
+    w->packed = conf_xmalloc(pb);
+    w->absmax = conf_xmalloc(ab);
+    w->absmax2 = conf_xmalloc((size_t)qs.nblocks2 * 4);
     if (w->style == STYLE_NORMAL) {
-        float *x = xmalloc((size_t)n * 4);
+        float *x = conf_xmalloc((size_t)n * 4);
         float s = ldexpf(1.0f, (int)rng_below(r, 20) - 10);
         for (int64_t i = 0; i < n; i++)
             x[i] = (float)rng_normal(r) * s;
@@ -143,7 +137,7 @@ static void make_weight(kbit_device *ref, rng *r, hweight *w)
     } else {
         for (size_t i = 0; i < pb; i++)
             w->packed[i] = (uint8_t)rng_next(r);
-        float *a = xmalloc((size_t)qs.nblocks * 4);
+        float *a = conf_xmalloc((size_t)qs.nblocks * 4);
         for (int64_t i = 0; i < qs.nblocks; i++)
             a[i] = w->style == STYLE_TINY ? 1e-25f * (float)(1 + rng_below(r, 100))
                                           : random_scale(r);
@@ -232,10 +226,9 @@ static kbit_status run_op(kbit_device *dev, const gcase *c, int op, unsigned cha
 }
 
 typedef struct runner {
+    conf_run *run;
     kbit_device *ref;
-    target *targets;
-    int ntargets;
-    counts stats[MAX_TARGETS][NOPS];
+    conf_tally stats[NOPS][CONF_MAX_TARGETS];
     rng r;
 } runner;
 
@@ -247,23 +240,25 @@ static void run_everywhere(runner *run, gcase *c, int forward_only)
         if (backward && forward_only)
             continue;
         size_t n = (size_t)(c->M * (backward ? c->w.K : c->w.N));
-        void *want = xmalloc(n * es), *got = xmalloc(n * es);
+        void *want = conf_xmalloc(n * es), *got = conf_xmalloc(n * es);
         /* the reference always runs the unprepared op: prepared must match it */
         kbit_status rst = run_op(run->ref, c, backward ? BWD : FWD, 0xa5, want, n);
-        for (int t = 0; t < run->ntargets; t++) {
-            if (run->targets[t].dev == NULL)
+        for (int t = 0; t < run->run->ntargets; t++) {
+            kbit_device *dev = conf_dev(run->run, t);
+            if (dev == NULL)
                 continue;
-            counts *s = &run->stats[t][op];
+            conf_tally *s = &run->stats[op][t];
             s->cases++;
-            kbit_status st = run_op(run->targets[t].dev, c, op, 0x5a, got, n);
+            kbit_status st = run_op(dev, c, op, 0x5a, got, n);
+            const char *label = run->run->targets[t].label;
             if (rst != KBIT_OK || st != KBIT_OK) {
                 s->errors++;
-                tap_diag("%s: %s %s failed: %s (%s)", run->targets[t].label, op_names[op],
-                         c->desc, kbit_strerror(rst != KBIT_OK ? rst : st), kbit_last_error());
+                tap_diag("%s: %s %s failed: %s (%s)", label, op_names[op], c->desc,
+                         kbit_strerror(rst != KBIT_OK ? rst : st), kbit_last_error());
                 continue;
             }
             char what[400];
-            snprintf(what, sizeof what, "%s: %s %s", run->targets[t].label, op_names[op], c->desc);
+            snprintf(what, sizeof what, "%s: %s %s", label, op_names[op], c->desc);
             s->mismatches += tap_cmp_dtype((int)c->dtype, got, want, n, what);
             s->elements += n;
         }
@@ -274,20 +269,8 @@ static void run_everywhere(runner *run, gcase *c, int forward_only)
 
 static void report(runner *run)
 {
-    for (int op = 0; op < NOPS; op++) {
-        for (int t = 0; t < run->ntargets; t++) {
-            char what[300];
-            snprintf(what, sizeof what, "%s on %s", op_names[op], run->targets[t].label);
-            if (run->targets[t].dev == NULL) {
-                tap_skip(what, "%s", run->targets[t].skip);
-                continue;
-            }
-            counts *s = &run->stats[t][op];
-            tap_ok(s->mismatches == 0 && s->errors == 0 && s->cases > 0,
-                   "%s: %d cases, %zu elements bit-exact vs scalar reference (%zu mismatches, "
-                   "%d errors)", what, s->cases, s->elements, s->mismatches, s->errors);
-        }
-    }
+    for (int op = 0; op < NOPS; op++)
+        conf_report(run->run, op_names[op], run->stats[op], "elements", "vs the scalar reference");
 }
 
 static const kbit_dtype dtypes[3] = { KBIT_F32, KBIT_F16, KBIT_BF16 };
@@ -322,10 +305,13 @@ static void one_case(runner *run, int i, int64_t M, int64_t N, int64_t K, int B,
 static void conformance(runner *run)
 {
     static const int64_t Ms[] = { 1, 2, 3, 7 };
-    int i = 0;
+    int quick = run->run->quick, i = 0;
     for (int B = 32; B <= 4096; B *= 2) {
-        const int64_t dims[] = { 1, 8, 31, 33, B - 1, B + 1 };
-        const int nd = sizeof dims / sizeof dims[0];
+        if (quick && B != 32 && B != 64 && B != 256 && B != 4096)
+            continue;
+        const int64_t full[] = { 1, 8, 31, 33, B - 1, B + 1 }, small[] = { 1, 31, B + 1 };
+        const int64_t *dims = quick ? small : full;
+        const int nd = quick ? 3 : 6;
         for (int a = 0; a < nd; a++)
             for (int b = 0; b < nd; b++, i++)
                 if (dims[a] < 600 || dims[b] < 600) /* large weights: below */
@@ -333,9 +319,12 @@ static void conformance(runner *run)
     }
     /* lane counts around 32 chunks and 16-chunk groups, every style */
     static const int64_t ks[] = { 120, 128, 136, 248, 256, 264, 520, 1000, 1024 };
-    for (size_t k = 0; k < sizeof ks / sizeof ks[0]; k++)
+    for (size_t k = 0; k < sizeof ks / sizeof ks[0]; k++) {
+        if (quick && ks[k] != 136 && ks[k] != 264)
+            continue;
         for (int style = 0; style < NSTYLES; style++, i++)
             one_case(run, i, 1 + (int64_t)(i % 3), 19, ks[k], 64 << (i % 3), style);
+    }
     /* M = 64 and empty shapes */
     one_case(run, i++, 64, 33, 256, 64, STYLE_NORMAL);
     one_case(run, i++, 64, 65, 31, 32, STYLE_RANDOM);
@@ -344,10 +333,12 @@ static void conformance(runner *run)
     one_case(run, i++, 2, 0, 9, 64, STYLE_NORMAL);
     /* large weights, M = 1, forward only (the backward's large-N cases are
      * N = 4097 above) */
-    some_ops(run, 0, 1, 4096, 4096, 64, STYLE_NORMAL, 1);
-    some_ops(run, 7, 1, 4096, 11008, 64, STYLE_NORMAL, 1);
-    some_ops(run, 2, 16, 512, 4096, 64, STYLE_NORMAL, 1);
-    one_case(run, 5, 3, 40, 11008, 128, STYLE_RANDOM);
+    if (!quick) {
+        some_ops(run, 0, 1, 4096, 4096, 64, STYLE_NORMAL, 1);
+        some_ops(run, 7, 1, 4096, 11008, 64, STYLE_NORMAL, 1);
+        some_ops(run, 2, 16, 512, 4096, 64, STYLE_NORMAL, 1);
+        one_case(run, 5, 3, 40, 11008, 128, STYLE_RANDOM);
+    }
     /* M >= 8 (AVX-512: blocks of weight rows, each weight decoded once):
      * activation slabs and their remainders (M > 32, and K = 11008 whose
      * slabs hold 23 rows), rows past the last whole block, partial last
@@ -358,8 +349,9 @@ static void conformance(runner *run)
         { 33, 9, 4096, 64 }, { 40, 11, 1024, 256 }, { 47, 5, 11008, 64 }, { 64, 19, 520, 4096 },
     };
     for (size_t k = 0; k < sizeof blocked / sizeof blocked[0]; k++)
-        some_ops(run, (int)k, blocked[k].M, blocked[k].N, blocked[k].K, blocked[k].B,
-                 (int)k % NSTYLES, 1);
+        if (!quick || k % 3 == 0)
+            some_ops(run, (int)k, blocked[k].M, blocked[k].N, blocked[k].K, blocked[k].B,
+                     (int)k % NSTYLES, 1);
     report(run);
 }
 
@@ -389,16 +381,16 @@ static void accuracy(runner *run, kbit_dtype dtype, int64_t M, int64_t N, int64_
     c.w = (hweight){ .type = KBIT_NF4, .blocksize = 64, .nested = 1, .style = STYLE_NORMAL,
                      .N = N, .K = K };
     make_weight(run->ref, &run->r, &c.w);
-    float *a = xmalloc((size_t)(M * K) * 4), *bias = xmalloc((size_t)N * 4);
+    float *a = conf_xmalloc((size_t)(M * K) * 4), *bias = conf_xmalloc((size_t)N * 4);
     for (int64_t i = 0; i < M * K; i++)
         a[i] = dtype_round(dtype, (float)rng_normal(&run->r));
     for (int64_t i = 0; i < N; i++)
         bias[i] = dtype_round(dtype, (float)rng_normal(&run->r) * 0.1f);
-    c.A = xmalloc((size_t)(M * K) * kbit_dtype_size(dtype));
-    c.bias = xmalloc((size_t)N * kbit_dtype_size(dtype));
+    c.A = conf_xmalloc((size_t)(M * K) * kbit_dtype_size(dtype));
+    c.bias = conf_xmalloc((size_t)N * kbit_dtype_size(dtype));
     f32_to_dtype(dtype, a, c.A, (size_t)(M * K));
     f32_to_dtype(dtype, bias, c.bias, (size_t)N);
-    void *out = xmalloc((size_t)(M * N) * kbit_dtype_size(dtype));
+    void *out = conf_xmalloc((size_t)(M * N) * kbit_dtype_size(dtype));
     if (run_op(run->ref, &c, FWD, 0, out, (size_t)(M * N)) != KBIT_OK)
         tap_bail("accuracy run: %s", kbit_last_error());
 
@@ -408,10 +400,10 @@ static void accuracy(runner *run, kbit_dtype dtype, int64_t M, int64_t N, int64_
     void *w_d = dev_alloc(run->ref, (size_t)(N * K) * 4);
     if (kbit_dequantize_4bit_state(run->ref, p_d, &qs, KBIT_F32, w_d) != KBIT_OK)
         tap_bail("dequantize: %s", kbit_last_error());
-    float *w = xmalloc((size_t)(N * K) * 4);
+    float *w = conf_xmalloc((size_t)(N * K) * 4);
     dev_download(run->ref, w, w_d, (size_t)(N * K) * 4);
 
-    double *rel = xmalloc((size_t)(M * N) * sizeof *rel);
+    double *rel = conf_xmalloc((size_t)(M * N) * sizeof *rel);
     int64_t bad = 0;
     double worst = 0.0;
     for (int64_t m = 0; m < M; m++) {
@@ -436,7 +428,7 @@ static void accuracy(runner *run, kbit_dtype dtype, int64_t M, int64_t N, int64_
         }
     }
     qsort(rel, (size_t)(M * N), sizeof *rel, cmp_double);
-    tap_ok(bad == 0, "accuracy %s M=%lld N=%lld K=%lld (nested nf4 B=64, bias): %lld of %lld "
+    tap_ok(bad == 0, "gemm4: accuracy %s M=%lld N=%lld K=%lld (nested nf4 B=64, bias): %lld of %lld "
            "outputs outside the numerics 5.4 bound; largest error / bound = %.3g", dtype_str(dtype),
            (long long)M, (long long)N, (long long)K, (long long)bad, (long long)(M * N), worst);
     tap_diag("typical relative error (median |out - fp64| / sum|a w|) %s K=%lld: %.3g "
@@ -455,28 +447,18 @@ static void accuracy(runner *run, kbit_dtype dtype, int64_t M, int64_t N, int64_
     weight_free(&c.w);
 }
 
-int main(void)
+void conf_random_gemm4(conf_run *crun)
 {
-    uint64_t seed = 0x6b62697467656d34ull;
-    const char *env = getenv("KBIT_TEST_SEED");
-    if (env && *env)
-        seed = strtoull(env, NULL, 0);
-    tap_diag("seed 0x%llx (set KBIT_TEST_SEED to change it)", (unsigned long long)seed);
-
     static runner run;
+    memset(&run, 0, sizeof run);
+    run.run = crun;
+    run.ref = crun->ref;
+    uint64_t seed = conf_seed(crun, 0x6b62697467656d34ull);
     rng_seed(&run.r, seed);
-    run.ref = reference_open();
-    static target targets[MAX_TARGETS];
-    run.targets = targets;
-    run.ntargets = targets_open(targets, MAX_TARGETS);
-
     conformance(&run);
     accuracy(&run, KBIT_F32, 4, 256, 4096);
-    accuracy(&run, KBIT_F32, 2, 64, 11008);
+    if (!crun->quick)
+        accuracy(&run, KBIT_F32, 2, 64, 11008);
     accuracy(&run, KBIT_BF16, 4, 256, 4096);
     accuracy(&run, KBIT_F16, 4, 256, 1024);
-
-    targets_close(targets, run.ntargets);
-    kbit_device_close(run.ref);
-    return tap_done();
 }

@@ -1,5 +1,6 @@
-/* tests/test_optim_conformance.c - optimizers on every target bit for bit
- * against the scalar reference (CPU scalar, 1 thread), and save/restore.
+/* tools/conformance/random_optim.c - the randomized cases of the optim
+ * family: optimizers on every target bit for bit against the scalar
+ * reference, save / restore and percentile clipping on every target.
  *
  * Conformance: every kind x 32/8-bit states x param dtype (f32, f16, bf16)
  * x gradient dtype (the param dtype, and f32 for 16-bit params), sizes
@@ -12,7 +13,13 @@
  *
  * Save/restore: 50 steps, save, restore into a fresh state, 50 more steps ==
  * 100 uninterrupted steps, byte for byte (parameter and saved state), for
- * every kind with 32- and 8-bit states. */
+ * every kind with 32- and 8-bit states.
+ *
+ * Percentile clipping: the gradient scale of every step against numerics
+ * 6.7 with pairsum norms computed here.
+ *
+ * --quick: sizes 1, 257 and 4096+3 (every kind, both state sizes, every
+ * dtype); the custom-map case at 4096+3; no 2^19 cases. */
 #include "config.h"
 
 #include <math.h>
@@ -20,9 +27,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "optimutil.h"
+#include "devmem.h"
+#include "families.h"
+#include "numbers.h"
+#include "optimstate.h"
 #include "tap.h"
-#include "testutil.h"
 
 typedef struct opt_case {
     kbit_optim_config cfg;
@@ -174,6 +183,9 @@ static size_t cmp_saved(const saved_state *a, const saved_state *b, const char *
     return bad;
 }
 
+/* Added to every case's seed: --seed (0 by default). */
+static uint64_t seed_offset;
+
 static void make_case(opt_case *c, kbit_optim_kind kind, int bits, kbit_dtype pd, kbit_dtype gd,
                       int64_t n, int variant)
 {
@@ -191,31 +203,32 @@ static void make_case(opt_case *c, kbit_optim_kind kind, int bits, kbit_dtype pd
     c->pdtype = pd;
     c->gdtype = gd;
     c->n = n;
-    c->seed = (uint64_t)(kind * 131 + bits * 7 + pd * 3 + gd) * 1000003u + (uint64_t)n;
+    c->seed = (uint64_t)(kind * 131 + bits * 7 + pd * 3 + gd) * 1000003u + (uint64_t)n +
+              seed_offset;
 }
 
 /* Run c on the reference and every usable target; add mismatches and
  * compared elements per target. */
-static void compare_case(kbit_device *ref, target *targets, int ntargets, const opt_case *c,
-                         size_t *bad, size_t *compared)
+static void compare_case(const conf_run *run, const opt_case *c, size_t *bad, size_t *compared)
 {
     inputs in;
     inputs_make(c, &in);
     outcome want;
-    run_case(ref, c, &in, &want);
-    for (int t = 0; t < ntargets; t++) {
-        if (targets[t].dev == NULL)
+    run_case(run->ref, c, &in, &want);
+    for (int t = 0; t < run->ntargets; t++) {
+        kbit_device *dev = conf_dev(run, t);
+        const char *label = run->targets[t].label;
+        if (dev == NULL)
             continue;
         /* the large cases are for the fast paths: the scalar targets run the reference's code */
-        if (c->n > 65536 + 77 && (strstr(targets[t].label, "/scalar/") ||
-                                  strstr(targets[t].label, "/ref/")))
+        if (c->n > 65536 + 77 && (strstr(label, "/scalar/") || strstr(label, "/ref/")))
             continue;
         outcome got;
-        run_case(targets[t].dev, c, &in, &got);
+        run_case(dev, c, &in, &got);
         char what[300];
         snprintf(what, sizeof what, "%s %d-bit %s/%s n=%lld on %.96s",
                  optim_kind_name(c->cfg.kind), c->cfg.state_bits, dtype_str(c->pdtype),
-                 dtype_str(c->gdtype), (long long)c->n, targets[t].label);
+                 dtype_str(c->gdtype), (long long)c->n, label);
         for (int s = 0; s < 3; s++) {
             bad[t] += tap_cmp_dtype(c->pdtype, got.p[s], want.p[s], (size_t)c->n, what);
             bad[t] += cmp_saved(&got.s[s], &want.s[s], what);
@@ -228,13 +241,12 @@ static void compare_case(kbit_device *ref, target *targets, int ntargets, const 
     inputs_free(&in);
 }
 
-static void conformance(target *targets, int ntargets)
+static void conformance(const conf_run *run)
 {
-    kbit_device *ref = reference_open();
     static const int64_t sizes[] = { 1, 255, 256, 257, 4096 + 3, 65536 + 77 };
     static const kbit_dtype pdt[] = { KBIT_F32, KBIT_F16, KBIT_BF16 };
     for (int bits = 32; bits >= 8; bits -= 24) {
-        size_t compared[MAX_TARGETS] = { 0 }, bad[MAX_TARGETS] = { 0 };
+        size_t compared[CONF_MAX_TARGETS] = { 0 }, bad[CONF_MAX_TARGETS] = { 0 };
         int cases = 0;
         opt_case c;
         for (int kind = KBIT_OPTIM_ADAM; kind <= KBIT_OPTIM_LION; kind++)
@@ -243,33 +255,33 @@ static void conformance(target *targets, int ntargets)
                     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
                         if (d > 0 && sizes[k] > 65536)
                             continue;
+                        if (run->quick && sizes[k] != 1 && sizes[k] != 257 &&
+                            sizes[k] != 4096 + 3)
+                            continue;
                         make_case(&c, (kbit_optim_kind)kind, bits, pdt[d], gf ? KBIT_F32 : pdt[d],
                                   sizes[k], (int)(k + (size_t)d + (size_t)kind));
-                        compare_case(ref, targets, ntargets, &c, bad, compared);
+                        compare_case(run, &c, bad, compared);
                         cases++;
                     }
         if (bits == 8) /* many requantizations: the SIMD encoders' fast paths near midpoints */
             for (int kind = KBIT_OPTIM_ADAMW; kind <= KBIT_OPTIM_LION; kind += 7) {
-                make_case(&c, (kbit_optim_kind)kind, 8, KBIT_F32, KBIT_F32, 1 << 19, 0);
-                compare_case(ref, targets, ntargets, &c, bad, compared);
-                make_case(&c, (kbit_optim_kind)kind, 8, KBIT_BF16, KBIT_F32, 65536 + 77, 3);
+                if (!run->quick) {
+                    make_case(&c, (kbit_optim_kind)kind, 8, KBIT_F32, KBIT_F32, 1 << 19, 0);
+                    compare_case(run, &c, bad, compared);
+                    cases++;
+                }
+                make_case(&c, (kbit_optim_kind)kind, 8, KBIT_BF16, KBIT_F32,
+                          run->quick ? 4096 + 3 : 65536 + 77, 3);
                 c.custom_maps = 1; /* the encoders' search path and general sign fix */
-                compare_case(ref, targets, ntargets, &c, bad, compared);
-                cases += 2;
+                compare_case(run, &c, bad, compared);
+                cases++;
             }
-        for (int t = 0; t < ntargets; t++) {
-            char what[200];
-            snprintf(what, sizeof what, "%d-bit states on %.96s vs the scalar reference", bits,
-                     targets[t].label);
-            if (targets[t].dev == NULL)
-                tap_skip(what, "%s", targets[t].skip);
-            else
-                tap_ok(bad[t] == 0 && compared[t] > 0,
-                       "%s: %d cases x 3 steps, %zu elements, %zu mismatches", what, cases,
-                       compared[t], bad[t]);
-        }
+        for (int t = 0; t < run->ntargets; t++)
+            conf_report_one(run, t, bad[t] == 0 && compared[t] > 0,
+                            "%d-bit states on %.96s vs the scalar reference: %d cases x 3 "
+                            "steps, %zu elements, %zu mismatches", bits, run->targets[t].label,
+                            cases, compared[t], bad[t]);
     }
-    kbit_device_close(ref);
 }
 
 /* nsteps steps of the case on an existing state and parameter, gradients by step number. */
@@ -290,12 +302,15 @@ static void steps(kbit_device *dev, const opt_case *c, kbit_optim_state *st, voi
     free(g);
 }
 
-static void save_restore(void)
+static void save_restore(const conf_run *run, int t)
 {
-    kbit_device *dev;
-    if (kbit_device_open("cpu", &dev) != KBIT_OK)
-        tap_bail("cpu: %s", kbit_last_error());
+    kbit_device *dev = conf_dev(run, t);
     for (int bits = 32; bits >= 8; bits -= 24) {
+        if (dev == NULL) {
+            conf_report_one(run, t, 0, "save/restore, %d-bit states on %s: not run", bits,
+                            run->targets[t].label);
+            continue;
+        }
         int kinds = 0, equal = 0, ok = 1;
         for (int kind = KBIT_OPTIM_ADAM; kind <= KBIT_OPTIM_LION; kind++) {
             opt_case c;
@@ -346,12 +361,11 @@ static void save_restore(void)
             kbit_optim_state_release(a);
             kbit_optim_state_release(b2);
         }
-        tap_ok(ok && equal == kinds,
-               "save/restore, %d-bit states: 50 steps + save + restore + 50 steps == 100 steps, "
-               "byte for byte, for %d of %d kinds (bf16 params, percentile clipping)",
-               bits, equal, kinds);
+        conf_report_one(run, t, ok && equal == kinds,
+                        "save/restore, %d-bit states on %s: 50 steps + save + restore + 50 "
+                        "steps == 100 steps, byte for byte, for %d of %d kinds (bf16 params, "
+                        "percentile clipping)", bits, run->targets[t].label, equal, kinds);
     }
-    kbit_device_close(dev);
 }
 
 /* pairsum (determinism 4) of squares, written out here: 256-term leaves in
@@ -387,11 +401,13 @@ static int cmp_float(const void *a, const void *b)
 /* Percentile clipping (numerics 6.7) against the formula computed here: 130
  * steps (the 100-step history wraps) of gradients whose size varies; the
  * scale reported by kbit_optim_state_get_info must match bit for bit. */
-static void percentile_clipping(void)
+static void percentile_clipping(const conf_run *run, int t)
 {
-    kbit_device *dev;
-    if (kbit_device_open("cpu", &dev) != KBIT_OK)
-        tap_bail("cpu: %s", kbit_last_error());
+    kbit_device *dev = conf_dev(run, t);
+    if (dev == NULL) {
+        conf_report_one(run, t, 0, "percentile clipping on %s: not run", run->targets[t].label);
+        return;
+    }
     const int64_t n = 3000;
     const int percentile = 10, steps = 130;
     kbit_optim_config c;
@@ -403,9 +419,9 @@ static void percentile_clipping(void)
     float *p = calloc((size_t)n, 4), *g = malloc((size_t)n * 4), hist[100], sorted[100];
     void *p_d = dev_upload(dev, p, (size_t)n * 4), *g_d = dev_alloc(dev, (size_t)n * 4);
     rng r;
-    rng_seed(&r, 77);
+    rng_seed(&r, conf_seed(run, 77));
     int bad = 0, clipped = 0;
-    for (int t = 1; t <= steps; t++) {
+    for (int step = 1; step <= steps; step++) {
         double size = 0.01 * (1.0 + 5.0 * rng_uniform(&r));
         for (int64_t i = 0; i < n; i++)
             g[i] = (float)(rng_normal(&r) * size);
@@ -413,40 +429,38 @@ static void percentile_clipping(void)
         bad += kbit_optim_step(dev, &c, st, p_d, g_d, KBIT_F32, 1.0f) != KBIT_OK;
         float gn = (float)pairsum_sq(g, n);
         for (int i = 0; i < 100; i++)
-            if (t == 1 || i == t % 100)
+            if (step == 1 || i == step % 100)
                 hist[i] = gn;
         memcpy(sorted, hist, sizeof sorted);
         qsort(sorted, 100, sizeof sorted[0], cmp_float);
-        float current = sqrtf(hist[t % 100]), clip = sqrtf(sorted[percentile]);
+        float current = sqrtf(hist[step % 100]), clip = sqrtf(sorted[percentile]);
         float want = current > clip ? clip / current : 1.0f;
         kbit_optim_state_info info;
         kbit_optim_state_get_info(st, &info);
         if (f32_bits(info.gnorm_scale) != f32_bits(want)) {
             if (bad++ == 0)
-                tap_diag("step %d: gnorm_scale 0x%08x, want 0x%08x", t, f32_bits(info.gnorm_scale),
-                         f32_bits(want));
+                tap_diag("%s step %d: gnorm_scale 0x%08x, want 0x%08x", run->targets[t].label,
+                         step, f32_bits(info.gnorm_scale), f32_bits(want));
         }
         clipped += want < 1.0f;
     }
-    tap_ok(bad == 0 && clipped > 10 && clipped < steps,
-           "percentile clipping (percentile %d, %d steps): the gradient scale of every step "
-           "equals numerics 6.7 with pairsum norms bit for bit (%d steps clipped)",
-           percentile, steps, clipped);
+    conf_report_one(run, t, bad == 0 && clipped > 10 && clipped < steps,
+                    "percentile clipping on %s (percentile %d, %d steps): the gradient scale of "
+                    "every step equals numerics 6.7 with pairsum norms bit for bit (%d steps "
+                    "clipped)", run->targets[t].label, percentile, steps, clipped);
     free(p);
     free(g);
     dev_free(dev, p_d);
     dev_free(dev, g_d);
     kbit_optim_state_release(st);
-    kbit_device_close(dev);
 }
 
-int main(void)
+void conf_random_optim(conf_run *run)
 {
-    target targets[MAX_TARGETS];
-    int ntargets = targets_open(targets, MAX_TARGETS);
-    conformance(targets, ntargets);
-    targets_close(targets, ntargets);
-    save_restore();
-    percentile_clipping();
-    return tap_done();
+    seed_offset = conf_seed(run, 0);
+    conformance(run);
+    for (int t = 0; t < run->ntargets; t++)
+        save_restore(run, t);
+    for (int t = 0; t < run->ntargets; t++)
+        percentile_clipping(run, t);
 }

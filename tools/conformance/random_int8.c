@@ -1,6 +1,6 @@
-/* tests/test_int8_conformance.c - every LLM.int8() op on every target, bit
- * for bit against the reference (the CPU driver forced to scalar, one
- * thread), plus the exactness property of the forward.
+/* tools/conformance/random_int8.c - the randomized cases of the int8
+ * family: every LLM.int8() op on every target, bit for bit against the
+ * scalar reference, plus the exactness property of the forward.
  *
  * Shapes: M in {1, 3, 17, 128}, K and N among {1, 3, 4, 63, 4097}, K = 0, (and a few
  * mid sizes that cross the SIMD kernels' blockings: two 4096-k blocks,
@@ -19,7 +19,10 @@
  * Property: with threshold 0, activation rows and weight rows that hold
  * integers times a power of two with one entry +-127 * 2^e per row, and
  * |acc| < 1040, every step is exact and the forward returns exactly
- * T(sum_k X[m,k] * W[n,k]). */
+ * T(sum_k X[m,k] * W[n,k]).
+ *
+ * --quick: six of the shapes (both styles, K = 0, K over 4096), the GEMM
+ * over two k blocks, mm_dequant on two shapes; the property. */
 #include "config.h"
 
 #include <math.h>
@@ -27,8 +30,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "devmem.h"
+#include "families.h"
+#include "numbers.h"
 #include "tap.h"
-#include "testutil.h"
 
 enum { OP_VQ, OP_QW, OP_DQW, OP_MM, OP_MMDQ, OP_FWD, OP_BWD, OP_COUNT };
 static const char *op_names[OP_COUNT] = {
@@ -36,16 +41,10 @@ static const char *op_names[OP_COUNT] = {
     "int8_mm_dequant", "int8_linear_forward", "int8_linear_backward",
 };
 
-typedef struct tally {
-    int cases;
-    size_t elements, mismatches;
-    int errors;
-} tally;
-
+/* The run being checked (set by conf_random_int8). */
+static conf_run *the_run;
 static kbit_device *ref_dev;
-static target targets[MAX_TARGETS];
-static int ntargets;
-static tally tallies[OP_COUNT][MAX_TARGETS];
+static conf_tally tallies[OP_COUNT][CONF_MAX_TARGETS];
 static rng R;
 
 static const kbit_dtype fdt[3] = { KBIT_F32, KBIT_F16, KBIT_BF16 };
@@ -175,22 +174,24 @@ static void everywhere(int op, const char *desc, const io *x, call_fn call, cons
     int64_t want_count = -1;
     if (run_on(ref_dev, x, call, ctx, 0x11, want, &want_count) != KBIT_OK)
         tap_bail("reference failed on %s %s: %s", op_names[op], desc, kbit_last_error());
-    for (int t = 0; t < ntargets; t++) {
-        if (!targets[t].dev)
+    for (int t = 0; t < the_run->ntargets; t++) {
+        kbit_device *dev = conf_dev(the_run, t);
+        if (!dev)
             continue;
-        tally *ty = &tallies[op][t];
+        const char *label = the_run->targets[t].label;
+        conf_tally *ty = &tallies[op][t];
         void *got[3];
         int64_t count = -2;
-        kbit_status st = run_on(targets[t].dev, x, call, ctx, 0xee, got, &count);
+        kbit_status st = run_on(dev, x, call, ctx, 0xee, got, &count);
         ty->cases++;
         if (st != KBIT_OK) {
             ty->errors++;
-            tap_diag("%s %s on %s: %s", op_names[op], desc, targets[t].label, kbit_last_error());
+            tap_diag("%s %s on %s: %s", op_names[op], desc, label, kbit_last_error());
         } else {
             if (count != want_count) {
                 ty->errors++;
-                tap_diag("%s %s on %s: count %lld, want %lld", op_names[op], desc,
-                         targets[t].label, (long long)count, (long long)want_count);
+                tap_diag("%s %s on %s: count %lld, want %lld", op_names[op], desc, label,
+                         (long long)count, (long long)want_count);
             }
             for (int i = 0; i < 3; i++)
                 if (x->out_bytes[i]) {
@@ -199,7 +200,7 @@ static void everywhere(int op, const char *desc, const io *x, call_fn call, cons
                                                          : x->out_bytes[i];
                     char what[400];
                     snprintf(what, sizeof what, "%s %.160s out%d on %.96s", op_names[op], desc, i,
-                             targets[t].label);
+                             label);
                     ty->mismatches += compare(cmp[i], got[i], want[i], bytes, what);
                     ty->elements += bytes;
                 }
@@ -383,6 +384,8 @@ static void mmdq_cases(void)
 {
     static const int64_t shapes[][2] = { { 1, 1 }, { 3, 63 }, { 17, 4097 }, { 128, 65 } };
     for (size_t i = 0; i < 4; i++) {
+        if (the_run->quick && i % 2)
+            continue;
         int64_t M = shapes[i][0], N = shapes[i][1];
         int32_t *acc = malloc((size_t)(M * N) * 4);
         float *sca = malloc((size_t)M * 4), *scb = malloc((size_t)N * 4), *bv = malloc((size_t)N * 4);
@@ -437,10 +440,13 @@ static void property(void)
     for (int d = 0; d < 3; d++) {
         kbit_dtype dt = fdt[d];
         size_t es = kbit_dtype_size(dt);
-        for (int t = 0; t < ntargets; t++) {
-            kbit_device *dev = targets[t].dev;
-            if (!dev)
+        for (int t = 0; t < the_run->ntargets; t++) {
+            kbit_device *dev = conf_dev(the_run, t);
+            if (!dev) {
+                conf_report_one(the_run, t, 0, "property on %s (%s): not run",
+                                the_run->targets[t].label, dtype_str(dt));
                 continue;
+            }
             void *xh = to_dtype(dt, x, (size_t)(M * K)), *wh = to_dtype(KBIT_F16, w, (size_t)(N * K));
             void *xd = dev_upload(dev, xh, (size_t)(M * K) * es);
             void *wd = dev_upload(dev, wh, (size_t)(N * K) * 2);
@@ -462,16 +468,16 @@ static void property(void)
                         float want = dtype_round(dt, (float)e);
                         if (dtype_load(dt, yh, (size_t)(m * N + n)) != want && bad++ == 0)
                             tap_diag("property %s on %s: Y[%lld,%lld] = %g, exact %g",
-                                     dtype_str(dt), targets[t].label, (long long)m,
+                                     dtype_str(dt), the_run->targets[t].label, (long long)m,
                                      (long long)n, (double)dtype_load(dt, yh, (size_t)(m * N + n)),
                                      (double)want);
                     }
                 free(yh);
             }
-            tap_ok(ok && bad == 0,
-                   "property on %s (%s): threshold 0 and exactly representable inputs give the "
-                   "exact product (%lld outputs, %zu off)", targets[t].label, dtype_str(dt),
-                   (long long)(M * N), bad);
+            conf_report_one(the_run, t, ok && bad == 0,
+                            "property on %s (%s): threshold 0 and exactly representable inputs "
+                            "give the exact product (%lld outputs, %zu off)",
+                            the_run->targets[t].label, dtype_str(dt), (long long)(M * N), bad);
             dev_free(dev, xd), dev_free(dev, wd), dev_free(dev, cb), dev_free(dev, scb);
             dev_free(dev, y);
             free(xh), free(wh);
@@ -479,12 +485,12 @@ static void property(void)
     }
 }
 
-int main(void)
+void conf_random_int8(conf_run *run)
 {
-    const char *seed = getenv("KBIT_TEST_SEED");
-    rng_seed(&R, seed ? strtoull(seed, NULL, 0) : 0x696e7438u);
-    ref_dev = reference_open();
-    ntargets = targets_open(targets, MAX_TARGETS);
+    the_run = run;
+    ref_dev = run->ref;
+    memset(tallies, 0, sizeof tallies);
+    rng_seed(&R, conf_seed(run, 0x696e7438u));
 
     static const int64_t shapes[][3] = {
         { 1, 1, 1 }, { 3, 3, 4 }, { 1, 4, 63 }, { 17, 63, 3 }, { 3, 4097, 4 },
@@ -492,26 +498,18 @@ int main(void)
         { 17, 300, 130 }, { 128, 260, 100 }, { 1, 520, 300 }, { 64, 1101, 70 }, { 3, 0, 5 },
         { 50, 2048, 130 },
     };
-    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+    /* --quick: both styles, K = 0, K over 4096 and a mid size */
+    static const int quick_shapes[] = { 0, 1, 3, 4, 13, 14 };
+    size_t count = run->quick ? sizeof quick_shapes / sizeof quick_shapes[0]
+                              : sizeof shapes / sizeof shapes[0];
+    for (size_t k = 0; k < count; k++) {
+        size_t i = run->quick ? (size_t)quick_shapes[k] : k;
         shape_cases(shapes[i][0], shapes[i][1], shapes[i][2], (int)(i % 2));
+    }
     gemm_case(48, 4100, 65); /* the packed GEMM over two k blocks */
     mmdq_cases();
 
     for (int op = 0; op < OP_COUNT; op++)
-        for (int t = 0; t < ntargets; t++) {
-            char what[200];
-            snprintf(what, sizeof what, "%s on %.96s", op_names[op], targets[t].label);
-            if (!targets[t].dev) {
-                tap_skip(what, "%s", targets[t].skip);
-                continue;
-            }
-            tally *ty = &tallies[op][t];
-            tap_ok(ty->cases > 0 && ty->mismatches == 0 && ty->errors == 0,
-                   "%s: %d cases, %zu bytes bit-exact vs the reference (%zu mismatches, %d "
-                   "errors)", what, ty->cases, ty->elements, ty->mismatches, ty->errors);
-        }
+        conf_report(run, op_names[op], tallies[op], "bytes", "vs the scalar reference");
     property();
-    targets_close(targets, ntargets);
-    kbit_device_close(ref_dev);
-    return tap_done();
 }

@@ -1,0 +1,58 @@
+#!/bin/sh
+# tests/test-python.sh - the Python package's pytest suite (python/tests) on
+# the libkbit of this build, as TAP: one line per pytest test (written by
+# python/tests/conftest.py), skips with their reasons. Python: $KBIT_PYTHON,
+# else the interop venv scripts/check may have made in the build directory,
+# else python3. Without numpy, torch or pytest: one skip that says why.
+# Run from the top build directory (make check does).
+srcdir=${srcdir:-$(dirname "$0")/..}
+py=${KBIT_PYTHON:-}
+if [ -z "$py" ] && [ -x ./interop-venv/bin/python ]; then
+    py=./interop-venv/bin/python
+fi
+py=${py:-python3}
+skip() {
+    echo "1..1"
+    echo "ok 1 - python package tests # SKIP $1"
+    exit 0
+}
+bail() {
+    echo "1..1"
+    echo "not ok 1 - python package tests: $1"
+    [ -n "${2:-}" ] && [ -f "$2" ] && tail -n 40 "$2" | sed 's/^/# /'
+    exit 1
+}
+command -v "$py" >/dev/null 2>&1 || skip "no Python ($py)"
+missing=$("$py" -c '
+import importlib
+gone = []
+for m in ("numpy", "torch", "pytest"):
+    try:
+        importlib.import_module(m)
+    except Exception:
+        gone.append(m)
+print(" ".join(gone))' 2>/dev/null) || skip "$py cannot run"
+[ -z "$missing" ] || skip "$py lacks: $missing (scripts/check installs them in the interop venv when PyPI is reachable)"
+[ -f ./.libs/libkbit.so ] || bail "no ./.libs/libkbit.so (run from the top build directory after make)"
+work=$(mktemp -d "${TMPDIR:-/tmp}/kbit-python.XXXXXX") || exit 1
+trap 'rm -rf "$work"' EXIT
+abs=$(pwd)
+KBIT_LIBRARY="$abs/.libs/libkbit.so" KBIT_TOOL="$abs/tools/kbit" \
+    KBIT_GENMODEL="$abs/tools/kbit-genmodel" KBIT_TAP_FILE="$work/tap" \
+    PYTHONDONTWRITEBYTECODE=1 \
+    timeout "${KBIT_PYTHON_TIMEOUT:-900}" "$py" -m pytest -q -p no:cacheprovider \
+    --basetemp "$work/tmp" "$srcdir/python/tests" >"$work/log" 2>&1
+status=$?
+[ -s "$work/tap" ] || bail "pytest wrote no results (exit $status)" "$work/log"
+grep -q '^1\.\.[0-9]' "$work/tap" || {
+    cat "$work/tap"
+    echo "not ok - pytest stopped before the end (exit $status)"
+    tail -n 40 "$work/log" | sed 's/^/# /'
+    n=$(grep -c '^\(not \)\?ok ' "$work/tap")
+    echo "1..$n"
+    exit 1
+}
+cat "$work/tap"
+# pytest's own summary for the log
+tail -n 1 "$work/log" | sed 's/^/# pytest: /'
+exit 0
