@@ -225,9 +225,9 @@ if KBIT_OPENCL
 check_PROGRAMS += tests/test_opencl
 TESTS += tests/test_opencl
 tests_test_opencl_SOURCES = tests/test_opencl.c
-tests_test_opencl_CPPFLAGS = $(kbit_test_cppflags) $(KBIT_OPENCL_CFLAGS)
+tests_test_opencl_CPPFLAGS = $(kbit_test_cppflags)
 tests_test_opencl_CFLAGS = $(kbit_test_cflags)
-tests_test_opencl_LDADD = $(kbit_test_libs) $(KBIT_OPENCL_LIBS) -lm
+tests_test_opencl_LDADD = $(kbit_test_libs) $(OPENCL_LIBS) -lm
 tests_test_opencl_LDFLAGS = $(kbit_test_linkflags)
 endif
 EXTRA_DIST += tests/test_opencl.c

@@ -11,8 +11,8 @@
 #     -prec-sqrt=false -fgpu-flush-denormals-to-zero);
 #   - the nvcc options (kbit_cuda_nvccflags) have -fmad=false -prec-div=true
 #     -prec-sqrt=true -ftz=false and -ffp-contract=off for the host compiler;
-#   - the hipcc options (kbit_hip_flags) have -ffp-contract=off and explicit
-#     --offload-arch= values;
+#   - the hipcc options (kbit_hip_flags) have -ffp-contract=off and the
+#     explicit --offload-arch= values configure makes (KBIT_HIP_OFFLOAD);
 #   - the OpenCL build options (KBIT_CL_BUILD_OPTIONS) are -cl-std=CL1.2
 #     -cl-fp32-correctly-rounded-divide-sqrt and the program's first line is
 #     `#pragma OPENCL FP_CONTRACT OFF` (backends/opencl/embed.sh);
@@ -41,7 +41,8 @@ code_lines() {
 mkvar() {
     awk -v name="$2" '
         !go && $0 ~ "^" name "[ \t]*[+:]?=" { go = 1; sub(/^[^=]*=/, "") }
-        go { line = $0; more = sub(/\\$/, "", line); printf "%s ", line; if (!more) exit }
+        go { line = $0; more = sub(/\\$/, "", line); gsub(/\t/, " ", line); printf "%s ", line
+             if (!more) exit }
     ' "$1"
 }
 
@@ -88,10 +89,19 @@ fi
 if [ -f "$top/backends/hip/local.mk" ]; then
     v=$(mkvar "$top/backends/hip/local.mk" kbit_hip_flags)
     case " $v " in
-    *" -ffp-contract=off "*"--offload-arch="* | *"--offload-arch="*" -ffp-contract=off "*)
-        ok "hipcc: -ffp-contract=off and explicit --offload-arch= ($v)" ;;
-    *) notok "hipcc: -ffp-contract=off and explicit --offload-arch= ($v)" ;;
+    *" -ffp-contract=off "*) hip_fpc=1 ;;
+    *) hip_fpc=0 ;;
     esac
+    # the --offload-arch= values come from configure (KBIT_HIP_OFFLOAD)
+    case " $v " in
+    *'$(KBIT_HIP_OFFLOAD)'*) grep -q -- '--offload-arch=\$a' "$top/m4/kbit_hip.m4" && hip_arch=1 || hip_arch=0 ;;
+    *) hip_arch=0 ;;
+    esac
+    if [ "$hip_fpc$hip_arch" = 11 ]; then
+        ok "hipcc: -ffp-contract=off and explicit --offload-arch= values (KBIT_HIP_OFFLOAD)"
+    else
+        notok "hipcc: -ffp-contract=off and explicit --offload-arch= values (got: $v)"
+    fi
 else
     skip "hipcc options" "backends/hip/local.mk is not in this tree"
 fi

@@ -6,7 +6,8 @@
  * directory uses only these names, plain CUDA C++ kernel syntax that hipcc
  * accepts (__global__, __shared__, __constant__, <<<...>>>, __syncthreads),
  * and no warp-level intrinsics, so no code depends on the warp size (32 on
- * NVIDIA, 64 on most AMD GPUs).
+ * NVIDIA, 64 on most AMD GPUs). The kernels' own macros (work-group memory,
+ * barriers, indices, the device pass) are those of backends/gpu/defs.h.
  *
  * HIP is selected when hipcc defines __HIP_PLATFORM_AMD__ or the build
  * defines KBIT_HIP; otherwise CUDA. A HIP build must pass -ffp-contract=off
@@ -62,10 +63,6 @@ typedef hipPointerAttribute_t gpuPointerAttributes;
 #define KBIT_GPU_PREFETCH(ptr, bytes, dev, stream) \
     hipMemPrefetchAsync((ptr), (bytes), (dev) < 0 ? hipCpuDeviceId : (dev), (stream))
 
-/* Device pass of the compiler (kernels), as opposed to the host pass. */
-#if defined(__HIP_DEVICE_COMPILE__)
-#define KBIT_GPU_DEVICE_PASS 1
-#endif
 
 #else /* CUDA */
 #include <cuda_runtime.h>
@@ -120,23 +117,7 @@ static inline cudaError_t kbit_gpu_prefetch(const void *ptr, size_t bytes, int d
     cudaMemPrefetchAsync((ptr), (bytes), (dev) < 0 ? cudaCpuDeviceId : (dev), (stream))
 #endif
 
-#if defined(__CUDA_ARCH__)
-#define KBIT_GPU_DEVICE_PASS 1
-#endif
 
 #endif /* HIP / CUDA */
-
-/* Full unrolling of fixed-count loops in kernels (keeps small per-thread
- * arrays in registers); nothing in the host pass, whose compiler does not
- * know the pragma. */
-#if defined(KBIT_GPU_DEVICE_PASS)
-#define KBIT_GPU_UNROLL _Pragma("unroll")
-#else
-#define KBIT_GPU_UNROLL
-#endif
-
-/* Functions usable in kernels and in host code (the host-side checks of the
- * element rules call them too). */
-#define KBIT_HD __host__ __device__ __forceinline__
 
 #endif /* KBIT_GPU_COMPAT_H */

@@ -27,10 +27,10 @@ if KBIT_OPENCL
 pkglib_LTLIBRARIES += kbit-opencl.la
 kbit_opencl_la_SOURCES = $(kbit_opencl_sources)
 nodist_kbit_opencl_la_SOURCES = backends/opencl/program.c
-kbit_opencl_la_CPPFLAGS = $(AM_CPPFLAGS) $(KBIT_OPENCL_CFLAGS)
+kbit_opencl_la_CPPFLAGS = $(AM_CPPFLAGS)
 kbit_opencl_la_LDFLAGS = -module -avoid-version -shared -no-undefined -Wl,--no-undefined \
 	-export-symbols-regex '^kbit_driver_entry$$'
-kbit_opencl_la_LIBADD = $(KBIT_OPENCL_LIBS) $(PTHREAD_LIBS)
+kbit_opencl_la_LIBADD = $(OPENCL_LIBS) $(PTHREAD_LIBS)
 
 backends/opencl/program.c: $(top_srcdir)/backends/opencl/embed.sh \
 		$(kbit_opencl_program_inputs:%=$(top_srcdir)/%)
