@@ -48,6 +48,14 @@
 #ifndef KBIT_GPU_DEFS_H
 #define KBIT_GPU_DEFS_H
 
+/* Code maps and midpoints reach the rules of numerics/ (enc8) through
+ * KBIT_TABLE: the bodies stage them in work-group memory, so in OpenCL the
+ * rules must read __local (numerics/platform.h keeps a definition made
+ * before it). */
+#if (defined(__OPENCL_VERSION__) || defined(__OPENCL_C_VERSION__)) && !defined(KBIT_TABLE)
+#define KBIT_TABLE __local
+#endif
+
 #include "numerics/platform.h"
 
 #if defined(__OPENCL_VERSION__) || defined(__OPENCL_C_VERSION__)
@@ -101,9 +109,7 @@ typedef ulong uint64_t;
 #endif
 #endif
 
-/* Code maps and midpoints are staged in work-group memory by the bodies
- * that use them (numerics' enc8 reads them through KBIT_TABLE). */
-#ifndef KBIT_TABLE
+#ifndef KBIT_TABLE /* CUDA/HIP, or a numerics/platform.h without it */
 #define KBIT_TABLE KBIT_LOCAL
 #endif
 
