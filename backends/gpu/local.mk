@@ -11,4 +11,4 @@ KBIT_GPU_HDRS = \
 	backends/gpu/quant4.h \
 	backends/gpu/quant8.h \
 	backends/gpu/sums.h
-EXTRA_DIST += $(KBIT_GPU_HDRS) backends/gpu/local.mk
+EXTRA_DIST += $(KBIT_GPU_HDRS) backends/gpu/README.md
