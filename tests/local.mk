@@ -251,3 +251,24 @@ clean-local: kbit-clean-pocl-cache
 kbit-clean-pocl-cache:
 	-rm -rf tests/pocl-cache
 .PHONY: kbit-clean-pocl-cache
+
+# What is particular to the OpenCL driver on opencl:0 (PoCL in CI): buffers
+# at offsets, the pairsum slots, memory kinds, streams, bad input (its numbers
+# are kbit conformance's, tests/conformance.sh). White-box: it reads the
+# driver's handles (backends/opencl/handles.h) to make a queue of kbit's
+# context.
+if KBIT_OPENCL
+check_PROGRAMS += tests/test_opencl
+TESTS += tests/test_opencl
+tests_test_opencl_SOURCES = tests/test_opencl.c
+tests_test_opencl_CPPFLAGS = $(kbit_test_cppflags)
+tests_test_opencl_CFLAGS = $(kbit_test_cflags)
+tests_test_opencl_LDADD = $(kbit_test_libs) $(OPENCL_LIBS) -lm
+tests_test_opencl_LDFLAGS = $(kbit_test_linkflags)
+endif
+EXTRA_DIST += tests/test_opencl.c
+
+# GPU build hygiene: the option lists of nvcc, hipcc and OpenCL keep IEEE
+# numerics (a lint), and every GPU plugin exports only kbit_driver_entry.
+TESTS += tests/test-gpu-flags.sh tests/test-plugin-symbols.sh
+EXTRA_DIST += tests/test-gpu-flags.sh tests/test-plugin-symbols.sh

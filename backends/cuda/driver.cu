@@ -10,7 +10,9 @@
  * Ops are enqueued on the stream the core hands them (the calling thread's,
  * or the device's own) and return without waiting; only copies to and from
  * host memory complete before returning. Reduction leaves and the pairsum
- * stay in device memory.
+ * stay in device memory. The kernels are the bodies of backends/gpu (the
+ * ones the OpenCL driver runs) in thin wrappers (quant4.cu, quant8.cu,
+ * sums.cu).
  *
  * The same file builds the HIP driver ("hip") through gpu-compat.h.
  */
@@ -79,14 +81,6 @@ kbit_status bind(const gpu_ctx *c)
 {
     GPU_TRY(gpuSetDevice(c->index), KBIT_GPU_API("SetDevice"));
     return KBIT_OK;
-}
-
-int log2_of(int v)
-{
-    int l = 0;
-    while ((1 << l) < v)
-        l++;
-    return l;
 }
 
 /* ------------------------------------------------------------------ */
@@ -266,108 +260,23 @@ kbit_status launched(gpuError_t e, const char *kernel)
     return e == gpuSuccess ? KBIT_OK : fail(e, kernel);
 }
 
-kbit_status gpu_quantize_4bit(void *ctx, const kbit_exec *ex, const kbit_op_quantize_4bit *op)
-{
-    gpu_ctx *c = static_cast<gpu_ctx *>(ctx);
-    gpuStream_t stream = stream_of(c, ex->stream);
-    kbit_status st = bind(c);
-    if (st != KBIT_OK)
-        return st;
-    kbit_gpu_q4_args a;
-    a.x = op->x;
-    a.n = op->n;
-    a.blocksize = op->blocksize;
-    a.nblocks = (op->n + op->blocksize - 1) / op->blocksize;
-    a.dtype = op->dtype;
-    a.type = op->type;
-    a.packed = op->packed;
-    a.absmax = op->absmax;
-    return launched(kbit_gpu_quantize_4bit(a, stream), "quantize_4bit kernel launch");
-}
+/* Every op: bind the device, enqueue on the caller's stream, report the launch. */
+#define GPU_OP(name, op_type, launcher)                                                    \
+    kbit_status gpu_##name(void *ctx, const kbit_exec *ex, const op_type *op)             \
+    {                                                                                      \
+        gpu_ctx *c = static_cast<gpu_ctx *>(ctx);                                          \
+        kbit_status st = bind(c);                                                          \
+        if (st != KBIT_OK)                                                                 \
+            return st;                                                                     \
+        return launched(launcher(op, stream_of(c, ex->stream)), #name " kernel launch");   \
+    }
 
-kbit_status gpu_dequantize_4bit(void *ctx, const kbit_exec *ex, const kbit_op_dequantize_4bit *op)
-{
-    gpu_ctx *c = static_cast<gpu_ctx *>(ctx);
-    gpuStream_t stream = stream_of(c, ex->stream);
-    kbit_status st = bind(c);
-    if (st != KBIT_OK)
-        return st;
-    kbit_gpu_d4_args a;
-    a.packed = op->packed;
-    a.absmax = op->absmax;
-    a.n = op->n;
-    a.log2_blocksize = log2_of(op->blocksize);
-    a.type = op->type;
-    a.out_dtype = op->out_dtype;
-    a.out = op->out;
-    return launched(kbit_gpu_dequantize_4bit(a, stream), "dequantize_4bit kernel launch");
-}
-
-kbit_status gpu_quantize_8bit(void *ctx, const kbit_exec *ex, const kbit_op_quantize_8bit *op)
-{
-    gpu_ctx *c = static_cast<gpu_ctx *>(ctx);
-    gpuStream_t stream = stream_of(c, ex->stream);
-    kbit_status st = bind(c);
-    if (st != KBIT_OK)
-        return st;
-    kbit_gpu_q8_args a;
-    a.x = op->x;
-    a.n = op->n;
-    a.blocksize = op->blocksize;
-    a.nblocks = (op->n + op->blocksize - 1) / op->blocksize;
-    a.dtype = op->dtype;
-    a.center = op->center ? 1 : 0;
-    a.offset = op->offset;
-    a.q = op->q;
-    a.absmax = op->absmax;
-    a.mid = op->mid;
-    /* The core passes only ascending maps (kbit_check_map), whose midpoints
-     * are non-decreasing: the kernel may binary-search them. */
-    a.sorted = 1;
-    return launched(kbit_gpu_quantize_8bit(a, stream), "quantize_8bit kernel launch");
-}
-
-kbit_status gpu_dequantize_8bit(void *ctx, const kbit_exec *ex, const kbit_op_dequantize_8bit *op)
-{
-    gpu_ctx *c = static_cast<gpu_ctx *>(ctx);
-    gpuStream_t stream = stream_of(c, ex->stream);
-    kbit_status st = bind(c);
-    if (st != KBIT_OK)
-        return st;
-    kbit_gpu_d8_args a;
-    a.q = op->q;
-    a.absmax = op->absmax;
-    a.n = op->n;
-    a.log2_blocksize = log2_of(op->blocksize);
-    a.add_offset = op->add_offset ? 1 : 0;
-    a.offset = op->offset;
-    a.out_dtype = op->out_dtype;
-    a.out = op->out;
-    a.code = op->code;
-    return launched(kbit_gpu_dequantize_8bit(a, stream), "dequantize_8bit kernel launch");
-}
-
-kbit_status gpu_block_sums(void *ctx, const kbit_exec *ex, const kbit_op_block_sums *op)
-{
-    gpu_ctx *c = static_cast<gpu_ctx *>(ctx);
-    gpuStream_t stream = stream_of(c, ex->stream);
-    kbit_status st = bind(c);
-    if (st != KBIT_OK)
-        return st;
-    return launched(kbit_gpu_block_sums(op->x, op->n, op->leaves, stream),
-                    "block_sums kernel launch");
-}
-
-kbit_status gpu_pairsum(void *ctx, const kbit_exec *ex, const kbit_op_pairsum *op)
-{
-    gpu_ctx *c = static_cast<gpu_ctx *>(ctx);
-    kbit_status st = bind(c);
-    if (st != KBIT_OK)
-        return st;
-    return launched(kbit_gpu_pairsum(op->leaves, op->count, op->divisor, op->sum, op->sum_f32,
-                                     stream_of(c, ex->stream)),
-                    "pairsum kernel launch");
-}
+GPU_OP(quantize_4bit, kbit_op_quantize_4bit, kbit_cuda_quantize_4bit)
+GPU_OP(dequantize_4bit, kbit_op_dequantize_4bit, kbit_cuda_dequantize_4bit)
+GPU_OP(quantize_8bit, kbit_op_quantize_8bit, kbit_cuda_quantize_8bit)
+GPU_OP(dequantize_8bit, kbit_op_dequantize_8bit, kbit_cuda_dequantize_8bit)
+GPU_OP(block_sums, kbit_op_block_sums, kbit_cuda_block_sums)
+GPU_OP(pairsum, kbit_op_pairsum, kbit_cuda_pairsum)
 
 kbit_driver make_table(void)
 {

@@ -6,7 +6,8 @@
  * directory uses only these names, plain CUDA C++ kernel syntax that hipcc
  * accepts (__global__, __shared__, __constant__, <<<...>>>, __syncthreads),
  * and no warp-level intrinsics, so no code depends on the warp size (32 on
- * NVIDIA, 64 on most AMD GPUs).
+ * NVIDIA, 64 on most AMD GPUs). The kernels' own macros (work-group memory,
+ * barriers, indices, the device pass) are those of backends/gpu/defs.h.
  *
  * HIP is selected when hipcc defines __HIP_PLATFORM_AMD__ or the build
  * defines KBIT_HIP; otherwise CUDA. A HIP build must pass -ffp-contract=off
@@ -121,14 +122,5 @@ static inline cudaError_t kbit_gpu_prefetch(const void *ptr, size_t bytes, int d
 
 /* After the runtime's headers: the numerics use their intrinsics. */
 #include "numerics/platform.h"
-
-/* Full unrolling of fixed-count loops in kernels (keeps small per-thread
- * arrays in registers): numerics/platform.h's, which knows the device pass
- * of nvcc and hipcc. */
-#define KBIT_GPU_UNROLL KBIT_NUM_UNROLL
-
-/* Functions usable in kernels and in host code (the host-side checks of the
- * element rules call them too). */
-#define KBIT_HD __host__ __device__ __forceinline__
 
 #endif /* KBIT_GPU_COMPAT_H */

@@ -1,6 +1,9 @@
 # backends/cuda: the CUDA driver plugin kbit-cuda.so, a libtool module
 # installed in $(pkglibdir) and dlopened by the core. Built from .cu files
-# with $(NVCC) when configure found a working nvcc (KBIT_CUDA).
+# with $(NVCC) when configure found a working nvcc (KBIT_CUDA): the runtime
+# glue (driver.cu) and thin __global__ wrappers over the kernel bodies of
+# backends/gpu (quant4.cu, quant8.cu, sums.cu). backends/hip builds the same
+# files with hipcc.
 #
 # nvcc goes through libtool like a C compiler, with three twists: nvcc does
 # not accept libtool's -fPIC, so libtool is told not to add it
@@ -18,8 +21,6 @@ kbit_cuda_sources = \
 	backends/cuda/sums.cu
 kbit_cuda_headers = \
 	backends/cuda/gpu-compat.h \
-	backends/cuda/gpu-blocks.h \
-	backends/cuda/gpu-device.h \
 	backends/cuda/gpu-kernels.h
 
 # Shipped whether or not this build has CUDA.
@@ -56,5 +57,6 @@ kbit_cuda_la_LIBADD = -L$(KBIT_CUDA_LIBDIR) -lcudart_static -ldl -lrt -lpthread
 # No dependency tracking for nvcc: every object depends on every header.
 $(kbit_cuda_la_OBJECTS): $(kbit_cuda_headers) \
 	$(top_srcdir)/include/kbit.h $(top_srcdir)/include/kbit-driver.h \
-	$(top_srcdir)/include/kbit-formats.h $(KBIT_NUMERICS_HDRS:%=$(top_srcdir)/%)
+	$(top_srcdir)/include/kbit-formats.h $(KBIT_NUMERICS_HDRS:%=$(top_srcdir)/%) \
+	$(KBIT_GPU_HDRS:%=$(top_srcdir)/%)
 endif

@@ -1,62 +1,39 @@
 /* backends/cuda/quant4.cu - 4-bit (NF4/FP4) blockwise quantize and dequantize
- * kernels (doc/numerics.md 1.3-1.9). The work split is described in gpu-blocks.h. */
-#include "gpu-device.h"
+ * (doc/numerics.md 1.3-1.9): __global__ wrappers over the bodies of
+ * backends/gpu/quant4.h, launched with backends/gpu/split.h. */
 #include "gpu-kernels.h"
+#include "backends/gpu/quant4.h"
 
-static __global__ void __launch_bounds__(KBIT_GPU_THREADS)
-kbit_gpu_quantize_4bit_kernel(const kbit_gpu_q4_args a)
+static __global__ void __launch_bounds__(KBIT_GPU_GROUP)
+kbit_cuda_quantize_4bit_kernel(int type, int dtype, const void *x, int64_t n, int32_t blocksize,
+                               uint8_t *packed, float *absmax)
 {
-    /* The encoders read their thresholds from constant memory
-     * (numerics/tables.h): every thread of a warp reads the same entry at
-     * the same time, which the constant cache broadcasts. */
-    __shared__ float red[KBIT_GPU_THREADS];
-    const int tid = threadIdx.x;
-
-    const kbit_gpu_geometry g = kbit_gpu_geometry_of(a.blocksize);
-    const int64_t tiles = (a.nblocks + g.groups - 1) / g.groups;
-    /* The loop bound is the same for every thread of the CTA, so all of
-     * them reach every barrier. */
-    for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
-        const kbit_gpu_part p = kbit_gpu_part_of(g, tile, tid, a.n, a.blocksize, a.nblocks);
-        float v[2 * KBIT_GPU_MAX_PAIRS];
-        red[tid] = kbit_gpu_load_part(a.x, a.dtype, g, &p, 0, 0.0f, v);
-        __syncthreads();
-        kbit_gpu_group_max(red, tid, p.lane, g.group);
-        const float absmax = red[tid - p.lane];
-        if (p.lane == 0 && p.count > 0)
-            a.absmax[p.block] = absmax;
-        /* IEEE reciprocal: +inf for absmax 0 (then every code is the NaN code). */
-        const float r = kbit_block_recip(absmax);
-        kbit_gpu_store_part_4bit(a.type, g, &p, r, v, a.packed);
-        __syncthreads(); /* red[] is rewritten by the next tile */
-    }
+    KBIT_LOCAL_ARRAY(float, red, KBIT_GPU_GROUP);
+    kbit_gk_quantize_4bit((kbit_quant_type)type, (kbit_dtype)dtype, x, n, blocksize, packed,
+                          absmax, red);
 }
 
-static __global__ void __launch_bounds__(KBIT_GPU_THREADS)
-kbit_gpu_dequantize_4bit_kernel(const kbit_gpu_d4_args a)
+static __global__ void __launch_bounds__(KBIT_GPU_GROUP)
+kbit_cuda_dequantize_4bit_kernel(int type, const uint8_t *packed, const float *absmax, int64_t n,
+                                 int32_t log2_blocksize, int out_dtype, void *out)
 {
-    /* DEC staged in shared memory: codes differ between threads, and
-     * divergent reads of constant memory are serialised. */
-    __shared__ float dec[16];
-    if (threadIdx.x < 16)
-        dec[threadIdx.x] = kbit_4bit_decode(a.type, threadIdx.x);
-    __syncthreads();
-    const int64_t bytes = (a.n + 1) / 2;
-    for (int64_t j = KBIT_GPU_GLOBAL_ID; j < bytes; j += KBIT_GPU_GLOBAL_STRIDE)
-        kbit_gpu_dequant4_byte(&a, dec, j);
+    kbit_gk_dequantize_4bit((kbit_quant_type)type, packed, absmax, n, log2_blocksize,
+                            (kbit_dtype)out_dtype, out);
 }
 
-gpuError_t kbit_gpu_quantize_4bit(const kbit_gpu_q4_args &args, gpuStream_t stream)
+gpuError_t kbit_cuda_quantize_4bit(const kbit_op_quantize_4bit *op, gpuStream_t stream)
 {
-    const kbit_gpu_geometry g = kbit_gpu_geometry_of(args.blocksize);
-    kbit_gpu_quantize_4bit_kernel<<<kbit_gpu_grid(args.nblocks, g.groups), KBIT_GPU_THREADS, 0,
-                                    stream>>>(args);
+    const unsigned groups = (unsigned)kbit_split_quant_groups(op->n, op->blocksize);
+    kbit_cuda_quantize_4bit_kernel<<<groups, KBIT_GPU_GROUP, 0, stream>>>(
+        (int)op->type, (int)op->dtype, op->x, op->n, op->blocksize, op->packed, op->absmax);
     return gpuGetLastError();
 }
 
-gpuError_t kbit_gpu_dequantize_4bit(const kbit_gpu_d4_args &args, gpuStream_t stream)
+gpuError_t kbit_cuda_dequantize_4bit(const kbit_op_dequantize_4bit *op, gpuStream_t stream)
 {
-    kbit_gpu_dequantize_4bit_kernel<<<kbit_gpu_grid((args.n + 1) / 2, KBIT_GPU_THREADS),
-                                      KBIT_GPU_THREADS, 0, stream>>>(args);
+    const unsigned groups = (unsigned)kbit_split_elem_groups((op->n + 1) / 2);
+    kbit_cuda_dequantize_4bit_kernel<<<groups, KBIT_GPU_GROUP, 0, stream>>>(
+        (int)op->type, op->packed, op->absmax, op->n, kbit_split_log2(op->blocksize),
+        (int)op->out_dtype, op->out);
     return gpuGetLastError();
 }

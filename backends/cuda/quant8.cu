@@ -1,60 +1,45 @@
 /* backends/cuda/quant8.cu - 8-bit blockwise dynamic quantize and dequantize
- * kernels (doc/numerics.md 2.4-2.5), with the centring / offset of the nested
- * absmax (numerics 3). The work split is described in gpu-blocks.h. */
-#include "gpu-device.h"
+ * (doc/numerics.md 2.4-2.5), with the centring / offset of the nested absmax
+ * (numerics 3): __global__ wrappers over the bodies of backends/gpu/quant8.h,
+ * launched with backends/gpu/split.h. */
 #include "gpu-kernels.h"
+#include "backends/gpu/quant8.h"
 
-static __global__ void __launch_bounds__(KBIT_GPU_THREADS)
-kbit_gpu_quantize_8bit_kernel(const kbit_gpu_q8_args a)
+static __global__ void __launch_bounds__(KBIT_GPU_GROUP)
+kbit_cuda_quantize_8bit_kernel(int dtype, const void *x, int64_t n, int32_t blocksize,
+                               const float *mid, int32_t center, const float *offset, uint8_t *q,
+                               float *absmax)
 {
-    __shared__ float mid[256];
-    __shared__ float red[KBIT_GPU_THREADS];
-    const int tid = threadIdx.x;
-    for (int i = tid; i < 255; i += KBIT_GPU_THREADS)
-        mid[i] = a.mid[i];
-    __syncthreads();
-
-    const kbit_gpu_geometry g = kbit_gpu_geometry_of(a.blocksize);
-    const int64_t tiles = (a.nblocks + g.groups - 1) / g.groups;
-    const float offset = a.center ? *a.offset : 0.0f;
-    /* Uniform loop bound: every thread reaches every barrier. */
-    for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
-        const kbit_gpu_part p = kbit_gpu_part_of(g, tile, tid, a.n, a.blocksize, a.nblocks);
-        float v[2 * KBIT_GPU_MAX_PAIRS];
-        red[tid] = kbit_gpu_load_part(a.x, a.dtype, g, &p, a.center, offset, v);
-        __syncthreads();
-        kbit_gpu_group_max(red, tid, p.lane, g.group);
-        const float absmax = red[tid - p.lane];
-        if (p.lane == 0 && p.count > 0)
-            a.absmax[p.block] = absmax;
-        const float r = kbit_block_recip(absmax);
-        kbit_gpu_store_part_8bit(mid, a.sorted, g, &p, r, v, a.q);
-        __syncthreads(); /* red[] is rewritten by the next tile */
-    }
+    KBIT_LOCAL_ARRAY(float, mid_l, 256);
+    KBIT_LOCAL_ARRAY(float, red, KBIT_GPU_GROUP);
+    kbit_gk_quantize_8bit((kbit_dtype)dtype, x, n, blocksize, mid, center, offset, q, absmax,
+                          mid_l, red);
 }
 
-static __global__ void __launch_bounds__(KBIT_GPU_THREADS)
-kbit_gpu_dequantize_8bit_kernel(const kbit_gpu_d8_args a)
+static __global__ void __launch_bounds__(KBIT_GPU_GROUP)
+kbit_cuda_dequantize_8bit_kernel(const uint8_t *q, const float *absmax, int64_t n,
+                                 int32_t log2_blocksize, const float *code, int32_t add_offset,
+                                 float offset, int out_dtype, void *out)
 {
-    __shared__ float code[256];
-    for (int i = threadIdx.x; i < 256; i += KBIT_GPU_THREADS)
-        code[i] = a.code[i];
-    __syncthreads();
-    for (int64_t i = KBIT_GPU_GLOBAL_ID; i < a.n; i += KBIT_GPU_GLOBAL_STRIDE)
-        kbit_gpu_dequant8_elem(&a, code, i);
+    KBIT_LOCAL_ARRAY(float, code_l, 256);
+    kbit_gk_dequantize_8bit(q, absmax, n, log2_blocksize, code, add_offset, offset,
+                            (kbit_dtype)out_dtype, out, code_l);
 }
 
-gpuError_t kbit_gpu_quantize_8bit(const kbit_gpu_q8_args &args, gpuStream_t stream)
+gpuError_t kbit_cuda_quantize_8bit(const kbit_op_quantize_8bit *op, gpuStream_t stream)
 {
-    const kbit_gpu_geometry g = kbit_gpu_geometry_of(args.blocksize);
-    kbit_gpu_quantize_8bit_kernel<<<kbit_gpu_grid(args.nblocks, g.groups), KBIT_GPU_THREADS, 0,
-                                    stream>>>(args);
+    const unsigned groups = (unsigned)kbit_split_quant_groups(op->n, op->blocksize);
+    kbit_cuda_quantize_8bit_kernel<<<groups, KBIT_GPU_GROUP, 0, stream>>>(
+        (int)op->dtype, op->x, op->n, op->blocksize, op->mid, op->center ? 1 : 0, op->offset,
+        op->q, op->absmax);
     return gpuGetLastError();
 }
 
-gpuError_t kbit_gpu_dequantize_8bit(const kbit_gpu_d8_args &args, gpuStream_t stream)
+gpuError_t kbit_cuda_dequantize_8bit(const kbit_op_dequantize_8bit *op, gpuStream_t stream)
 {
-    kbit_gpu_dequantize_8bit_kernel<<<kbit_gpu_grid(args.n, KBIT_GPU_THREADS), KBIT_GPU_THREADS,
-                                      0, stream>>>(args);
+    const unsigned groups = (unsigned)kbit_split_elem_groups(op->n);
+    kbit_cuda_dequantize_8bit_kernel<<<groups, KBIT_GPU_GROUP, 0, stream>>>(
+        op->q, op->absmax, op->n, kbit_split_log2(op->blocksize), op->code,
+        op->add_offset ? 1 : 0, op->offset, (int)op->out_dtype, op->out);
     return gpuGetLastError();
 }

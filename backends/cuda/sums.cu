@@ -1,41 +1,33 @@
-/* backends/cuda/sums.cu - pairsum leaves (doc/determinism.md 4): one thread per
- * 256-element leaf adds its elements in ascending order in fp64. The order
- * inside a leaf is fixed by the contract, so a leaf is never split. */
-#include "gpu-device.h"
+/* backends/cuda/sums.cu - the canonical fp64 sum of doc/determinism.md 4: the
+ * leaves and the pairsum tree (one work-group: backends/gpu/sums.h says why),
+ * __global__ wrappers over the bodies of backends/gpu/sums.h. */
 #include "gpu-kernels.h"
+#include "backends/gpu/sums.h"
 
-static __global__ void __launch_bounds__(KBIT_GPU_THREADS)
-kbit_gpu_block_sums_kernel(const float *x, int64_t n, int64_t leaves, double *sums)
+static __global__ void __launch_bounds__(KBIT_GPU_GROUP)
+kbit_cuda_block_sums_kernel(const float *x, int64_t n, double *leaves)
 {
-    for (int64_t b = KBIT_GPU_GLOBAL_ID; b < leaves; b += KBIT_GPU_GLOBAL_STRIDE)
-        sums[b] = kbit_pairsum_leaf(x, n, b);
+    kbit_gk_block_sums(x, n, leaves);
 }
 
-gpuError_t kbit_gpu_block_sums(const float *x, int64_t n, double *sums, gpuStream_t stream)
+static __global__ void __launch_bounds__(KBIT_GPU_GROUP)
+kbit_cuda_pairsum_kernel(double *leaves, int64_t count, double divisor, double *sum,
+                         float *sum_f32, int32_t has_f32)
 {
-    const int64_t leaves = (n + KBIT_PAIRSUM_LEAF - 1) / KBIT_PAIRSUM_LEAF;
-    kbit_gpu_block_sums_kernel<<<kbit_gpu_grid(leaves, KBIT_GPU_THREADS), KBIT_GPU_THREADS, 0,
-                                 stream>>>(x, n, leaves, sums);
+    kbit_gk_pairsum(leaves, count, divisor, sum, sum_f32, has_f32);
+}
+
+gpuError_t kbit_cuda_block_sums(const kbit_op_block_sums *op, gpuStream_t stream)
+{
+    const int64_t count = (op->n + KBIT_PAIRSUM_LEAF - 1) / KBIT_PAIRSUM_LEAF;
+    kbit_cuda_block_sums_kernel<<<(unsigned)kbit_split_elem_groups(count), KBIT_GPU_GROUP, 0,
+                                  stream>>>(op->x, op->n, op->leaves);
     return gpuGetLastError();
 }
 
-/* The tree in one thread, literally the statements of numerics/pairsum.h:
- * its order is the contract, and its size (a leaf per 256 terms) is small
- * beside the leaves. */
-static __global__ void kbit_gpu_pairsum_kernel(double *leaves, int64_t count, double divisor,
-                                               double *sum, float *sum_f32)
+gpuError_t kbit_cuda_pairsum(const kbit_op_pairsum *op, gpuStream_t stream)
 {
-    if (threadIdx.x != 0 || blockIdx.x != 0)
-        return;
-    double s = kbit_pairsum_result(kbit_pairsum_tree(leaves, count), divisor);
-    *sum = s;
-    if (sum_f32 != NULL)
-        *sum_f32 = (float)s; /* round to nearest even */
-}
-
-gpuError_t kbit_gpu_pairsum(double *leaves, int64_t count, double divisor, double *sum,
-                            float *sum_f32, gpuStream_t stream)
-{
-    kbit_gpu_pairsum_kernel<<<1, 1, 0, stream>>>(leaves, count, divisor, sum, sum_f32);
+    kbit_cuda_pairsum_kernel<<<1, KBIT_GPU_GROUP, 0, stream>>>(
+        op->leaves, op->count, op->divisor, op->sum, op->sum_f32, op->sum_f32 != NULL ? 1 : 0);
     return gpuGetLastError();
 }

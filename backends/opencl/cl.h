@@ -1,0 +1,134 @@
+/*
+ * backends/opencl/cl.h - the parts of the OpenCL driver (kbit-opencl.so) and
+ * what they share.
+ *
+ *   devices.c  every platform's devices as opencl:0..N-1, what each lacks
+ *              (fp64, denormals, IEEE divide/sqrt, ...), device_info
+ *   memory.c   device pointers as reserved addresses mapped to (cl_mem,
+ *              offset), memory kinds, copies, sync, streams
+ *   ops.c      the program (built once per device context) and the launches
+ *   driver.c   contexts, the table, the entry symbol
+ *   errors.c   OpenCL error codes in messages
+ */
+#ifndef KBIT_OPENCL_CL_H
+#define KBIT_OPENCL_CL_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backends/opencl/handles.h"
+#include "kbit-driver.h"
+
+#define KCL_MAX_DEVICES 64
+
+/* ------------------------------------------------------------------ */
+/* devices.c                                                            */
+
+typedef struct kcl_device {
+    cl_platform_id platform;
+    cl_device_id id;
+    uint32_t families;       /* KBIT_FAMILY_QUANT4 | QUANT8, or 0 */
+    char lacks[256];         /* why families is 0 */
+    char name[128];
+    char variant[32];        /* "OpenCL 3.0 PoCL 3.1+debian CPU" */
+    uint64_t memory_bytes;   /* CL_DEVICE_GLOBAL_MEM_SIZE */
+    uint64_t max_alloc;      /* CL_DEVICE_MAX_MEM_ALLOC_SIZE */
+} kcl_device;
+
+/* The devices (enumerated once); NULL with *reason set when there are none. */
+int kcl_device_count(const char **reason);
+const kcl_device *kcl_device_at(int index);
+
+/* ------------------------------------------------------------------ */
+/* Per-device state shared by every open of it (driver.c)              */
+
+/* One allocation: [base, base + bytes) of kbit pointers is mem at offset 0. */
+typedef struct kcl_alloc {
+    uintptr_t base;
+    size_t bytes;      /* as asked (the buffer holds at least 1 byte) */
+    size_t reserved;   /* bytes of address space reserved (device memory) */
+    cl_mem mem;
+    int pinned;        /* KBIT_MEM_HOST_PINNED: base is the mapped host pointer */
+} kcl_alloc;
+
+enum {
+    KCL_K_QUANTIZE_4BIT,
+    KCL_K_DEQUANTIZE_4BIT,
+    KCL_K_QUANTIZE_8BIT,
+    KCL_K_DEQUANTIZE_8BIT,
+    KCL_K_BLOCK_SUMS,
+    KCL_K_PAIRSUM,
+    KCL_K_COUNT
+};
+
+typedef struct kcl_shared {
+    const kcl_device *dev;
+    cl_context context;
+    pthread_mutex_t lock;        /* the allocation table, the program, kernel arguments */
+    kcl_alloc *allocs;           /* sorted by base */
+    size_t nallocs, cap;
+    int built;                   /* 1: program and kernels ready; -1: the build failed */
+    cl_program program;
+    cl_kernel kernels[KCL_K_COUNT];
+    char build_error[1024];      /* the message of a failed build, repeated on every launch */
+} kcl_shared;
+
+/* One open of a device. */
+typedef struct kcl_ctx {
+    kbit_cl_handles h;           /* first member: backends/opencl/handles.h */
+    int index;
+    kcl_shared *sh;
+} kcl_ctx;
+
+/* ------------------------------------------------------------------ */
+/* errors.c                                                             */
+
+extern const kbit_host *kcl_host;
+
+const char *kcl_error_name(cl_int e);
+/* Record "<call>: <CL name> (<code>)[: detail]" and return the status for it
+ * (KBIT_ENOMEM for the out-of-memory codes, else KBIT_EDRIVER). */
+kbit_status kcl_fail(cl_int e, const char *call, const char *detail);
+/* Record a message and return st. */
+kbit_status kcl_error(kbit_status st, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* ------------------------------------------------------------------ */
+/* memory.c                                                             */
+
+/* The queue for `stream` (NULL: the open's own). A framework queue must be
+ * an in-order queue of this device in kbit's context. */
+kbit_status kcl_queue(kcl_ctx *c, void *stream, cl_command_queue *q);
+
+/* A kernel argument: device pointer p with `bytes` bytes from it -> the
+ * buffer and the byte offset. NULL with bytes 0 -> (NULL, 0). `what` names
+ * the argument in messages. */
+typedef struct kcl_arg {
+    cl_mem mem;
+    cl_ulong off;
+} kcl_arg;
+kbit_status kcl_resolve(kcl_ctx *c, const void *p, size_t bytes, const char *what, kcl_arg *a);
+
+kbit_status kcl_mem_alloc(void *ctx, size_t bytes, kbit_mem_kind kind, void **ptr);
+kbit_status kcl_mem_free(void *ctx, void *ptr);
+kbit_status kcl_mem_copy(void *ctx, void *stream, void *dst, const void *src, size_t bytes,
+                         kbit_copy_kind kind);
+kbit_status kcl_sync(void *ctx, void *stream);
+
+/* ------------------------------------------------------------------ */
+/* ops.c                                                                */
+
+kbit_status kcl_quantize_4bit(void *ctx, const kbit_exec *ex, const kbit_op_quantize_4bit *op);
+kbit_status kcl_dequantize_4bit(void *ctx, const kbit_exec *ex,
+                                const kbit_op_dequantize_4bit *op);
+kbit_status kcl_quantize_8bit(void *ctx, const kbit_exec *ex, const kbit_op_quantize_8bit *op);
+kbit_status kcl_dequantize_8bit(void *ctx, const kbit_exec *ex,
+                                const kbit_op_dequantize_8bit *op);
+kbit_status kcl_block_sums(void *ctx, const kbit_exec *ex, const kbit_op_block_sums *op);
+kbit_status kcl_pairsum(void *ctx, const kbit_exec *ex, const kbit_op_pairsum *op);
+
+#endif /* KBIT_OPENCL_CL_H */
