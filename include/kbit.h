@@ -8,8 +8,8 @@
  *
  * Conventions used by every function below:
  *  - Every function returns a kbit_status. On failure nothing was written to any
- *    output, and kbit_last_error() returns a message that names the problem
- *    (thread-local; valid until the next kbit call on the same thread).
+ *    output, and kbit_last_error() returns a message that names the problem:
+ *    the first cause, kept through any clean-up (see kbit_last_error).
  *  - Data pointers passed to an op live in the memory of the device passed to
  *    that op (use kbit_malloc / kbit_copy to move data). Code tables (maps) and
  *    scalars are host values.
@@ -64,8 +64,15 @@ typedef enum kbit_status {
 /* Short constant description of a status ("invalid argument", ...). */
 KBIT_API const char *kbit_strerror(kbit_status status);
 
-/* The message of the last failure on this thread, naming the argument or
- * condition at fault; "" when the last call succeeded. */
+/* The message of the last failure on this thread, naming the function and the
+ * argument or condition at fault; "" before the first failure. It behaves
+ * like errno: every failing call records its message (a compound call, such
+ * as a conversion, gives the message of the step that failed first), and a
+ * call that succeeds leaves the message as it was. So read it when a call
+ * has returned a status other than KBIT_OK; clean-up calls made after the
+ * failure (kbit_free, kbit_quant_state_release, kbit_device_close, ...), by
+ * the library itself or by the caller, never erase or replace it. The string
+ * is per thread and is overwritten by the next failure on the same thread. */
 KBIT_API const char *kbit_last_error(void);
 
 /* ------------------------------------------------------------------ */

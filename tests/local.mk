@@ -6,7 +6,8 @@
 # Shared helpers: the TAP producer, PRNG, half/bfloat16 conversions, device
 # buffers and the list of targets (a convenience library: no rpath).
 check_LTLIBRARIES += tests/libkbittest.la
-tests_libkbittest_la_SOURCES = tests/tap.c tests/tap.h tests/testutil.c tests/testutil.h
+tests_libkbittest_la_SOURCES = tests/tap.c tests/tap.h tests/testutil.c tests/testutil.h \
+	tests/ckutil.c tests/ckutil.h
 tests_libkbittest_la_CPPFLAGS = $(kbit_test_cppflags)
 tests_libkbittest_la_CFLAGS = $(kbit_test_cflags)
 
@@ -30,7 +31,8 @@ kbit_test_progs = \
 	tests/test_int8_conformance \
 	tests/test_int8_bad_input \
 	tests/test_gemm4 \
-	tests/test_gemm4_bad
+	tests/test_gemm4_bad \
+	tests/test_errors
 check_PROGRAMS += $(kbit_test_progs)
 TESTS += $(kbit_test_progs)
 
@@ -86,6 +88,14 @@ tests_test_checkpoint_CPPFLAGS = $(kbit_test_cppflags)
 tests_test_checkpoint_CFLAGS = $(kbit_test_cflags)
 tests_test_checkpoint_LDADD = $(kbit_test_libs)
 tests_test_checkpoint_LDFLAGS = $(kbit_test_linkflags)
+
+# Failure paths: allocation failures on demand (tests/failalloc.c replaces
+# malloc for the program: never in the sanitizer build), disk full, RLIMIT_AS.
+tests_test_errors_SOURCES = tests/test_errors.c tests/failalloc.c tests/failalloc.h
+tests_test_errors_CPPFLAGS = $(kbit_test_cppflags)
+tests_test_errors_CFLAGS = $(kbit_test_cflags)
+tests_test_errors_LDADD = $(kbit_test_libs)
+tests_test_errors_LDFLAGS = $(kbit_test_linkflags)
 
 # libFuzzer target (configure --enable-fuzz, clang): the checkpoint reader.
 if KBIT_FUZZ

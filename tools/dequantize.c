@@ -83,7 +83,7 @@ int kbit_cmd_dequantize(int argc, char **argv)
                                                 &bar, &r);
     double seconds = ckcli_now() - t0;
     char msg[1024];
-    snprintf(msg, sizeof msg, "%s", kbit_last_error()); /* closing the device clears it */
+    snprintf(msg, sizeof msg, "%s", kbit_last_error());
     ckcli_progress_end(&bar);
     kbit_device_close(dev);
     if (st != KBIT_OK) {

@@ -185,7 +185,7 @@ int kbit_cmd_quantize(int argc, char **argv)
     kbit_status st = kbit_checkpoint_quantize(dev, in, out, &o, &r);
     double seconds = ckcli_now() - t0;
     char msg[1024];
-    snprintf(msg, sizeof msg, "%s", kbit_last_error()); /* closing the device clears it */
+    snprintf(msg, sizeof msg, "%s", kbit_last_error());
     ckcli_progress_end(&bar);
     kbit_device_close(dev);
     int rc = 0;

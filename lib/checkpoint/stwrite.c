@@ -194,8 +194,8 @@ kbit_status kbit_stw_layout(kbit_stw *w)
     w->fixed_end = off;
     char *text = header_json(w, 1);
     if (text == NULL)
-        return kbit_error(KBIT_ENOMEM, "safetensors writer: cannot build the header of %s",
-                          w->path);
+        return kbit_error(KBIT_ENOMEM, "safetensors writer: out of memory building the header "
+                          "of %s", w->path);
     w->header_room = (strlen(text) + 7) / 8 * 8;
     free(text);
     w->laid_out = 1;
@@ -290,12 +290,18 @@ kbit_status kbit_stw_finish(kbit_stw *w)
     }
     char *text = st == KBIT_OK ? header_json(w, 0) : NULL;
     if (st == KBIT_OK && text == NULL)
-        st = kbit_error(KBIT_ENOMEM, "safetensors writer: cannot build the header");
+        st = kbit_error(KBIT_ENOMEM, "safetensors writer: out of memory building the header "
+                        "of %s", w->path);
     if (st == KBIT_OK) {
         size_t len = strlen(text);
-        unsigned char *head = malloc(8 + w->header_room);
-        if (head == NULL || len > w->header_room) {
-            st = kbit_error(KBIT_ENOMEM, "safetensors writer: header of %s", w->path);
+        unsigned char *head = len > w->header_room ? NULL : malloc(8 + w->header_room);
+        if (len > w->header_room) {
+            st = kbit_error(KBIT_EOVERFLOW, "safetensors writer: the header of %s outgrew the "
+                            "%llu bytes reserved for it", w->path,
+                            (unsigned long long)w->header_room);
+        } else if (head == NULL) {
+            st = kbit_error(KBIT_ENOMEM, "safetensors writer: out of memory for the header of %s",
+                            w->path);
         } else {
             for (int i = 0; i < 8; i++)
                 head[i] = (unsigned char)(w->header_room >> (8 * i));
