@@ -557,10 +557,23 @@ KBIT_API kbit_status kbit_int8_linear_backward(kbit_device *device, kbit_dtype d
  * file. Tensors are named as in a plain checkpoint ("<module>.weight",
  * "<module>.bias", ...): a quantized weight appears under its plain name and
  * its auxiliary tensors (absmax, quant_map, quant state, SCB, ...) are hidden.
- * Files are mapped read-only and every header, index and quant state is
- * validated before use (a malformed file gives KBIT_EFORMAT naming the file
- * and the fault). The formats are those of numerics.md 8 (doc/formats.md).
+ * Every header, index and quant state is validated before use (a malformed
+ * file gives KBIT_EFORMAT naming the file and the fault). The formats are
+ * those of numerics.md 8 (doc/formats.md).
+ *
+ * Limits. The reader refuses, and the writer and the conversions never
+ * write, a file beyond these (so whatever kbit writes, it reads back):
  */
+/* Tensors stored in one .safetensors file (auxiliary tensors included). */
+#define KBIT_CHECKPOINT_MAX_TENSORS 1048576
+/* Bytes of a tensor name (UTF-8, without the terminating NUL). */
+#define KBIT_CHECKPOINT_MAX_NAME 1024
+/* Each dimension of a shape (a stored tensor's or a quant state's), as in
+ * bitsandbytes' readers; the element count times the element size must also
+ * fit in int64_t. */
+#define KBIT_CHECKPOINT_MAX_DIM ((int64_t)1 << 48)
+/* Bytes of a safetensors JSON header (the reference implementation's limit). */
+#define KBIT_CHECKPOINT_MAX_HEADER 100000000
 typedef struct kbit_checkpoint kbit_checkpoint;
 
 typedef enum kbit_weight_format {
@@ -711,6 +724,16 @@ KBIT_API kbit_status kbit_checkpoint_dequantize(kbit_device *device, const char 
                                                 const char *out, kbit_dtype dtype, int replace,
                                                 kbit_progress_fn progress, void *progress_ctx,
                                                 kbit_convert_report *report);
+
+/* Remove what conversions and writers into `out` left when their process
+ * died (SIGKILL, a crash, power loss): the temporaries "<out>.kbit-tmp-PID-..."
+ * of processes that no longer run (and that no live process holds locked),
+ * and an "<out>.kbit-old-PID-..." that --force / replace had set aside: put
+ * back as `out` when `out` is missing, else removed. Every conversion and
+ * kbit_checkpoint_writer_finish does this for its own `out` before it
+ * starts; `kbit quantize` and `kbit dequantize` also after a signal.
+ * *removed (may be NULL) receives the number of entries handled. */
+KBIT_API kbit_status kbit_checkpoint_remove_stale(const char *out, int *removed);
 
 /* Whether kbit_checkpoint_quantize quantizes a tensor (doc/formats.md, "which
  * weights are quantized"): name ends in ".weight", 2-D, F32/F16/BF16, not an

@@ -19,6 +19,8 @@ libkbit_core_la_SOURCES += \
 	lib/ops/int8.c \
 	lib/ops/gemm4.c
 libkbit_core_la_SOURCES += \
+	lib/checkpoint/limits.c lib/checkpoint/limits.h \
+	lib/checkpoint/files.c lib/checkpoint/files.h \
 	lib/checkpoint/safetensors.c lib/checkpoint/safetensors.h \
 	lib/checkpoint/pyjson.c lib/checkpoint/pyjson.h \
 	lib/checkpoint/stwrite.c lib/checkpoint/stwrite.h \

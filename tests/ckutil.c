@@ -267,3 +267,17 @@ double ck_now(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+
+const void *ck_tensor_bytes(const kbit_st_tensor *t)
+{
+    static void *ring[16];
+    static int k;
+    if (t == NULL)
+        return NULL;
+    void **slot = &ring[k++ % 16];
+    free(*slot);
+    *slot = malloc(t->nbytes ? (size_t)t->nbytes : 1);
+    if (*slot == NULL || kbit_st_read(t, 0, *slot, (size_t)t->nbytes) != KBIT_OK)
+        return NULL;
+    return *slot;
+}

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "checkpoint/safetensors.h"
 #include "kbit.h"
 
 /* A model directory made with the public writer: config.json,
@@ -37,6 +38,10 @@ void ck_rm_rf(const char *path);
 /* A new empty directory under the current one, named after tag: its path
  * (static storage, one per call site is fine). */
 char *ck_scratch_dir(const char *tag);
+
+/* A stored tensor's bytes (read from its file into one of 16 buffers used
+ * in turn: valid until 16 more calls); NULL if they cannot be read. */
+const void *ck_tensor_bytes(const kbit_st_tensor *t);
 
 /* Seconds on the monotonic clock. */
 double ck_now(void);
