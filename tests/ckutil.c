@@ -209,6 +209,24 @@ int ck_write_many(const char *path, int64_t count)
     return bad ? -1 : 0;
 }
 
+int ck_write_st(const char *path, const char *header, const void *data, size_t data_len)
+{
+    size_t len = strlen(header), padded = (len + 7) / 8 * 8;
+    FILE *f = fopen(path, "wb");
+    if (f == NULL)
+        return -1;
+    unsigned char le[8];
+    for (int i = 0; i < 8; i++)
+        le[i] = (unsigned char)((uint64_t)padded >> (8 * i));
+    int bad = fwrite(le, 1, 8, f) != 8 || fwrite(header, 1, len, f) != len;
+    for (size_t i = len; i < padded && !bad; i++)
+        bad |= fputc(' ', f) == EOF;
+    for (size_t i = 0; i < data_len && !bad; i++)
+        bad |= fputc(data ? ((const unsigned char *)data)[i] : 0, f) == EOF;
+    bad |= fclose(f) != 0;
+    return bad ? -1 : 0;
+}
+
 int ck_exists(const char *path)
 {
     struct stat sb;

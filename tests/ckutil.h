@@ -22,6 +22,10 @@ int ck_write_model(const char *dir, int layers, int hidden, int shards, kbit_dty
  * written directly (not through the writer). Returns 0 or -1. */
 int ck_write_many(const char *path, int64_t count);
 
+/* A .safetensors file with this header text (padded to 8) and data_len data
+ * bytes (data, or zeros when NULL). Returns 0 or -1. */
+int ck_write_st(const char *path, const char *header, const void *data, size_t data_len);
+
 /* A whole file as a NUL-terminated malloc'd string (*len its length); NULL if
  * it cannot be read. */
 char *ck_read_file(const char *path, size_t *len);

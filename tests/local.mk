@@ -32,7 +32,8 @@ kbit_test_progs = \
 	tests/test_int8_bad_input \
 	tests/test_gemm4 \
 	tests/test_gemm4_bad \
-	tests/test_errors
+	tests/test_errors \
+	tests/test_ckhostile
 check_PROGRAMS += $(kbit_test_progs)
 TESTS += $(kbit_test_progs)
 
@@ -96,6 +97,12 @@ tests_test_errors_CPPFLAGS = $(kbit_test_cppflags)
 tests_test_errors_CFLAGS = $(kbit_test_cflags)
 tests_test_errors_LDADD = $(kbit_test_libs)
 tests_test_errors_LDFLAGS = $(kbit_test_linkflags)
+
+tests_test_ckhostile_SOURCES = tests/test_ckhostile.c
+tests_test_ckhostile_CPPFLAGS = $(kbit_test_cppflags)
+tests_test_ckhostile_CFLAGS = $(kbit_test_cflags)
+tests_test_ckhostile_LDADD = $(kbit_test_libs)
+tests_test_ckhostile_LDFLAGS = $(kbit_test_linkflags)
 
 # libFuzzer target (configure --enable-fuzz, clang): the checkpoint reader.
 if KBIT_FUZZ

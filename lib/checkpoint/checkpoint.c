@@ -128,8 +128,7 @@ static kbit_status locate_dir(const char *dir, kbit_checkpoint *ck)
     int kind_cfg = cfg ? kbit_file_kind(cfg) : 0, kind_idx = idx ? kbit_file_kind(idx) : 0;
     int kind_single = single ? kbit_file_kind(single) : 0;
     if (st == KBIT_OK && (kind_cfg > 1 || kind_idx > 1 || (kind_idx == 0 && kind_single > 1))) {
-        const char *bad = kind_cfg > 1 ? cfg : kind_idx > 1 ? idx : single;
-        st = kbit_error(KBIT_EIO, "%s is not a regular file", bad);
+        st = kbit_file_refuse(kind_cfg > 1 ? cfg : kind_idx > 1 ? idx : single);
     }
     if (st == KBIT_OK && kind_cfg == 1) {
         st = kbit_file_read_text(cfg, KBIT_CK_JSON_FILE_MAX, &ck->config, &ck->config_len);

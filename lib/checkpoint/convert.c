@@ -416,8 +416,7 @@ static kbit_status copy_dir(conv *c, const char *from, const char *to, int top,
             else
                 st = copy_dir(c, src, dst, 0, &link);
         } else if (kind == 3) {
-            st = kbit_error(KBIT_EIO, "%s is not a regular file or a directory (a FIFO, socket, "
-                            "device or dangling link): it cannot be copied", src);
+            st = kbit_file_refuse(src); /* a FIFO, socket, device or dangling link */
         }
         free(src);
         free(dst);

@@ -109,6 +109,14 @@ kbit_status kbit_file_read_text(const char *path, size_t max, char **text, size_
     return KBIT_OK;
 }
 
+kbit_status kbit_file_refuse(const char *path)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return kbit_error(KBIT_EIO, "%s: %s", path, strerror(errno));
+    return kbit_error(KBIT_EIO, "%s is %s, not a regular file", path, kind_name(sb.st_mode));
+}
+
 int kbit_file_kind(const char *path)
 {
     struct stat sb;

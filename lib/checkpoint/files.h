@@ -32,6 +32,9 @@ kbit_status kbit_file_read_text(const char *path, size_t max, char **text, size_
  * directory, 3 something else (FIFO, socket, device, dangling link). */
 int kbit_file_kind(const char *path);
 
+/* KBIT_EIO: "path is a FIFO (a directory, ...), not a regular file". */
+kbit_status kbit_file_refuse(const char *path);
+
 /* Copy a regular file (from kbit_file_open_read's rules) to a new file `to`
  * (O_EXCL). KBIT_EIO naming the file on failure. */
 kbit_status kbit_file_copy(const char *from, const char *to);

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "checkpoint/limits.h"
+#include "checkpoint/pyjson.h"
 #include "checkpoint/stwrite.h"
 #include "runtime/error.h"
 
@@ -175,32 +176,77 @@ static int by_layout(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
-/* The header JSON (compact). With `bound`, late tensors get the largest
- * values they may take, so the text is at least as long as the final one. */
+/* A JSON string as jansson's compact dump writes it (UTF-8 kept). */
+static void put_string(kbit_buf *b, const char *s, size_t len)
+{
+    kbit_buf_append(b, "\"", 1);
+    size_t run = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        kbit_buf_append(b, s + run, i - run);
+        run = i + 1;
+        char esc[8];
+        const char *named = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\n' ? "\\n"
+                          : c == '\r' ? "\\r" : c == '\t' ? "\\t" : c == '\b' ? "\\b"
+                          : c == '\f' ? "\\f" : NULL;
+        if (named == NULL) {
+            snprintf(esc, sizeof esc, "\\u%04X", c);
+            named = esc;
+        }
+        kbit_buf_puts(b, named);
+    }
+    kbit_buf_append(b, s + run, len - run);
+    kbit_buf_append(b, "\"", 1);
+}
+
+/* The header JSON (compact), written directly: one pass, no tree (a file
+ * may hold KBIT_CHECKPOINT_MAX_TENSORS tensors). With `bound`, late tensors
+ * get the largest values they may take, so the text is at least as long as
+ * the final one. NULL when out of memory. */
 static char *header_json(const kbit_stw *w, int bound)
 {
-    json_t *root = json_object();
-    if (root == NULL)
-        return NULL;
+    kbit_buf b = { 0 };
+    char num[96];
     uint64_t late_end = w->fixed_end + (uint64_t)KBIT_CK_LATE_MAX * w->count;
-    int bad = json_object_set(root, "__metadata__", w->meta) != 0;
-    for (size_t i = 0; i < w->count && !bad; i++) {
-        const stw_tensor *t = &w->t[i];
-        json_t *shape = json_array();
-        bad |= shape == NULL;
-        for (int d = 0; d < t->ndim && !bad; d++) {
-            int64_t v = t->late && bound ? KBIT_CK_LATE_MAX : t->shape[d];
-            bad |= json_array_append_new(shape, json_integer(v)) != 0;
-        }
-        uint64_t b = t->late && bound ? late_end : t->offset;
-        uint64_t e = t->late && bound ? late_end : t->offset + t->nbytes;
-        json_t *entry = json_pack("{s:s,s:o,s:[I,I]}", "dtype", t->st_dtype, "shape", shape,
-                                  "data_offsets", (json_int_t)b, (json_int_t)e);
-        bad |= entry == NULL || json_object_set_new(root, t->name, entry) != 0;
+    kbit_buf_puts(&b, "{\"__metadata__\":{");
+    const char *key;
+    json_t *value;
+    int first = 1;
+    json_object_foreach(w->meta, key, value) {
+        if (!first)
+            kbit_buf_append(&b, ",", 1);
+        first = 0;
+        put_string(&b, key, strlen(key));
+        kbit_buf_append(&b, ":", 1);
+        put_string(&b, json_string_value(value), json_string_length(value));
     }
-    char *text = bad ? NULL : json_dumps(root, JSON_COMPACT);
-    json_decref(root);
-    return text;
+    kbit_buf_append(&b, "}", 1);
+    for (size_t i = 0; i < w->count; i++) {
+        const stw_tensor *t = &w->t[i];
+        kbit_buf_append(&b, ",", 1);
+        put_string(&b, t->name, strlen(t->name));
+        kbit_buf_puts(&b, ":{\"dtype\":");
+        put_string(&b, t->st_dtype, strlen(t->st_dtype));
+        kbit_buf_puts(&b, ",\"shape\":[");
+        for (int d = 0; d < t->ndim; d++) {
+            long long v = t->late && bound ? KBIT_CK_LATE_MAX : (long long)t->shape[d];
+            snprintf(num, sizeof num, "%s%lld", d ? "," : "", v);
+            kbit_buf_puts(&b, num);
+        }
+        uint64_t lo = t->late && bound ? late_end : t->offset;
+        uint64_t hi = t->late && bound ? late_end : t->offset + t->nbytes;
+        snprintf(num, sizeof num, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)lo,
+                 (unsigned long long)hi);
+        kbit_buf_puts(&b, num);
+    }
+    kbit_buf_append(&b, "}", 1);
+    if (b.failed) {
+        kbit_buf_free(&b);
+        return NULL;
+    }
+    return b.data;
 }
 
 kbit_status kbit_stw_layout(kbit_stw *w)
