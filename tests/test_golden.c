@@ -857,6 +857,8 @@ static void run_file(const char *path, target *targets, int ntargets)
     base = base ? base + 1 : path;
     kbit_st_file *st = NULL;
     kbit_status s = kbit_st_open(path, &st);
+    if (s == KBIT_OK)
+        s = kbit_st_load_all(st);
     if (!tap_ok(s == KBIT_OK, "%s: read and validated", base)) {
         tap_diag("%s", kbit_last_error());
         return;

@@ -325,7 +325,8 @@ int main(int argc, char **argv)
     char *path = argc > 1 ? str_printf("%s", argv[1])
                           : str_printf("%s/int8.safetensors", vectors_dir());
     kbit_st_file *st = NULL;
-    if (!tap_ok(kbit_st_open(path, &st) == KBIT_OK, "%s: read and validated", path))
+    if (!tap_ok(kbit_st_open(path, &st) == KBIT_OK && kbit_st_load_all(st) == KBIT_OK,
+                "%s: read and validated", path))
         tap_bail("%s", kbit_last_error());
     json_error_t jerr;
     const char *text = kbit_st_metadata(st, "cases");

@@ -254,7 +254,7 @@ int main(void)
 {
     char *path = str_printf("%s/optim.safetensors", vectors_dir());
     kbit_st_file *st = NULL;
-    if (kbit_st_open(path, &st) != KBIT_OK)
+    if (kbit_st_open(path, &st) != KBIT_OK || kbit_st_load_all(st) != KBIT_OK)
         tap_bail("%s: %s", path, kbit_last_error());
     const char *text = kbit_st_metadata(st, "cases");
     json_error_t jerr;

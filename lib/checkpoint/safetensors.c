@@ -29,6 +29,7 @@ struct kbit_st_file {
     const char **meta_keys;
     const char **meta_values;
     size_t meta_count;
+    unsigned char *loaded; /* kbit_st_load_all */
 };
 
 /* Every dtype of the safetensors format, with its size and kbit equivalent. */
@@ -73,6 +74,7 @@ void kbit_st_close(kbit_st_file *f)
     if (f->root)
         json_decref(f->root);
     free(f->tensors);
+    free(f->loaded);
     free(f->by_name);
     free(f->meta_keys);
     free(f->meta_values);
@@ -336,6 +338,21 @@ kbit_status kbit_st_open(const char *path, kbit_st_file **out)
 const char *kbit_st_path(const kbit_st_file *f)
 {
     return f->path;
+}
+
+kbit_status kbit_st_load_all(kbit_st_file *f)
+{
+    uint64_t start = f->count ? f->tensors[0].file_offset - f->tensors[0].offset : 0;
+    uint64_t len = f->size - start;
+    if (f->loaded != NULL || f->count == 0)
+        return KBIT_OK;
+    if (len > SIZE_MAX - 1 || (f->loaded = malloc((size_t)len + 1)) == NULL)
+        return kbit_error(KBIT_ENOMEM, "safetensors %s: out of memory for %llu bytes", f->path,
+                          (unsigned long long)len);
+    kbit_status st = kbit_file_pread(f->fd, f->path, f->loaded, (size_t)len, start);
+    for (size_t i = 0; i < f->count && st == KBIT_OK; i++)
+        f->tensors[i].data = f->loaded + f->tensors[i].offset;
+    return st;
 }
 
 kbit_status kbit_st_read(const kbit_st_tensor *t, uint64_t from, void *buf, size_t len)

@@ -34,6 +34,9 @@ typedef struct kbit_st_tensor {
     uint64_t offset;       /* begin of the data, relative to the data area */
     uint64_t file_offset;  /* ... and in the file */
     const kbit_st_file *file;
+    /* The bytes in memory after kbit_st_load_all (tests, small files); NULL
+     * otherwise. Not aligned to elem_size: read with memcpy. */
+    const void *data;
 } kbit_st_tensor;
 
 /* Open and validate a file (it stays open until kbit_st_close). KBIT_EIO if it
@@ -42,6 +45,11 @@ typedef struct kbit_st_tensor {
 kbit_status kbit_st_open(const char *path, kbit_st_file **out);
 void kbit_st_close(kbit_st_file *f);
 const char *kbit_st_path(const kbit_st_file *f);
+
+/* Read the whole data area into memory once and point every tensor's data
+ * at its bytes (for tests and small files; the library itself reads each
+ * tensor when it needs it). */
+kbit_status kbit_st_load_all(kbit_st_file *f);
 
 /* Bytes [from, from + len) of tensor t into buf. KBIT_EIO naming the file and
  * the tensor when the read fails or the file has become shorter. */
