@@ -33,7 +33,8 @@ kbit_test_progs = \
 	tests/test_gemm4 \
 	tests/test_gemm4_bad \
 	tests/test_errors \
-	tests/test_ckhostile
+	tests/test_ckhostile \
+	tests/test_signals
 check_PROGRAMS += $(kbit_test_progs)
 TESTS += $(kbit_test_progs)
 
@@ -103,6 +104,13 @@ tests_test_ckhostile_CPPFLAGS = $(kbit_test_cppflags)
 tests_test_ckhostile_CFLAGS = $(kbit_test_cflags)
 tests_test_ckhostile_LDADD = $(kbit_test_libs)
 tests_test_ckhostile_LDFLAGS = $(kbit_test_linkflags)
+
+# Signals sent to the built `kbit quantize`.
+tests_test_signals_SOURCES = tests/test_signals.c
+tests_test_signals_CPPFLAGS = $(kbit_test_cppflags) -DKBIT_TOOL='"$(abs_top_builddir)/tools/kbit"'
+tests_test_signals_CFLAGS = $(kbit_test_cflags)
+tests_test_signals_LDADD = $(kbit_test_libs)
+tests_test_signals_LDFLAGS = $(kbit_test_linkflags)
 
 # libFuzzer target (configure --enable-fuzz, clang): the checkpoint reader.
 if KBIT_FUZZ

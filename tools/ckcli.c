@@ -1,11 +1,18 @@
 /* tools/ckcli.c - shared by the checkpoint verbs (see ckcli.h). */
 #include <config.h>
 
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 #include "ckcli.h"
 
@@ -117,4 +124,71 @@ kbit_device *ckcli_open_device(const char *verb, const char *spec)
         return NULL;
     }
     return dev;
+}
+
+void ckcli_supervise(const char *verb, const char *out)
+{
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGCHLD);
+    /* blocked before the fork: no signal can fall between fork and wait */
+    if (sigprocmask(SIG_BLOCK, &set, &old) != 0)
+        return; /* no supervision: run the verb here */
+    fflush(NULL);
+    pid_t parent = getpid();
+    pid_t child = fork();
+    if (child < 0) {
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        return;
+    }
+    if (child == 0) {
+#ifdef __linux__
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+#endif
+        if (getppid() != parent)
+            _exit(1); /* the parent died before the line above */
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        return;
+    }
+    int got = 0, status = 0;
+    for (;;) {
+        int sig = sigwaitinfo(&set, NULL);
+        if (sig < 0 && errno == EINTR)
+            continue;
+        if (sig == SIGCHLD || sig < 0) {
+            pid_t w = waitpid(child, &status, sig < 0 ? 0 : WNOHANG);
+            if (w == child)
+                break;
+            if (w < 0 && errno != EINTR)
+                break;
+            continue;
+        }
+        if (!got) {
+            got = sig;
+            kill(child, SIGKILL);
+        }
+    }
+    if (got || WIFSIGNALED(status)) {
+        int removed = 0;
+        kbit_checkpoint_remove_stale(out, &removed);
+        int sig = got ? got : WTERMSIG(status);
+        fprintf(stderr, "kbit %s: %s by signal %d (%s); %s was not written%s\n", verb,
+                got ? "interrupted" : "the conversion was killed", sig, strsignal(sig), out,
+                removed ? ", its temporary removed" : "");
+        fflush(stderr);
+        if (!got)
+            _exit(128 + sig); /* the child crashed: say so, do not crash here too */
+        signal(sig, SIG_DFL);
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        sigset_t one;
+        sigemptyset(&one);
+        sigaddset(&one, sig);
+        sigprocmask(SIG_UNBLOCK, &one, NULL);
+        raise(sig);
+        _exit(128 + sig);
+    }
+    exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
 }

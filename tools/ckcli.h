@@ -38,6 +38,16 @@ void ckcli_format_bytes(uint64_t bytes, char *out, size_t len);
 /* A JSON string (quotes, escapes) to f. */
 void ckcli_json_string(FILE *f, const char *s);
 
+/* For the verbs that write OUT (quantize, dequantize): the rest of the verb
+ * runs in a child process and this one waits for it. On SIGINT, SIGTERM or
+ * SIGHUP it kills the child, removes the child's temporary next to OUT
+ * (kbit_checkpoint_remove_stale: the child is gone) and dies of the same
+ * signal; when the child dies of a signal itself, its temporary is removed
+ * too. The child dies with this process (SIGKILL of both leaves a
+ * temporary, which the next run on OUT removes). Returns only in the child;
+ * the parent exits with the child's status. */
+void ckcli_supervise(const char *verb, const char *out);
+
 /* Open the device for a verb; prints the error and returns NULL. */
 kbit_device *ckcli_open_device(const char *verb, const char *spec);
 

@@ -72,6 +72,7 @@ int kbit_cmd_dequantize(int argc, char **argv)
         return 2;
     }
     const char *in = argv[optind], *out = argv[optind + 1];
+    ckcli_supervise("dequantize", out); /* a signal removes the temporary */
     kbit_device *dev = ckcli_open_device("dequantize", device);
     if (dev == NULL)
         return 1;

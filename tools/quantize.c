@@ -171,6 +171,7 @@ int kbit_cmd_quantize(int argc, char **argv)
     if (o.bits == 8 && !type_given)
         o.quant_type = KBIT_FP4;
     const char *in = argv[optind], *out = argv[optind + 1];
+    ckcli_supervise("quantize", out); /* a signal removes the temporary */
     kbit_device *dev = ckcli_open_device("quantize", device);
     if (dev == NULL) {
         free(skip);
