@@ -140,8 +140,19 @@ typedef struct kbit_device_info {
 
 KBIT_API kbit_status kbit_device_get_info(kbit_device *device, kbit_device_info *info);
 
-/* CPU: number of worker threads used by ops on this device (>= 1). Results
- * never depend on it. GPU drivers accept only 1. */
+/* Most worker threads a device may be given. */
+#define KBIT_MAX_THREADS 1024
+
+/* CPU: number of worker threads used by ops on this device, 1 ..
+ * KBIT_MAX_THREADS (else KBIT_EINVAL). Results never depend on it. GPU
+ * drivers accept only 1. The threads are started once here, as a trial:
+ * when the process cannot run that many (a limit such as ulimit -u,
+ * RLIMIT_AS or a cgroup's pids.max), KBIT_ENOMEM says how many it could and
+ * the device keeps its previous count, so an op never meets a thread team
+ * that cannot start (OpenMP would end the process). kbit_device_open lowers
+ * the default count (OpenMP's, usually the number of cores) the same way.
+ * The trial cannot see a limit reached later (threads started after it, or
+ * one OpenMP team per application thread that calls ops on the device). */
 KBIT_API kbit_status kbit_device_set_threads(kbit_device *device, int threads);
 
 /* Hand the device a framework's native stream or queue (cudaStream_t,

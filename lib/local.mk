@@ -10,7 +10,8 @@ libkbit_core_la_SOURCES = \
 	lib/runtime/dtype.c \
 	lib/runtime/plugin.c lib/runtime/registry.c lib/runtime/registry.h \
 	lib/runtime/device.c lib/runtime/device.h \
-	lib/runtime/check.c lib/runtime/check.h
+	lib/runtime/check.c lib/runtime/check.h \
+	lib/runtime/threads.c lib/runtime/threads.h
 libkbit_core_la_SOURCES += \
 	lib/ops/maps.c lib/ops/maps.h \
 	lib/ops/pairsum.c lib/ops/pairsum.h \

@@ -34,7 +34,8 @@ kbit_test_progs = \
 	tests/test_gemm4_bad \
 	tests/test_errors \
 	tests/test_ckhostile \
-	tests/test_signals
+	tests/test_signals \
+	tests/test_threads
 check_PROGRAMS += $(kbit_test_progs)
 TESTS += $(kbit_test_progs)
 
@@ -111,6 +112,12 @@ tests_test_signals_CPPFLAGS = $(kbit_test_cppflags) -DKBIT_TOOL='"$(abs_top_buil
 tests_test_signals_CFLAGS = $(kbit_test_cflags)
 tests_test_signals_LDADD = $(kbit_test_libs)
 tests_test_signals_LDFLAGS = $(kbit_test_linkflags)
+
+tests_test_threads_SOURCES = tests/test_threads.c
+tests_test_threads_CPPFLAGS = $(kbit_test_cppflags)
+tests_test_threads_CFLAGS = $(kbit_test_cflags)
+tests_test_threads_LDADD = $(kbit_test_libs)
+tests_test_threads_LDFLAGS = $(kbit_test_linkflags)
 
 # libFuzzer target (configure --enable-fuzz, clang): the checkpoint reader.
 if KBIT_FUZZ
