@@ -24,6 +24,7 @@ libkbit_core_la_SOURCES += \
 	lib/checkpoint/files.c lib/checkpoint/files.h \
 	lib/checkpoint/safetensors.c lib/checkpoint/safetensors.h \
 	lib/checkpoint/pyjson.c lib/checkpoint/pyjson.h \
+	lib/checkpoint/jsonload.c lib/checkpoint/jsonload.h \
 	lib/checkpoint/stwrite.c lib/checkpoint/stwrite.h \
 	lib/checkpoint/bnb.c lib/checkpoint/bnb.h \
 	lib/checkpoint/checkpoint.c lib/checkpoint/checkpoint.h \

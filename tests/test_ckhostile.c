@@ -13,7 +13,9 @@
  *    ones (their pid, or their lock) kept, a set-aside OUT put back;
  *  - limits (limits.h): what the writer accepts the reader reads back, so an
  *    empty weight of shape [0, 2^63-1], names over 1024 bytes and auxiliary
- *    names that would be are refused cleanly. */
+ *    names that would be are refused cleanly (point 6);
+ *  - config.json as Python's json reads it, back as its json.dumps writes it,
+ *    and the real reason when it refuses one (point 8). */
 #include "config.h"
 
 #include <errno.h>
@@ -492,6 +494,111 @@ static void limits(void)
            "file, names", KBIT_CHECKPOINT_MAX_TENSORS);
 }
 
+
+/* ------------------------------------------------------------------ */
+/* config.json as Python's json reads it                                */
+
+/* Everything Python's json.loads accepts that strict JSON readers refuse. */
+static const char config_in[] =
+    "{\"model_type\": \"llama\", \"big\": 123456789012345678901234567890, \"neg_big\": -99999999999999999999,\n"
+    " \"int64max\": 9223372036854775807, \"nul\": \"a\\u0000b\", \"key\\u0000nul\": 1, \"nan\": NaN, \"inf\": Infinity,\n"
+    " \"ninf\": -Infinity, \"huge\": 1e400, \"tiny\": 1e-400, \"negzero\": -0.0, \"lone\": \"\\ud800x\\udfff\",\n"
+    " \"pair\": \"\\ud83d\\ude00\", \"dup\": 1, \"dup\": 2, \"eps\": 1e-06, \"list\": [1, 2.5, [], {}, null, true, false],\n"
+    " \"unicode\": \"h\\u00e9llo \\u4e16\", \"esc\": \"tab\\there \\\"q\\\" back\\\\slash /\", \"torch_dtype\": \"float16\",\n"
+    " \"quantization_config\": {\"old\": 1}}\n";
+
+/* CPython 3.11: d = json.loads(config_in); del d["quantization_config"];
+ * json.dumps(d, indent=2, sort_keys=True) + "\n" (as transformers writes it). */
+static const char config_out[] =
+    "{\n"
+    "  \"big\": 123456789012345678901234567890,\n"
+    "  \"dup\": 2,\n"
+    "  \"eps\": 1e-06,\n"
+    "  \"esc\": \"tab\\there \\\"q\\\" back\\\\slash /\",\n"
+    "  \"huge\": Infinity,\n"
+    "  \"inf\": Infinity,\n"
+    "  \"int64max\": 9223372036854775807,\n"
+    "  \"key\\u0000nul\": 1,\n"
+    "  \"list\": [\n"
+    "    1,\n"
+    "    2.5,\n"
+    "    [],\n"
+    "    {},\n"
+    "    null,\n"
+    "    true,\n"
+    "    false\n"
+    "  ],\n"
+    "  \"lone\": \"\\ud800x\\udfff\",\n"
+    "  \"model_type\": \"llama\",\n"
+    "  \"nan\": NaN,\n"
+    "  \"neg_big\": -99999999999999999999,\n"
+    "  \"negzero\": -0.0,\n"
+    "  \"ninf\": -Infinity,\n"
+    "  \"nul\": \"a\\u0000b\",\n"
+    "  \"pair\": \"\\ud83d\\ude00\",\n"
+    "  \"tiny\": 0.0,\n"
+    "  \"torch_dtype\": \"float16\",\n"
+    "  \"unicode\": \"h\\u00e9llo \\u4e16\"\n"
+    "}\n";
+
+/* Configs json.loads refuses, and a word of the reason it gives. */
+static const struct {
+    const char *text, *reason, *what;
+} bad_configs[] = {
+    { "{\"a\": 1,}", "Expecting property name", "a trailing comma" },
+    { "{\"a\": \"x\ty\"}", "control character", "a raw tab in a string" },
+    { "\xef\xbb\xbf{\"a\": 1}", "BOM", "a byte-order mark" },
+    { "{\"a\": \"\xff\"}", "UTF-8", "invalid UTF-8" },
+    { "[1, 2]", "an array", "an array, not an object" },
+    { "{\"a\": 1} {}", "Extra data", "two values" },
+    { "{\"a\": nan}", "Expecting value", "nan in lower case" },
+};
+
+static void config_json(void)
+{
+    char *model = path_in("%s", "cfg-model"), *out = path_in("%s", "cfg-nf4");
+    char *back = path_in("%s", "cfg-back"), p[1200];
+    if (ck_write_model(model, 1, 32, 1, KBIT_F16, 9) != 0)
+        tap_bail("cannot write %s", model);
+    snprintf(p, sizeof p, "%s/config.json", model);
+    ck_write_file(p, config_in, sizeof config_in - 1);
+    kbit_status st = kbit_checkpoint_quantize(dev, model, out, NULL, NULL);
+    kbit_status st2 = st == KBIT_OK ? kbit_checkpoint_dequantize(dev, out, back, KBIT_F16, 0,
+                                                                 NULL, NULL, NULL)
+                                    : st;
+    snprintf(p, sizeof p, "%s/config.json", back);
+    size_t len = 0;
+    char *text = ck_read_file(p, &len);
+    int same = text && len == sizeof config_out - 1 && memcmp(text, config_out, len) == 0;
+    if (!tap_ok(st == KBIT_OK && st2 == KBIT_OK && same,
+                "config.json with big integers, NaN/Infinity, 1e400, \\u0000, lone surrogates, "
+                "repeated keys: quantized, and back as Python's json.dumps writes it"))
+        tap_diag("%s / %s: %s; got:\n%s", kbit_strerror(st), kbit_strerror(st2),
+                 kbit_last_error(), text ? text : "(none)");
+    free(text);
+    snprintf(p, sizeof p, "%s/config.json", out);
+    text = ck_read_file(p, NULL);
+    tap_ok(text && strstr(text, "\"big\": 123456789012345678901234567890,") &&
+               strstr(text, "\"quantization_config\": {\n    \"_load_in_4bit\": true") &&
+               !strstr(text, "\"old\""),
+           "the quantized config keeps them and has the new quantization_config");
+    free(text);
+    ck_rm_rf(out);
+    ck_rm_rf(back);
+    for (size_t i = 0; i < sizeof bad_configs / sizeof bad_configs[0]; i++) {
+        snprintf(p, sizeof p, "%s/config.json", model);
+        ck_write_file(p, bad_configs[i].text, strlen(bad_configs[i].text));
+        st = kbit_checkpoint_quantize(dev, model, out, NULL, NULL);
+        const char *m = kbit_last_error();
+        if (!tap_ok(st == KBIT_EFORMAT && strstr(m, bad_configs[i].reason) && strstr(m, "config.json") &&
+                        !ck_exists(out),
+                    "config.json with %s: KBIT_EFORMAT naming the reason (%s)", bad_configs[i].what,
+                    bad_configs[i].reason))
+            tap_diag("got %s: %s", kbit_strerror(st), m);
+    }
+    ck_rm_rf(model);
+}
+
 int main(void)
 {
     root = ck_scratch_dir("test_ckhostile");
@@ -501,6 +608,7 @@ int main(void)
     fifos();
     truncation();
     stale();
+    config_json();
     scale();
     kbit_device_close(dev);
     ck_rm_rf(root);

@@ -145,6 +145,9 @@ static void malformed_files(void)
         { "{\"__metadata__\":{\"k\":1}}", 0, "__metadata__", "a metadata value that is not a string" },
         { "{\"\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1, "empty", "an empty tensor name" },
         { "{} x", 0, "JSON", "garbage after the header object" },
+        { "{\"a\\u0000b\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1, "u0000", "a NUL in a tensor name" },
+        { "{\"a\\ud800\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1, "surrogate", "an unpaired surrogate in a name" },
+        { "{\"a\":{\"dtype\":\"U8\",\"shape\":[NaN],\"data_offsets\":[0,1]}}", 1, "Expecting value", "NaN (Python's, not JSON)" },
         { "{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,18446744073709551615]}}", 1, "JSON", "an offset beyond int64" },
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "checkpoint/bnb.h"
+#include "checkpoint/jsonload.h"
 #include "checkpoint/limits.h"
 #include "runtime/error.h"
 #include "checkpoint/safetensors.h"
@@ -130,11 +131,11 @@ static kbit_status parse_blob_object(const json_t *o, kbit_quant_type suffix_typ
 kbit_status kbit_bnb_parse_blob(const void *bytes, size_t len, kbit_quant_type suffix_type,
                                 const char *where, kbit_bnb_qs *out)
 {
-    json_error_t jerr;
-    json_t *o = json_loadb(bytes, len, JSON_REJECT_DUPLICATES, &jerr);
+    kbit_json_error jerr;
+    json_t *o = kbit_json_parse(bytes, len, KBIT_JSON_STRICT, NULL, &jerr);
     if (o == NULL)
-        return kbit_error(KBIT_EFORMAT, "%s: the quant state is not valid JSON (%s)", where,
-                          jerr.text);
+        return kbit_error(jerr.out_of_memory ? KBIT_ENOMEM : KBIT_EFORMAT,
+                          "%s: the quant state is not valid JSON (%s)", where, jerr.text);
     kbit_bnb_qs q;
     memset(&q, 0, sizeof q);
     kbit_status st = json_is_object(o)

@@ -115,6 +115,45 @@ static kbit_status check_index(const char *path, json_t *index, const kbit_check
     return KBIT_OK;
 }
 
+static const char *json_kind(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "an object";
+    case JSON_ARRAY: return "an array";
+    case JSON_STRING: return "a string";
+    case JSON_INTEGER:
+    case JSON_REAL: return "a number";
+    case JSON_TRUE:
+    case JSON_FALSE: return "a boolean";
+    case JSON_NULL: return "null";
+    }
+    return "not an object";
+}
+
+kbit_status kbit_ck_parse_config(const char *where, const char *text, size_t len, json_t **out,
+                                 kbit_json_raw *raw)
+{
+    kbit_json_raw mine = { 0 };
+    kbit_json_error jerr;
+    json_t *c = kbit_json_parse(text, len, KBIT_JSON_PYTHON, raw ? raw : &mine, &jerr);
+    kbit_status st = KBIT_OK;
+    if (c == NULL)
+        st = kbit_error(jerr.out_of_memory ? KBIT_ENOMEM : KBIT_EFORMAT,
+                        "%s is not JSON that Python's json module reads: %s", where, jerr.text);
+    else if (!json_is_object(c))
+        st = kbit_error(KBIT_EFORMAT, "%s holds %s, not a JSON object", where, json_kind(c));
+    if (raw == NULL)
+        kbit_json_raw_free(&mine);
+    if (st != KBIT_OK || out == NULL) {
+        json_decref(c);
+        if (raw)
+            raw->count = 0;
+        return st;
+    }
+    *out = c;
+    return KBIT_OK;
+}
+
 /* Find the files of a directory checkpoint: config.json (optional), the
  * index or model.safetensors. */
 static kbit_status locate_dir(const char *dir, kbit_checkpoint *ck)
@@ -132,21 +171,20 @@ static kbit_status locate_dir(const char *dir, kbit_checkpoint *ck)
     }
     if (st == KBIT_OK && kind_cfg == 1) {
         st = kbit_file_read_text(cfg, KBIT_CK_JSON_FILE_MAX, &ck->config, &ck->config_len);
-        json_error_t jerr;
-        json_t *c = st == KBIT_OK ? json_loads(ck->config, 0, &jerr) : NULL;
-        if (st == KBIT_OK && !json_is_object(c))
-            st = kbit_error(KBIT_EFORMAT, "%s is not a JSON object%s%s", cfg, c ? "" : ": ",
-                            c ? "" : jerr.text);
-        json_decref(c);
+        if (st == KBIT_OK)
+            st = kbit_ck_parse_config(cfg, ck->config, ck->config_len, NULL, NULL);
     }
     if (st == KBIT_OK && kind_idx == 1) {
         char *text = NULL;
-        json_error_t jerr;
-        st = kbit_file_read_text(idx, KBIT_CK_JSON_FILE_MAX, &text, NULL);
-        json_t *index = st == KBIT_OK ? json_loads(text, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+        kbit_json_error jerr;
+        size_t tlen = 0;
+        st = kbit_file_read_text(idx, KBIT_CK_JSON_FILE_MAX, &text, &tlen);
+        json_t *index = st == KBIT_OK ? kbit_json_parse(text, tlen, KBIT_JSON_STRICT, NULL, &jerr)
+                                      : NULL;
         free(text);
         if (st == KBIT_OK && index == NULL)
-            st = kbit_error(KBIT_EFORMAT, "%s is not valid JSON: %s", idx, jerr.text);
+            st = kbit_error(jerr.out_of_memory ? KBIT_ENOMEM : KBIT_EFORMAT,
+                            "%s is not valid JSON: %s", idx, jerr.text);
         if (st == KBIT_OK)
             st = index_shards(idx, index, ck);
         for (size_t i = 0; st == KBIT_OK && i < ck->nshards; i++) {

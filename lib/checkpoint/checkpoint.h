@@ -5,6 +5,7 @@
 #define KBIT_LIB_CHECKPOINT_H
 
 #include "checkpoint/bnb.h"
+#include "checkpoint/jsonload.h"
 #include "kbit.h"
 #include "checkpoint/safetensors.h"
 #include "runtime/device.h"
@@ -34,6 +35,12 @@ struct kbit_checkpoint {
     ck_entry *e;           /* sorted by name */
     size_t count;
 };
+
+/* Parse config.json as Python's json.loads does (jsonload.h): a JSON object
+ * or KBIT_EFORMAT naming `where` and the real reason (KBIT_ENOMEM). With out,
+ * the tree (and its raw nodes in raw) is returned. */
+kbit_status kbit_ck_parse_config(const char *where, const char *text, size_t len, json_t **out,
+                                 kbit_json_raw *raw);
 
 /* "dir/name" in a new string (NULL when out of memory). */
 char *kbit_ck_join(const char *dir, const char *name);

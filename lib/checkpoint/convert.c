@@ -330,12 +330,13 @@ static kbit_status write_text(const char *path, const char *text, size_t len)
     return st;
 }
 
-static kbit_status write_json(const char *dir, const char *name, const json_t *v)
+static kbit_status write_json(const char *dir, const char *name, const json_t *v,
+                              const kbit_json_raw *raw)
 {
     kbit_buf b = { 0 };
     char *path = kbit_ck_join(dir, name);
     kbit_status st = KBIT_OK;
-    if (path == NULL || kbit_pyjson_dump(&b, v, 2, 1) != 0)
+    if (path == NULL || kbit_pyjson_dump_raw(&b, v, 2, 1, raw) != 0)
         st = kbit_error(KBIT_ENOMEM, "out of memory writing %s", name);
     kbit_buf_puts(&b, "\n"); /* transformers ends its JSON files with a newline */
     if (st == KBIT_OK)
@@ -430,21 +431,31 @@ static kbit_status write_config(const conv *c, const char *tmp)
 {
     if (c->ck->config == NULL)
         return KBIT_OK;
-    json_t *cfg = json_loads(c->ck->config, 0, NULL);
-    if (!json_is_object(cfg)) {
-        json_decref(cfg);
-        return kbit_error(KBIT_EFORMAT, "config.json is not a JSON object");
+    /* the whole file comes back as Python's json.dumps(indent=2,
+     * sort_keys=True) writes it, every value as json.loads read it */
+    /* quantization_config is made before the tree is read: raw nodes are
+     * known by address, so no value may be allocated after the old
+     * quantization_config (which may hold some) is freed */
+    json_t *q = c->q ? kbit_bnb_quant_config(c->q) : NULL;
+    if (c->q && q == NULL)
+        return kbit_error(KBIT_ENOMEM, "config.json: out of memory for quantization_config");
+    json_t *cfg = NULL;
+    kbit_json_raw raw = { 0 };
+    kbit_status st = kbit_ck_parse_config("config.json", c->ck->config, c->ck->config_len, &cfg,
+                                          &raw);
+    if (st != KBIT_OK) {
+        json_decref(q);
+        kbit_json_raw_free(&raw);
+        return st;
     }
-    if (c->q) {
-        json_t *q = kbit_bnb_quant_config(c->q);
-        if (q == NULL || json_object_set_new(cfg, "quantization_config", q) != 0) {
-            json_decref(cfg);
-            return kbit_error(KBIT_ENOMEM, "config.json: out of memory for quantization_config");
-        }
-    } else
+    if (q != NULL && json_object_set_new(cfg, "quantization_config", q) != 0)
+        st = kbit_error(KBIT_ENOMEM, "config.json: out of memory for quantization_config");
+    else if (q == NULL)
         json_object_del(cfg, "quantization_config");
-    kbit_status st = write_json(tmp, "config.json", cfg);
+    if (st == KBIT_OK)
+        st = write_json(tmp, "config.json", cfg, &raw);
     json_decref(cfg);
+    kbit_json_raw_free(&raw);
     return st;
 }
 
@@ -454,7 +465,7 @@ static kbit_status write_index(const conv *c, const char *tmp)
                             (json_int_t)c->total_size, "weight_map", c->weight_map);
     if (idx == NULL)
         return kbit_error(KBIT_ENOMEM, "out of memory");
-    kbit_status st = write_json(tmp, "model.safetensors.index.json", idx);
+    kbit_status st = write_json(tmp, "model.safetensors.index.json", idx, NULL);
     json_decref(idx);
     return st;
 }

@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "checkpoint/files.h"
+#include "checkpoint/jsonload.h"
 #include "checkpoint/limits.h"
 #include "checkpoint/safetensors.h"
 #include "runtime/error.h"
@@ -245,11 +246,11 @@ static kbit_status check_overlaps(const char *path, const kbit_st_file *f)
 static kbit_status parse_header(const char *path, kbit_st_file *f, const char *json,
                                 size_t json_len, uint64_t data_size, uint64_t data_start)
 {
-    json_error_t jerr;
-    f->root = json_loadb(json, json_len, JSON_REJECT_DUPLICATES, &jerr);
+    kbit_json_error jerr;
+    f->root = kbit_json_parse(json, json_len, KBIT_JSON_STRICT, NULL, &jerr);
     if (f->root == NULL)
-        return kbit_error(KBIT_EFORMAT, "safetensors %s: header is not valid JSON (line %d: %s)",
-                          path, jerr.line, jerr.text);
+        return kbit_error(jerr.out_of_memory ? KBIT_ENOMEM : KBIT_EFORMAT,
+                          "safetensors %s: header is not valid JSON (%s)", path, jerr.text);
     if (!json_is_object(f->root))
         return kbit_error(KBIT_EFORMAT, "safetensors %s: header is not a JSON object", path);
 
