@@ -35,6 +35,14 @@ uint64_t ckcli_peak_rss(void);
 /* "1.23 GB" style. */
 void ckcli_format_bytes(uint64_t bytes, char *out, size_t len);
 
+/* s made safe for a terminal: control characters (C0, DEL, C1), the bidi
+ * controls and bytes that are not UTF-8 written as \xNN / \uNNNN, and the
+ * backslash as \\ (so what is printed reads back unambiguously). The
+ * result lives in one of 8 buffers used in turn (cut at 4 KiB): for a
+ * printf argument. NULL gives "(null)". Every human-readable output of the
+ * checkpoint verbs goes through it (names and messages come from files). */
+const char *ckcli_safe(const char *s);
+
 /* A JSON string (quotes, escapes) to f. */
 void ckcli_json_string(FILE *f, const char *s);
 

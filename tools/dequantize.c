@@ -61,7 +61,8 @@ int kbit_cmd_dequantize(int argc, char **argv)
         case 'h':
         case O_HELP: usage(stdout); return 0;
         default:
-            fprintf(stderr, "kbit dequantize: unknown option '%s'\n", argv[optind - 1]);
+            fprintf(stderr, "kbit dequantize: unknown option '%s'\n",
+                    ckcli_safe(argv[optind - 1]));
             usage(stderr);
             return 2;
         }
@@ -88,8 +89,8 @@ int kbit_cmd_dequantize(int argc, char **argv)
     ckcli_progress_end(&bar);
     kbit_device_close(dev);
     if (st != KBIT_OK) {
-        fprintf(stderr, "kbit dequantize: %s (%s); %s was not written\n", msg,
-                kbit_strerror(st), out);
+        fprintf(stderr, "kbit dequantize: %s (%s); %s was not written\n", ckcli_safe(msg),
+                kbit_strerror(st), ckcli_safe(out));
         return 1;
     }
     if (json) {
@@ -108,7 +109,8 @@ int kbit_cmd_dequantize(int argc, char **argv)
         ckcli_format_bytes(r.bytes_in, bi, sizeof bi);
         ckcli_format_bytes(r.bytes_out, bo, sizeof bo);
         printf("kbit dequantize: %s -> %s: %lld of %lld tensors dequantized to %s, %s -> %s, "
-               "%.2f s\n", in, out, (long long)r.converted, (long long)r.tensors,
+               "%.2f s\n", ckcli_safe(in), ckcli_safe(out), (long long)r.converted,
+               (long long)r.tensors,
                kbit_dtype_name(dtype), bi, bo, seconds);
     }
     return 0;
