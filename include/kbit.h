@@ -17,6 +17,39 @@
  *  - Data pointers must be aligned to their element size. A data pointer may
  *    be NULL only when its element count is 0 (frameworks' empty tensors).
  *  - Nothing in the library prints, aborts or exits.
+ *  - Aliasing: an output may not share a byte with any other buffer of the
+ *    same call, input or output, neither at the same address (in place) nor
+ *    in part; inputs may overlap each other. Every op checks the byte ranges
+ *    it reads and writes before it runs and refuses an overlap with
+ *    KBIT_EINVAL naming both buffers (nothing written). The one exception:
+ *    the optimizer steps update `param` in place, and `grad` may be `param`
+ *    itself (the same pointer, grad_dtype the param dtype). Buffers per op:
+ *      op (reads -> writes)
+ *      kbit_quantize_4bit          x -> packed, absmax
+ *      kbit_dequantize_4bit        packed, absmax -> out
+ *      kbit_nested_quantize        absmax -> qabsmax, absmax2
+ *      kbit_nested_dequantize      qabsmax, absmax2 -> absmax_out
+ *      kbit_quantize_4bit_state    x -> packed, state->absmax, state->absmax2
+ *      kbit_dequantize_4bit_state  packed, state->absmax, state->absmax2 -> out
+ *      kbit_quantize_8bit          x -> q, absmax
+ *      kbit_dequantize_8bit        q, absmax -> out
+ *      kbit_optim_step             param, grad -> param (and the state's own buffers)
+ *      kbit_optim_step_many        as kbit_optim_step per tensor; no parameter may
+ *                                  overlap another tensor's parameter or gradient
+ *      kbit_int8_vectorwise_quant  A -> CA, SCA, outlier_cols
+ *      kbit_int8_quantize_weight   W -> CB, SCB
+ *      kbit_int8_dequantize_weight CB, SCB -> out
+ *      kbit_int8_matmul            A, B -> out
+ *      kbit_int8_mm_dequant        acc, SCA, SCB, bias -> out
+ *      kbit_int8_linear_forward    X, CB, SCB, bias -> Y
+ *      kbit_int8_linear_backward   dOut, CB, SCB -> dX
+ *      kbit_gemm_4bit[_prepared]   A, packed, state->absmax(2), bias -> out
+ *      kbit_gemm_4bit_backward[_prepared]  dout, packed, state->absmax(2) -> dA
+ *      kbit_copy                   src -> dst
+ *    In-place quantization (packed or q over x) is refused: it would give
+ *    wrong codes as soon as threads split the blocks. The check compares
+ *    addresses, so it sees every overlap within one address space (host
+ *    memory, CUDA/HIP unified addressing).
  */
 #ifndef KBIT_H
 #define KBIT_H

@@ -35,7 +35,8 @@ kbit_test_progs = \
 	tests/test_errors \
 	tests/test_ckhostile \
 	tests/test_signals \
-	tests/test_threads
+	tests/test_threads \
+	tests/test_aliasing
 check_PROGRAMS += $(kbit_test_progs)
 TESTS += $(kbit_test_progs)
 
@@ -118,6 +119,12 @@ tests_test_threads_CPPFLAGS = $(kbit_test_cppflags)
 tests_test_threads_CFLAGS = $(kbit_test_cflags)
 tests_test_threads_LDADD = $(kbit_test_libs)
 tests_test_threads_LDFLAGS = $(kbit_test_linkflags)
+
+tests_test_aliasing_SOURCES = tests/test_aliasing.c
+tests_test_aliasing_CPPFLAGS = $(kbit_test_cppflags)
+tests_test_aliasing_CFLAGS = $(kbit_test_cflags)
+tests_test_aliasing_LDADD = $(kbit_test_libs)
+tests_test_aliasing_LDFLAGS = $(kbit_test_linkflags)
 
 # libFuzzer target (configure --enable-fuzz, clang): the checkpoint reader.
 if KBIT_FUZZ

@@ -69,7 +69,8 @@ static kbit_status check_rows(const kbit_device *dev, kbit_dtype dtype, const vo
         (st = kbit_check_data(codes, n, 1, fn, names[1])) != KBIT_OK ||
         (st = kbit_check_data(stats, rows, 4, fn, names[2])) != KBIT_OK)
         return st;
-    return KBIT_OK;
+    return KBIT_CHECK_OVERLAP(fn, KBIT_IN(A, n * (int64_t)kbit_dtype_size(dtype), names[0]),
+                              KBIT_OUT(codes, n, names[1]), KBIT_OUT(stats, rows * 4, names[2]));
 }
 
 KBIT_API kbit_status kbit_int8_vectorwise_quant(kbit_device *device, kbit_dtype dtype,
@@ -86,7 +87,12 @@ KBIT_API kbit_status kbit_int8_vectorwise_quant(kbit_device *device, kbit_dtype 
         return st;
     int with_outliers = threshold > 0.0f;
     if (with_outliers) {
-        if ((st = kbit_check_data(outlier_cols, cols, 8, fn, "outlier_cols")) != KBIT_OK)
+        if ((st = kbit_check_data(outlier_cols, cols, 8, fn, "outlier_cols")) != KBIT_OK ||
+            (st = KBIT_CHECK_OVERLAP(fn, KBIT_IN(A, rows * cols * (int64_t)kbit_dtype_size(dtype),
+                                                 "A"),
+                                     KBIT_OUT(CA, rows * cols, "CA"),
+                                     KBIT_OUT(SCA, rows * 4, "SCA"),
+                                     KBIT_OUT(outlier_cols, cols * 8, "outlier_cols"))) != KBIT_OK)
             return st;
         if (n_outliers == NULL)
             return kbit_error(KBIT_EINVAL, "%s: n_outliers is NULL (threshold > 0)", fn);
@@ -135,7 +141,10 @@ KBIT_API kbit_status kbit_int8_dequantize_weight(kbit_device *device, const int8
         (st = kbit_check_matrix(rows, cols, 4, fn, "rows", "cols", &n)) != KBIT_OK ||
         (st = kbit_check_data(CB, n, 1, fn, "CB")) != KBIT_OK ||
         (st = kbit_check_data(SCB, rows, 4, fn, "SCB")) != KBIT_OK ||
-        (st = kbit_check_data(out, n, kbit_dtype_size(out_dtype), fn, "out")) != KBIT_OK)
+        (st = kbit_check_data(out, n, kbit_dtype_size(out_dtype), fn, "out")) != KBIT_OK ||
+        (st = KBIT_CHECK_OVERLAP(fn, KBIT_IN(CB, n, "CB"), KBIT_IN(SCB, rows * 4, "SCB"),
+                                 KBIT_OUT(out, n * (int64_t)kbit_dtype_size(out_dtype), "out"))) !=
+            KBIT_OK)
         return st;
     const void *slots[] = { (const void *)device->driver->int8_dequant_weight };
     if ((st = check_slots(device, fn, 1, slots)) != KBIT_OK || n == 0)
@@ -168,7 +177,9 @@ KBIT_API kbit_status kbit_int8_matmul(kbit_device *device, const int8_t *A, cons
         (st = check_k(K, fn, "K")) != KBIT_OK ||
         (st = kbit_check_data(A, na, 1, fn, "A")) != KBIT_OK ||
         (st = kbit_check_data(B, nb, 1, fn, "B")) != KBIT_OK ||
-        (st = kbit_check_data(out, nout, 4, fn, "out")) != KBIT_OK)
+        (st = kbit_check_data(out, nout, 4, fn, "out")) != KBIT_OK ||
+        (st = KBIT_CHECK_OVERLAP(fn, KBIT_IN(A, na, "A"), KBIT_IN(B, nb, "B"),
+                                 KBIT_OUT(out, nout * 4, "out"))) != KBIT_OK)
         return st;
     const void *slots[] = { (const void *)device->driver->int8_matmul };
     if ((st = check_slots(device, fn, 1, slots)) != KBIT_OK || nout == 0)
@@ -206,7 +217,13 @@ KBIT_API kbit_status kbit_int8_mm_dequant(kbit_device *device, const int32_t *ac
         (st = kbit_check_data(SCA, M, 4, fn, "SCA")) != KBIT_OK ||
         (st = kbit_check_data(SCB, N, 4, fn, "SCB")) != KBIT_OK ||
         (bias && (st = kbit_check_data(bias, N, kbit_dtype_size(bias_dtype), fn, "bias")) != KBIT_OK) ||
-        (st = kbit_check_data(out, n, kbit_dtype_size(out_dtype), fn, "out")) != KBIT_OK)
+        (st = kbit_check_data(out, n, kbit_dtype_size(out_dtype), fn, "out")) != KBIT_OK ||
+        (st = KBIT_CHECK_OVERLAP(fn, KBIT_IN(acc, n * 4, "acc"), KBIT_IN(SCA, M * 4, "SCA"),
+                                 KBIT_IN(SCB, N * 4, "SCB"),
+                                 KBIT_IN(bias, bias ? N * (int64_t)kbit_dtype_size(bias_dtype) : 0,
+                                         "bias"),
+                                 KBIT_OUT(out, n * (int64_t)kbit_dtype_size(out_dtype), "out"))) !=
+            KBIT_OK)
         return st;
     const void *slots[] = { (const void *)device->driver->int8_mm_dequant };
     if ((st = check_slots(device, fn, 1, slots)) != KBIT_OK || n == 0)
@@ -298,7 +315,11 @@ KBIT_API kbit_status kbit_int8_linear_forward(kbit_device *device, kbit_dtype dt
         (st = check_threshold(threshold, fn)) != KBIT_OK ||
         (st = kbit_check_data(X, nx, es, fn, "X")) != KBIT_OK ||
         (bias && (st = kbit_check_data(bias, N, es, fn, "bias")) != KBIT_OK) ||
-        (st = kbit_check_data(Y, ny, es, fn, "Y")) != KBIT_OK)
+        (st = kbit_check_data(Y, ny, es, fn, "Y")) != KBIT_OK ||
+        (st = KBIT_CHECK_OVERLAP(fn, KBIT_IN(X, nx * (int64_t)es, "X"), KBIT_IN(CB, N * K, "CB"),
+                                 KBIT_IN(SCB, N * 4, "SCB"),
+                                 KBIT_IN(bias, bias ? N * (int64_t)es : 0, "bias"),
+                                 KBIT_OUT(Y, ny * (int64_t)es, "Y"))) != KBIT_OK)
         return st;
     const kbit_driver *d = device->driver;
     const void *slots[] = { (const void *)d->int8_quant, (const void *)d->int8_matmul,
@@ -341,7 +362,10 @@ KBIT_API kbit_status kbit_int8_linear_backward(kbit_device *device, kbit_dtype d
     size_t es = kbit_dtype_size(dtype);
     if ((st = check_layer(device, dtype, M, K, N, CB, SCB, fn, &nx, &ng)) != KBIT_OK ||
         (st = kbit_check_data(dOut, ng, es, fn, "dOut")) != KBIT_OK ||
-        (st = kbit_check_data(dX, nx, es, fn, "dX")) != KBIT_OK)
+        (st = kbit_check_data(dX, nx, es, fn, "dX")) != KBIT_OK ||
+        (st = KBIT_CHECK_OVERLAP(fn, KBIT_IN(dOut, ng * (int64_t)es, "dOut"),
+                                 KBIT_IN(CB, N * K, "CB"), KBIT_IN(SCB, N * 4, "SCB"),
+                                 KBIT_OUT(dX, nx * (int64_t)es, "dX"))) != KBIT_OK)
         return st;
     const void *slots[] = { (const void *)device->driver->int8_backward };
     if ((st = check_slots(device, fn, 1, slots)) != KBIT_OK || nx == 0)

@@ -68,7 +68,11 @@ KBIT_API kbit_status kbit_quantize_4bit(kbit_device *device, kbit_quant_type typ
         return st;
     if ((st = kbit_check_data(x, n, kbit_dtype_size(dtype), fn, "x")) != KBIT_OK ||
         (st = kbit_check_data(packed, kbit_packed_4bit_bytes(n), 1, fn, "packed")) != KBIT_OK ||
-        (st = kbit_check_data(absmax, kbit_nblocks(n, blocksize), 4, fn, "absmax")) != KBIT_OK)
+        (st = kbit_check_data(absmax, kbit_nblocks(n, blocksize), 4, fn, "absmax")) != KBIT_OK ||
+        (st = KBIT_CHECK_OVERLAP(fn, KBIT_IN(x, n * (int64_t)kbit_dtype_size(dtype), "x"),
+                                 KBIT_OUT(packed, kbit_packed_4bit_bytes(n), "packed"),
+                                 KBIT_OUT(absmax, kbit_nblocks(n, blocksize) * 4, "absmax"))) !=
+            KBIT_OK)
         return st;
     kbit_op_quantize_4bit op = {
         .type = type, .dtype = dtype, .x = x, .n = n, .blocksize = blocksize,
@@ -89,7 +93,11 @@ KBIT_API kbit_status kbit_dequantize_4bit(kbit_device *device, kbit_quant_type t
         return st;
     if ((st = kbit_check_data(packed, kbit_packed_4bit_bytes(n), 1, fn, "packed")) != KBIT_OK ||
         (st = kbit_check_data(absmax, kbit_nblocks(n, blocksize), 4, fn, "absmax")) != KBIT_OK ||
-        (st = kbit_check_data(out, n, kbit_dtype_size(out_dtype), fn, "out")) != KBIT_OK)
+        (st = kbit_check_data(out, n, kbit_dtype_size(out_dtype), fn, "out")) != KBIT_OK ||
+        (st = KBIT_CHECK_OVERLAP(fn, KBIT_IN(packed, kbit_packed_4bit_bytes(n), "packed"),
+                                 KBIT_IN(absmax, kbit_nblocks(n, blocksize) * 4, "absmax"),
+                                 KBIT_OUT(out, n * (int64_t)kbit_dtype_size(out_dtype), "out"))) !=
+            KBIT_OK)
         return st;
     kbit_op_dequantize_4bit op = {
         .type = type, .packed = packed, .absmax = absmax, .n = n, .blocksize = blocksize,
@@ -173,7 +181,11 @@ KBIT_API kbit_status kbit_nested_quantize(kbit_device *device, const float *absm
         (st = kbit_check_data(absmax, nblocks, 4, fn, "absmax")) != KBIT_OK ||
         (st = kbit_check_data(qabsmax, nblocks, 1, fn, "qabsmax")) != KBIT_OK ||
         (st = kbit_check_data(absmax2, kbit_nblocks(nblocks, KBIT_NESTED_BLOCK), 4, fn,
-                              "absmax2")) != KBIT_OK)
+                              "absmax2")) != KBIT_OK ||
+        (st = KBIT_CHECK_OVERLAP(fn, KBIT_IN(absmax, nblocks * 4, "absmax"),
+                                 KBIT_OUT(qabsmax, nblocks, "qabsmax"),
+                                 KBIT_OUT(absmax2, kbit_nblocks(nblocks, KBIT_NESTED_BLOCK) * 4,
+                                          "absmax2"))) != KBIT_OK)
         return st;
     if (offset == NULL)
         return kbit_error(KBIT_EINVAL, "%s: offset is NULL", fn);
@@ -192,7 +204,11 @@ KBIT_API kbit_status kbit_nested_dequantize(kbit_device *device, const uint8_t *
         (st = kbit_check_data(qabsmax, nblocks, 1, fn, "qabsmax")) != KBIT_OK ||
         (st = kbit_check_data(absmax2, kbit_nblocks(nblocks, KBIT_NESTED_BLOCK), 4, fn,
                               "absmax2")) != KBIT_OK ||
-        (st = kbit_check_data(absmax_out, nblocks, 4, fn, "absmax_out")) != KBIT_OK)
+        (st = kbit_check_data(absmax_out, nblocks, 4, fn, "absmax_out")) != KBIT_OK ||
+        (st = KBIT_CHECK_OVERLAP(fn, KBIT_IN(qabsmax, nblocks, "qabsmax"),
+                                 KBIT_IN(absmax2, kbit_nblocks(nblocks, KBIT_NESTED_BLOCK) * 4,
+                                         "absmax2"),
+                                 KBIT_OUT(absmax_out, nblocks * 4, "absmax_out"))) != KBIT_OK)
         return st;
     if (code2 == NULL)
         code2 = kbit_dynamic_map(KBIT_MAP_SIGNED);
@@ -340,7 +356,13 @@ KBIT_API kbit_status kbit_quantize_4bit_state(kbit_device *device, const void *x
         return st;
     int64_t n = state->numel;
     if ((st = kbit_check_data(x, n, kbit_dtype_size(state->dtype), fn, "x")) != KBIT_OK ||
-        (st = kbit_check_data(packed, kbit_packed_4bit_bytes(n), 1, fn, "packed")) != KBIT_OK)
+        (st = kbit_check_data(packed, kbit_packed_4bit_bytes(n), 1, fn, "packed")) != KBIT_OK ||
+        (st = KBIT_CHECK_OVERLAP(fn, KBIT_IN(x, n * (int64_t)kbit_dtype_size(state->dtype), "x"),
+                                 KBIT_OUT(packed, kbit_packed_4bit_bytes(n), "packed"),
+                                 KBIT_OUT(state->absmax, state->nblocks * (state->nested ? 1 : 4),
+                                          "state->absmax"),
+                                 KBIT_OUT(state->nested ? state->absmax2 : NULL,
+                                          state->nblocks2 * 4, "state->absmax2"))) != KBIT_OK)
         return st;
     kbit_op_quantize_4bit op = {
         .type = state->quant_type, .dtype = state->dtype, .x = x, .n = n,
@@ -381,7 +403,14 @@ KBIT_API kbit_status kbit_dequantize_4bit_state(kbit_device *device, const uint8
         return st;
     int64_t n = state->numel;
     if ((st = kbit_check_data(packed, kbit_packed_4bit_bytes(n), 1, fn, "packed")) != KBIT_OK ||
-        (st = kbit_check_data(out, n, kbit_dtype_size(out_dtype), fn, "out")) != KBIT_OK)
+        (st = kbit_check_data(out, n, kbit_dtype_size(out_dtype), fn, "out")) != KBIT_OK ||
+        (st = KBIT_CHECK_OVERLAP(fn, KBIT_IN(packed, kbit_packed_4bit_bytes(n), "packed"),
+                                 KBIT_IN(state->absmax, state->nblocks * (state->nested ? 1 : 4),
+                                         "state->absmax"),
+                                 KBIT_IN(state->nested ? state->absmax2 : NULL,
+                                         state->nblocks2 * 4, "state->absmax2"),
+                                 KBIT_OUT(out, n * (int64_t)kbit_dtype_size(out_dtype), "out"))) !=
+            KBIT_OK)
         return st;
     kbit_op_dequantize_4bit op = {
         .type = state->quant_type, .packed = packed, .absmax = state->absmax, .n = n,

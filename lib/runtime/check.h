@@ -3,6 +3,8 @@
 #ifndef KBIT_LIB_CHECK_H
 #define KBIT_LIB_CHECK_H
 
+#include <stdint.h>
+
 #include "runtime/device.h"
 
 kbit_status kbit_check_device(const kbit_device *dev, const char *fn);
@@ -23,6 +25,25 @@ kbit_status kbit_check_quant_type(kbit_quant_type type, const char *fn);
 kbit_status kbit_check_blocksize(int blocksize, int lo, int hi, const char *fn);
 /* A 256-entry host map, ascending (needed by the nearest-code search). */
 kbit_status kbit_check_map(const float *code, const char *fn, const char *arg);
+/* The device bytes a call reads (KBIT_IN) or writes (KBIT_OUT). */
+typedef struct kbit_span {
+    const void *p;
+    uint64_t bytes;
+    const char *name;
+    int out;
+} kbit_span;
+
+#define KBIT_IN(ptr, nbytes, arg) ((kbit_span){ (ptr), (uint64_t)(nbytes), (arg), 0 })
+#define KBIT_OUT(ptr, nbytes, arg) ((kbit_span){ (ptr), (uint64_t)(nbytes), (arg), 1 })
+
+/* Aliasing (kbit.h, "Aliasing"): no output may share a byte with another
+ * buffer of the call, input or output: KBIT_EINVAL naming both. NULL or
+ * empty spans are ignored. O(n log n) in the number of spans. */
+kbit_status kbit_check_overlap(const char *fn, const kbit_span *spans, size_t n);
+#define KBIT_CHECK_OVERLAP(fn, ...)                                                            \
+    kbit_check_overlap((fn), (const kbit_span[]){ __VA_ARGS__ },                                \
+                       sizeof((const kbit_span[]){ __VA_ARGS__ }) / sizeof(kbit_span))
+
 /* A driver op slot: NULL -> KBIT_ENOTSUP naming the driver. */
 kbit_status kbit_check_slot(const kbit_device *dev, const void *slot, const char *op);
 /* After a driver call: make sure a failure carries a message. */

@@ -240,6 +240,9 @@ KBIT_API kbit_status kbit_copy(kbit_device *device, void *dst, const void *src, 
         return kbit_error(KBIT_EINVAL, "kbit_copy: src is NULL");
     if (bytes > (size_t)INT64_MAX)
         return kbit_error(KBIT_EOVERFLOW, "kbit_copy: bytes = %zu is too large", bytes);
+    if ((st = KBIT_CHECK_OVERLAP("kbit_copy", KBIT_IN(src, bytes, "src"),
+                                 KBIT_OUT(dst, bytes, "dst"))) != KBIT_OK)
+        return st;
     return kbit_driver_result(device, device->driver->mem_copy(device->ctx, dst, src, bytes, kind),
                               "kbit_copy");
 }

@@ -61,9 +61,9 @@ kbit_status kbit_threads_probe(int n, const char *fn, int *startable)
     *startable = 1;
     if (n <= 1)
         return KBIT_OK;
-    pthread_t *ids = malloc((size_t)(n - 1) * sizeof *ids);
-    if (ids == NULL)
-        return kbit_error(KBIT_ENOMEM, "%s: out of memory", fn);
+    if (n > KBIT_MAX_THREADS)
+        n = KBIT_MAX_THREADS;
+    pthread_t ids[KBIT_MAX_THREADS]; /* 8 KiB: no allocation that could fail here */
     probe p = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0 };
     pthread_attr_t attr;
     int have_attr = pthread_attr_init(&attr) == 0;
@@ -82,7 +82,6 @@ kbit_status kbit_threads_probe(int n, const char *fn, int *startable)
         pthread_join(ids[i], NULL);
     if (have_attr)
         pthread_attr_destroy(&attr);
-    free(ids);
     *startable = started + 1;
     if (started == n - 1)
         return KBIT_OK;
