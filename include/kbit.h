@@ -715,7 +715,12 @@ KBIT_API kbit_status kbit_checkpoint_writer_finish(kbit_checkpoint_writer *write
 KBIT_API void kbit_checkpoint_writer_discard(kbit_checkpoint_writer *writer);
 
 /* Whole-checkpoint conversion, streaming: tensors are processed one at a
- * time from the mapped input, so memory stays bounded by the largest tensor.
+ * time, read from the input files (pread: an input truncated meanwhile gives
+ * KBIT_EIO, never SIGBUS), so memory stays bounded by the largest tensor.
+ * Inputs are opened only when they are regular files or symlinks to one
+ * (a FIFO, socket or device is refused with KBIT_EIO, never opened); so are
+ * the files copied along. config.json is read as Python's json.loads reads
+ * it (doc/formats.md) and written back as transformers writes it.
  * The output is built under a temporary name next to `out` and renamed only
  * when complete; on failure `out` is untouched. Directory input gives a
  * directory output with the same sharding (and index), config.json with

@@ -134,8 +134,15 @@ tests_fuzz_checkpoint_CPPFLAGS = $(kbit_test_cppflags)
 tests_fuzz_checkpoint_CFLAGS = $(kbit_test_cflags)
 tests_fuzz_checkpoint_LDADD = libkbit_core.la $(JANSSON_LIBS) $(PTHREAD_LIBS)
 tests_fuzz_checkpoint_LDFLAGS = $(kbit_test_linkflags) -fsanitize=fuzzer
+# ... and the whole conversions (quantize, dequantize) of models from bytes.
+noinst_PROGRAMS += tests/fuzz_convert
+tests_fuzz_convert_SOURCES = tests/fuzz_convert.c
+tests_fuzz_convert_CPPFLAGS = $(kbit_test_cppflags)
+tests_fuzz_convert_CFLAGS = $(kbit_test_cflags)
+tests_fuzz_convert_LDADD = libkbit_core.la $(JANSSON_LIBS) $(PTHREAD_LIBS)
+tests_fuzz_convert_LDFLAGS = $(kbit_test_linkflags) -fsanitize=fuzzer
 endif
-EXTRA_DIST += tests/fuzz_checkpoint.c
+EXTRA_DIST += tests/fuzz_checkpoint.c tests/fuzz_convert.c
 
 # The checkpoint verbs from the command line.
 TESTS += tests/test-checkpoint-cli.sh
