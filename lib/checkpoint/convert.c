@@ -87,25 +87,17 @@ static kbit_status device_input(const conv *c, const kbit_st_tensor *t, const vo
     return st;
 }
 
-/* A tensor copied as it is, in bounded pieces. */
+/* A tensor copied as it is, file to file (in the kernel where it can). */
 static kbit_status copy_tensor(kbit_stw *w, size_t slot, const kbit_st_tensor *t)
 {
-    size_t chunk = t->nbytes < ((size_t)8 << 20) ? (size_t)t->nbytes : ((size_t)8 << 20);
-    unsigned char *buf = malloc(chunk ? chunk : 1);
-    if (buf == NULL)
-        return kbit_error(KBIT_ENOMEM, "'%.200s': out of memory for a %zu-byte buffer", t->name,
-                          chunk);
-    kbit_status st = KBIT_OK;
-    uint64_t at = 0;
-    do {
-        size_t n = t->nbytes - at < chunk ? (size_t)(t->nbytes - at) : chunk;
-        st = kbit_st_read(t, at, buf, n);
-        if (st == KBIT_OK)
-            st = kbit_stw_write_part(w, slot, at, buf, n);
-        at += n;
-    } while (st == KBIT_OK && at < t->nbytes);
-    free(buf);
-    return st;
+    kbit_status st = kbit_stw_write_from_file(w, slot, kbit_st_fd(t->file), kbit_st_path(t->file),
+                                              t->file_offset);
+    if (st != KBIT_OK) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", kbit_last_error());
+        return kbit_error(st, "tensor '%.200s': %s", t->name, msg);
+    }
+    return KBIT_OK;
 }
 
 static kbit_status state_for(const ck_entry *e, const kbit_quantize_options *q,

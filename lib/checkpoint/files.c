@@ -79,6 +79,55 @@ kbit_status kbit_file_pread(int fd, const char *path, void *buf, size_t len, uin
     return KBIT_OK;
 }
 
+kbit_status kbit_file_copy_range(int in, const char *in_path, uint64_t in_off, int out,
+                                 const char *out_path, uint64_t out_off, uint64_t n)
+{
+#ifdef __linux__
+    while (n > 0) {
+        loff_t a = (loff_t)in_off, b = (loff_t)out_off;
+        size_t chunk = n > (1u << 30) ? (1u << 30) : (size_t)n;
+        ssize_t k = copy_file_range(in, &a, out, &b, chunk, 0);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0 && (errno == ENOSYS || errno == EXDEV || errno == EINVAL ||
+                      errno == EOPNOTSUPP || errno == EBADF))
+            break; /* not here: the buffer below */
+        if (k < 0)
+            return kbit_error(KBIT_EIO, "cannot write %s: %s", out_path, strerror(errno));
+        if (k == 0) /* the input ended */
+            return kbit_file_pread(in, in_path, &(char){ 0 }, 1, in_off);
+        in_off += (uint64_t)k;
+        out_off += (uint64_t)k;
+        n -= (uint64_t)k;
+    }
+#endif
+    size_t cap = n < ((size_t)1 << 20) ? (size_t)n : ((size_t)1 << 20);
+    unsigned char *buf = n ? malloc(cap) : NULL;
+    if (n && buf == NULL)
+        return kbit_error(KBIT_ENOMEM, "out of memory for a %zu-byte copy buffer", cap);
+    kbit_status st = KBIT_OK;
+    while (n > 0 && st == KBIT_OK) {
+        size_t k = n < cap ? (size_t)n : cap;
+        if ((st = kbit_file_pread(in, in_path, buf, k, in_off)) != KBIT_OK)
+            break;
+        for (size_t done = 0; done < k && st == KBIT_OK;) {
+            ssize_t m = pwrite(out, buf + done, k - done, (off_t)(out_off + done));
+            if (m < 0 && errno == EINTR)
+                continue;
+            if (m <= 0)
+                st = kbit_error(KBIT_EIO, "cannot write %s: %s", out_path,
+                                m < 0 ? strerror(errno) : "no progress");
+            else
+                done += (size_t)m;
+        }
+        in_off += k;
+        out_off += k;
+        n -= k;
+    }
+    free(buf);
+    return st;
+}
+
 kbit_status kbit_file_read_text(const char *path, size_t max, char **text, size_t *len_out)
 {
     int fd;

@@ -24,6 +24,12 @@ kbit_status kbit_file_open_read(const char *path, int *fd, uint64_t *size);
  * the file ends first (it shrank since it was opened, says the message). */
 kbit_status kbit_file_pread(int fd, const char *path, void *buf, size_t len, uint64_t off);
 
+/* Copy n bytes from in (at in_off) to out (at out_off), in the kernel when it
+ * can (copy_file_range), else through a 1 MiB buffer. KBIT_EIO naming the
+ * file at fault (the input ending early: "truncated"). */
+kbit_status kbit_file_copy_range(int in, const char *in_path, uint64_t in_off, int out,
+                                 const char *out_path, uint64_t out_off, uint64_t n);
+
 /* A whole small regular file (config.json, an index) as a NUL-terminated
  * malloc'd string; KBIT_EFORMAT when larger than max bytes. */
 kbit_status kbit_file_read_text(const char *path, size_t max, char **text, size_t *len);

@@ -341,6 +341,11 @@ const char *kbit_st_path(const kbit_st_file *f)
     return f->path;
 }
 
+int kbit_st_fd(const kbit_st_file *f)
+{
+    return f->fd;
+}
+
 kbit_status kbit_st_load_all(kbit_st_file *f)
 {
     uint64_t start = f->count ? f->tensors[0].file_offset - f->tensors[0].offset : 0;

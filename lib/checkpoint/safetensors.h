@@ -51,6 +51,9 @@ const char *kbit_st_path(const kbit_st_file *f);
  * tensor when it needs it). */
 kbit_status kbit_st_load_all(kbit_st_file *f);
 
+/* The open descriptor of a file (for copies in the kernel). */
+int kbit_st_fd(const kbit_st_file *f);
+
 /* Bytes [from, from + len) of tensor t into buf. KBIT_EIO naming the file and
  * the tensor when the read fails or the file has become shorter. */
 kbit_status kbit_st_read(const kbit_st_tensor *t, uint64_t from, void *buf, size_t len);

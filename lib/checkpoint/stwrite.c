@@ -346,6 +346,21 @@ kbit_status kbit_stw_write_part(kbit_stw *w, size_t index, uint64_t from, const 
     return st;
 }
 
+kbit_status kbit_stw_write_from_file(kbit_stw *w, size_t index, int in, const char *in_path,
+                                     uint64_t in_off)
+{
+    if (!w->laid_out || index >= w->count || w->t[index].late || w->t[index].done != 0)
+        return kbit_error(KBIT_EINVAL, "safetensors writer: bad write");
+    stw_tensor *t = &w->t[index];
+    kbit_status st = kbit_file_copy_range(in, in_path, in_off, w->fd, w->path,
+                                          8 + w->header_room + t->offset, t->nbytes);
+    if (st == KBIT_OK) {
+        t->done = t->nbytes;
+        t->written = 1;
+    }
+    return st;
+}
+
 size_t kbit_stw_count(const kbit_stw *w)
 {
     return w->count;

@@ -53,6 +53,10 @@ kbit_status kbit_stw_write(kbit_stw *w, size_t index, const void *data, uint64_t
 kbit_status kbit_stw_write_part(kbit_stw *w, size_t index, uint64_t from, const void *data,
                                 uint64_t nbytes);
 
+/* ... or its bytes copied from another file (the same size as declared). */
+kbit_status kbit_stw_write_from_file(kbit_stw *w, size_t index, int in, const char *in_path,
+                                     uint64_t in_off);
+
 /* Every tensor written: write the late tensors and the header, flush to disk,
  * close, free w. On failure the file is removed and w freed. */
 kbit_status kbit_stw_finish(kbit_stw *w);
