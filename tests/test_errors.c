@@ -462,9 +462,26 @@ static void disk_full(void)
         if (k == 1)
             expect_enospc(st, mnt, out, "kbit_checkpoint_writer_finish");
     }
-    free(data);
     expect_enospc(kbit_checkpoint_quantize(dev, in1, out, &o, NULL), mnt, out,
                   "kbit_checkpoint_quantize (single file)");
+    /* only weights to quantize: the write that fails is a 4-bit tensor's
+     * (whose clean-up frees device buffers), then an 8-bit one's */
+    const int64_t wshape[2] = { 1024, 1024 };
+    kbit_checkpoint_writer *w = NULL;
+    kbit_status st = kbit_checkpoint_writer_create(in1, &w);
+    for (int k = 0; k < 14 && st == KBIT_OK; k++) {
+        char name[64];
+        snprintf(name, sizeof name, "layers.%d.proj.weight", k);
+        st = kbit_checkpoint_writer_add(w, name, KBIT_F16, 2, wshape, data);
+    }
+    if (st != KBIT_OK || kbit_checkpoint_writer_finish(w) != KBIT_OK)
+        tap_bail("cannot write %s: %s", in1, kbit_last_error());
+    free(data);
+    expect_enospc(kbit_checkpoint_quantize(dev, in1, out, &o, NULL), mnt, out,
+                  "kbit_checkpoint_quantize (4-bit weights only)");
+    o.bits = 8;
+    expect_enospc(kbit_checkpoint_quantize(dev, in1, out, &o, NULL), mnt, out,
+                  "kbit_checkpoint_quantize (8-bit weights only)");
     umount(mnt);
     ck_rm_rf(small);
 }
