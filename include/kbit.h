@@ -643,8 +643,11 @@ typedef struct kbit_tensor_info {
 } kbit_tensor_info;
 
 /* Open a checkpoint (directory or .safetensors file). KBIT_EIO when a file
- * cannot be read, KBIT_EFORMAT when a file, the index or a quant state is
- * malformed or inconsistent, KBIT_ENOMEM. */
+ * cannot be read or is not a regular file (a FIFO is never opened),
+ * KBIT_EFORMAT when a file, the index or a quant state is malformed,
+ * inconsistent or beyond the limits above, KBIT_ENOMEM. The files stay open
+ * until kbit_checkpoint_close; tensors are read from them when loaded, and
+ * a file that has shrunk meanwhile gives KBIT_EIO. */
 KBIT_API kbit_status kbit_checkpoint_open(const char *path, kbit_checkpoint **ckpt);
 /* NULL is ignored. */
 KBIT_API void kbit_checkpoint_close(kbit_checkpoint *ckpt);
@@ -690,7 +693,11 @@ KBIT_API kbit_status kbit_checkpoint_load_tensor(const kbit_checkpoint *ckpt, co
  * complete (on failure, `path` is untouched). */
 typedef struct kbit_checkpoint_writer kbit_checkpoint_writer;
 
-/* KBIT_EINVAL if path exists already and is not a regular file. */
+/* KBIT_EINVAL if path exists already and is not a regular file. The add
+ * functions refuse (KBIT_EINVAL) what the reader would refuse: a name that
+ * is empty, "__metadata__", repeated or longer than KBIT_CHECKPOINT_MAX_NAME
+ * (auxiliary names included, checked at finish), a dimension above
+ * KBIT_CHECKPOINT_MAX_DIM, more than KBIT_CHECKPOINT_MAX_TENSORS tensors. */
 KBIT_API kbit_status kbit_checkpoint_writer_create(const char *path, kbit_checkpoint_writer **writer);
 /* A plain tensor (host data, ndim 0..KBIT_MAX_DIMS). */
 KBIT_API kbit_status kbit_checkpoint_writer_add(kbit_checkpoint_writer *writer, const char *name,
