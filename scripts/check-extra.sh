@@ -70,7 +70,7 @@ kbit_sanitize() {
     case "$how" in clang*) fuzz="tests/fuzz_checkpoint tests/fuzz_convert" ;; *) fuzz= ;; esac
     # shellcheck disable=SC2086  # lists
     (cd "$dir" && make -j"$KBIT_JOBS" $progs $fuzz >/dev/null) || { echo "  build failed"; return 1; }
-    status=0
+    san_status=0 # not "status": scripts/check keeps make check's in that one
     for p in $progs; do
         # shellcheck disable=SC2086
         (cd "$dir" && KBIT_VECTORS_DIR="$KBIT_ROOT/tests/vectors" ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
@@ -80,7 +80,7 @@ kbit_sanitize() {
         if [ "$rc" -ne 0 ] || [ "$fails" -ne 0 ]; then
             echo "  $p under sanitizers: FAILED (exit $rc, $fails not ok; $dir/$p.sanitize.log)"
             tail -n 30 "$dir/$p.sanitize.log"
-            status=1
+            san_status=1
         else
             echo "  $p under sanitizers: $(grep -c '^ok' "$dir/$p.sanitize.log") ok, no sanitizer report"
         fi
@@ -114,11 +114,11 @@ kbit_sanitize() {
             tail -n 3 "$dir/$name.log" | sed 's/^/  /'
             if [ "$rc" -ne 0 ]; then
                 echo "  fuzz: a crash or sanitizer report (see $dir/$name.log)"
-                status=1
+                san_status=1
             else
                 echo "  fuzz $name: $(grep -o 'Done [0-9]* runs' "$dir/$name.log" | tail -n 1), no crash"
             fi
         done
     fi
-    return "$status"
+    return "$san_status"
 }

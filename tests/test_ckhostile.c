@@ -1,8 +1,10 @@
 /* tests/test_ckhostile.c - checkpoints against a hostile file system and
  * hostile headers (issue 14 points 2, 3, 4, 5 and 6):
  *  - time: 50 000 tensors in one file take at most 30 times as long as
- *    5 000 (the ratio, min of repeated runs: linear is 10, quadratic 100),
- *    for a conversion and for the public writer;
+ *    5 000 (the ratio of CPU times, min of repeated runs, so that other load
+ *    on the machine and the disk's flushes do not count: linear is 10, caches
+ *    make it about 15-20 here, quadratic is 100), for a conversion and for
+ *    the public writer;
  *  - FIFOs as the input, a shard of the index, config.json, model.safetensors
  *    or a file to copy: refused at once (under an alarm: a hang fails);
  *    symlinks to regular files are followed and copied as files;
@@ -28,6 +30,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "checkpoint/limits.h"
@@ -63,14 +66,22 @@ static int leftovers(const char *out)
 /* ------------------------------------------------------------------ */
 /* Time: O(n log n) in the tensor count                                 */
 
+/* CPU time of this process (all threads). */
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static double time_quantize(const char *in, const char *out)
 {
     double best = 1e9;
-    for (int rep = 0; rep < 3; rep++) {
+    for (int rep = 0; rep < 5; rep++) {
         ck_rm_rf(out);
-        double t0 = ck_now();
+        double t0 = cpu_now();
         kbit_status st = kbit_checkpoint_quantize(dev, in, out, NULL, NULL);
-        double t = ck_now() - t0;
+        double t = cpu_now() - t0;
         if (st != KBIT_OK) {
             tap_diag("quantize %s: %s", in, kbit_last_error());
             return -1;
@@ -86,9 +97,9 @@ static double time_writer(const char *out, int64_t count)
     double best = 1e9;
     const float one = 1.0f;
     const int64_t shape[1] = { 1 };
-    for (int rep = 0; rep < 3; rep++) {
+    for (int rep = 0; rep < 5; rep++) {
         unlink(out);
-        double t0 = ck_now();
+        double t0 = cpu_now();
         kbit_checkpoint_writer *w = NULL;
         kbit_status st = kbit_checkpoint_writer_create(out, &w);
         char name[64];
@@ -97,7 +108,7 @@ static double time_writer(const char *out, int64_t count)
             st = kbit_checkpoint_writer_add(w, name, KBIT_F32, 1, shape, &one);
         }
         st = st == KBIT_OK ? kbit_checkpoint_writer_finish(w) : st;
-        double t = ck_now() - t0;
+        double t = cpu_now() - t0;
         if (st != KBIT_OK) {
             tap_diag("writer: %s", kbit_last_error());
             return -1;
@@ -117,12 +128,12 @@ static void scale(void)
     double t5 = time_quantize(small, out), t50 = time_quantize(big, out);
     double r = t5 > 0 ? t50 / t5 : 0;
     tap_ok(t5 > 0 && t50 > 0 && r < 30,
-           "a conversion of 50 000 tensors takes %.1f times as long as 5 000 (%.3f s, %.3f s; "
-           "bound 30, quadratic is 100)", r, t50, t5);
+           "a conversion of 50 000 tensors takes %.1f times the CPU time of 5 000 (%.3f s, "
+           "%.3f s; bound 30, quadratic is 100)", r, t50, t5);
     double w5 = time_writer(out, 5000), w50 = time_writer(out, 50000);
     r = w5 > 0 ? w50 / w5 : 0;
     tap_ok(w5 > 0 && w50 > 0 && r < 30,
-           "the writer with 50 000 tensors takes %.1f times as long as with 5 000 (%.3f s, "
+           "the writer with 50 000 tensors takes %.1f times the CPU time of 5 000 (%.3f s, "
            "%.3f s; bound 30)", r, w50, w5);
     unlink(small);
     unlink(big);
