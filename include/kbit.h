@@ -8,8 +8,8 @@
  *
  * Conventions used by every function below:
  *  - Every function returns a kbit_status. On failure nothing was written to any
- *    output, and kbit_last_error() returns a message that names the problem
- *    (thread-local; valid until the next kbit call on the same thread).
+ *    output, and kbit_last_error() returns a message that names the problem:
+ *    the first cause, kept through any clean-up (see kbit_last_error).
  *  - Data pointers passed to an op live in the memory of the device passed to
  *    that op (use kbit_malloc / kbit_copy to move data). Code tables (maps) and
  *    scalars are host values.
@@ -17,6 +17,39 @@
  *  - Data pointers must be aligned to their element size. A data pointer may
  *    be NULL only when its element count is 0 (frameworks' empty tensors).
  *  - Nothing in the library prints, aborts or exits.
+ *  - Aliasing: an output may not share a byte with any other buffer of the
+ *    same call, input or output, neither at the same address (in place) nor
+ *    in part; inputs may overlap each other. Every op checks the byte ranges
+ *    it reads and writes before it runs and refuses an overlap with
+ *    KBIT_EINVAL naming both buffers (nothing written). The one exception:
+ *    the optimizer steps update `param` in place, and `grad` may be `param`
+ *    itself (the same pointer, grad_dtype the param dtype). Buffers per op:
+ *      op (reads -> writes)
+ *      kbit_quantize_4bit          x -> packed, absmax
+ *      kbit_dequantize_4bit        packed, absmax -> out
+ *      kbit_nested_quantize        absmax -> qabsmax, absmax2
+ *      kbit_nested_dequantize      qabsmax, absmax2 -> absmax_out
+ *      kbit_quantize_4bit_state    x -> packed, state->absmax, state->absmax2
+ *      kbit_dequantize_4bit_state  packed, state->absmax, state->absmax2 -> out
+ *      kbit_quantize_8bit          x -> q, absmax
+ *      kbit_dequantize_8bit        q, absmax -> out
+ *      kbit_optim_step             param, grad -> param (and the state's own buffers)
+ *      kbit_optim_step_many        as kbit_optim_step per tensor; no parameter may
+ *                                  overlap another tensor's parameter or gradient
+ *      kbit_int8_vectorwise_quant  A -> CA, SCA, outlier_cols
+ *      kbit_int8_quantize_weight   W -> CB, SCB
+ *      kbit_int8_dequantize_weight CB, SCB -> out
+ *      kbit_int8_matmul            A, B -> out
+ *      kbit_int8_mm_dequant        acc, SCA, SCB, bias -> out
+ *      kbit_int8_linear_forward    X, CB, SCB, bias -> Y
+ *      kbit_int8_linear_backward   dOut, CB, SCB -> dX
+ *      kbit_gemm_4bit[_prepared]   A, packed, state->absmax(2), bias -> out
+ *      kbit_gemm_4bit_backward[_prepared]  dout, packed, state->absmax(2) -> dA
+ *      kbit_copy                   src -> dst
+ *    In-place quantization (packed or q over x) is refused: it would give
+ *    wrong codes as soon as threads split the blocks. The check compares
+ *    addresses, so it sees every overlap within one address space (host
+ *    memory, CUDA/HIP unified addressing).
  */
 #ifndef KBIT_H
 #define KBIT_H
@@ -66,8 +99,15 @@ typedef enum kbit_status {
 /* Short constant description of a status ("invalid argument", ...). */
 KBIT_API const char *kbit_strerror(kbit_status status);
 
-/* The message of the last failure on this thread, naming the argument or
- * condition at fault; "" when the last call succeeded. */
+/* The message of the last failure on this thread, naming the function and the
+ * argument or condition at fault; "" before the first failure. It behaves
+ * like errno: every failing call records its message (a compound call, such
+ * as a conversion, gives the message of the step that failed first), and a
+ * call that succeeds leaves the message as it was. So read it when a call
+ * has returned a status other than KBIT_OK; clean-up calls made after the
+ * failure (kbit_free, kbit_quant_state_release, kbit_device_close, ...), by
+ * the library itself or by the caller, never erase or replace it. The string
+ * is per thread and is overwritten by the next failure on the same thread. */
 KBIT_API const char *kbit_last_error(void);
 
 /* ------------------------------------------------------------------ */
@@ -169,8 +209,19 @@ typedef struct kbit_device_info {
 
 KBIT_API kbit_status kbit_device_get_info(kbit_device *device, kbit_device_info *info);
 
-/* CPU: number of worker threads used by ops on this device (>= 1). Results
- * never depend on it. GPU drivers accept only 1. */
+/* Most worker threads a device may be given. */
+#define KBIT_MAX_THREADS 1024
+
+/* CPU: number of worker threads used by ops on this device, 1 ..
+ * KBIT_MAX_THREADS (else KBIT_EINVAL). Results never depend on it. GPU
+ * drivers accept only 1. The threads are started once here, as a trial:
+ * when the process cannot run that many (a limit such as ulimit -u,
+ * RLIMIT_AS or a cgroup's pids.max), KBIT_ENOMEM says how many it could and
+ * the device keeps its previous count, so an op never meets a thread team
+ * that cannot start (OpenMP would end the process). kbit_device_open lowers
+ * the default count (OpenMP's, usually the number of cores) the same way.
+ * The trial cannot see a limit reached later (threads started after it, or
+ * one OpenMP team per application thread that calls ops on the device). */
 KBIT_API kbit_status kbit_device_set_threads(kbit_device *device, int threads);
 
 /* Hand the device a framework's native stream or queue (cudaStream_t,
@@ -182,6 +233,12 @@ KBIT_API kbit_status kbit_device_set_threads(kbit_device *device, int threads);
  * thread's stream first waits for the work kbit enqueued on the old one.
  * The CPU driver accepts only NULL. */
 KBIT_API kbit_status kbit_device_set_stream(kbit_device *device, void *stream);
+
+/* Free the device workspaces of every thread that used the device (after
+ * waiting for their streams); they grow again on the next op, like a
+ * framework's cached allocations. No other thread may run an op on the
+ * device meanwhile. */
+KBIT_API kbit_status kbit_device_trim(kbit_device *device);
 
 /* Floating matrix products (4-bit matmul, the outlier part and the backward
  * of LLM.int8()) in exact mode (the default: dot32 of doc/determinism.md 3,
@@ -654,10 +711,23 @@ KBIT_API kbit_status kbit_int8_linear_backward_prepared(kbit_device *device, kbi
  * file. Tensors are named as in a plain checkpoint ("<module>.weight",
  * "<module>.bias", ...): a quantized weight appears under its plain name and
  * its auxiliary tensors (absmax, quant_map, quant state, SCB, ...) are hidden.
- * Files are mapped read-only and every header, index and quant state is
- * validated before use (a malformed file gives KBIT_EFORMAT naming the file
- * and the fault). The formats are those of doc/numerics.md 8 (doc/formats.md).
+ * Every header, index and quant state is validated before use (a malformed
+ * file gives KBIT_EFORMAT naming the file and the fault). The formats are
+ * those of doc/numerics.md 8 (doc/formats.md).
+ *
+ * Limits. The reader refuses, and the writer and the conversions never
+ * write, a file beyond these (so whatever kbit writes, it reads back):
  */
+/* Tensors stored in one .safetensors file (auxiliary tensors included). */
+#define KBIT_CHECKPOINT_MAX_TENSORS 1048576
+/* Bytes of a tensor name (UTF-8, without the terminating NUL). */
+#define KBIT_CHECKPOINT_MAX_NAME 1024
+/* Each dimension of a shape (a stored tensor's or a quant state's), as in
+ * bitsandbytes' readers; the element count times the element size must also
+ * fit in int64_t. */
+#define KBIT_CHECKPOINT_MAX_DIM ((int64_t)1 << 48)
+/* Bytes of a safetensors JSON header (the reference implementation's limit). */
+#define KBIT_CHECKPOINT_MAX_HEADER 100000000
 typedef struct kbit_checkpoint kbit_checkpoint;
 
 typedef enum kbit_weight_format {
@@ -683,8 +753,11 @@ typedef struct kbit_tensor_info {
 } kbit_tensor_info;
 
 /* Open a checkpoint (directory or .safetensors file). KBIT_EIO when a file
- * cannot be read, KBIT_EFORMAT when a file, the index or a quant state is
- * malformed or inconsistent, KBIT_ENOMEM. */
+ * cannot be read or is not a regular file (a FIFO is never opened),
+ * KBIT_EFORMAT when a file, the index or a quant state is malformed,
+ * inconsistent or beyond the limits above, KBIT_ENOMEM. The files stay open
+ * until kbit_checkpoint_close; tensors are read from them when loaded, and
+ * a file that has shrunk meanwhile gives KBIT_EIO. */
 KBIT_API kbit_status kbit_checkpoint_open(const char *path, kbit_checkpoint **ckpt);
 /* NULL is ignored. */
 KBIT_API void kbit_checkpoint_close(kbit_checkpoint *ckpt);
@@ -730,7 +803,11 @@ KBIT_API kbit_status kbit_checkpoint_load_tensor(const kbit_checkpoint *ckpt, co
  * complete (on failure, `path` is untouched). */
 typedef struct kbit_checkpoint_writer kbit_checkpoint_writer;
 
-/* KBIT_EINVAL if path exists already and is not a regular file. */
+/* KBIT_EINVAL if path exists already and is not a regular file. The add
+ * functions refuse (KBIT_EINVAL) what the reader would refuse: a name that
+ * is empty, "__metadata__", repeated or longer than KBIT_CHECKPOINT_MAX_NAME
+ * (auxiliary names included, checked at finish), a dimension above
+ * KBIT_CHECKPOINT_MAX_DIM, more than KBIT_CHECKPOINT_MAX_TENSORS tensors. */
 KBIT_API kbit_status kbit_checkpoint_writer_create(const char *path, kbit_checkpoint_writer **writer);
 /* A plain tensor (host data, ndim 0..KBIT_MAX_DIMS). */
 KBIT_API kbit_status kbit_checkpoint_writer_add(kbit_checkpoint_writer *writer, const char *name,
@@ -755,7 +832,12 @@ KBIT_API kbit_status kbit_checkpoint_writer_finish(kbit_checkpoint_writer *write
 KBIT_API void kbit_checkpoint_writer_discard(kbit_checkpoint_writer *writer);
 
 /* Whole-checkpoint conversion, streaming: tensors are processed one at a
- * time from the mapped input, so memory stays bounded by the largest tensor.
+ * time, read from the input files (pread: an input truncated meanwhile gives
+ * KBIT_EIO, never SIGBUS), so memory stays bounded by the largest tensor.
+ * Inputs are opened only when they are regular files or symlinks to one
+ * (a FIFO, socket or device is refused with KBIT_EIO, never opened); so are
+ * the files copied along. config.json is read as Python's json.loads reads
+ * it (doc/formats.md) and written back as transformers writes it.
  * The output is built under a temporary name next to `out` and renamed only
  * when complete; on failure `out` is untouched. Directory input gives a
  * directory output with the same sharding (and index), config.json with
@@ -808,6 +890,16 @@ KBIT_API kbit_status kbit_checkpoint_dequantize(kbit_device *device, const char 
                                                 const char *out, kbit_dtype dtype, int replace,
                                                 kbit_progress_fn progress, void *progress_ctx,
                                                 kbit_convert_report *report);
+
+/* Remove what conversions and writers into `out` left when their process
+ * died (SIGKILL, a crash, power loss): the temporaries "<out>.kbit-tmp-PID-..."
+ * of processes that no longer run (and that no live process holds locked),
+ * and an "<out>.kbit-old-PID-..." that --force / replace had set aside: put
+ * back as `out` when `out` is missing, else removed. Every conversion and
+ * kbit_checkpoint_writer_finish does this for its own `out` before it
+ * starts; `kbit quantize` and `kbit dequantize` also after a signal.
+ * *removed (may be NULL) receives the number of entries handled. */
+KBIT_API kbit_status kbit_checkpoint_remove_stale(const char *out, int *removed);
 
 /* Whether kbit_checkpoint_quantize quantizes a tensor (doc/formats.md, "which
  * weights are quantized"): name ends in ".weight", 2-D, F32/F16/BF16, not an

@@ -11,7 +11,8 @@ libkbit_core_la_SOURCES = \
 	lib/runtime/plugin.c lib/runtime/registry.c lib/runtime/registry.h \
 	lib/runtime/device.c lib/runtime/device.h \
 	lib/runtime/binding.c lib/runtime/exec.h lib/runtime/families.c \
-	lib/runtime/check.c lib/runtime/check.h
+	lib/runtime/check.c lib/runtime/check.h \
+	lib/runtime/threads.c lib/runtime/threads.h
 libkbit_core_la_SOURCES += \
 	lib/ops/maps.c lib/ops/maps.h \
 	lib/ops/quant4.c lib/ops/quant8.c lib/ops/state.h \
@@ -19,8 +20,11 @@ libkbit_core_la_SOURCES += \
 	lib/ops/int8.c \
 	lib/ops/gemm4.c
 libkbit_core_la_SOURCES += \
+	lib/checkpoint/limits.c lib/checkpoint/limits.h \
+	lib/checkpoint/files.c lib/checkpoint/files.h \
 	lib/checkpoint/safetensors.c lib/checkpoint/safetensors.h \
 	lib/checkpoint/pyjson.c lib/checkpoint/pyjson.h \
+	lib/checkpoint/jsonload.c lib/checkpoint/jsonload.h \
 	lib/checkpoint/stwrite.c lib/checkpoint/stwrite.h \
 	lib/checkpoint/bnb.c lib/checkpoint/bnb.h \
 	lib/checkpoint/checkpoint.c lib/checkpoint/checkpoint.h \

@@ -11,10 +11,12 @@
 #   kbit_sanitize      a second build with ASan + UBSan (clang with libFuzzer
 #                      when there, else gcc) in $KBIT_BUILD_DIR-sanitize; runs
 #                      the malformed-input tests (test_checkpoint,
-#                      test_safetensors, the test_*bad_input programs) and
-#                      `kbit conformance --quick` on every CPU variant under it, then a
-#                      bounded fuzz run of tests/fuzz_checkpoint
-#                      (KBIT_FUZZ_SECONDS, default 60) when clang built it.
+#                      test_safetensors, test_ckhostile, test_aliasing, the
+#                      test_*bad_input programs) and `kbit conformance --quick`
+#                      on every CPU variant under it, then bounded fuzz
+#                      runs of tests/fuzz_checkpoint (the reader) and
+#                      tests/fuzz_convert (whole conversions), KBIT_FUZZ_SECONDS
+#                      each (default 60), when clang built them.
 #                      KBIT_SANITIZE=0 skips.
 
 kbit_interop_env() {
@@ -70,11 +72,12 @@ kbit_sanitize() {
             { echo "  configure failed (see $dir/config.log)"; return 1; }
     fi
     progs="tests/test_checkpoint tests/test_safetensors tests/test_bad_input tests/test_gemm4_bad
-        tests/test_int8_bad_input tests/test_optim_bad_input"
-    case "$how" in clang*) fuzz=tests/fuzz_checkpoint ;; *) fuzz= ;; esac
+        tests/test_int8_bad_input tests/test_optim_bad_input tests/test_ckhostile
+        tests/test_aliasing"
+    case "$how" in clang*) fuzz="tests/fuzz_checkpoint tests/fuzz_convert" ;; *) fuzz= ;; esac
     # shellcheck disable=SC2086  # lists
     (cd "$dir" && make -j"$KBIT_JOBS" $progs tools/kbit $fuzz >/dev/null) || { echo "  build failed"; return 1; }
-    status=0
+    san_status=0 # not "status": scripts/check keeps make check's in that one
     # every kernel of every CPU variant, 1 and 2 threads, on the quick conformance set
     (cd "$dir" && KBIT_VECTORS_DIR="$KBIT_ROOT/tests/vectors" ASAN_OPTIONS=detect_leaks=1 \
         UBSAN_OPTIONS=print_stacktrace=1 ./tools/kbit conformance --quick --device cpu --isa all \
@@ -83,7 +86,7 @@ kbit_sanitize() {
     if [ "$rc" -ne 0 ] || grep -q 'runtime error\|ERROR: AddressSanitizer' "$dir/conformance.sanitize.log"; then
         echo "  kbit conformance --quick under sanitizers: FAILED (exit $rc; $dir/conformance.sanitize.log)"
         tail -n 30 "$dir/conformance.sanitize.log"
-        status=1
+        san_status=1
     else
         echo "  kbit conformance --quick under sanitizers: $(grep -c '^ok' "$dir/conformance.sanitize.log") ok, no sanitizer report"
     fi
@@ -96,33 +99,45 @@ kbit_sanitize() {
         if [ "$rc" -ne 0 ] || [ "$fails" -ne 0 ]; then
             echo "  $p under sanitizers: FAILED (exit $rc, $fails not ok; $dir/$p.sanitize.log)"
             tail -n 30 "$dir/$p.sanitize.log"
-            status=1
+            san_status=1
         else
             echo "  $p under sanitizers: $(grep -c '^ok' "$dir/$p.sanitize.log") ok, no sanitizer report"
         fi
     done
     if [ -n "$fuzz" ]; then
         corpus="$dir/fuzz-corpus"
-        mkdir -p "$corpus"
-        # seeds: the golden vectors and a small quantized checkpoint
+        conv="$dir/fuzz-corpus-convert"
+        mkdir -p "$corpus" "$conv"
+        # seeds: the golden vectors and a small model, plain and quantized;
+        # fuzz_convert's inputs start with the call and the layout (its header)
         cp "$KBIT_ROOT"/tests/vectors/*.safetensors "$corpus/" 2>/dev/null
         rm -rf "$dir/fuzz-seed" "$dir/fuzz-seed-q"
-        "$KBIT_BUILD_DIR/tools/kbit-genmodel" "$dir/fuzz-seed" --layers 1 --hidden 32 \
+        if "$KBIT_BUILD_DIR/tools/kbit-genmodel" "$dir/fuzz-seed" --layers 1 --hidden 32 \
             --intermediate 64 --vocab 64 >/dev/null 2>&1 &&
-            "$KBIT_BUILD_DIR/tools/kbit" quantize "$dir/fuzz-seed" "$dir/fuzz-seed-q" --double-quant --quiet --device cpu &&
+            "$KBIT_BUILD_DIR/tools/kbit" quantize "$dir/fuzz-seed" "$dir/fuzz-seed-q" --double-quant --quiet --device cpu; then
             cp "$dir/fuzz-seed-q/model.safetensors" "$corpus/q4.safetensors"
-        secs=${KBIT_FUZZ_SECONDS:-60}
-        kbit_say "fuzz: tests/fuzz_checkpoint for $secs s"
-        (cd "$dir" && ./tests/fuzz_checkpoint -max_total_time="$secs" -rss_limit_mb=2048 \
-            -max_len=65536 "$corpus" >fuzz.log 2>&1)
-        rc=$?
-        tail -n 3 "$dir/fuzz.log" | sed 's/^/  /'
-        if [ "$rc" -ne 0 ]; then
-            echo "  fuzz: a crash or sanitizer report (see $dir/fuzz.log)"
-            status=1
-        else
-            echo "  fuzz: $(grep -o 'Done [0-9]* runs' "$dir/fuzz.log" | tail -n 1), no crash"
+            { printf '4s'; cat "$dir/fuzz-seed/model.safetensors"; } >"$conv/plain4"
+            { printf '8s'; cat "$dir/fuzz-seed/model.safetensors"; } >"$conv/plain8"
+            { printf 'Ds'; cat "$dir/fuzz-seed-q/model.safetensors"; } >"$conv/dequant"
+            { printf 'Nd'; cat "$dir/fuzz-seed/config.json"; printf '\000'; cat "$dir/fuzz-seed/model.safetensors"; } >"$conv/dir"
         fi
+        secs=${KBIT_FUZZ_SECONDS:-60}
+        for f in $fuzz; do
+            name=$(basename "$f")
+            c=$corpus
+            [ "$name" = fuzz_convert ] && c=$conv
+            kbit_say "fuzz: $f for $secs s"
+            (cd "$dir" && ./"$f" -max_total_time="$secs" -rss_limit_mb=2048 \
+                -max_len=65536 "$c" >"$name.log" 2>&1)
+            rc=$?
+            tail -n 3 "$dir/$name.log" | sed 's/^/  /'
+            if [ "$rc" -ne 0 ]; then
+                echo "  fuzz: a crash or sanitizer report (see $dir/$name.log)"
+                san_status=1
+            else
+                echo "  fuzz $name: $(grep -o 'Done [0-9]* runs' "$dir/$name.log" | tail -n 1), no crash"
+            fi
+        done
     fi
-    return "$status"
+    return "$san_status"
 }

@@ -11,7 +11,8 @@
 # conversions, device buffers, the reference device, tools/conformance/
 # libkbitcheck.la) and the verdicts of the bad-input programs.
 check_LTLIBRARIES += tests/libkbittest.la
-tests_libkbittest_la_SOURCES = tests/testutil.c tests/testutil.h tests/optimutil.h
+tests_libkbittest_la_SOURCES = tests/testutil.c tests/testutil.h tests/optimutil.h \
+	tests/ckutil.c tests/ckutil.h
 tests_libkbittest_la_CPPFLAGS = $(kbit_test_cppflags)
 tests_libkbittest_la_CFLAGS = $(kbit_test_cflags)
 
@@ -32,7 +33,12 @@ kbit_test_progs = \
 	tests/test_checkpoint \
 	tests/test_int8_bad_input \
 	tests/test_gemm4_bad \
-	tests/test_threads
+	tests/test_errors \
+	tests/test_ckhostile \
+	tests/test_signals \
+	tests/test_threads \
+	tests/test_thread_limits \
+	tests/test_aliasing
 check_PROGRAMS += $(kbit_test_progs)
 TESTS += $(kbit_test_progs)
 
@@ -72,6 +78,39 @@ tests_test_checkpoint_CFLAGS = $(kbit_test_cflags)
 tests_test_checkpoint_LDADD = $(kbit_test_libs)
 tests_test_checkpoint_LDFLAGS = $(kbit_test_linkflags)
 
+# Failure paths: allocation failures on demand (tests/failalloc.c replaces
+# malloc for the program: never in the sanitizer build), disk full, RLIMIT_AS.
+tests_test_errors_SOURCES = tests/test_errors.c tests/failalloc.c tests/failalloc.h
+tests_test_errors_CPPFLAGS = $(kbit_test_cppflags)
+tests_test_errors_CFLAGS = $(kbit_test_cflags)
+tests_test_errors_LDADD = $(kbit_test_libs)
+tests_test_errors_LDFLAGS = $(kbit_test_linkflags)
+
+tests_test_ckhostile_SOURCES = tests/test_ckhostile.c
+tests_test_ckhostile_CPPFLAGS = $(kbit_test_cppflags)
+tests_test_ckhostile_CFLAGS = $(kbit_test_cflags)
+tests_test_ckhostile_LDADD = $(kbit_test_libs)
+tests_test_ckhostile_LDFLAGS = $(kbit_test_linkflags)
+
+# Signals sent to the built `kbit quantize`.
+tests_test_signals_SOURCES = tests/test_signals.c
+tests_test_signals_CPPFLAGS = $(kbit_test_cppflags) -DKBIT_TOOL='"$(abs_top_builddir)/tools/kbit"'
+tests_test_signals_CFLAGS = $(kbit_test_cflags)
+tests_test_signals_LDADD = $(kbit_test_libs)
+tests_test_signals_LDFLAGS = $(kbit_test_linkflags)
+
+tests_test_thread_limits_SOURCES = tests/test_thread_limits.c
+tests_test_thread_limits_CPPFLAGS = $(kbit_test_cppflags)
+tests_test_thread_limits_CFLAGS = $(kbit_test_cflags)
+tests_test_thread_limits_LDADD = $(kbit_test_libs)
+tests_test_thread_limits_LDFLAGS = $(kbit_test_linkflags)
+
+tests_test_aliasing_SOURCES = tests/test_aliasing.c
+tests_test_aliasing_CPPFLAGS = $(kbit_test_cppflags)
+tests_test_aliasing_CFLAGS = $(kbit_test_cflags)
+tests_test_aliasing_LDADD = $(kbit_test_libs)
+tests_test_aliasing_LDFLAGS = $(kbit_test_linkflags)
+
 # libFuzzer target (configure --enable-fuzz, clang): the checkpoint reader.
 if KBIT_FUZZ
 noinst_PROGRAMS += tests/fuzz_checkpoint
@@ -80,8 +119,15 @@ tests_fuzz_checkpoint_CPPFLAGS = $(kbit_test_cppflags)
 tests_fuzz_checkpoint_CFLAGS = $(kbit_test_cflags)
 tests_fuzz_checkpoint_LDADD = libkbit_core.la $(JANSSON_LIBS) $(PTHREAD_LIBS)
 tests_fuzz_checkpoint_LDFLAGS = $(kbit_test_linkflags) -fsanitize=fuzzer
+# ... and the whole conversions (quantize, dequantize) of models from bytes.
+noinst_PROGRAMS += tests/fuzz_convert
+tests_fuzz_convert_SOURCES = tests/fuzz_convert.c
+tests_fuzz_convert_CPPFLAGS = $(kbit_test_cppflags)
+tests_fuzz_convert_CFLAGS = $(kbit_test_cflags)
+tests_fuzz_convert_LDADD = libkbit_core.la $(JANSSON_LIBS) $(PTHREAD_LIBS)
+tests_fuzz_convert_LDFLAGS = $(kbit_test_linkflags) -fsanitize=fuzzer
 endif
-EXTRA_DIST += tests/fuzz_checkpoint.c
+EXTRA_DIST += tests/fuzz_checkpoint.c tests/fuzz_convert.c
 
 # The checkpoint verbs from the command line.
 TESTS += tests/test-checkpoint-cli.sh

@@ -8,7 +8,7 @@ gen=./tools/kbit-genmodel
 w=$(mktemp -d "${TMPDIR:-/tmp}/kbit-test-ckcli.XXXXXX") || exit 1
 trap 'rm -rf "$w"' EXIT
 
-echo "1..31"
+echo "1..36"
 n=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 not_ok() { n=$((n + 1)); echo "not ok $n - $1"; sed 's/^/# /' "$w/err" "$w/out" 2>/dev/null | head -n 30; }
@@ -72,6 +72,30 @@ check '"$kbit" quantize "$w/m" "$w/q7" --quiet && "$kbit" inspect "$w/q6" --comp
 run 0 "OUT given with a trailing slash" "$kbit" quantize "$w/m" "$w/q8/" --quiet
 check '[ -f "$w/q8/config.json" ] && ! ls -d "$w"/q8/.kbit-tmp-* "$w"/q8.kbit-tmp-* >/dev/null 2>&1' \
     "the output is q8 itself, no temporary left"
+
+# tensor names with terminal escape sequences (ESC [2J, the C1 CSI U+009B, the
+# bidi override U+202E): every human-readable output escapes them
+write_st() { # PATH HEADER: a safetensors file of HEADER (ASCII) and one data byte
+    h=$2
+    while [ $((${#h} % 8)) -ne 0 ]; do h="$h "; done
+    l=${#h}
+    printf "$(printf '\\%03o\\%03o' $((l & 255)) $(((l >> 8) & 255)))\\000\\000\\000\\000\\000\\000" >"$1"
+    printf '%s' "$h" >>"$1"
+    printf 'x' >>"$1"
+}
+raw_controls() { LC_ALL=C grep -q "$(printf '\033')\\|$(printf '\302\233')\\|$(printf '\342\200\256')" "$@"; }
+write_st "$w/evil.safetensors" '{"evil\u001b[2J\u009b31m\u202ename.bias":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}'
+run 0 "inspect a tensor named with escape sequences" "$kbit" inspect "$w/evil.safetensors"
+check '! raw_controls "$w/out" && grep -qF "evil\\x1b[2J\\u009b31m\\u202ename.bias" "$w/out"' \
+    "inspect prints the name escaped, no raw control character"
+write_st "$w/evil2.safetensors" '{"evil\u001b[2Jname.bias":{"dtype":"X9","shape":[1],"data_offsets":[0,1]}}'
+run 1 "an error naming such a tensor" "$kbit" inspect "$w/evil2.safetensors"
+check '! raw_controls "$w/err" && grep -qF "evil\\x1b[2Jname" "$w/err"' \
+    "the error message is escaped too (quantize: the same)"
+"$kbit" quantize "$w/evil2.safetensors" "$w/evil-q" --quiet >"$w/out" 2>"$w/err"
+"$kbit" inspect "$w/evil.safetensors" --json >>"$w/out" 2>>"$w/err"
+check '! raw_controls "$w/out" "$w/err" && grep -qF "\\u001b" "$w/out"' \
+    "quantize's message and --json escape them as well"
 
 # a device that is not the CPU driver (the test plugin "testref", through
 # KBIT_DRIVER_PATH): inputs are uploaded and results copied back, and the

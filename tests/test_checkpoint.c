@@ -23,6 +23,7 @@
 #include "checkpoint/bnb.h"
 #include "checkpoint/pyjson.h"
 #include "checkpoint/safetensors.h"
+#include "ckutil.h"
 #include "tap.h"
 #include "testutil.h"
 
@@ -431,7 +432,7 @@ static void round_trip(kbit_dtype dtype, int tied, kbit_quant_type qt, int neste
         snprintf(k, sizeof k, "%s.quant_map", t->name);
         ok &= check_tensor(&s, k, "F32", 1, 16, 0, t->shard);
         const kbit_st_tensor *qm = shards_find(&s, k, NULL);
-        ok &= qm && memcmp(qm->data, kbit_4bit_quant_map(qt), 64) == 0;
+        ok &= qm && memcmp(ck_tensor_bytes(qm), kbit_4bit_quant_map(qt), 64) == 0;
         keys += 4;
         if (nested) {
             snprintf(k, sizeof k, "%s.nested_absmax", t->name);
@@ -439,7 +440,7 @@ static void round_trip(kbit_dtype dtype, int tied, kbit_quant_type qt, int neste
             snprintf(k, sizeof k, "%s.nested_quant_map", t->name);
             ok &= check_tensor(&s, k, "F32", 1, 256, 0, t->shard);
             const kbit_st_tensor *c2 = shards_find(&s, k, NULL);
-            ok &= c2 && memcmp(c2->data, kbit_dynamic_map(KBIT_MAP_SIGNED), 1024) == 0;
+            ok &= c2 && memcmp(ck_tensor_bytes(c2), kbit_dynamic_map(KBIT_MAP_SIGNED), 1024) == 0;
             keys += 2;
         }
 
@@ -456,12 +457,12 @@ static void round_trip(kbit_dtype dtype, int tied, kbit_quant_type qt, int neste
         const kbit_st_tensor *w = shards_find(&s, t->name, NULL);
         snprintf(k, sizeof k, "%s.absmax", t->name);
         const kbit_st_tensor *am = shards_find(&s, k, NULL);
-        ok &= w && memcmp(w->data, packed, (size_t)(n + 1) / 2) == 0;
-        ok &= am && memcmp(am->data, ref.absmax, (size_t)(nested ? nb : 4 * nb)) == 0;
+        ok &= w && memcmp(ck_tensor_bytes(w), packed, (size_t)(n + 1) / 2) == 0;
+        ok &= am && memcmp(ck_tensor_bytes(am), ref.absmax, (size_t)(nested ? nb : 4 * nb)) == 0;
         if (nested) {
             snprintf(k, sizeof k, "%s.nested_absmax", t->name);
             const kbit_st_tensor *a2 = shards_find(&s, k, NULL);
-            ok &= a2 && memcmp(a2->data, ref.absmax2, (size_t)nb2 * 4) == 0;
+            ok &= a2 && memcmp(ck_tensor_bytes(a2), ref.absmax2, (size_t)nb2 * 4) == 0;
         }
         /* the blob, byte for byte */
         char want[512], rep_off[40];
@@ -479,9 +480,9 @@ static void round_trip(kbit_dtype dtype, int tied, kbit_quant_type qt, int neste
         snprintf(k, sizeof k, "%s.quant_state.bitsandbytes__%s", t->name, qs_suffix);
         const kbit_st_tensor *blob = shards_find(&s, k, NULL);
         ok &= check_tensor(&s, k, "U8", 1, (int64_t)strlen(want), 0, t->shard);
-        if (!(blob && blob->nbytes == strlen(want) && memcmp(blob->data, want, blob->nbytes) == 0)) {
+        if (!(blob && blob->nbytes == strlen(want) && memcmp(ck_tensor_bytes(blob), want, blob->nbytes) == 0)) {
             tap_diag("%s: blob is '%.*s', want '%s'", t->name, blob ? (int)blob->nbytes : 0,
-                     blob ? (const char *)blob->data : "", want);
+                     blob ? (const char *)ck_tensor_bytes(blob) : "", want);
             ok = 0;
         }
         kbit_quant_state_release(dev, &ref);
@@ -501,7 +502,7 @@ static void round_trip(kbit_dtype dtype, int tied, kbit_quant_type qt, int neste
     for (int i = 0; i < 3; i++)
         for (size_t j = 0; j < kbit_st_count(s.f[i]); j++) {
             const kbit_st_tensor *t = kbit_st_at(s.f[i], j);
-            aligned &= (uintptr_t)t->data % t->elem_size == 0;
+            aligned &= t->file_offset % t->elem_size == 0;
         }
     tap_ok(aligned, "%s: every tensor is aligned to its element size in the file", label);
     shards_close(&s);
@@ -669,7 +670,7 @@ static void round_trip_int8(kbit_dtype dtype)
         snprintf(k, sizeof k, "%sweight_format", prefix);
         ok &= check_tensor(&s, k, "U8", 0, 0, 0, t->shard);
         const kbit_st_tensor *wf = shards_find(&s, k, NULL);
-        ok &= wf && ((const uint8_t *)wf->data)[0] == 0;
+        ok &= wf && ((const uint8_t *)ck_tensor_bytes(wf))[0] == 0;
         keys += 3;
         float *v = gen_values(i, dtype);
         void *x = malloc((size_t)n * 4);
@@ -679,8 +680,8 @@ static void round_trip_int8(kbit_dtype dtype)
         ok &= kbit_int8_quantize_weight(dev, dtype, x, t->shape[0], t->shape[1], cb, sc) ==
               KBIT_OK;
         const kbit_st_tensor *w = shards_find(&s, t->name, NULL);
-        ok &= w && memcmp(w->data, cb, (size_t)n) == 0 && scb &&
-              memcmp(scb->data, sc, (size_t)t->shape[0] * 4) == 0;
+        ok &= w && memcmp(ck_tensor_bytes(w), cb, (size_t)n) == 0 && scb &&
+              memcmp(ck_tensor_bytes(scb), sc, (size_t)t->shape[0] * 4) == 0;
         free(v);
         free(x);
         free(cb);
@@ -745,9 +746,9 @@ static void test_int8_and_single_file(void)
     const kbit_st_tensor *sc = f ? kbit_st_find(f, "fc.SCB") : NULL;
     const kbit_st_tensor *wt = f ? kbit_st_find(f, "fc.weight") : NULL;
     ok = ok && wf && wf->ndim == 0 && strcmp(wf->st_dtype, "U8") == 0 &&
-         ((const uint8_t *)wf->data)[0] == 0 && sc && strcmp(sc->st_dtype, "F32") == 0 &&
+         ((const uint8_t *)ck_tensor_bytes(wf))[0] == 0 && sc && strcmp(sc->st_dtype, "F32") == 0 &&
          sc->shape[0] == 2 && wt && strcmp(wt->st_dtype, "I8") == 0 && wt->shape[0] == 2 &&
-         wt->shape[1] == 3 && memcmp(wt->data, cb, 6) == 0;
+         wt->shape[1] == 3 && memcmp(ck_tensor_bytes(wt), cb, 6) == 0;
     kbit_st_close(f);
     tap_ok(ok, "writer: 8-bit weight as weight (I8 [2,3]), SCB (F32 [2]), weight_format (U8 [] 0)");
 

@@ -29,6 +29,7 @@ static unsigned char *buffer(void)
 
 static void arm(void)
 {
+    error_plant();
     memset(o1, SENTINEL, BYTES);
     memset(o2, SENTINEL, BYTES);
     memset(o3, SENTINEL, BYTES);

@@ -19,7 +19,13 @@
  * One TAP line; returns its result. */
 int expect_failure(kbit_status got, kbit_status want, const char *needle, int untouched,
                    const char *call);
-/* The verdict on one call that must succeed: KBIT_OK and no message. */
+/* The verdict on one call that must succeed: KBIT_OK, and the message left
+ * as it was (a success never records one, kbit.h): when error_plant() ran
+ * before the call, the planted message must still be there. */
 int expect_success(kbit_status got, const char *call);
+/* Record a known failure message (kbit_sync(NULL)'s) for expect_success;
+ * error_planted() is its text. */
+void error_plant(void);
+const char *error_planted(void);
 
 #endif

@@ -61,7 +61,8 @@ int kbit_cmd_dequantize(int argc, char **argv)
         case 'h':
         case O_HELP: usage(stdout); return 0;
         default:
-            fprintf(stderr, "kbit dequantize: unknown option '%s'\n", argv[optind - 1]);
+            fprintf(stderr, "kbit dequantize: unknown option '%s'\n",
+                    ckcli_safe(argv[optind - 1]));
             usage(stderr);
             return 2;
         }
@@ -72,6 +73,7 @@ int kbit_cmd_dequantize(int argc, char **argv)
         return 2;
     }
     const char *in = argv[optind], *out = argv[optind + 1];
+    ckcli_supervise("dequantize", out); /* a signal removes the temporary */
     kbit_device *dev = ckcli_open_device("dequantize", device, KBIT_FAMILY_QUANT4 | KBIT_FAMILY_INT8);
     if (dev == NULL)
         return 1;
@@ -83,12 +85,12 @@ int kbit_cmd_dequantize(int argc, char **argv)
                                                 &bar, &r);
     double seconds = ckcli_now() - t0;
     char msg[1024];
-    snprintf(msg, sizeof msg, "%s", kbit_last_error()); /* closing the device clears it */
+    snprintf(msg, sizeof msg, "%s", kbit_last_error());
     ckcli_progress_end(&bar);
     kbit_device_close(dev);
     if (st != KBIT_OK) {
-        fprintf(stderr, "kbit dequantize: %s (%s); %s was not written\n", msg,
-                kbit_strerror(st), out);
+        fprintf(stderr, "kbit dequantize: %s (%s); %s was not written\n", ckcli_safe(msg),
+                kbit_strerror(st), ckcli_safe(out));
         return 1;
     }
     if (json) {
@@ -107,7 +109,8 @@ int kbit_cmd_dequantize(int argc, char **argv)
         ckcli_format_bytes(r.bytes_in, bi, sizeof bi);
         ckcli_format_bytes(r.bytes_out, bo, sizeof bo);
         printf("kbit dequantize: %s -> %s: %lld of %lld tensors dequantized to %s, %s -> %s, "
-               "%.2f s\n", in, out, (long long)r.converted, (long long)r.tensors,
+               "%.2f s\n", ckcli_safe(in), ckcli_safe(out), (long long)r.converted,
+               (long long)r.tensors,
                kbit_dtype_name(dtype), bi, bo, seconds);
     }
     return 0;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ckcli.h"
 #include "cli.h"
 #include "kbit.h"
 
@@ -46,21 +47,21 @@ static void print_driver(const kbit_driver_report *r, int width)
     else
         snprintf(state, sizeof state, "%d device%s", r->device_count,
                  r->device_count == 1 ? "" : "s");
-    printf("  %-*s  %-10s %s\n", width, r->name, state, r->path);
+    printf("  %-*s  %-10s %s\n", width, ckcli_safe(r->name), state, ckcli_safe(r->path));
     if (r->description && r->description[0])
-        printf("  %-*s  %-10s %s\n", width, "", "", r->description);
+        printf("  %-*s  %-10s %s\n", width, "", "", ckcli_safe(r->description));
     if (r->loaded) {
         char fam[96];
         families_text(r->families, fam, sizeof fam);
         printf("  %-*s  %-10s ABI %u.%u; families: %s\n", width, "", "", (unsigned)r->abi_major,
                (unsigned)r->abi_minor, fam);
         if (r->families_reason && r->families_reason[0])
-            printf("  %-*s  %-10s dropped: %s\n", width, "", "", r->families_reason);
+            printf("  %-*s  %-10s dropped: %s\n", width, "", "", ckcli_safe(r->families_reason));
         if (r->limits && r->limits[0])
-            printf("  %-*s  %-10s only: %s\n", width, "", "", r->limits);
+            printf("  %-*s  %-10s only: %s\n", width, "", "", ckcli_safe(r->limits));
     }
     if (r->reason && r->reason[0])
-        printf("  %-*s  %-10s reason: %s\n", width, "", "", r->reason);
+        printf("  %-*s  %-10s reason: %s\n", width, "", "", ckcli_safe(r->reason));
 }
 
 /* Open device `index` of a driver and print one line about it. Returns the
@@ -72,15 +73,15 @@ static void print_device(const char *driver, int index, char *variant, size_t va
     kbit_device *dev = NULL;
     kbit_status st = kbit_device_open(spec, &dev);
     if (st != KBIT_OK) {
-        printf("  %-12s cannot open: %s\n", spec, kbit_last_error());
+        printf("  %-12s cannot open: %s\n", spec, ckcli_safe(kbit_last_error()));
         return;
     }
     kbit_device_info info;
     st = kbit_device_get_info(dev, &info);
     if (st != KBIT_OK) {
-        printf("  %-12s no information: %s\n", spec, kbit_last_error());
+        printf("  %-12s no information: %s\n", spec, ckcli_safe(kbit_last_error()));
     } else {
-        printf("  %-12s %s\n", spec, info.name);
+        printf("  %-12s %s\n", spec, ckcli_safe(info.name));
         printf("  %-12s variant %s, %d thread%s, ", "", info.variant, info.threads,
                info.threads == 1 ? "" : "s");
         print_bytes(info.memory_bytes);
@@ -100,12 +101,12 @@ static void print_auto_for(const char *label, uint32_t families)
 {
     kbit_device *dev = NULL;
     if (kbit_device_open_for("auto", families, &dev) != KBIT_OK) {
-        printf("%-15s none (%s)\n", label, kbit_last_error());
+        printf("%-15s none (%s)\n", label, ckcli_safe(kbit_last_error()));
         return;
     }
     kbit_device_info info;
     if (kbit_device_get_info(dev, &info) == KBIT_OK)
-        printf("%-15s %s:%d (%s)\n", label, info.driver, info.index, info.name);
+        printf("%-15s %s:%d (%s)\n", label, info.driver, info.index, ckcli_safe(info.name));
     kbit_device_close(dev);
 }
 
@@ -140,7 +141,7 @@ int kbit_cmd_info(int argc, char **argv)
 
     int count = 0;
     if (kbit_driver_count(&count) != KBIT_OK) {
-        fprintf(stderr, "kbit info: %s\n", kbit_last_error());
+        fprintf(stderr, "kbit info: %s\n", ckcli_safe(kbit_last_error()));
         return 1;
     }
     int width = 10;

@@ -60,7 +60,8 @@ static float *load_f32(const kbit_checkpoint *ck, const char *name, kbit_device 
     float *h = malloc((size_t)(n ? n : 1) * sizeof *h);
     if (h == NULL || kbit_checkpoint_load_tensor(ck, name, dev, KBIT_F32, &d) != KBIT_OK ||
         kbit_copy(dev, h, d, (size_t)n * sizeof *h, KBIT_DEVICE_TO_HOST) != KBIT_OK) {
-        fprintf(stderr, "kbit inspect: %s: %s\n", name, h ? kbit_last_error() : "out of memory");
+        fprintf(stderr, "kbit inspect: %s: %s\n", ckcli_safe(name),
+                h ? ckcli_safe(kbit_last_error()) : "out of memory");
         free(h);
         kbit_free(dev, d);
         return NULL;
@@ -129,7 +130,7 @@ int kbit_cmd_inspect(int argc, char **argv)
         case 'h':
         case O_HELP: usage(stdout); return 0;
         default:
-            fprintf(stderr, "kbit inspect: unknown option '%s'\n", argv[optind - 1]);
+            fprintf(stderr, "kbit inspect: unknown option '%s'\n", ckcli_safe(argv[optind - 1]));
             usage(stderr);
             return 2;
         }
@@ -143,13 +144,13 @@ int kbit_cmd_inspect(int argc, char **argv)
     kbit_checkpoint *ck = NULL, *orig = NULL;
     kbit_device *dev = NULL;
     if (kbit_checkpoint_open(path, &ck) != KBIT_OK) {
-        fprintf(stderr, "kbit inspect: %s\n", kbit_last_error());
+        fprintf(stderr, "kbit inspect: %s\n", ckcli_safe(kbit_last_error()));
         return 1;
     }
     if (original && (kbit_checkpoint_open(original, &orig) != KBIT_OK ||
                      (dev = ckcli_open_device("inspect", device, KBIT_FAMILY_QUANT4 | KBIT_FAMILY_INT8)) == NULL)) {
         if (orig == NULL)
-            fprintf(stderr, "kbit inspect: %s\n", kbit_last_error());
+            fprintf(stderr, "kbit inspect: %s\n", ckcli_safe(kbit_last_error()));
         kbit_checkpoint_close(orig);
         kbit_checkpoint_close(ck);
         return 1;
@@ -203,7 +204,7 @@ int kbit_cmd_inspect(int argc, char **argv)
                 printf(", \"rel_error\": %.6g, \"max_abs_diff\": %.6g", r.rel, r.maxabs);
             printf("}");
         } else {
-            printf("%-52s %-16s %-24s %12llu", name, shape, kind,
+            printf("%-52s %-16s %-24s %12llu", ckcli_safe(name), shape, ckcli_safe(kind),
                    (unsigned long long)t.stored_bytes);
             if (r.done)
                 printf("  %12.6f %12.6g", r.rel, r.maxabs);
@@ -224,7 +225,8 @@ int kbit_cmd_inspect(int argc, char **argv)
         printf("\n%lld tensors (%lld quantized), %s stored, memory footprint %s "
                "(get_memory_footprint)\n", (long long)n, (long long)quantized, sb, fb);
         if (orig)
-            printf("compared with %s: %lld tensors, largest relative error %.6f\n", original,
+            printf("compared with %s: %lld tensors, largest relative error %.6f\n",
+                   ckcli_safe(original),
                    (long long)compared, worst);
     }
     kbit_checkpoint_close(orig);

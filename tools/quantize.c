@@ -156,7 +156,8 @@ int kbit_cmd_quantize(int argc, char **argv)
         case 'h':
         case O_HELP: usage(stdout); return 0;
         default:
-            fprintf(stderr, "kbit quantize: unknown option '%s'\n", argv[optind - 1]);
+            fprintf(stderr, "kbit quantize: unknown option '%s'\n",
+                    ckcli_safe(argv[optind - 1]));
             usage(stderr);
             return 2;
         }
@@ -171,6 +172,7 @@ int kbit_cmd_quantize(int argc, char **argv)
     if (o.bits == 8 && !type_given)
         o.quant_type = KBIT_FP4;
     const char *in = argv[optind], *out = argv[optind + 1];
+    ckcli_supervise("quantize", out); /* a signal removes the temporary */
     kbit_device *dev = ckcli_open_device(
         "quantize", device, o.bits == 8 ? KBIT_FAMILY_INT8 : KBIT_FAMILY_QUANT4);
     if (dev == NULL) {
@@ -186,13 +188,13 @@ int kbit_cmd_quantize(int argc, char **argv)
     kbit_status st = kbit_checkpoint_quantize(dev, in, out, &o, &r);
     double seconds = ckcli_now() - t0;
     char msg[1024];
-    snprintf(msg, sizeof msg, "%s", kbit_last_error()); /* closing the device clears it */
+    snprintf(msg, sizeof msg, "%s", kbit_last_error());
     ckcli_progress_end(&bar);
     kbit_device_close(dev);
     int rc = 0;
     if (st != KBIT_OK) {
-        fprintf(stderr, "kbit quantize: %s (%s); %s was not written\n", msg,
-                kbit_strerror(st), out);
+        fprintf(stderr, "kbit quantize: %s (%s); %s was not written\n", ckcli_safe(msg),
+                kbit_strerror(st), ckcli_safe(out));
         rc = 1;
     } else if (json) {
         print_json(in, out, &o, &r, seconds);
@@ -202,7 +204,8 @@ int kbit_cmd_quantize(int argc, char **argv)
         ckcli_format_bytes(r.bytes_out, bo, sizeof bo);
         printf("kbit quantize: %s -> %s: %lld of %lld tensors quantized (%s%s, %d-bit), "
                "%s -> %s (%.2fx smaller), %.2f s\n",
-               in, out, (long long)r.converted, (long long)r.tensors,
+               ckcli_safe(in), ckcli_safe(out), (long long)r.converted,
+               (long long)r.tensors,
                o.bits == 8 ? "int8" : o.quant_type == KBIT_NF4 ? "nf4" : "fp4",
                o.bits == 4 && o.double_quant ? " + double quant" : "", o.bits, bi, bo,
                r.bytes_out ? (double)r.bytes_in / (double)r.bytes_out : 0.0, seconds);

@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "checkpoint/bnb.h"
+#include "checkpoint/jsonload.h"
+#include "checkpoint/limits.h"
 #include "runtime/error.h"
 #include "checkpoint/safetensors.h"
 
@@ -98,7 +100,7 @@ static kbit_status parse_blob_object(const json_t *o, kbit_quant_type suffix_typ
     for (int i = 0; i < q->ndim; i++) {
         const json_t *d = json_array_get(shape, (size_t)i);
         if (!json_is_integer(d) || json_integer_value(d) < 0 ||
-            json_integer_value(d) > ((json_int_t)1 << 48))
+            json_integer_value(d) > (json_int_t)KBIT_CK_MAX_DIM)
             return kbit_error(KBIT_EFORMAT, "%s: shape[%d] is not a dimension", where, i);
         q->shape[i] = json_integer_value(d);
     }
@@ -129,11 +131,11 @@ static kbit_status parse_blob_object(const json_t *o, kbit_quant_type suffix_typ
 kbit_status kbit_bnb_parse_blob(const void *bytes, size_t len, kbit_quant_type suffix_type,
                                 const char *where, kbit_bnb_qs *out)
 {
-    json_error_t jerr;
-    json_t *o = json_loadb(bytes, len, JSON_REJECT_DUPLICATES, &jerr);
+    kbit_json_error jerr;
+    json_t *o = kbit_json_parse(bytes, len, KBIT_JSON_STRICT, NULL, &jerr);
     if (o == NULL)
-        return kbit_error(KBIT_EFORMAT, "%s: the quant state is not valid JSON (%s)", where,
-                          jerr.text);
+        return kbit_error(jerr.out_of_memory ? KBIT_ENOMEM : KBIT_EFORMAT,
+                          "%s: the quant state is not valid JSON (%s)", where, jerr.text);
     kbit_bnb_qs q;
     memset(&q, 0, sizeof q);
     kbit_status st = json_is_object(o)
@@ -150,11 +152,12 @@ kbit_status kbit_bnb_parse_blob(const void *bytes, size_t len, kbit_quant_type s
 static kbit_status key(char *buf, size_t len, const char *name, const char *suffix)
 {
     if ((size_t)snprintf(buf, len, "%s%s", name, suffix) >= len)
-        return kbit_error(KBIT_EINVAL, "tensor name '%.64s...' is too long", name);
+        return kbit_error(KBIT_EINVAL, "tensor name '%.64s...' with its suffix %s is longer than "
+                          "KBIT_CHECKPOINT_MAX_NAME (1024) bytes", name, suffix);
     return KBIT_OK;
 }
 
-#define KEY_MAX 1024
+#define KEY_MAX (KBIT_CK_MAX_NAME + 1)
 
 kbit_status kbit_bnb_declare_4bit(kbit_stw *w, const char *name, const kbit_quant_state *s,
                                   kbit_dtype storage, kbit_bnb_slots4 *slots)
@@ -164,6 +167,12 @@ kbit_status kbit_bnb_declare_4bit(kbit_stw *w, const char *name, const kbit_quan
     int64_t packed = s->numel / 2 + s->numel % 2;
     size_t ssize = kbit_dtype_size(storage);
     const char *sname = kbit_st_dtype_name(storage);
+    int64_t numel;
+    uint64_t nbytes;
+    char why[128];
+    if (kbit_ck_check_shape(s->ndim, s->shape, 1, &numel, &nbytes, why, sizeof why))
+        return kbit_error(KBIT_EINVAL, "%.200s: the quant state's shape cannot be stored: %s",
+                          name, why);
     if (ssize == 0 || sname == NULL || packed % (int64_t)ssize != 0)
         return kbit_error(KBIT_EINVAL, "%s: %lld packed bytes cannot be stored as %s", name,
                           (long long)packed, kbit_dtype_name(storage));

@@ -14,53 +14,12 @@
 #include <jansson.h>
 
 #include "checkpoint/checkpoint.h"
+#include "checkpoint/files.h"
+#include "checkpoint/limits.h"
 #include "runtime/error.h"
 #include "numerics/half.h"
 
-#define JSON_FILE_MAX ((size_t)64 * 1024 * 1024)
-#define BLOB_MAX 65536
-#define NAME_MAX_LEN 1024
-
-/* Read a whole small file; KBIT_EIO / KBIT_EFORMAT (too large). */
-static kbit_status read_text(const char *path, char **out)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return kbit_error(KBIT_EIO, "cannot open %s: %s", path, strerror(errno));
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    kbit_status st = KBIT_OK;
-    for (;;) {
-        if (len + 65536 + 1 > cap) {
-            cap = cap ? cap * 2 : 65536 * 2;
-            char *p = realloc(buf, cap);
-            if (p == NULL) {
-                st = kbit_error(KBIT_ENOMEM, "%s: out of memory", path);
-                break;
-            }
-            buf = p;
-        }
-        size_t k = fread(buf + len, 1, 65536, f);
-        len += k;
-        if (len > JSON_FILE_MAX) {
-            st = kbit_error(KBIT_EFORMAT, "%s is larger than %zu bytes", path, JSON_FILE_MAX);
-            break;
-        }
-        if (k < 65536) {
-            if (ferror(f))
-                st = kbit_error(KBIT_EIO, "cannot read %s", path);
-            break;
-        }
-    }
-    fclose(f);
-    if (st != KBIT_OK) {
-        free(buf);
-        return st;
-    }
-    buf[len] = '\0';
-    *out = buf;
-    return KBIT_OK;
-}
+#define NAME_MAX_LEN KBIT_CK_MAX_NAME
 
 char *kbit_ck_join(const char *dir, const char *name)
 {
@@ -69,12 +28,6 @@ char *kbit_ck_join(const char *dir, const char *name)
     if (p)
         snprintf(p, n, "%s/%s", dir, name);
     return p;
-}
-
-static int file_exists(const char *path)
-{
-    struct stat sb;
-    return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
 /* A shard name from the index may only name a file in the directory. */
@@ -152,13 +105,52 @@ static kbit_status check_index(const char *path, json_t *index, const kbit_check
     json_t *value;
     json_object_foreach(json_object_get(index, "weight_map"), key, value) {
         const char *file = json_string_value(value);
-        size_t s = 0;
-        while (s < ck->nshards && strcmp(ck->shard_names[s], file) != 0)
-            s++;
+        char *const *hit = bsearch(&file, ck->shard_names, ck->nshards, sizeof *ck->shard_names,
+                                   cmp_str); /* sorted by index_shards */
+        size_t s = hit ? (size_t)(hit - ck->shard_names) : ck->nshards;
         if (s == ck->nshards || kbit_st_find(ck->shards[s], key) == NULL)
             return kbit_error(KBIT_EFORMAT, "%s names tensor '%.200s' in %s, which does not "
                               "hold it", path, key, file);
     }
+    return KBIT_OK;
+}
+
+static const char *json_kind(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "an object";
+    case JSON_ARRAY: return "an array";
+    case JSON_STRING: return "a string";
+    case JSON_INTEGER:
+    case JSON_REAL: return "a number";
+    case JSON_TRUE:
+    case JSON_FALSE: return "a boolean";
+    case JSON_NULL: return "null";
+    }
+    return "not an object";
+}
+
+kbit_status kbit_ck_parse_config(const char *where, const char *text, size_t len, json_t **out,
+                                 kbit_json_raw *raw)
+{
+    kbit_json_raw mine = { 0 };
+    kbit_json_error jerr;
+    json_t *c = kbit_json_parse(text, len, KBIT_JSON_PYTHON, raw ? raw : &mine, &jerr);
+    kbit_status st = KBIT_OK;
+    if (c == NULL)
+        st = kbit_error(jerr.out_of_memory ? KBIT_ENOMEM : KBIT_EFORMAT,
+                        "%s is not JSON that Python's json module reads: %s", where, jerr.text);
+    else if (!json_is_object(c))
+        st = kbit_error(KBIT_EFORMAT, "%s holds %s, not a JSON object", where, json_kind(c));
+    if (raw == NULL)
+        kbit_json_raw_free(&mine);
+    if (st != KBIT_OK || out == NULL) {
+        json_decref(c);
+        if (raw)
+            raw->count = 0;
+        return st;
+    }
+    *out = c;
     return KBIT_OK;
 }
 
@@ -171,23 +163,28 @@ static kbit_status locate_dir(const char *dir, kbit_checkpoint *ck)
     char *single = kbit_ck_join(dir, "model.safetensors");
     if (!cfg || !idx || !single)
         st = kbit_error(KBIT_ENOMEM, "out of memory");
-    if (st == KBIT_OK && file_exists(cfg)) {
-        st = read_text(cfg, &ck->config);
-        json_error_t jerr;
-        json_t *c = st == KBIT_OK ? json_loads(ck->config, 0, &jerr) : NULL;
-        if (st == KBIT_OK && !json_is_object(c))
-            st = kbit_error(KBIT_EFORMAT, "%s is not a JSON object%s%s", cfg, c ? "" : ": ",
-                            c ? "" : jerr.text);
-        json_decref(c);
+    /* each file, when present, must be a regular file (or a link to one) */
+    int kind_cfg = cfg ? kbit_file_kind(cfg) : 0, kind_idx = idx ? kbit_file_kind(idx) : 0;
+    int kind_single = single ? kbit_file_kind(single) : 0;
+    if (st == KBIT_OK && (kind_cfg > 1 || kind_idx > 1 || (kind_idx == 0 && kind_single > 1))) {
+        st = kbit_file_refuse(kind_cfg > 1 ? cfg : kind_idx > 1 ? idx : single);
     }
-    if (st == KBIT_OK && file_exists(idx)) {
+    if (st == KBIT_OK && kind_cfg == 1) {
+        st = kbit_file_read_text(cfg, KBIT_CK_JSON_FILE_MAX, &ck->config, &ck->config_len);
+        if (st == KBIT_OK)
+            st = kbit_ck_parse_config(cfg, ck->config, ck->config_len, NULL, NULL);
+    }
+    if (st == KBIT_OK && kind_idx == 1) {
         char *text = NULL;
-        json_error_t jerr;
-        st = read_text(idx, &text);
-        json_t *index = st == KBIT_OK ? json_loads(text, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+        kbit_json_error jerr;
+        size_t tlen = 0;
+        st = kbit_file_read_text(idx, KBIT_CK_JSON_FILE_MAX, &text, &tlen);
+        json_t *index = st == KBIT_OK ? kbit_json_parse(text, tlen, KBIT_JSON_STRICT, NULL, &jerr)
+                                      : NULL;
         free(text);
         if (st == KBIT_OK && index == NULL)
-            st = kbit_error(KBIT_EFORMAT, "%s is not valid JSON: %s", idx, jerr.text);
+            st = kbit_error(jerr.out_of_memory ? KBIT_ENOMEM : KBIT_EFORMAT,
+                            "%s is not valid JSON: %s", idx, jerr.text);
         if (st == KBIT_OK)
             st = index_shards(idx, index, ck);
         for (size_t i = 0; st == KBIT_OK && i < ck->nshards; i++) {
@@ -200,7 +197,7 @@ static kbit_status locate_dir(const char *dir, kbit_checkpoint *ck)
         if (st == KBIT_OK && (ck->index_name = strdup("model.safetensors.index.json")) == NULL)
             st = kbit_error(KBIT_ENOMEM, "out of memory");
         json_decref(index);
-    } else if (st == KBIT_OK && file_exists(single)) {
+    } else if (st == KBIT_OK && kind_single == 1) {
         ck->shards = calloc(1, sizeof *ck->shards);
         ck->shard_names = calloc(1, sizeof *ck->shard_names);
         if (!ck->shards || !ck->shard_names ||
@@ -263,13 +260,6 @@ static kbit_status expect_aux(stored *all, size_t n, const char *owner, const ch
     return KBIT_OK;
 }
 
-static float load_f32(const void *base, int64_t i)
-{
-    float f;
-    memcpy(&f, (const unsigned char *)base + 4 * i, 4);
-    return f;
-}
-
 /* A 4-bit weight: parse its blob, check every tensor against it. */
 static kbit_status bind_4bit(stored *all, size_t n, stored *w, stored *blob, kbit_quant_type qt,
                              ck_entry *e)
@@ -277,12 +267,19 @@ static kbit_status bind_4bit(stored *all, size_t n, stored *w, stored *blob, kbi
     const char *name = w->name;
     kbit_status st;
     if (blob->t->dtype != KBIT_U8 || !blob->t->dtype_known || blob->t->ndim != 1 ||
-        blob->t->nbytes > BLOB_MAX)
+        blob->t->nbytes > KBIT_CK_BLOB_MAX)
         return kbit_error(KBIT_EFORMAT, "4-bit weight '%.200s': the quant state must be a 1-D U8 "
-                          "tensor of at most %d bytes", name, BLOB_MAX);
+                          "tensor of at most %d bytes", name, KBIT_CK_BLOB_MAX);
     char where[NAME_MAX_LEN + 32];
     snprintf(where, sizeof where, "quant state of '%.200s'", name);
-    if ((st = kbit_bnb_parse_blob(blob->t->data, blob->t->nbytes, qt, where, &e->qs)) != KBIT_OK)
+    unsigned char *text = malloc(blob->t->nbytes ? blob->t->nbytes : 1);
+    if (text == NULL)
+        return kbit_error(KBIT_ENOMEM, "%s: out of memory", where);
+    st = kbit_st_read(blob->t, 0, text, blob->t->nbytes);
+    if (st == KBIT_OK)
+        st = kbit_bnb_parse_blob(text, blob->t->nbytes, qt, where, &e->qs);
+    free(text);
+    if (st != KBIT_OK)
         return st;
     kbit_quant_state s;
     st = kbit_quant_state_init(&s, e->qs.quant_type, e->qs.dtype, e->qs.ndim, e->qs.shape,
@@ -309,9 +306,11 @@ static kbit_status bind_4bit(stored *all, size_t n, stored *w, stored *blob, kbi
                              &e->nested_quant_map)) != KBIT_OK)
             return st;
         /* the nested decoder searches nothing, but the map must be a map */
+        float map[256];
+        if ((st = kbit_st_read(e->nested_quant_map, 0, map, sizeof map)) != KBIT_OK)
+            return st;
         for (int i = 1; i < 256; i++)
-            if (!(load_f32(e->nested_quant_map->data, i - 1) <
-                  load_f32(e->nested_quant_map->data, i)))
+            if (!(map[i - 1] < map[i]))
                 return kbit_error(KBIT_EFORMAT, "4-bit weight '%.200s': nested_quant_map is not "
                                   "strictly ascending at %d", name, i);
     }
@@ -346,8 +345,13 @@ static kbit_status bind_int8(stored *all, size_t n, stored *w, stored *scb, ck_e
     snprintf(k, sizeof k, "%.*s%s", (int)plen, w->name, KBIT_BNB_WEIGHT_FORMAT);
     stored *fmt = find_stored(all, n, k);
     if (fmt != NULL) {
-        const unsigned char *v = fmt->t->data;
-        if (strcmp(fmt->t->st_dtype, "U8") != 0 || fmt->t->numel != 1 || v[0] != 0)
+        unsigned char v = 1;
+        kbit_status st = strcmp(fmt->t->st_dtype, "U8") == 0 && fmt->t->numel == 1
+                             ? kbit_st_read(fmt->t, 0, &v, 1)
+                             : KBIT_OK;
+        if (st != KBIT_OK)
+            return st;
+        if (v != 0)
             return kbit_error(KBIT_EFORMAT, "8-bit weight '%.200s': weight_format must be a U8 "
                               "0 (\"row\"); the legacy col32/col_turing/col_ampere layouts are "
                               "not supported", w->name);
@@ -570,18 +574,46 @@ KBIT_API kbit_status kbit_checkpoint_info(const kbit_checkpoint *ck, const char 
     return KBIT_OK;
 }
 
+kbit_status kbit_ck_read_to_device(kbit_device *dev, const kbit_st_tensor *t, void *dst)
+{
+    if (t->nbytes == 0)
+        return KBIT_OK;
+    if (kbit_ck_device_is_host(dev))
+        return kbit_st_read(t, 0, dst, (size_t)t->nbytes);
+    /* through a bounded host buffer */
+    size_t chunk = t->nbytes < ((size_t)16 << 20) ? (size_t)t->nbytes : ((size_t)16 << 20);
+    unsigned char *buf = malloc(chunk);
+    if (buf == NULL)
+        return kbit_error(KBIT_ENOMEM, "'%.200s': out of memory for a %zu-byte buffer", t->name,
+                          chunk);
+    kbit_status st = KBIT_OK;
+    for (uint64_t at = 0; at < t->nbytes && st == KBIT_OK; at += chunk) {
+        size_t n = t->nbytes - at < chunk ? (size_t)(t->nbytes - at) : chunk;
+        st = kbit_st_read(t, at, buf, n);
+        if (st == KBIT_OK)
+            st = kbit_copy(dev, (unsigned char *)dst + at, buf, n, KBIT_HOST_TO_DEVICE);
+    }
+    free(buf);
+    return st;
+}
+
 kbit_status kbit_ck_upload(kbit_device *dev, const kbit_st_tensor *t, void **out)
 {
     void *p = NULL;
     kbit_status st = kbit_malloc(dev, (size_t)t->nbytes, &p);
-    if (st == KBIT_OK && t->nbytes > 0)
-        st = kbit_copy(dev, p, t->data, (size_t)t->nbytes, KBIT_HOST_TO_DEVICE);
+    if (st == KBIT_OK)
+        st = kbit_ck_read_to_device(dev, t, p);
     if (st != KBIT_OK) {
         kbit_free(dev, p);
         return st;
     }
     *out = p;
     return KBIT_OK;
+}
+
+int kbit_ck_device_is_host(const kbit_device *dev)
+{
+    return strcmp(dev->driver->name, "cpu") == 0;
 }
 
 KBIT_API kbit_status kbit_checkpoint_load_4bit(const kbit_checkpoint *ck, const char *name,
@@ -605,27 +637,21 @@ KBIT_API kbit_status kbit_checkpoint_load_4bit(const kbit_checkpoint *ck, const 
                                     e->qs.blocksize, e->qs.nested)) != KBIT_OK ||
         (st = kbit_quant_state_alloc(dev, &s)) != KBIT_OK)
         return st;
-    for (int i = 0; i < 16; i++)
-        s.code[i] = load_f32(e->quant_map->data, i);
-    if (s.nested) {
+    st = kbit_st_read(e->quant_map, 0, s.code, sizeof s.code);
+    if (st == KBIT_OK && s.nested) {
         s.offset = e->qs.offset;
-        for (int i = 0; i < 256; i++)
-            s.code2[i] = load_f32(e->nested_quant_map->data, i);
+        st = kbit_st_read(e->nested_quant_map, 0, s.code2, sizeof s.code2);
     }
-    st = kbit_ck_upload(dev, e->t, &p);
-    if (st == KBIT_OK && e->absmax->nbytes)
-        st = kbit_copy(dev, s.absmax, e->absmax->data, (size_t)e->absmax->nbytes,
-                       KBIT_HOST_TO_DEVICE);
-    if (st == KBIT_OK && s.nested && e->nested_absmax->nbytes)
-        st = kbit_copy(dev, s.absmax2, e->nested_absmax->data, (size_t)e->nested_absmax->nbytes,
-                       KBIT_HOST_TO_DEVICE);
+    if (st == KBIT_OK)
+        st = kbit_ck_upload(dev, e->t, &p);
+    if (st == KBIT_OK)
+        st = kbit_ck_read_to_device(dev, e->absmax, s.absmax);
+    if (st == KBIT_OK && s.nested)
+        st = kbit_ck_read_to_device(dev, e->nested_absmax, s.absmax2);
     if (st != KBIT_OK) {
-        kbit_status keep = st;
-        char msg[512];
-        snprintf(msg, sizeof msg, "%s", kbit_last_error());
         kbit_free(dev, p);
         kbit_quant_state_release(dev, &s);
-        return kbit_error(keep, "%s", msg);
+        return st;
     }
     *packed = p;
     *state = s;
@@ -690,11 +716,19 @@ static kbit_status load_plain(const ck_entry *e, kbit_device *dev, kbit_dtype ou
     if (e->t->dtype == out_dtype)
         return kbit_ck_upload(dev, e->t, out);
     size_t bytes = (size_t)e->info.numel * kbit_dtype_size(out_dtype);
-    void *host = malloc(bytes ? bytes : 1), *p = NULL;
-    if (host == NULL)
+    void *host = malloc(bytes ? bytes : 1), *raw = malloc(e->t->nbytes ? e->t->nbytes : 1);
+    void *p = NULL;
+    if (host == NULL || raw == NULL) {
+        free(host);
+        free(raw);
         return kbit_error(KBIT_ENOMEM, "'%.200s': out of memory for %zu bytes", e->name, bytes);
-    convert_host(e->t->dtype, e->t->data, out_dtype, host, e->info.numel);
-    kbit_status st = kbit_malloc(dev, bytes, &p);
+    }
+    kbit_status st = kbit_st_read(e->t, 0, raw, (size_t)e->t->nbytes);
+    if (st == KBIT_OK)
+        convert_host(e->t->dtype, raw, out_dtype, host, e->info.numel);
+    free(raw);
+    if (st == KBIT_OK)
+        st = kbit_malloc(dev, bytes, &p);
     if (st == KBIT_OK && bytes)
         st = kbit_copy(dev, p, host, bytes, KBIT_HOST_TO_DEVICE);
     free(host);

@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "checkpoint/bnb.h"
+#include "checkpoint/files.h"
+#include "checkpoint/limits.h"
 #include "runtime/check.h"
 #include "runtime/error.h"
 #include "checkpoint/safetensors.h"
@@ -26,13 +28,14 @@ typedef struct w_item {
     void *absmax;          /* 4-bit */
     float *absmax2;        /* 4-bit nested */
     float *scb;            /* 8-bit */
-    kbit_quant_state state;
+    kbit_quant_state *state; /* 4-bit (its own allocation: most items are plain) */
 } w_item;
 
 struct kbit_checkpoint_writer {
     char *path;
     w_item *items;
     size_t count, cap;
+    json_t *names; /* the names added, as a hash set (keys of an object) */
 };
 
 static void item_free(w_item *it)
@@ -42,6 +45,7 @@ static void item_free(w_item *it)
     free(it->absmax);
     free(it->absmax2);
     free(it->scb);
+    free(it->state);
 }
 
 KBIT_API void kbit_checkpoint_writer_discard(kbit_checkpoint_writer *w)
@@ -51,6 +55,7 @@ KBIT_API void kbit_checkpoint_writer_discard(kbit_checkpoint_writer *w)
     for (size_t i = 0; i < w->count; i++)
         item_free(&w->items[i]);
     free(w->items);
+    json_decref(w->names);
     free(w->path);
     free(w);
 }
@@ -66,7 +71,9 @@ KBIT_API kbit_status kbit_checkpoint_writer_create(const char *path, kbit_checkp
         return kbit_error(KBIT_EINVAL, "kbit_checkpoint_writer_create: %s exists and is not a "
                           "regular file", path);
     kbit_checkpoint_writer *w = calloc(1, sizeof *w);
-    if (w == NULL || (w->path = strdup(path)) == NULL) {
+    if (w == NULL || (w->path = strdup(path)) == NULL || (w->names = json_object()) == NULL) {
+        if (w)
+            free(w->path);
         free(w);
         return kbit_error(KBIT_ENOMEM, "kbit_checkpoint_writer_create: out of memory");
     }
@@ -74,20 +81,23 @@ KBIT_API kbit_status kbit_checkpoint_writer_create(const char *path, kbit_checkp
     return KBIT_OK;
 }
 
-/* A new item named `name` (unique), or NULL with the error set. */
-/* A new entry named `name` (KBIT_EINVAL for a bad or repeated name, KBIT_ENOMEM). */
+/* A new entry named `name`: KBIT_EINVAL for a name the reader would refuse
+ * (limits.h) or one added already (a hash lookup: adding n tensors is
+ * O(n)), or the file's tensor count passed; KBIT_ENOMEM. The tensors an item
+ * writes besides its own name (4-bit: 4 or 6, 8-bit: 3) are checked by the
+ * safetensors writer at finish. */
 static kbit_status new_item(kbit_checkpoint_writer *w, const char *name, const char *fn,
                             w_item **item)
 {
-    if (w == NULL || name == NULL || name[0] == '\0')
-        return kbit_error(KBIT_EINVAL, "%s: %s", fn, w == NULL ? "writer is NULL" : "name is empty");
-    /* safetensors keeps its metadata under this key: a tensor of that name
-     * would make an unreadable file */
-    if (strcmp(name, "__metadata__") == 0)
-        return kbit_error(KBIT_EINVAL, "%s: '__metadata__' is not a tensor name", fn);
-    for (size_t i = 0; i < w->count; i++)
-        if (strcmp(w->items[i].name, name) == 0)
-            return kbit_error(KBIT_EINVAL, "%s: '%.200s' was added already", fn, name);
+    if (w == NULL || name == NULL)
+        return kbit_error(KBIT_EINVAL, "%s: %s is NULL", fn, w == NULL ? "writer" : "name");
+    const char *bad = kbit_ck_check_name(name);
+    if (bad)
+        return kbit_error(KBIT_EINVAL, "%s: tensor '%.200s': %s", fn, name, bad);
+    if ((bad = kbit_ck_check_count(w->count + 1)) != NULL)
+        return kbit_error(KBIT_EINVAL, "%s: %s", fn, bad);
+    if (json_object_get(w->names, name) != NULL)
+        return kbit_error(KBIT_EINVAL, "%s: '%.200s' was added already", fn, name);
     if (w->count == w->cap) {
         size_t cap = w->cap ? 2 * w->cap : 16;
         w_item *p = realloc(w->items, cap * sizeof *p);
@@ -100,8 +110,21 @@ static kbit_status new_item(kbit_checkpoint_writer *w, const char *name, const c
     memset(it, 0, sizeof *it);
     if ((it->name = strdup(name)) == NULL)
         return kbit_error(KBIT_ENOMEM, "%s: out of memory", fn);
+    if (json_object_set_new(w->names, name, json_null()) != 0) {
+        free(it->name);
+        it->name = NULL;
+        return kbit_error(KBIT_EINVAL, "%s: tensor name '%.200s' is not UTF-8 (or out of memory)",
+                          fn, name);
+    }
     *item = it;
     return KBIT_OK;
+}
+
+/* Undo new_item for an item that was not completed. */
+static void drop_item(kbit_checkpoint_writer *w, w_item *it)
+{
+    json_object_del(w->names, it->name);
+    item_free(it);
 }
 
 /* Copy device memory to a new host buffer. */
@@ -130,13 +153,12 @@ KBIT_API kbit_status kbit_checkpoint_writer_add(kbit_checkpoint_writer *w, const
     if (ndim < 0 || ndim > KBIT_MAX_DIMS || (ndim > 0 && shape == NULL))
         return kbit_error(KBIT_EINVAL, "%s: ndim = %d must be 0..%d with a shape", fn, ndim,
                           KBIT_MAX_DIMS);
-    uint64_t n = 1;
-    for (int i = 0; i < ndim; i++) {
-        if (shape[i] < 0 || (shape[i] > 0 && n > (UINT64_MAX / 8) / (uint64_t)shape[i]))
-            return kbit_error(KBIT_EINVAL, "%s: shape[%d] is invalid", fn, i);
-        n *= (uint64_t)shape[i];
-    }
-    size_t bytes = (size_t)(n * kbit_dtype_size(dtype));
+    int64_t n;
+    uint64_t nbytes;
+    char why[128];
+    if (kbit_ck_check_shape(ndim, shape, kbit_dtype_size(dtype), &n, &nbytes, why, sizeof why))
+        return kbit_error(KBIT_EINVAL, "%s: shape: %s", fn, why);
+    size_t bytes = (size_t)nbytes;
     if (bytes > 0 && data == NULL)
         return kbit_error(KBIT_EINVAL, "%s: data is NULL", fn);
     w_item *it = NULL;
@@ -144,8 +166,8 @@ KBIT_API kbit_status kbit_checkpoint_writer_add(kbit_checkpoint_writer *w, const
     if (added != KBIT_OK)
         return added;
     if ((it->data = malloc(bytes ? bytes : 1)) == NULL) {
-        item_free(it);
-        return kbit_error(KBIT_ENOMEM, "%s: out of memory", fn);
+        drop_item(w, it);
+        return kbit_error(KBIT_ENOMEM, "%s: out of memory for %zu bytes", fn, bytes);
     }
     if (bytes)
         memcpy(it->data, data, bytes);
@@ -175,12 +197,21 @@ KBIT_API kbit_status kbit_checkpoint_writer_add_4bit(kbit_checkpoint_writer *w, 
         check.numel != state->numel || check.nblocks != state->nblocks ||
         check.nblocks2 != state->nblocks2)
         return kbit_error(KBIT_EINVAL, "%s: the state's description is inconsistent", fn);
+    int64_t n;
+    uint64_t nbytes;
+    char why[128];
+    if (kbit_ck_check_shape(state->ndim, state->shape, 1, &n, &nbytes, why, sizeof why))
+        return kbit_error(KBIT_EINVAL, "%s: the state's shape: %s", fn, why);
     w_item *it = NULL;
     kbit_status added = new_item(w, name, fn, &it);
     if (added != KBIT_OK)
         return added;
     it->kind = KBIT_WEIGHT_4BIT;
-    it->state = *state;
+    if ((it->state = malloc(sizeof *it->state)) == NULL) {
+        drop_item(w, it);
+        return kbit_error(KBIT_ENOMEM, "%s: out of memory", fn);
+    }
+    *it->state = *state;
     it->bytes = (size_t)kbit_packed_4bit_bytes(state->numel);
     kbit_status st = fetch(dev, packed, it->bytes, &it->data);
     if (st == KBIT_OK)
@@ -189,7 +220,7 @@ KBIT_API kbit_status kbit_checkpoint_writer_add_4bit(kbit_checkpoint_writer *w, 
     if (st == KBIT_OK && state->nested)
         st = fetch(dev, state->absmax2, (size_t)state->nblocks2 * 4, (void **)&it->absmax2);
     if (st != KBIT_OK) {
-        item_free(it);
+        drop_item(w, it);
         return st;
     }
     w->count++;
@@ -209,6 +240,8 @@ KBIT_API kbit_status kbit_checkpoint_writer_add_int8(kbit_checkpoint_writer *w, 
         (st = kbit_check_data(CB, count, 1, fn, "CB")) != KBIT_OK ||
         (st = kbit_check_data(SCB, rows, 4, fn, "SCB")) != KBIT_OK)
         return st;
+    if (rows > KBIT_CK_MAX_DIM || cols > KBIT_CK_MAX_DIM)
+        return kbit_error(KBIT_EINVAL, "%s: rows and cols must be at most 2^48", fn);
     char prefix[1100];
     if (name == NULL || !kbit_bnb_module_prefix(name, prefix, sizeof prefix))
         return kbit_error(KBIT_EINVAL, "%s: name must be \"<module>.weight\"", fn);
@@ -224,7 +257,7 @@ KBIT_API kbit_status kbit_checkpoint_writer_add_int8(kbit_checkpoint_writer *w, 
     if (st == KBIT_OK)
         st = fetch(dev, SCB, (size_t)rows * 4, (void **)&it->scb);
     if (st != KBIT_OK) {
-        item_free(it);
+        drop_item(w, it);
         return st;
     }
     w->count++;
@@ -247,7 +280,7 @@ static kbit_status write_all(kbit_checkpoint_writer *w, kbit_stw *stw, w_slots *
             st = kbit_stw_add(stw, it->name, kbit_st_dtype_name(it->dtype),
                               kbit_dtype_size(it->dtype), it->ndim, it->shape, &sl[i].plain);
         else if (it->kind == KBIT_WEIGHT_4BIT)
-            st = kbit_bnb_declare_4bit(stw, it->name, &it->state, KBIT_U8, &sl[i].s4);
+            st = kbit_bnb_declare_4bit(stw, it->name, it->state, KBIT_U8, &sl[i].s4);
         else
             st = kbit_bnb_declare_int8(stw, it->name, it->shape[0], it->shape[1], &sl[i].s8);
     }
@@ -258,7 +291,7 @@ static kbit_status write_all(kbit_checkpoint_writer *w, kbit_stw *stw, w_slots *
         if (it->kind == KBIT_WEIGHT_PLAIN)
             st = kbit_stw_write(stw, sl[i].plain, it->data, it->bytes);
         else if (it->kind == KBIT_WEIGHT_4BIT)
-            st = kbit_bnb_write_4bit(stw, &sl[i].s4, &it->state, it->data, it->absmax,
+            st = kbit_bnb_write_4bit(stw, &sl[i].s4, it->state, it->data, it->absmax,
                                      it->absmax2);
         else
             st = kbit_bnb_write_int8(stw, &sl[i].s8, it->shape[0], it->shape[1], it->data,
@@ -278,6 +311,7 @@ KBIT_API kbit_status kbit_checkpoint_writer_finish(kbit_checkpoint_writer *w)
     kbit_stw *stw = NULL;
     kbit_status st = tmp && sl ? KBIT_OK : kbit_error(KBIT_ENOMEM, "out of memory");
     if (st == KBIT_OK) {
+        kbit_file_remove_stale(w->path);
         kbit_sibling_name(w->path, "tmp", tmp, tlen);
         st = kbit_stw_create(tmp, &stw);
     }

@@ -1,7 +1,8 @@
 /* lib/checkpoint/convert.c - whole-checkpoint quantize / dequantize, streaming: one
- * tensor at a time from the mapped input straight to its place in the
- * output file; pages of the input are dropped after use. The output is
- * built under a temporary name next to OUT and renamed at the very end. */
+ * tensor at a time read from the input (pread) straight to its place in the
+ * output file. The output is built under a temporary name next to OUT
+ * (locked while it is built) and renamed at the very end; what a killed
+ * run left there is removed by the next one (files.h). */
 #include "config.h"
 
 #include <dirent.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "checkpoint/checkpoint.h"
+#include "checkpoint/files.h"
 #include "runtime/error.h"
 
 KBIT_API void kbit_quantize_options_init(kbit_quantize_options *o)
@@ -75,19 +77,27 @@ static kbit_status host_view(const conv *c, const void *dev_ptr, size_t bytes, c
     return kbit_copy(c->dev, *tmp, dev_ptr, bytes, KBIT_DEVICE_TO_HOST);
 }
 
-/* The input of an op: the mapped bytes themselves when the device is the
- * CPU and they are aligned, else a device copy in *owned. */
+/* The input of an op: the tensor's bytes in a new device buffer. */
 static kbit_status device_input(const conv *c, const kbit_st_tensor *t, const void **x,
                                 void **owned)
 {
     *owned = NULL;
-    if (c->is_cpu && (uintptr_t)t->data % t->elem_size == 0) {
-        *x = t->data;
-        return KBIT_OK;
-    }
     kbit_status st = kbit_ck_upload(c->dev, t, owned);
     *x = *owned;
     return st;
+}
+
+/* A tensor copied as it is, file to file (in the kernel where it can). */
+static kbit_status copy_tensor(kbit_stw *w, size_t slot, const kbit_st_tensor *t)
+{
+    kbit_status st = kbit_stw_write_from_file(w, slot, kbit_st_fd(t->file), kbit_st_path(t->file),
+                                              t->file_offset);
+    if (st != KBIT_OK) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", kbit_last_error());
+        return kbit_error(st, "tensor '%.200s': %s", t->name, msg);
+    }
+    return KBIT_OK;
 }
 
 static kbit_status state_for(const ck_entry *e, const kbit_quantize_options *q,
@@ -198,23 +208,12 @@ static kbit_status declare(conv *c, kbit_stw *w, slot *sl)
     return st;
 }
 
-/* Drop the input pages of an entry once it is converted (streaming keeps the
- * resident set bounded by one tensor). */
-static void release_entry(const ck_entry *e)
-{
-    const kbit_st_tensor *ts[] = { e->t, e->absmax, e->quant_map, e->nested_absmax,
-                                   e->nested_quant_map, e->blob, e->scb, e->format };
-    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
-        if (ts[i])
-            kbit_st_release(ts[i]);
-}
-
 static kbit_status write_entry(conv *c, kbit_stw *w, const slot *sl)
 {
     const ck_entry *e = sl->e;
     switch (sl->act) {
     case PASS:
-        return kbit_stw_write(w, sl->index, e->t->data, e->t->nbytes);
+        return copy_tensor(w, sl->index, e->t);
     case QUANT4:
         return write_quant4(c, w, e, &sl->s4);
     case QUANT8:
@@ -276,7 +275,6 @@ static kbit_status convert_shard(conv *c, size_t s, const char *path, const char
         if (i + 1 < n)
             kbit_st_prefetch(sl[i + 1].e->t); /* the disk reads it while this one is done */
         st = write_entry(c, w, &sl[i]);
-        release_entry(sl[i].e);
         c->rep.tensors++;
         c->rep.converted += sl[i].act != PASS;
         c->rep.bytes_in += sl[i].e->info.stored_bytes;
@@ -305,67 +303,38 @@ static kbit_status convert_shard(conv *c, size_t s, const char *path, const char
 /* Write a text file (JSON) completely. */
 static kbit_status write_text(const char *path, const char *text, size_t len)
 {
-    FILE *f = fopen(path, "wbx");
-    if (f == NULL)
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0)
         return kbit_error(KBIT_EIO, "cannot create %s: %s", path, strerror(errno));
-    int bad = fwrite(text, 1, len, f) != len;
-    bad |= fclose(f) != 0;
-    return bad ? kbit_error(KBIT_EIO, "cannot write %s", path) : KBIT_OK;
+    kbit_status st = KBIT_OK;
+    for (size_t done = 0; done < len && st == KBIT_OK;) {
+        ssize_t k = write(fd, text + done, len - done);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            st = kbit_error(KBIT_EIO, "cannot write %s: %s", path,
+                            k < 0 ? strerror(errno) : "no progress");
+        else
+            done += (size_t)k;
+    }
+    if (close(fd) != 0 && st == KBIT_OK)
+        st = kbit_error(KBIT_EIO, "cannot write %s: %s", path, strerror(errno));
+    return st;
 }
 
-static kbit_status write_json(const char *dir, const char *name, const json_t *v)
+static kbit_status write_json(const char *dir, const char *name, const json_t *v,
+                              const kbit_json_raw *raw)
 {
     kbit_buf b = { 0 };
     char *path = kbit_ck_join(dir, name);
     kbit_status st = KBIT_OK;
-    if (path == NULL || kbit_pyjson_dump(&b, v, 2, 1) != 0)
+    if (path == NULL || kbit_pyjson_dump_raw(&b, v, 2, 1, raw) != 0)
         st = kbit_error(KBIT_ENOMEM, "out of memory writing %s", name);
     kbit_buf_puts(&b, "\n"); /* transformers ends its JSON files with a newline */
     if (st == KBIT_OK)
         st = write_text(path, b.data, b.len);
     kbit_buf_free(&b);
     free(path);
-    return st;
-}
-
-static kbit_status copy_file(const char *from, const char *to)
-{
-    int in = open(from, O_RDONLY | O_CLOEXEC);
-    if (in < 0)
-        return kbit_error(KBIT_EIO, "cannot open %s: %s", from, strerror(errno));
-    int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (out < 0) {
-        close(in);
-        return kbit_error(KBIT_EIO, "cannot create %s: %s", to, strerror(errno));
-    }
-    char buf[1 << 16]; /* per call: conversions may run on several threads */
-    kbit_status st = KBIT_OK;
-    for (;;) {
-        ssize_t k = read(in, buf, sizeof buf);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0) {
-            st = kbit_error(KBIT_EIO, "cannot read %s: %s", from, strerror(errno));
-            break;
-        }
-        if (k == 0)
-            break;
-        for (ssize_t done = 0; done < k;) {
-            ssize_t m = write(out, buf + done, (size_t)(k - done));
-            if (m < 0 && errno == EINTR)
-                continue;
-            if (m <= 0) {
-                st = kbit_error(KBIT_EIO, "cannot write %s: %s", to, strerror(errno));
-                break;
-            }
-            done += m;
-        }
-        if (st != KBIT_OK)
-            break;
-    }
-    close(in);
-    if (close(out) != 0 && st == KBIT_OK)
-        st = kbit_error(KBIT_EIO, "cannot write %s", to);
     return st;
 }
 
@@ -391,11 +360,34 @@ static int skipped_file(const kbit_checkpoint *ck, const char *name)
     return 0;
 }
 
-/* Copy the regular files of `from` into `to`, subdirectories recursively
- * (e.g. sentence-transformers' 1_Pooling/); at the top level, the files
- * kbit rewrites are left out. Hidden entries are not copied. */
-static kbit_status copy_dir(conv *c, const char *from, const char *to, int top)
+/* The directories being copied, innermost first (a symlink back to one of
+ * them would recurse for ever). */
+typedef struct dir_chain {
+    dev_t dev;
+    ino_t ino;
+    const struct dir_chain *up;
+} dir_chain;
+
+/* Copy the files of `from` into `to`, subdirectories recursively (e.g.
+ * sentence-transformers' 1_Pooling/); at the top level, the files kbit
+ * rewrites are left out. Symlinks are followed (a Hugging Face cache
+ * snapshot is made of them) and copied as what they point to; anything that
+ * is neither a regular file nor a directory (a FIFO, a socket, a device, a
+ * dangling link) is refused, never opened. Hidden entries are not copied. */
+static kbit_status copy_dir(conv *c, const char *from, const char *to, int top,
+                            const dir_chain *up)
 {
+    struct stat here;
+    if (stat(from, &here) != 0)
+        return kbit_error(KBIT_EIO, "cannot read %s: %s", from, strerror(errno));
+    int depth = 0;
+    for (const dir_chain *a = up; a; a = a->up, depth++)
+        if (a->dev == here.st_dev && a->ino == here.st_ino)
+            return kbit_error(KBIT_EIO, "%s leads back to a directory that contains it "
+                              "(a symlink loop)", from);
+    if (depth > 64)
+        return kbit_error(KBIT_EIO, "%s is nested more than 64 directories deep", from);
+    const dir_chain link = { here.st_dev, here.st_ino, up };
     DIR *d = opendir(from);
     if (d == NULL)
         return kbit_error(KBIT_EIO, "cannot list %s: %s", from, strerror(errno));
@@ -405,17 +397,19 @@ static kbit_status copy_dir(conv *c, const char *from, const char *to, int top)
         if (de->d_name[0] == '.' || (top && skipped_file(c->ck, de->d_name)))
             continue;
         char *src = kbit_ck_join(from, de->d_name), *dst = kbit_ck_join(to, de->d_name);
-        struct stat sb;
+        int kind = src ? kbit_file_kind(src) : 0;
         if (src == NULL || dst == NULL)
             st = kbit_error(KBIT_ENOMEM, "out of memory");
-        else if (lstat(src, &sb) == 0 && S_ISREG(sb.st_mode)) {
-            st = copy_file(src, dst);
+        else if (kind == 1) {
+            st = kbit_file_copy(src, dst);
             c->rep.files_copied++;
-        } else if (lstat(src, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        } else if (kind == 2) {
             if (mkdir(dst, 0755) != 0)
                 st = kbit_error(KBIT_EIO, "cannot create %s: %s", dst, strerror(errno));
             else
-                st = copy_dir(c, src, dst, 0);
+                st = copy_dir(c, src, dst, 0, &link);
+        } else if (kind == 3) {
+            st = kbit_file_refuse(src); /* a FIFO, socket, device or dangling link */
         }
         free(src);
         free(dst);
@@ -424,48 +418,36 @@ static kbit_status copy_dir(conv *c, const char *from, const char *to, int top)
     return st;
 }
 
-/* Remove a directory tree we created. */
-static void remove_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (d != NULL) {
-        struct dirent *de;
-        while ((de = readdir(d)) != NULL) {
-            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-                continue;
-            char *p = kbit_ck_join(dir, de->d_name);
-            struct stat sb;
-            if (p && lstat(p, &sb) == 0 && S_ISDIR(sb.st_mode))
-                remove_tree(p);
-            else if (p)
-                unlink(p);
-            free(p);
-        }
-        closedir(d);
-    }
-    rmdir(dir);
-}
-
 /* config.json: quantization_config set (quantize) or removed (dequantize). */
 static kbit_status write_config(const conv *c, const char *tmp)
 {
     if (c->ck->config == NULL)
         return KBIT_OK;
-    json_t *cfg = json_loads(c->ck->config, 0, NULL);
-    if (!json_is_object(cfg)) {
-        json_decref(cfg);
-        return kbit_error(KBIT_EFORMAT, "config.json is not a JSON object");
+    /* the whole file comes back as Python's json.dumps(indent=2,
+     * sort_keys=True) writes it, every value as json.loads read it */
+    /* quantization_config is made before the tree is read: raw nodes are
+     * known by address, so no value may be allocated after the old
+     * quantization_config (which may hold some) is freed */
+    json_t *q = c->q ? kbit_bnb_quant_config(c->q) : NULL;
+    if (c->q && q == NULL)
+        return kbit_error(KBIT_ENOMEM, "config.json: out of memory for quantization_config");
+    json_t *cfg = NULL;
+    kbit_json_raw raw = { 0 };
+    kbit_status st = kbit_ck_parse_config("config.json", c->ck->config, c->ck->config_len, &cfg,
+                                          &raw);
+    if (st != KBIT_OK) {
+        json_decref(q);
+        kbit_json_raw_free(&raw);
+        return st;
     }
-    if (c->q) {
-        json_t *q = kbit_bnb_quant_config(c->q);
-        if (q == NULL || json_object_set_new(cfg, "quantization_config", q) != 0) {
-            json_decref(cfg);
-            return kbit_error(KBIT_ENOMEM, "config.json: out of memory for quantization_config");
-        }
-    } else
+    if (q != NULL && json_object_set_new(cfg, "quantization_config", q) != 0)
+        st = kbit_error(KBIT_ENOMEM, "config.json: out of memory for quantization_config");
+    else if (q == NULL)
         json_object_del(cfg, "quantization_config");
-    kbit_status st = write_json(tmp, "config.json", cfg);
+    if (st == KBIT_OK)
+        st = write_json(tmp, "config.json", cfg, &raw);
     json_decref(cfg);
+    kbit_json_raw_free(&raw);
     return st;
 }
 
@@ -475,7 +457,7 @@ static kbit_status write_index(const conv *c, const char *tmp)
                             (json_int_t)c->total_size, "weight_map", c->weight_map);
     if (idx == NULL)
         return kbit_error(KBIT_ENOMEM, "out of memory");
-    kbit_status st = write_json(tmp, "model.safetensors.index.json", idx);
+    kbit_status st = write_json(tmp, "model.safetensors.index.json", idx, NULL);
     json_decref(idx);
     return st;
 }
@@ -496,7 +478,7 @@ static kbit_status convert_dir(conv *c, const char *tmp)
     if (st == KBIT_OK && c->ck->dir)
         st = write_config(c, tmp);
     if (st == KBIT_OK && c->ck->dir)
-        st = copy_dir(c, c->ck->dir, tmp, 1);
+        st = copy_dir(c, c->ck->dir, tmp, 1, NULL);
     json_decref(c->weight_map);
     c->weight_map = NULL;
     return st;
@@ -528,6 +510,9 @@ static kbit_status run(conv *c, const char *in, const char *out_arg, int replace
 
 static kbit_status run_at(conv *c, const char *in, const char *out, int replace)
 {
+    /* what a killed run left next to OUT goes first (an OUT it had set
+     * aside comes back) */
+    kbit_file_remove_stale(out);
     struct stat sb;
     int exists = lstat(out, &sb) == 0;
     if (exists && !replace)
@@ -557,12 +542,14 @@ static kbit_status run_at(conv *c, const char *in, const char *out, int replace)
     kbit_sibling_name(out, "tmp", tmp, tlen);
     int single = ck->dir == NULL && ends_with_st(out);
     int created = 1; /* clean up only what this call made */
+    int lock = -1;   /* a directory is locked here, a file by its writer */
     if (single) {
         st = convert_shard(c, 0, tmp, "");
     } else if (mkdir(tmp, 0755) != 0) {
         st = kbit_error(KBIT_EIO, "cannot create %s: %s", tmp, strerror(errno));
         created = 0;
     } else {
+        lock = kbit_file_lock(tmp);
         st = convert_dir(c, tmp);
     }
     kbit_checkpoint_close(ck);
@@ -581,23 +568,37 @@ static kbit_status run_at(conv *c, const char *in, const char *out, int replace)
                 st = kbit_error(KBIT_EIO, "cannot rename %s to %s: %s", tmp, out,
                                 strerror(errno));
                 rename(old, out);
-            } else if (S_ISDIR(sb.st_mode))
-                remove_tree(old);
-            else
-                unlink(old);
+            } else
+                kbit_file_remove_tree(old);
             free(old);
         }
     } else if (st == KBIT_OK && rename(tmp, out) != 0) {
         st = kbit_error(KBIT_EIO, "cannot rename %s to %s: %s", tmp, out, strerror(errno));
     }
-    if (st != KBIT_OK && created) {
-        if (single)
-            unlink(tmp);
-        else
-            remove_tree(tmp);
-    }
+    if (st != KBIT_OK && created)
+        kbit_file_remove_tree(tmp);
+    if (lock >= 0)
+        close(lock);
     free(tmp);
     return st;
+}
+
+KBIT_API kbit_status kbit_checkpoint_remove_stale(const char *out, int *removed)
+{
+    kbit_clear_error();
+    if (out == NULL)
+        return kbit_error(KBIT_EINVAL, "kbit_checkpoint_remove_stale: out is NULL");
+    char *o = strdup(out);
+    if (o == NULL)
+        return kbit_error(KBIT_ENOMEM, "kbit_checkpoint_remove_stale: out of memory");
+    size_t n = strlen(o);
+    while (n > 1 && o[n - 1] == '/')
+        o[--n] = '\0';
+    int k = kbit_file_remove_stale(o);
+    free(o);
+    if (removed)
+        *removed = k;
+    return KBIT_OK;
 }
 
 static kbit_status check_options(const kbit_quantize_options *o)

@@ -172,12 +172,22 @@ static void newline(kbit_buf *b, int indent, int level)
         kbit_buf_append(b, " ", 1);
 }
 
+/* A key and its length (keys from kbit_json_parse may hold NUL). */
+typedef struct key_len {
+    const char *key;
+    size_t len;
+} key_len;
+
+/* Code point order: UTF-8 (and WTF-8) bytes compare in that order. */
 static int cmp_keys(const void *a, const void *b)
 {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
+    const key_len *x = a, *y = b;
+    int c = memcmp(x->key, y->key, x->len < y->len ? x->len : y->len);
+    return c ? c : (x->len > y->len) - (x->len < y->len);
 }
 
-static int dump(kbit_buf *b, const json_t *v, int indent, int sort_keys, int level);
+static int dump(kbit_buf *b, const json_t *v, int indent, int sort_keys, int level,
+                const kbit_json_raw *raw);
 
 /* Separator before item i of a container, and the indentation. */
 static void item_start(kbit_buf *b, size_t i, int indent, int level)
@@ -188,30 +198,32 @@ static void item_start(kbit_buf *b, size_t i, int indent, int level)
         newline(b, indent, level + 1);
 }
 
-static int dump_object(kbit_buf *b, const json_t *v, int indent, int sort_keys, int level)
+static int dump_object(kbit_buf *b, const json_t *v, int indent, int sort_keys, int level,
+                       const kbit_json_raw *raw)
 {
     size_t n = json_object_size(v);
     if (n == 0) {
         kbit_buf_puts(b, "{}");
         return 0;
     }
-    const char **keys = malloc(n * sizeof *keys);
+    key_len *keys = malloc(n * sizeof *keys);
     if (keys == NULL)
         return -1;
-    size_t k = 0;
+    size_t k = 0, klen;
     const char *key;
     json_t *item;
-    json_object_foreach((json_t *)v, key, item)
-        keys[k++] = key;
+    json_object_keylen_foreach((json_t *)v, key, klen, item)
+        keys[k++] = (key_len){ key, klen };
     if (sort_keys)
         qsort(keys, n, sizeof *keys, cmp_keys);
     int rc = 0;
     kbit_buf_append(b, "{", 1);
     for (size_t i = 0; i < n && rc == 0; i++) {
         item_start(b, i, indent, level);
-        dump_string(b, keys[i], strlen(keys[i]));
+        dump_string(b, keys[i].key, keys[i].len);
         kbit_buf_puts(b, ": ");
-        rc = dump(b, json_object_get(v, keys[i]), indent, sort_keys, level + 1);
+        rc = dump(b, json_object_getn(v, keys[i].key, keys[i].len), indent, sort_keys, level + 1,
+                  raw);
     }
     if (indent >= 0)
         newline(b, indent, level);
@@ -220,12 +232,13 @@ static int dump_object(kbit_buf *b, const json_t *v, int indent, int sort_keys, 
     return rc;
 }
 
-static int dump(kbit_buf *b, const json_t *v, int indent, int sort_keys, int level)
+static int dump(kbit_buf *b, const json_t *v, int indent, int sort_keys, int level,
+                const kbit_json_raw *raw)
 {
     char num[40];
     switch (json_typeof(v)) {
     case JSON_OBJECT:
-        return dump_object(b, v, indent, sort_keys, level);
+        return dump_object(b, v, indent, sort_keys, level, raw);
     case JSON_ARRAY: {
         size_t n = json_array_size(v);
         if (n == 0) {
@@ -235,7 +248,7 @@ static int dump(kbit_buf *b, const json_t *v, int indent, int sort_keys, int lev
         kbit_buf_append(b, "[", 1);
         for (size_t i = 0; i < n; i++) {
             item_start(b, i, indent, level);
-            if (dump(b, json_array_get(v, i), indent, sort_keys, level + 1) != 0)
+            if (dump(b, json_array_get(v, i), indent, sort_keys, level + 1, raw) != 0)
                 return -1;
         }
         if (indent >= 0)
@@ -244,7 +257,10 @@ static int dump(kbit_buf *b, const json_t *v, int indent, int sort_keys, int lev
         return 0;
     }
     case JSON_STRING:
-        dump_string(b, json_string_value(v), json_string_length(v));
+        if (kbit_json_is_raw(raw, v)) /* a number jansson cannot hold, as its text */
+            kbit_buf_append(b, json_string_value(v), json_string_length(v));
+        else
+            dump_string(b, json_string_value(v), json_string_length(v));
         return 0;
     case JSON_INTEGER:
         snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
@@ -267,10 +283,16 @@ static int dump(kbit_buf *b, const json_t *v, int indent, int sort_keys, int lev
     return -1;
 }
 
-int kbit_pyjson_dump(kbit_buf *b, const json_t *value, int indent, int sort_keys)
+int kbit_pyjson_dump_raw(kbit_buf *b, const json_t *value, int indent, int sort_keys,
+                         const kbit_json_raw *raw)
 {
     if (value == NULL)
         return -1;
-    int rc = dump(b, value, indent, sort_keys, 0);
+    int rc = dump(b, value, indent, sort_keys, 0, raw);
     return rc == 0 && !b->failed ? 0 : -1;
+}
+
+int kbit_pyjson_dump(kbit_buf *b, const json_t *value, int indent, int sort_keys)
+{
+    return kbit_pyjson_dump_raw(b, value, indent, sort_keys, NULL);
 }

@@ -17,6 +17,8 @@
 
 #include <jansson.h>
 
+#include "checkpoint/jsonload.h"
+
 /* A growable byte buffer; `failed` is set once an allocation failed (the
  * contents are then incomplete and every further append is ignored). */
 typedef struct kbit_buf {
@@ -37,5 +39,10 @@ size_t kbit_py_float_repr(double v, char *out);
  * Returns 0, or -1 if the value holds something JSON cannot (never with
  * values from jansson) or memory ran out. */
 int kbit_pyjson_dump(kbit_buf *b, const json_t *value, int indent, int sort_keys);
+/* The same for a tree from kbit_json_parse(KBIT_JSON_PYTHON): its raw nodes
+ * (big integers, NaN, Infinity) are printed as the numbers they hold; keys
+ * may hold NUL (sorted by code point all the same). */
+int kbit_pyjson_dump_raw(kbit_buf *b, const json_t *value, int indent, int sort_keys,
+                         const kbit_json_raw *raw);
 
 #endif

@@ -1,24 +1,28 @@
 /* lib/checkpoint/safetensors.c - read-only safetensors reader. The header comes from an
  * untrusted file, so every number in it is checked before it is used to form
- * a pointer or a size; the file itself is mapped, never copied. */
+ * a pointer or a size. The file is read with pread, never mapped: a file
+ * that shrinks while it is read gives KBIT_EIO instead of SIGBUS. */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
-#include "runtime/error.h"
+#include "checkpoint/files.h"
+#include "checkpoint/jsonload.h"
+#include "checkpoint/limits.h"
 #include "checkpoint/safetensors.h"
+#include "runtime/error.h"
 
 struct kbit_st_file {
-    void *map;
-    size_t map_size;
+    int fd;
+    char *path;
+    uint64_t size;            /* when opened */
     json_t *root;             /* owns every name and metadata string */
     kbit_st_tensor *tensors;  /* header order */
     size_t count;
@@ -26,6 +30,7 @@ struct kbit_st_file {
     const char **meta_keys;
     const char **meta_values;
     size_t meta_count;
+    unsigned char *loaded; /* kbit_st_load_all */
 };
 
 /* Every dtype of the safetensors format, with its size and kbit equivalent. */
@@ -64,11 +69,13 @@ void kbit_st_close(kbit_st_file *f)
 {
     if (f == NULL)
         return;
-    if (f->map != NULL && f->map != MAP_FAILED)
-        munmap(f->map, f->map_size);
+    if (f->fd >= 0)
+        close(f->fd);
+    free(f->path);
     if (f->root)
         json_decref(f->root);
     free(f->tensors);
+    free(f->loaded);
     free(f->by_name);
     free(f->meta_keys);
     free(f->meta_values);
@@ -96,8 +103,10 @@ static int get_nonneg(const json_t *v, uint64_t *out)
 static kbit_status parse_tensor(const char *path, const char *name, json_t *entry,
                                 uint64_t data_size, kbit_st_tensor *t)
 {
-    if (name[0] == '\0')
-        return kbit_error(KBIT_EFORMAT, "safetensors %s: a tensor has an empty name", path);
+    const char *bad_name = kbit_ck_check_name(name);
+    if (bad_name)
+        return kbit_error(KBIT_EFORMAT, "safetensors %s: tensor '%.200s': %s", path, name,
+                          bad_name);
     if (!json_is_object(entry))
         return kbit_error(KBIT_EFORMAT, "safetensors %s: tensor '%s' is not a JSON object",
                           path, name);
@@ -119,26 +128,18 @@ static kbit_status parse_tensor(const char *path, const char *name, json_t *entr
     if (ndim > KBIT_MAX_DIMS)
         return kbit_error(KBIT_EFORMAT, "safetensors %s: tensor '%s' has %zu dimensions "
                           "(at most %d)", path, name, ndim, KBIT_MAX_DIMS);
-    uint64_t numel = 1;
-    int zero = 0;
     for (size_t i = 0; i < ndim; i++) {
         uint64_t dim;
         if (!get_nonneg(json_array_get(shape, i), &dim))
             return kbit_error(KBIT_EFORMAT, "safetensors %s: tensor '%s': shape[%zu] is not "
                               "a non-negative integer", path, name, i);
         t->shape[i] = (int64_t)dim;
-        if (dim == 0)
-            zero = 1;
-        else if (numel > (uint64_t)INT64_MAX / dim)
-            numel = UINT64_MAX; /* saturate; checked below unless another dim is 0 */
-        else
-            numel *= dim;
     }
-    if (zero)
-        numel = 0;
-    if (numel > (uint64_t)INT64_MAX || numel > UINT64_MAX / d->size)
-        return kbit_error(KBIT_EFORMAT, "safetensors %s: tensor '%s': the element count of its "
-                          "shape overflows", path, name);
+    int64_t count;
+    uint64_t nbytes;
+    char why[128];
+    if (kbit_ck_check_shape((int)ndim, t->shape, d->size, &count, &nbytes, why, sizeof why))
+        return kbit_error(KBIT_EFORMAT, "safetensors %s: tensor '%s': %s", path, name, why);
 
     json_t *offs = json_object_get(entry, "data_offsets");
     uint64_t begin, end;
@@ -155,7 +156,6 @@ static kbit_status parse_tensor(const char *path, const char *name, json_t *entr
         return kbit_error(KBIT_EFORMAT, "safetensors %s: tensor '%s': data_offsets end %llu is "
                           "past the %llu bytes of data", path, name, (unsigned long long)end,
                           (unsigned long long)data_size);
-    uint64_t nbytes = numel * d->size;
     if (end - begin != nbytes)
         return kbit_error(KBIT_EFORMAT, "safetensors %s: tensor '%s': data_offsets span %llu "
                           "bytes but dtype %s x shape needs %llu", path, name,
@@ -168,7 +168,7 @@ static kbit_status parse_tensor(const char *path, const char *name, json_t *entr
     t->dtype = d->dtype;
     t->elem_size = d->size;
     t->ndim = (int)ndim;
-    t->numel = (int64_t)numel;
+    t->numel = count;
     t->nbytes = nbytes;
     t->offset = begin;
     return KBIT_OK;
@@ -244,17 +244,20 @@ static kbit_status check_overlaps(const char *path, const kbit_st_file *f)
 }
 
 static kbit_status parse_header(const char *path, kbit_st_file *f, const char *json,
-                                size_t json_len, uint64_t data_size, const unsigned char *data)
+                                size_t json_len, uint64_t data_size, uint64_t data_start)
 {
-    json_error_t jerr;
-    f->root = json_loadb(json, json_len, JSON_REJECT_DUPLICATES, &jerr);
+    kbit_json_error jerr;
+    f->root = kbit_json_parse(json, json_len, KBIT_JSON_STRICT, NULL, &jerr);
     if (f->root == NULL)
-        return kbit_error(KBIT_EFORMAT, "safetensors %s: header is not valid JSON (line %d: %s)",
-                          path, jerr.line, jerr.text);
+        return kbit_error(jerr.out_of_memory ? KBIT_ENOMEM : KBIT_EFORMAT,
+                          "safetensors %s: header is not valid JSON (%s)", path, jerr.text);
     if (!json_is_object(f->root))
         return kbit_error(KBIT_EFORMAT, "safetensors %s: header is not a JSON object", path);
 
     size_t n = json_object_size(f->root);
+    const char *too_many = kbit_ck_check_count(n - (json_object_get(f->root, "__metadata__") != NULL));
+    if (too_many)
+        return kbit_error(KBIT_EFORMAT, "safetensors %s: %s", path, too_many);
     f->tensors = calloc(n ? n : 1, sizeof *f->tensors);
     if (f->tensors == NULL)
         return kbit_error(KBIT_ENOMEM, "safetensors %s: out of memory for %zu tensors", path, n);
@@ -271,7 +274,8 @@ static kbit_status parse_header(const char *path, kbit_st_file *f, const char *j
         kbit_st_tensor *t = &f->tensors[f->count];
         if ((st = parse_tensor(path, key, value, data_size, t)) != KBIT_OK)
             return st;
-        t->data = data + t->offset;
+        t->file = f;
+        t->file_offset = data_start + t->offset;
         f->count++;
     }
     if ((st = check_overlaps(path, f)) != KBIT_OK)
@@ -290,63 +294,86 @@ kbit_status kbit_st_open(const char *path, kbit_st_file **out)
 {
     if (path == NULL || out == NULL)
         return kbit_error(KBIT_EINVAL, "kbit_st_open: %s is NULL", path ? "out" : "path");
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return kbit_error(KBIT_EIO, "safetensors %s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        int e = errno;
-        close(fd);
-        return kbit_error(KBIT_EIO, "safetensors %s: cannot stat: %s", path, strerror(e));
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        close(fd);
-        return kbit_error(KBIT_EIO, "safetensors %s: not a regular file", path);
-    }
-    if (sb.st_size < 8) {
-        close(fd);
-        return kbit_error(KBIT_EFORMAT, "safetensors %s: %lld bytes is too short for the 8-byte "
-                          "header length", path, (long long)sb.st_size);
-    }
-    if ((uint64_t)sb.st_size > SIZE_MAX) {
-        close(fd);
-        return kbit_error(KBIT_EOVERFLOW, "safetensors %s: file too large to map", path);
-    }
-
     kbit_st_file *f = calloc(1, sizeof *f);
-    if (f == NULL) {
-        close(fd);
+    if (f == NULL || (f->path = strdup(path)) == NULL) {
+        free(f);
         return kbit_error(KBIT_ENOMEM, "safetensors %s: out of memory", path);
     }
-    f->map_size = (size_t)sb.st_size;
-    f->map = mmap(NULL, f->map_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    int map_errno = errno;
-    close(fd);
-    if (f->map == MAP_FAILED) {
-        kbit_st_close(f);
-        return kbit_error(KBIT_EIO, "safetensors %s: cannot map: %s", path, strerror(map_errno));
-    }
-
-    const unsigned char *bytes = f->map;
-    uint64_t header_len = read_le64(bytes);
-    uint64_t room = (uint64_t)sb.st_size - 8;
-    kbit_status st;
-    if (header_len > KBIT_ST_MAX_HEADER)
+    f->fd = -1;
+    kbit_status st = kbit_file_open_read(path, &f->fd, &f->size);
+    if (st == KBIT_OK && f->size < 8)
+        st = kbit_error(KBIT_EFORMAT, "safetensors %s: %llu bytes is too short for the 8-byte "
+                        "header length", path, (unsigned long long)f->size);
+    unsigned char le[8];
+    if (st == KBIT_OK)
+        st = kbit_file_pread(f->fd, path, le, 8, 0);
+    uint64_t header_len = st == KBIT_OK ? read_le64(le) : 0;
+    uint64_t room = f->size >= 8 ? f->size - 8 : 0;
+    if (st != KBIT_OK)
+        ;
+    else if (header_len > KBIT_CK_MAX_HEADER)
         st = kbit_error(KBIT_EFORMAT, "safetensors %s: header length %llu exceeds the limit of "
                         "%llu bytes", path, (unsigned long long)header_len,
-                        (unsigned long long)KBIT_ST_MAX_HEADER);
+                        (unsigned long long)KBIT_CK_MAX_HEADER);
     else if (header_len > room)
         st = kbit_error(KBIT_EFORMAT, "safetensors %s: header length %llu is larger than the "
                         "%llu bytes after it", path, (unsigned long long)header_len,
                         (unsigned long long)room);
-    else
-        st = parse_header(path, f, (const char *)bytes + 8, (size_t)header_len,
-                          room - header_len, bytes + 8 + header_len);
+    char *json = NULL;
+    if (st == KBIT_OK && (json = malloc((size_t)header_len + 1)) == NULL)
+        st = kbit_error(KBIT_ENOMEM, "safetensors %s: out of memory for a %llu-byte header", path,
+                        (unsigned long long)header_len);
+    if (st == KBIT_OK)
+        st = kbit_file_pread(f->fd, path, json, (size_t)header_len, 8);
+    if (st == KBIT_OK)
+        st = parse_header(path, f, json, (size_t)header_len, room - header_len, 8 + header_len);
+    free(json);
     if (st != KBIT_OK) {
         kbit_st_close(f);
         return st;
     }
     *out = f;
+    return KBIT_OK;
+}
+
+const char *kbit_st_path(const kbit_st_file *f)
+{
+    return f->path;
+}
+
+int kbit_st_fd(const kbit_st_file *f)
+{
+    return f->fd;
+}
+
+kbit_status kbit_st_load_all(kbit_st_file *f)
+{
+    uint64_t start = f->count ? f->tensors[0].file_offset - f->tensors[0].offset : 0;
+    uint64_t len = f->size - start;
+    if (f->loaded != NULL || f->count == 0)
+        return KBIT_OK;
+    if (len > SIZE_MAX - 1 || (f->loaded = malloc((size_t)len + 1)) == NULL)
+        return kbit_error(KBIT_ENOMEM, "safetensors %s: out of memory for %llu bytes", f->path,
+                          (unsigned long long)len);
+    kbit_status st = kbit_file_pread(f->fd, f->path, f->loaded, (size_t)len, start);
+    for (size_t i = 0; i < f->count && st == KBIT_OK; i++)
+        f->tensors[i].data = f->loaded + f->tensors[i].offset;
+    return st;
+}
+
+kbit_status kbit_st_read(const kbit_st_tensor *t, uint64_t from, void *buf, size_t len)
+{
+    if (from > t->nbytes || len > t->nbytes - from)
+        return kbit_error(KBIT_EINVAL, "safetensors %s: bytes [%llu, +%zu) are outside tensor "
+                          "'%.200s'", t->file->path, (unsigned long long)from, len, t->name);
+    if (len == 0)
+        return KBIT_OK;
+    kbit_status st = kbit_file_pread(t->file->fd, t->file->path, buf, len, t->file_offset + from);
+    if (st != KBIT_OK) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", kbit_last_error());
+        return kbit_error(st, "tensor '%.200s': %s", t->name, msg);
+    }
     return KBIT_OK;
 }
 
@@ -402,34 +429,11 @@ const char *kbit_st_metadata_at(const kbit_st_file *f, size_t i, const char **va
     return f->meta_keys[i];
 }
 
-/* The whole pages covering a tensor (the mapping covers whole pages, so the
- * range lies inside it). */
-static void tensor_pages(const kbit_st_tensor *t, void **begin, size_t *len)
-{
-    long page = sysconf(_SC_PAGESIZE);
-    uintptr_t size = page > 0 ? (uintptr_t)page : 4096;
-    uintptr_t b = (uintptr_t)t->data / size * size;
-    uintptr_t e = ((uintptr_t)t->data + (uintptr_t)t->nbytes + size - 1) / size * size;
-    *begin = (void *)b;
-    *len = e - b;
-}
-
-void kbit_st_release(const kbit_st_tensor *t)
-{
-    void *b;
-    size_t len;
-    if (t == NULL || t->nbytes == 0)
-        return;
-    tensor_pages(t, &b, &len);
-    madvise(b, len, MADV_DONTNEED);
-}
-
 void kbit_st_prefetch(const kbit_st_tensor *t)
 {
-    void *b;
-    size_t len;
     if (t == NULL || t->nbytes == 0)
         return;
-    tensor_pages(t, &b, &len);
-    madvise(b, len, MADV_WILLNEED);
+#ifdef POSIX_FADV_WILLNEED
+    posix_fadvise(t->file->fd, (off_t)t->file_offset, (off_t)t->nbytes, POSIX_FADV_WILLNEED);
+#endif
 }

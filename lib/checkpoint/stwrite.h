@@ -12,11 +12,13 @@
  * A "late" tensor is a 1-D U8 tensor whose length is only known when it is
  * written (the bitsandbytes quant-state JSON): late tensors go last and are
  * kept in memory until kbit_stw_finish. The header space is reserved at
- * layout time for the longest late tensors (KBIT_STW_LATE_MAX bytes each)
+ * layout time for the longest late tensors (KBIT_CK_LATE_MAX (limits.h) bytes each)
  * and padded with spaces when the real lengths are shorter.
  *
- * The file is created with O_EXCL at the path given; kbit_stw_abort removes
- * it. Renaming into place is the caller's job.
+ * The file is created with O_EXCL at the path given and locked (flock) while
+ * it is written; kbit_stw_abort removes it. Renaming into place is the
+ * caller's job. Names, shapes, the tensor count and the header size are
+ * held to the reader's limits (limits.h): KBIT_EINVAL beyond them.
  */
 #ifndef KBIT_LIB_STWRITE_H
 #define KBIT_LIB_STWRITE_H
@@ -24,19 +26,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "checkpoint/files.h"
 #include "kbit.h"
-
-#define KBIT_STW_LATE_MAX 4096
 
 typedef struct kbit_stw kbit_stw;
 
 kbit_status kbit_stw_create(const char *path, kbit_stw **w);
-
-/* A name next to `target` for a file or directory that becomes `target` only
- * when complete: "<target>.kbit-<tag>-<pid>-<serial>-<nanoseconds>", unique
- * within and across processes, so a file left by a crashed run never blocks or
- * gets removed by a later one. */
-void kbit_sibling_name(const char *target, const char *tag, char *buf, size_t len);
 
 /* Declare a tensor; st_dtype is a safetensors dtype name ("F32", "U8", ...)
  * and elem_size its size. Returns its index in *index. Names must be unique. */
@@ -51,8 +46,16 @@ kbit_status kbit_stw_metadata(kbit_stw *w, const char *key, const char *value);
 kbit_status kbit_stw_layout(kbit_stw *w);
 
 /* Write tensor `index` whole: nbytes must equal its declared size (for a
- * late tensor: its length, at most KBIT_STW_LATE_MAX). */
+ * late tensor: its length, at most KBIT_CK_LATE_MAX (limits.h)). */
 kbit_status kbit_stw_write(kbit_stw *w, size_t index, const void *data, uint64_t nbytes);
+/* ... or in parts, in order: bytes [from, from + nbytes) of a tensor that is
+ * not late (from = the bytes written so far). */
+kbit_status kbit_stw_write_part(kbit_stw *w, size_t index, uint64_t from, const void *data,
+                                uint64_t nbytes);
+
+/* ... or its bytes copied from another file (the same size as declared). */
+kbit_status kbit_stw_write_from_file(kbit_stw *w, size_t index, int in, const char *in_path,
+                                     uint64_t in_off);
 
 /* Every tensor written: write the late tensors and the header, flush to disk,
  * close, free w. On failure the file is removed and w freed. */

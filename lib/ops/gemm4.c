@@ -112,12 +112,33 @@ static kbit_status run_gemm(kbit_device *dev, const weight_view *v, int backward
     return backward ? KBIT_RUN(&c, gemm_4bit_backward, &op) : KBIT_RUN(&c, gemm_4bit, &op);
 }
 
+/* Aliasing: the output overlaps none of the inputs (the weight's buffers
+ * included; a prepared weight's are its own). */
+static kbit_status check_aliasing(const weight_view *v, int backward, const void *a,
+                                  int64_t a_elems, const void *bias, int64_t bias_elems,
+                                  const void *out, int64_t out_elems, kbit_dtype dtype,
+                                  const char *fn)
+{
+    const kbit_quant_state *s = v->state;
+    int64_t es = (int64_t)kbit_dtype_size(dtype);
+    return KBIT_CHECK_OVERLAP(fn, KBIT_IN(a, a_elems * es, backward ? "dout" : "A"),
+                              KBIT_IN(bias, bias ? bias_elems * es : 0, "bias"),
+                              KBIT_IN(s ? v->packed : NULL, kbit_packed_4bit_bytes(v->N * v->K),
+                                      "packed"),
+                              KBIT_IN(s ? s->absmax : NULL, s ? s->nblocks * (s->nested ? 1 : 4) : 0,
+                                      "state->absmax"),
+                              KBIT_IN(s && s->nested ? s->absmax2 : NULL, s ? s->nblocks2 * 4 : 0,
+                                      "state->absmax2"),
+                              KBIT_OUT(out, out_elems * es, backward ? "dA" : "out"));
+}
+
 static kbit_status forward(kbit_device *device, const weight_view *v, const void *A,
                            kbit_dtype dtype, int64_t M, const void *bias, void *out,
                            const char *fn)
 {
     kbit_status st = check_operands(dtype, M, v->K, v->N, A, "A", bias, v->N, out, "out", fn);
-    if (st != KBIT_OK)
+    if (st != KBIT_OK ||
+        (st = check_aliasing(v, 0, A, M * v->K, bias, v->N, out, M * v->N, dtype, fn)) != KBIT_OK)
         return st;
     return run_gemm(device, v, 0, dtype, M, A, bias, out, fn);
 }
@@ -126,7 +147,8 @@ static kbit_status backward(kbit_device *device, const weight_view *v, const voi
                             kbit_dtype dtype, int64_t M, void *dA, const char *fn)
 {
     kbit_status st = check_operands(dtype, M, v->N, v->K, dout, "dout", NULL, 0, dA, "dA", fn);
-    if (st != KBIT_OK)
+    if (st != KBIT_OK ||
+        (st = check_aliasing(v, 1, dout, M * v->N, NULL, 0, dA, M * v->K, dtype, fn)) != KBIT_OK)
         return st;
     return run_gemm(device, v, 1, dtype, M, dout, NULL, dA, fn);
 }

@@ -63,7 +63,8 @@ static kbit_status check_rows(const kbit_device *dev, kbit_dtype dtype, const vo
         (st = kbit_check_data(codes, n, 1, fn, names[1])) != KBIT_OK ||
         (st = kbit_check_data(stats, rows, 4, fn, names[2])) != KBIT_OK)
         return st;
-    return KBIT_OK;
+    return KBIT_CHECK_OVERLAP(fn, KBIT_IN(A, n * (int64_t)kbit_dtype_size(dtype), names[0]),
+                              KBIT_OUT(codes, n, names[1]), KBIT_OUT(stats, rows * 4, names[2]));
 }
 
 KBIT_API kbit_status kbit_int8_vectorwise_quant(kbit_device *device, kbit_dtype dtype,
@@ -80,7 +81,12 @@ KBIT_API kbit_status kbit_int8_vectorwise_quant(kbit_device *device, kbit_dtype 
         return st;
     int with_outliers = threshold > 0.0f;
     if (with_outliers) {
-        if ((st = kbit_check_data(outlier_cols, cols, 8, fn, "outlier_cols")) != KBIT_OK)
+        if ((st = kbit_check_data(outlier_cols, cols, 8, fn, "outlier_cols")) != KBIT_OK ||
+            (st = KBIT_CHECK_OVERLAP(fn, KBIT_IN(A, rows * cols * (int64_t)kbit_dtype_size(dtype),
+                                                 "A"),
+                                     KBIT_OUT(CA, rows * cols, "CA"),
+                                     KBIT_OUT(SCA, rows * 4, "SCA"),
+                                     KBIT_OUT(outlier_cols, cols * 8, "outlier_cols"))) != KBIT_OK)
             return st;
         if (n_outliers == NULL)
             return kbit_error(KBIT_EINVAL, "%s: n_outliers is NULL (threshold > 0)", fn);
@@ -145,7 +151,10 @@ KBIT_API kbit_status kbit_int8_dequantize_weight(kbit_device *device, const int8
         (st = kbit_check_matrix(rows, cols, 4, fn, "rows", "cols", &n)) != KBIT_OK ||
         (st = kbit_check_data(CB, n, 1, fn, "CB")) != KBIT_OK ||
         (st = kbit_check_data(SCB, rows, 4, fn, "SCB")) != KBIT_OK ||
-        (st = kbit_check_data(out, n, kbit_dtype_size(out_dtype), fn, "out")) != KBIT_OK)
+        (st = kbit_check_data(out, n, kbit_dtype_size(out_dtype), fn, "out")) != KBIT_OK ||
+        (st = KBIT_CHECK_OVERLAP(fn, KBIT_IN(CB, n, "CB"), KBIT_IN(SCB, rows * 4, "SCB"),
+                                 KBIT_OUT(out, n * (int64_t)kbit_dtype_size(out_dtype), "out"))) !=
+            KBIT_OK)
         return st;
     if ((st = check_family(device, out_dtype, fn)) != KBIT_OK || n == 0)
         return st;
@@ -173,7 +182,9 @@ KBIT_API kbit_status kbit_int8_matmul(kbit_device *device, const int8_t *A, cons
         (st = check_k(K, fn, "K")) != KBIT_OK ||
         (st = kbit_check_data(A, na, 1, fn, "A")) != KBIT_OK ||
         (st = kbit_check_data(B, nb, 1, fn, "B")) != KBIT_OK ||
-        (st = kbit_check_data(out, nout, 4, fn, "out")) != KBIT_OK)
+        (st = kbit_check_data(out, nout, 4, fn, "out")) != KBIT_OK ||
+        (st = KBIT_CHECK_OVERLAP(fn, KBIT_IN(A, na, "A"), KBIT_IN(B, nb, "B"),
+                                 KBIT_OUT(out, nout * 4, "out"))) != KBIT_OK)
         return st;
     if ((st = check_family(device, -1, fn)) != KBIT_OK || nout == 0)
         return st;
@@ -214,7 +225,13 @@ KBIT_API kbit_status kbit_int8_mm_dequant(kbit_device *device, const int32_t *ac
         (st = kbit_check_data(SCA, M, 4, fn, "SCA")) != KBIT_OK ||
         (st = kbit_check_data(SCB, N, 4, fn, "SCB")) != KBIT_OK ||
         (bias && (st = kbit_check_data(bias, N, kbit_dtype_size(bias_dtype), fn, "bias")) != KBIT_OK) ||
-        (st = kbit_check_data(out, n, kbit_dtype_size(out_dtype), fn, "out")) != KBIT_OK)
+        (st = kbit_check_data(out, n, kbit_dtype_size(out_dtype), fn, "out")) != KBIT_OK ||
+        (st = KBIT_CHECK_OVERLAP(fn, KBIT_IN(acc, n * 4, "acc"), KBIT_IN(SCA, M * 4, "SCA"),
+                                 KBIT_IN(SCB, N * 4, "SCB"),
+                                 KBIT_IN(bias, bias ? N * (int64_t)kbit_dtype_size(bias_dtype) : 0,
+                                         "bias"),
+                                 KBIT_OUT(out, n * (int64_t)kbit_dtype_size(out_dtype), "out"))) !=
+            KBIT_OK)
         return st;
     if ((st = check_family(device, out_dtype, fn)) != KBIT_OK || n == 0)
         return st;
@@ -352,7 +369,12 @@ static kbit_status check_forward_operands(const kbit_device *dev, kbit_dtype dty
         (st = check_threshold(threshold, fn)) != KBIT_OK ||
         (st = kbit_check_data(X, nx, es, fn, "X")) != KBIT_OK ||
         (bias && (st = kbit_check_data(bias, w->N, es, fn, "bias")) != KBIT_OK) ||
-        (st = kbit_check_data(Y, *ny, es, fn, "Y")) != KBIT_OK)
+        (st = kbit_check_data(Y, *ny, es, fn, "Y")) != KBIT_OK ||
+        (st = KBIT_CHECK_OVERLAP(fn, KBIT_IN(X, nx * (int64_t)es, "X"),
+                                 KBIT_IN(w->CB, w->N * w->K, "CB"),
+                                 KBIT_IN(w->SCB, w->N * 4, "SCB"),
+                                 KBIT_IN(bias, bias ? w->N * (int64_t)es : 0, "bias"),
+                                 KBIT_OUT(Y, *ny * (int64_t)es, "Y"))) != KBIT_OK)
         return st;
     return check_family(dev, dtype, fn);
 }
@@ -368,7 +390,11 @@ static kbit_status check_backward_operands(const kbit_device *dev, kbit_dtype dt
         (st = kbit_check_matrix(M, w->K, 4, fn, "M", "K", nx)) != KBIT_OK ||
         (st = kbit_check_matrix(M, w->N, 4, fn, "M", "N", &ng)) != KBIT_OK ||
         (st = kbit_check_data(dOut, ng, es, fn, "dOut")) != KBIT_OK ||
-        (st = kbit_check_data(dX, *nx, es, fn, "dX")) != KBIT_OK)
+        (st = kbit_check_data(dX, *nx, es, fn, "dX")) != KBIT_OK ||
+        (st = KBIT_CHECK_OVERLAP(fn, KBIT_IN(dOut, ng * (int64_t)es, "dOut"),
+                                 KBIT_IN(w->CB, w->N * w->K, "CB"),
+                                 KBIT_IN(w->SCB, w->N * 4, "SCB"),
+                                 KBIT_OUT(dX, *nx * (int64_t)es, "dX"))) != KBIT_OK)
         return st;
     return check_family(dev, dtype, fn);
 }

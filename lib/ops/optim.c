@@ -44,7 +44,38 @@ static kbit_status check_tensor(kbit_device *dev, const kbit_optim_config *c,
         return kbit_error(KBIT_EINVAL, "%s: %s = %s must be KBIT_F32 or the param dtype %s", fn,
                           arg, kbit_dtype_name(grad_dtype), kbit_dtype_name(s->param_dtype));
     snprintf(arg, sizeof arg, index < 0 ? "grad" : "grads[%lld]", (long long)index);
-    return kbit_check_data(grad, s->n, kbit_dtype_size(grad_dtype), fn, arg);
+    if ((st = kbit_check_data(grad, s->n, kbit_dtype_size(grad_dtype), fn, arg)) != KBIT_OK)
+        return st;
+    /* the gradient may be the parameter itself (same dtype: element by
+     * element, each is read before it is written), nothing in between */
+    if (grad == param && grad_dtype == s->param_dtype)
+        return KBIT_OK;
+    return KBIT_CHECK_OVERLAP(fn, KBIT_OUT(param, s->n * (int64_t)kbit_dtype_size(s->param_dtype),
+                                           "param"),
+                              KBIT_IN(grad, s->n * (int64_t)kbit_dtype_size(grad_dtype), "grad"));
+}
+
+/* step_many: no tensor's parameter may overlap another's parameter or
+ * gradient (each is stepped in turn). */
+static kbit_status check_many_overlap(kbit_optim_state *const *states, void *const *params,
+                                      const void *const *grads, const kbit_dtype *grad_dtypes,
+                                      int64_t count, const char *fn)
+{
+    kbit_span *spans = malloc((size_t)(count ? count : 1) * 2 * sizeof *spans);
+    if (spans == NULL)
+        return kbit_error(KBIT_ENOMEM, "%s: out of memory", fn);
+    size_t k = 0;
+    for (int64_t i = 0; i < count; i++) {
+        int64_t n = states[i]->n;
+        spans[k++] = KBIT_OUT(params[i], n * (int64_t)kbit_dtype_size(states[i]->param_dtype),
+                              "a parameter");
+        if (grads[i] != params[i])
+            spans[k++] = KBIT_IN(grads[i], n * (int64_t)kbit_dtype_size(grad_dtypes[i]),
+                                 "a gradient");
+    }
+    kbit_status st = kbit_check_overlap(fn, spans, k);
+    free(spans);
+    return st;
 }
 
 static kbit_status check_call(kbit_device *dev, const kbit_optim_config *c, float gnorm_scale,
@@ -287,6 +318,9 @@ KBIT_API kbit_status kbit_optim_step_many(kbit_device *device, const kbit_optim_
                 return kbit_error(KBIT_EINVAL, "%s: states[%lld] and states[%lld] are the same",
                                   fn, (long long)j, (long long)i);
     }
+    if (count > 1 &&
+        (st = check_many_overlap(states, params, grads, grad_dtypes, count, fn)) != KBIT_OK)
+        return st;
     const kbit_driver *d = device->driver;
     if (d->optimizer_step_many == NULL || needs_clip(config)) {
         for (int64_t i = 0; i < count; i++)

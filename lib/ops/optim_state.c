@@ -150,7 +150,7 @@ KBIT_API kbit_status kbit_optim_state_create(kbit_device *device, const kbit_opt
         free_buffers(s);
         free(s);
         return kbit_error(st, "%s: cannot set up the state on the device (%s)", fn,
-                          kbit_last_error()[0] ? kbit_last_error() : kbit_strerror(st));
+                          kbit_error_is_set() ? kbit_last_error() : kbit_strerror(st));
     }
     *state = s;
     return KBIT_OK;

@@ -59,7 +59,11 @@ KBIT_API kbit_status kbit_quantize_4bit(kbit_device *device, kbit_quant_type typ
         return st;
     if ((st = kbit_check_data(x, n, kbit_dtype_size(dtype), fn, "x")) != KBIT_OK ||
         (st = kbit_check_data(packed, kbit_packed_4bit_bytes(n), 1, fn, "packed")) != KBIT_OK ||
-        (st = kbit_check_data(absmax, kbit_nblocks(n, blocksize), 4, fn, "absmax")) != KBIT_OK)
+        (st = kbit_check_data(absmax, kbit_nblocks(n, blocksize), 4, fn, "absmax")) != KBIT_OK ||
+        (st = KBIT_CHECK_OVERLAP(fn, KBIT_IN(x, n * (int64_t)kbit_dtype_size(dtype), "x"),
+                                 KBIT_OUT(packed, kbit_packed_4bit_bytes(n), "packed"),
+                                 KBIT_OUT(absmax, kbit_nblocks(n, blocksize) * 4, "absmax"))) !=
+            KBIT_OK)
         return st;
     if (n == 0)
         return KBIT_OK;
@@ -82,7 +86,11 @@ KBIT_API kbit_status kbit_dequantize_4bit(kbit_device *device, kbit_quant_type t
         return st;
     if ((st = kbit_check_data(packed, kbit_packed_4bit_bytes(n), 1, fn, "packed")) != KBIT_OK ||
         (st = kbit_check_data(absmax, kbit_nblocks(n, blocksize), 4, fn, "absmax")) != KBIT_OK ||
-        (st = kbit_check_data(out, n, kbit_dtype_size(out_dtype), fn, "out")) != KBIT_OK)
+        (st = kbit_check_data(out, n, kbit_dtype_size(out_dtype), fn, "out")) != KBIT_OK ||
+        (st = KBIT_CHECK_OVERLAP(fn, KBIT_IN(packed, kbit_packed_4bit_bytes(n), "packed"),
+                                 KBIT_IN(absmax, kbit_nblocks(n, blocksize) * 4, "absmax"),
+                                 KBIT_OUT(out, n * (int64_t)kbit_dtype_size(out_dtype), "out"))) !=
+            KBIT_OK)
         return st;
     if (n == 0)
         return KBIT_OK;
@@ -199,7 +207,11 @@ KBIT_API kbit_status kbit_nested_quantize(kbit_device *device, const float *absm
         (st = kbit_check_data(qabsmax, nblocks, 1, fn, "qabsmax")) != KBIT_OK ||
         (st = kbit_check_data(absmax2, kbit_nblocks(nblocks, KBIT_NESTED_BLOCK), 4, fn,
                               "absmax2")) != KBIT_OK ||
-        (st = kbit_check_family(device, KBIT_FAMILY_QUANT4, fn)) != KBIT_OK)
+        (st = kbit_check_family(device, KBIT_FAMILY_QUANT4, fn)) != KBIT_OK ||
+        (st = KBIT_CHECK_OVERLAP(fn, KBIT_IN(absmax, nblocks * 4, "absmax"),
+                                 KBIT_OUT(qabsmax, nblocks, "qabsmax"),
+                                 KBIT_OUT(absmax2, kbit_nblocks(nblocks, KBIT_NESTED_BLOCK) * 4,
+                                          "absmax2"))) != KBIT_OK)
         return st;
     if (offset == NULL)
         return kbit_error(KBIT_EINVAL, "%s: offset is NULL", fn);
@@ -232,7 +244,11 @@ KBIT_API kbit_status kbit_nested_dequantize(kbit_device *device, const uint8_t *
         (st = kbit_check_data(absmax2, kbit_nblocks(nblocks, KBIT_NESTED_BLOCK), 4, fn,
                               "absmax2")) != KBIT_OK ||
         (st = kbit_check_data(absmax_out, nblocks, 4, fn, "absmax_out")) != KBIT_OK ||
-        (st = kbit_check_family(device, KBIT_FAMILY_QUANT4, fn)) != KBIT_OK)
+        (st = kbit_check_family(device, KBIT_FAMILY_QUANT4, fn)) != KBIT_OK ||
+        (st = KBIT_CHECK_OVERLAP(fn, KBIT_IN(qabsmax, nblocks, "qabsmax"),
+                                 KBIT_IN(absmax2, kbit_nblocks(nblocks, KBIT_NESTED_BLOCK) * 4,
+                                         "absmax2"),
+                                 KBIT_OUT(absmax_out, nblocks * 4, "absmax_out"))) != KBIT_OK)
         return st;
     if (code2 == NULL)
         code2 = kbit_dynamic_map(KBIT_MAP_SIGNED);
@@ -365,11 +381,10 @@ KBIT_API kbit_status kbit_quant_state_alloc(kbit_device *device, kbit_quant_stat
 
 KBIT_API void kbit_quant_state_release(kbit_device *device, kbit_quant_state *state)
 {
-    kbit_clear_error();
-    if (state == NULL || !state->owns_buffers || kbit_check_device(device, "") != KBIT_OK) {
-        kbit_clear_error();
+    /* a clean-up call: it records nothing, so a failure's message survives it */
+    if (state == NULL || !state->owns_buffers || device == NULL ||
+        device->magic != KBIT_DEVICE_MAGIC)
         return;
-    }
     kbit_device_free(device, state->absmax);
     kbit_device_free(device, state->absmax2);
     state->absmax = NULL;
@@ -389,7 +404,13 @@ KBIT_API kbit_status kbit_quantize_4bit_state(kbit_device *device, const void *x
         return st;
     int64_t n = state->numel;
     if ((st = kbit_check_data(x, n, kbit_dtype_size(state->dtype), fn, "x")) != KBIT_OK ||
-        (st = kbit_check_data(packed, kbit_packed_4bit_bytes(n), 1, fn, "packed")) != KBIT_OK)
+        (st = kbit_check_data(packed, kbit_packed_4bit_bytes(n), 1, fn, "packed")) != KBIT_OK ||
+        (st = KBIT_CHECK_OVERLAP(fn, KBIT_IN(x, n * (int64_t)kbit_dtype_size(state->dtype), "x"),
+                                 KBIT_OUT(packed, kbit_packed_4bit_bytes(n), "packed"),
+                                 KBIT_OUT(state->absmax, state->nblocks * (state->nested ? 1 : 4),
+                                          "state->absmax"),
+                                 KBIT_OUT(state->nested ? state->absmax2 : NULL,
+                                          state->nblocks2 * 4, "state->absmax2"))) != KBIT_OK)
         return st;
     if (n == 0) {
         if (state->nested) {
@@ -443,7 +464,14 @@ KBIT_API kbit_status kbit_dequantize_4bit_state(kbit_device *device, const uint8
         return st;
     int64_t n = state->numel;
     if ((st = kbit_check_data(packed, kbit_packed_4bit_bytes(n), 1, fn, "packed")) != KBIT_OK ||
-        (st = kbit_check_data(out, n, kbit_dtype_size(out_dtype), fn, "out")) != KBIT_OK)
+        (st = kbit_check_data(out, n, kbit_dtype_size(out_dtype), fn, "out")) != KBIT_OK ||
+        (st = KBIT_CHECK_OVERLAP(fn, KBIT_IN(packed, kbit_packed_4bit_bytes(n), "packed"),
+                                 KBIT_IN(state->absmax, state->nblocks * (state->nested ? 1 : 4),
+                                         "state->absmax"),
+                                 KBIT_IN(state->nested ? state->absmax2 : NULL,
+                                         state->nblocks2 * 4, "state->absmax2"),
+                                 KBIT_OUT(out, n * (int64_t)kbit_dtype_size(out_dtype), "out"))) !=
+            KBIT_OK)
         return st;
     if (n == 0)
         return KBIT_OK;

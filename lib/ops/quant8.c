@@ -35,7 +35,10 @@ KBIT_API kbit_status kbit_quantize_8bit(kbit_device *device, kbit_dtype dtype, c
     int64_t nblocks = kbit_nblocks(n, blocksize);
     if ((st = kbit_check_data(x, n, kbit_dtype_size(dtype), fn, "x")) != KBIT_OK ||
         (st = kbit_check_data(q, n, 1, fn, "q")) != KBIT_OK ||
-        (st = kbit_check_data(absmax, nblocks, sizeof(float), fn, "absmax")) != KBIT_OK)
+        (st = kbit_check_data(absmax, nblocks, sizeof(float), fn, "absmax")) != KBIT_OK ||
+        (st = KBIT_CHECK_OVERLAP(fn, KBIT_IN(x, n * (int64_t)kbit_dtype_size(dtype), "x"),
+                                 KBIT_OUT(q, n, "q"), KBIT_OUT(absmax, nblocks * 4, "absmax"))) !=
+            KBIT_OK)
         return st;
     if (code == NULL)
         code = kbit_dynamic_map(KBIT_MAP_SIGNED);
@@ -74,7 +77,10 @@ KBIT_API kbit_status kbit_dequantize_8bit(kbit_device *device, const uint8_t *q,
     int64_t nblocks = kbit_nblocks(n, blocksize);
     if ((st = kbit_check_data(q, n, 1, fn, "q")) != KBIT_OK ||
         (st = kbit_check_data(absmax, nblocks, sizeof(float), fn, "absmax")) != KBIT_OK ||
-        (st = kbit_check_data(out, n, kbit_dtype_size(out_dtype), fn, "out")) != KBIT_OK)
+        (st = kbit_check_data(out, n, kbit_dtype_size(out_dtype), fn, "out")) != KBIT_OK ||
+        (st = KBIT_CHECK_OVERLAP(fn, KBIT_IN(q, n, "q"), KBIT_IN(absmax, nblocks * 4, "absmax"),
+                                 KBIT_OUT(out, n * (int64_t)kbit_dtype_size(out_dtype), "out"))) !=
+            KBIT_OK)
         return st;
     if (code == NULL)
         code = kbit_dynamic_map(KBIT_MAP_SIGNED);

@@ -136,6 +136,24 @@ kbit_binding *kbit_binding_get(kbit_device *dev, const char *fn)
     return b;
 }
 
+kbit_status kbit_bindings_trim(kbit_device *dev, const char *fn)
+{
+    kbit_status st = KBIT_OK;
+    pthread_mutex_lock(&dev->lock);
+    for (kbit_binding *b = dev->bindings; b != NULL && st == KBIT_OK; b = b->next) {
+        if (b->workspace == NULL)
+            continue;
+        st = kbit_driver_result(dev, dev->driver->sync(dev->ctx, b->stream), fn);
+        if (st == KBIT_OK) {
+            (void)dev->driver->mem_free(dev->ctx, b->workspace);
+            b->workspace = NULL;
+            b->workspace_bytes = 0;
+        }
+    }
+    pthread_mutex_unlock(&dev->lock);
+    return st;
+}
+
 void kbit_bindings_release(kbit_device *dev)
 {
     pthread_mutex_lock(&dev->lock);

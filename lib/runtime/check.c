@@ -3,6 +3,8 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "runtime/check.h"
 #include "runtime/error.h"
@@ -141,5 +143,50 @@ kbit_status kbit_driver_result(const kbit_device *dev, kbit_status st, const cha
 {
     if (st != KBIT_OK && !kbit_error_is_set())
         kbit_error(st, "%s: driver '%s' failed (%s)", op, dev->driver->name, kbit_strerror(st));
+    return st;
+}
+
+static int by_start(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)((const kbit_span *)a)->p, y = (uintptr_t)((const kbit_span *)b)->p;
+    return (x > y) - (x < y);
+}
+
+kbit_status kbit_check_overlap(const char *fn, const kbit_span *spans, size_t n)
+{
+    kbit_span small[16], *s = n <= 16 ? small : malloc(n * sizeof *s);
+    if (s == NULL)
+        return kbit_error(KBIT_ENOMEM, "%s: out of memory checking its buffers", fn);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (spans[i].p != NULL && spans[i].bytes > 0)
+            s[k++] = spans[i];
+    qsort(s, k, sizeof *s, by_start);
+    /* by start address: a span overlaps an earlier one iff it starts before
+     * the furthest end so far (of any span, for an output; of an output,
+     * for an input) */
+    const kbit_span *far_any = NULL, *far_out = NULL;
+    uintptr_t end_any = 0, end_out = 0;
+    kbit_status st = KBIT_OK;
+    for (size_t i = 0; i < k && st == KBIT_OK; i++) {
+        uintptr_t b = (uintptr_t)s[i].p, e = b + (uintptr_t)s[i].bytes;
+        const kbit_span *hit = s[i].out ? (far_any && b < end_any ? far_any : NULL)
+                                        : (far_out && b < end_out ? far_out : NULL);
+        if (hit)
+            st = kbit_error(KBIT_EINVAL, "%s: %s and %s overlap (%s); an output may not share "
+                            "memory with another buffer of the call (kbit.h, \"Aliasing\")", fn,
+                            hit->name, s[i].name,
+                            b == (uintptr_t)hit->p ? "at the same address" : "in part");
+        if (far_any == NULL || e > end_any) {
+            far_any = &s[i];
+            end_any = e;
+        }
+        if (s[i].out && (far_out == NULL || e > end_out)) {
+            far_out = &s[i];
+            end_out = e;
+        }
+    }
+    if (s != small)
+        free(s);
     return st;
 }

@@ -3,6 +3,8 @@
 #ifndef KBIT_LIB_CHECK_H
 #define KBIT_LIB_CHECK_H
 
+#include <stdint.h>
+
 #include "runtime/device.h"
 
 kbit_status kbit_check_device(const kbit_device *dev, const char *fn);
@@ -30,6 +32,25 @@ kbit_status kbit_check_family(const kbit_device *dev, uint32_t families, const c
  * holds dtype (a float dtype, or -1 for none) and blocksize (0 for none). */
 kbit_status kbit_check_limits(const kbit_device *dev, kbit_family family, int dtype,
                               int blocksize, const char *fn);
+/* The device bytes a call reads (KBIT_IN) or writes (KBIT_OUT). */
+typedef struct kbit_span {
+    const void *p;
+    uint64_t bytes;
+    const char *name;
+    int out;
+} kbit_span;
+
+#define KBIT_IN(ptr, nbytes, arg) ((kbit_span){ (ptr), (uint64_t)(nbytes), (arg), 0 })
+#define KBIT_OUT(ptr, nbytes, arg) ((kbit_span){ (ptr), (uint64_t)(nbytes), (arg), 1 })
+
+/* Aliasing (kbit.h, "Aliasing"): no output may share a byte with another
+ * buffer of the call, input or output: KBIT_EINVAL naming both. NULL or
+ * empty spans are ignored. O(n log n) in the number of spans. */
+kbit_status kbit_check_overlap(const char *fn, const kbit_span *spans, size_t n);
+#define KBIT_CHECK_OVERLAP(fn, ...)                                                            \
+    kbit_check_overlap((fn), (const kbit_span[]){ __VA_ARGS__ },                                \
+                       sizeof((const kbit_span[]){ __VA_ARGS__ }) / sizeof(kbit_span))
+
 /* An optional driver op slot: NULL -> KBIT_ENOTSUP naming the driver. */
 kbit_status kbit_check_slot(const kbit_device *dev, const void *slot, const char *op);
 /* After a driver call: make sure a failure carries a message. */

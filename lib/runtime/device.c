@@ -13,6 +13,7 @@
 #include "runtime/error.h"
 #include "runtime/registry.h"
 #include "ops/maps.h"
+#include "runtime/threads.h"
 
 /* Parse "NAME" or "NAME:INDEX" into name and index. */
 static kbit_status parse_spec(const char *spec, char *name, size_t name_len, int *index)
@@ -160,6 +161,17 @@ static kbit_status open_device(const char *spec, uint32_t families, kbit_device 
         return st;
     }
     dev->magic = KBIT_DEVICE_MAGIC;
+    /* a default thread count this process cannot start (a thread limit)
+     * would make OpenMP exit it: lower it to what can run */
+    kbit_device_info info;
+    memset(&info, 0, sizeof info);
+    if (dev->driver->set_threads != NULL && dev->driver->device_info(dev->ctx, &info) == KBIT_OK &&
+        info.threads > 1) {
+        int can = 1;
+        if (info.threads > KBIT_MAX_THREADS ||
+            kbit_threads_probe(info.threads, "kbit_device_open", &can) != KBIT_OK)
+            dev->driver->set_threads(dev->ctx, can < KBIT_MAX_THREADS ? can : KBIT_MAX_THREADS);
+    }
     *device = dev;
     return KBIT_OK;
 }
@@ -251,15 +263,26 @@ KBIT_API kbit_status kbit_device_set_threads(kbit_device *device, int threads)
     kbit_status st = kbit_check_device(device, "kbit_device_set_threads");
     if (st != KBIT_OK)
         return st;
-    if (threads < 1)
-        return kbit_error(KBIT_EINVAL, "kbit_device_set_threads: threads = %d must be >= 1", threads);
+    if (threads < 1 || threads > KBIT_MAX_THREADS)
+        return kbit_error(KBIT_EINVAL, "kbit_device_set_threads: threads = %d must be 1 .. "
+                          "KBIT_MAX_THREADS (%d)", threads, KBIT_MAX_THREADS);
     if (device->driver->set_threads == NULL)
         return threads == 1 ? KBIT_OK
                             : kbit_error(KBIT_ENOTSUP,
                                          "kbit_device_set_threads: driver '%s' runs ops with one "
                                          "host thread", device->driver->name);
-    return kbit_driver_result(device, device->driver->set_threads(device->ctx, threads),
-                              "kbit_device_set_threads");
+    /* the driver first (a GPU driver refuses more than 1), then whether the
+     * threads can start at all; if not, the old count stays */
+    kbit_device_info before;
+    memset(&before, 0, sizeof before);
+    int had = device->driver->device_info(device->ctx, &before) == KBIT_OK && before.threads >= 1;
+    st = kbit_driver_result(device, device->driver->set_threads(device->ctx, threads),
+                            "kbit_device_set_threads");
+    int can = 1;
+    if (st == KBIT_OK && threads > 1 &&
+        (st = kbit_threads_probe(threads, "kbit_device_set_threads", &can)) != KBIT_OK)
+        device->driver->set_threads(device->ctx, had ? before.threads : 1);
+    return st;
 }
 
 KBIT_API kbit_status kbit_device_set_stream(kbit_device *device, void *stream)
@@ -285,6 +308,14 @@ KBIT_API kbit_status kbit_device_set_stream(kbit_device *device, void *stream)
         return st;
     b->stream = stream;
     return KBIT_OK;
+}
+
+KBIT_API kbit_status kbit_device_trim(kbit_device *device)
+{
+    static const char fn[] = "kbit_device_trim";
+    kbit_clear_error();
+    kbit_status st = kbit_check_device(device, fn);
+    return st != KBIT_OK ? st : kbit_bindings_trim(device, fn);
 }
 
 KBIT_API kbit_status kbit_device_set_math_mode(kbit_device *device, kbit_math_mode mode)
@@ -383,6 +414,9 @@ KBIT_API kbit_status kbit_copy(kbit_device *device, void *dst, const void *src, 
         return kbit_error(KBIT_EINVAL, "%s: src is NULL", fn);
     if (bytes > (size_t)INT64_MAX)
         return kbit_error(KBIT_EOVERFLOW, "%s: bytes = %zu is too large", fn, bytes);
+    if ((st = KBIT_CHECK_OVERLAP(fn, KBIT_IN(src, bytes, "src"), KBIT_OUT(dst, bytes, "dst"))) !=
+        KBIT_OK)
+        return st;
     kbit_binding *b = kbit_binding_get(device, fn);
     if (b == NULL)
         return KBIT_ENOMEM;

@@ -47,6 +47,9 @@ kbit_binding *kbit_binding_get(kbit_device *dev, const char *fn);
 kbit_status kbit_device_register(kbit_device *dev);
 void kbit_device_unregister(kbit_device *dev);
 
+/* Free every binding's workspace, keeping the bindings (kbit_device_trim). */
+kbit_status kbit_bindings_trim(kbit_device *dev, const char *fn);
+
 /* Free every binding of a device being closed (waits for their streams). */
 void kbit_bindings_release(kbit_device *dev);
 

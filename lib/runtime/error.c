@@ -1,4 +1,9 @@
-/* lib/runtime/error.c - status strings and the per-thread message. */
+/* lib/runtime/error.c - status strings and the per-thread message.
+ *
+ * The message behaves like errno (kbit.h, "Status codes and errors"): a
+ * failure records it, a success leaves it alone. So clean-up that runs after
+ * a failure (kbit_free, kbit_quant_state_release, closing files), inside the
+ * library or in the caller, cannot lose the first cause. */
 #include "config.h"
 
 #include <stdarg.h>
@@ -9,6 +14,9 @@
 #include "runtime/error.h"
 
 static _Thread_local char last_message[512];
+/* Whether a message was recorded since the innermost public call began
+ * (kbit_clear_error): tells the core whether a failing driver gave one. */
+static _Thread_local int recorded;
 
 /* Formats into a local buffer first, so a message may quote the previous one
  * (kbit_error(st, "...: %s", kbit_last_error())) without overlapping copies. */
@@ -17,6 +25,7 @@ static void vrecord(const char *fmt, va_list ap)
     char message[sizeof last_message];
     vsnprintf(message, sizeof message, fmt, ap);
     memcpy(last_message, message, sizeof message);
+    recorded = 1;
 }
 
 kbit_status kbit_error(kbit_status st, const char *fmt, ...)
@@ -30,12 +39,12 @@ kbit_status kbit_error(kbit_status st, const char *fmt, ...)
 
 void kbit_clear_error(void)
 {
-    last_message[0] = '\0';
+    recorded = 0;
 }
 
 int kbit_error_is_set(void)
 {
-    return last_message[0] != '\0';
+    return recorded;
 }
 
 static void host_set_error(const char *fmt, ...)

@@ -12,7 +12,10 @@ kbit_status kbit_error(kbit_status st, const char *fmt, ...)
 #endif
     ;
 
-/* Forget the message: called on entry to every public function. */
+/* Called on entry to every public function: starts a new call, so that
+ * kbit_error_is_set() tells whether *this* call recorded a message. The text
+ * itself is kept (a success never clears it, kbit.h): a clean-up call made
+ * after a failure, by the library or its caller, cannot erase the cause. */
 void kbit_clear_error(void);
 
 /* Whether a message was recorded since the last kbit_clear_error(). */

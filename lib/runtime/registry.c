@@ -41,8 +41,10 @@ static const kbit_registry_entry *accepted(const char *name)
     return NULL;
 }
 
-/* Ask a freshly accepted driver how many devices it has, and what each
- * implements. */
+/* Ask an accepted driver how many devices it has, and what each
+ * implements. Done on first use of the entry, not at the scan: opening
+ * "cpu" must not start another runtime (PoCL, for one, aborts the process
+ * when it cannot start its threads under a thread limit). */
 static void probe(kbit_registry_entry *e)
 {
     const char *why = NULL;
@@ -80,7 +82,22 @@ static void add_plugin(const char *path)
         e->driver = NULL;
         return;
     }
-    probe(e);
+}
+
+static pthread_mutex_t probe_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The entry, probed once (thread-safe). */
+static kbit_registry_entry *probed(kbit_registry_entry *e)
+{
+    if (e == NULL || e->driver == NULL)
+        return e;
+    pthread_mutex_lock(&probe_lock);
+    if (!e->probed) {
+        probe(e);
+        e->probed = 1;
+    }
+    pthread_mutex_unlock(&probe_lock);
+    return e;
 }
 
 static int is_plugin_name(const char *name)
@@ -135,8 +152,7 @@ static void scan(void)
     kbit_registry_entry *cpu = new_entry();
     snprintf(cpu->path, sizeof cpu->path, "(built in)");
     snprintf(cpu->name, sizeof cpu->name, "cpu");
-    if (kbit_driver_accept(kbit_cpu_driver_entry(kbit_host_services()), cpu))
-        probe(cpu);
+    kbit_driver_accept(kbit_cpu_driver_entry(kbit_host_services()), cpu);
 
     const char *env = getenv("KBIT_DRIVER_PATH");
     if (env != NULL) {
@@ -159,13 +175,16 @@ int kbit_registry_size(void)
 const kbit_registry_entry *kbit_registry_at(int index)
 {
     pthread_once(&scan_once, scan);
-    return index >= 0 && index < entry_count ? &entries[index] : NULL;
+    return index >= 0 && index < entry_count ? probed(&entries[index]) : NULL;
 }
 
 const kbit_driver *kbit_registry_find(const char *name, const kbit_registry_entry **entry)
 {
     pthread_once(&scan_once, scan);
-    const kbit_registry_entry *found = accepted(name);
+    kbit_registry_entry *found = NULL;
+    for (int i = 0; i < entry_count && found == NULL; i++)
+        if (entries[i].driver && strcmp(entries[i].name, name) == 0)
+            found = &entries[i];
     if (found == NULL) {
         for (int i = 0; i < entry_count && found == NULL; i++) {
             const char *file = strrchr(entries[i].path, '/');
@@ -175,6 +194,7 @@ const kbit_driver *kbit_registry_find(const char *name, const kbit_registry_entr
                 found = &entries[i];
         }
     }
+    probed(found);
     if (entry)
         *entry = found;
     return found ? found->driver : NULL;

@@ -24,9 +24,11 @@ typedef struct kbit_registry_entry {
     char limits[256];          /* the subsets of `limits`, in words */
     uint32_t device_families[KBIT_REGISTRY_DEVICES];
     const char *device_reason[KBIT_REGISTRY_DEVICES]; /* why device i lacks a family */
+    int probed; /* device_count and device_* are filled in on first use */
 } kbit_registry_entry;
 
-/* Scan once (thread-safe) and return the entries. */
+/* Scan once (thread-safe) and return the entries; an entry returned by
+ * kbit_registry_at or kbit_registry_find has been probed for devices. */
 int kbit_registry_size(void);
 const kbit_registry_entry *kbit_registry_at(int index);
 

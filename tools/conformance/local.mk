@@ -10,7 +10,8 @@
 #                          randomized cases of every op family; linked into
 #                          tools/kbit only. The golden vectors are read with the
 #                          project's safetensors reader, internal to libkbit:
-#                          lib/checkpoint/safetensors.c is compiled in here too
+#                          lib/checkpoint/safetensors.c (with the files, JSON and
+#                          limits helpers it reads through) is compiled in here too
 #                          (reader_error.c stands in for the library's error
 #                          recording, see golden.h).
 
@@ -43,6 +44,7 @@ tools_conformance_libkbitconformance_la_SOURCES = \
 	tools/conformance/families.c tools/conformance/families.h \
 	tools/conformance/golden.c tools/conformance/golden.h \
 	tools/conformance/reader_error.c lib/checkpoint/safetensors.c \
+	lib/checkpoint/files.c lib/checkpoint/jsonload.c lib/checkpoint/limits.c \
 	tools/conformance/golden_quant4.c tools/conformance/golden_quant8.c \
 	tools/conformance/golden_gemm4.c tools/conformance/golden_int8.c \
 	tools/conformance/golden_optim.c \

@@ -158,6 +158,7 @@ PROTOTYPES = {
     "kbit_device_supports_args": (c_status, [vp, c_enum, c_enum, c_int]),
     "kbit_family_name": (c_char_p, [c_enum]),
     "kbit_device_set_math_mode": (c_status, [vp, c_enum]),
+    "kbit_device_trim": (c_status, [vp]),
     "kbit_malloc_kind": (c_status, [vp, c_size_t, c_enum, P(vp)]),
     "kbit_prefetch": (c_status, [vp, vp, c_size_t, c_int]),
     "kbit_device_close": (None, [vp]),
