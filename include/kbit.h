@@ -865,6 +865,18 @@ typedef struct kbit_quantize_options {
     int replace;                  /* 1: an existing `out` is replaced (after success) */
     kbit_progress_fn progress;
     void *progress_ctx;
+    /* diffusers models and pipelines (doc/formats.md, "diffusers models") */
+    int cast_other;               /* 1: as diffusers' torch_dtype: the unquantized float
+                                     tensors of a diffusers model are stored as other_dtype
+                                     (its _keep_in_fp32_modules as F32) and its weights are
+                                     quantized from their other_dtype values; 0 (default):
+                                     every tensor keeps its stored dtype */
+    kbit_dtype other_dtype;       /* F32, F16 or BF16 (with cast_other) */
+    const char *const *components; /* pipelines: the components (subfolders named in
+                                     model_index.json) to quantize, as diffusers'
+                                     components_to_quantize; NULL: the denoiser
+                                     (transformer or unet) */
+    int component_count;
 } kbit_quantize_options;
 
 /* Fill the defaults above. */
@@ -900,6 +912,38 @@ KBIT_API kbit_status kbit_checkpoint_dequantize(kbit_device *device, const char 
  * starts; `kbit quantize` and `kbit dequantize` also after a signal.
  * *removed (may be NULL) receives the number of entries handled. */
 KBIT_API kbit_status kbit_checkpoint_remove_stale(const char *out, int *removed);
+
+/* Diffusers pipelines: a folder with model_index.json and one subfolder per
+ * component (transformer or unet, vae, text_encoder, tokenizer, scheduler,
+ * ...). kbit_checkpoint_quantize / _dequantize take a pipeline folder as IN:
+ * the components chosen are converted (each in its library's format: a
+ * diffusers model with diffusers' rules, a transformers model with
+ * transformers'), everything else, model_index.json included, is copied.
+ * kbit_checkpoint_open opens one component folder, not the pipeline. */
+typedef struct kbit_pipeline kbit_pipeline;
+
+typedef struct kbit_pipeline_component {
+    const char *name;        /* the subfolder (model_index.json's key) */
+    const char *library;     /* "diffusers", "transformers", ... (model_index.json) */
+    const char *class_name;  /* e.g. "FluxTransformer2DModel" */
+    int has_weights;         /* holds diffusion_pytorch_model.safetensors* or model.safetensors* */
+    int diffusers;           /* its weights are diffusers' (diffusion_pytorch_model*) */
+    int quantized;           /* its config.json has a quantization_config */
+} kbit_pipeline_component;
+
+/* Open a pipeline folder: model_index.json is read and every component it
+ * names (entries [library, class]; [null, null] is an absent component) is
+ * checked: a plain subfolder name inside the folder (no '/', "..", hidden
+ * names, or links leading outside), present, and with one weight layout.
+ * KBIT_EFORMAT naming the component otherwise; KBIT_EIO, KBIT_ENOMEM. */
+KBIT_API kbit_status kbit_pipeline_open(const char *path, kbit_pipeline **pipeline);
+/* NULL is ignored. */
+KBIT_API void kbit_pipeline_close(kbit_pipeline *pipeline);
+/* Components present, in model_index.json's order; component i (strings valid
+ * until close). KBIT_EINVAL out of range. */
+KBIT_API int64_t kbit_pipeline_count(const kbit_pipeline *pipeline);
+KBIT_API kbit_status kbit_pipeline_component_info(const kbit_pipeline *pipeline, int64_t index,
+                                                  kbit_pipeline_component *info);
 
 /* Whether kbit_checkpoint_quantize quantizes a tensor (doc/formats.md, "which
  * weights are quantized"): name ends in ".weight", 2-D, F32/F16/BF16, not an

@@ -28,7 +28,8 @@ libkbit_core_la_SOURCES += \
 	lib/checkpoint/stwrite.c lib/checkpoint/stwrite.h \
 	lib/checkpoint/bnb.c lib/checkpoint/bnb.h \
 	lib/checkpoint/checkpoint.c lib/checkpoint/checkpoint.h \
-	lib/checkpoint/convert.c lib/checkpoint/ckwriter.c
+	lib/checkpoint/convert.c lib/checkpoint/convert.h lib/checkpoint/ckwriter.c \
+	lib/checkpoint/diffusers.c lib/checkpoint/diffusers.h lib/checkpoint/pipeline.c
 libkbit_core_la_SOURCES += $(KBIT_NUMERICS_HDRS)
 # The core includes its own headers by layer ("runtime/check.h").
 libkbit_core_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib

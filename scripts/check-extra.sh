@@ -4,19 +4,21 @@
 # missing tool: it says what it skipped).
 #
 #   kbit_interop_env   a venv with torch, bitsandbytes, safetensors,
-#                      transformers, accelerate, pytest in $KBIT_BUILD_DIR/interop-venv
+#                      transformers, accelerate, pytest, diffusers in
+#                      $KBIT_BUILD_DIR/interop-venv
 #                      (pip, bounded by KBIT_INTEROP_TIMEOUT, default 300 s;
-#                      KBIT_INTEROP=0 skips), so tests/test-interop.sh and
-#                      tests/test-python.sh run
+#                      KBIT_INTEROP=0 skips), so tests/test-interop.sh,
+#                      tests/test-interop-diffusers.sh and tests/test-python.sh run
 #   kbit_sanitize      a second build with ASan + UBSan (clang with libFuzzer
 #                      when there, else gcc) in $KBIT_BUILD_DIR-sanitize; runs
 #                      the malformed-input tests (test_checkpoint,
-#                      test_safetensors, test_ckhostile, test_aliasing, the
-#                      test_*bad_input programs) and `kbit conformance --quick`
-#                      on every CPU variant under it, then bounded fuzz
-#                      runs of tests/fuzz_checkpoint (the reader) and
-#                      tests/fuzz_convert (whole conversions), KBIT_FUZZ_SECONDS
-#                      each (default 60), when clang built them.
+#                      test_diffusers, test_safetensors, test_ckhostile,
+#                      test_aliasing, the test_*bad_input programs) and
+#                      `kbit conformance --quick` on every CPU variant under
+#                      it, then bounded fuzz runs of tests/fuzz_checkpoint
+#                      (the reader) and tests/fuzz_convert (whole
+#                      conversions), KBIT_FUZZ_SECONDS each (default 60),
+#                      when clang built them.
 #                      KBIT_SANITIZE=0 skips.
 
 kbit_interop_env() {
@@ -27,25 +29,30 @@ kbit_interop_env() {
     fi
     if [ -x "$venv/bin/python" ] &&
         "$venv/bin/python" -c 'import torch, bitsandbytes, safetensors, transformers, accelerate' 2>/dev/null; then
-        # pytest for tests/test-python.sh (venvs made before it was needed lack it)
+        # pytest for tests/test-python.sh, diffusers for tests/test-interop-diffusers.sh
+        # (venvs made before they were needed lack them)
         "$venv/bin/python" -c 'import pytest' 2>/dev/null ||
             timeout "${KBIT_INTEROP_TIMEOUT:-300}" "$venv/bin/pip" install -q pytest \
                 >>"$KBIT_BUILD_DIR/interop-venv.log" 2>&1 ||
             echo "  pip install pytest did not finish: tests/test-python.sh will skip"
+        "$venv/bin/python" -c 'import diffusers' 2>/dev/null ||
+            timeout "${KBIT_INTEROP_TIMEOUT:-300}" "$venv/bin/pip" install -q diffusers \
+                >>"$KBIT_BUILD_DIR/interop-venv.log" 2>&1 ||
+            echo "  pip install diffusers did not finish: tests/test-interop-diffusers.sh will skip"
         return 0
     fi
-    kbit_say "interop venv: pip install torch bitsandbytes safetensors transformers accelerate pytest (at most ${KBIT_INTEROP_TIMEOUT:-300} s)"
+    kbit_say "interop venv: pip install torch bitsandbytes safetensors transformers accelerate pytest diffusers (at most ${KBIT_INTEROP_TIMEOUT:-300} s)"
     if ! command -v python3 >/dev/null 2>&1 || ! python3 -m venv "$venv" >/dev/null 2>&1; then
-        echo "  no python3 with venv: tests/test-interop.sh will skip"
+        echo "  no python3 with venv: the interop tests will skip"
         return 0
     fi
     # torch's CPU wheels first (small); PyPI's default torch otherwise
     timeout "${KBIT_INTEROP_TIMEOUT:-300}" sh -c '
         "$1/bin/pip" install -q --index-url https://download.pytorch.org/whl/cpu torch ||
             "$1/bin/pip" install -q torch
-        "$1/bin/pip" install -q bitsandbytes safetensors transformers accelerate pytest' sh "$venv" \
+        "$1/bin/pip" install -q bitsandbytes safetensors transformers accelerate pytest diffusers' sh "$venv" \
         >"$KBIT_BUILD_DIR/interop-venv.log" 2>&1 ||
-        echo "  pip did not finish (see $KBIT_BUILD_DIR/interop-venv.log): tests/test-interop.sh will skip"
+        echo "  pip did not finish (see $KBIT_BUILD_DIR/interop-venv.log): the interop tests will skip"
 }
 
 kbit_sanitize() {
@@ -71,9 +78,9 @@ kbit_sanitize() {
         (cd "$dir" && "$KBIT_ROOT/configure" -q --without-cuda --without-hip --without-opencl "$@") ||
             { echo "  configure failed (see $dir/config.log)"; return 1; }
     fi
-    progs="tests/test_checkpoint tests/test_safetensors tests/test_bad_input tests/test_gemm4_bad
-        tests/test_int8_bad_input tests/test_optim_bad_input tests/test_ckhostile
-        tests/test_aliasing"
+    progs="tests/test_checkpoint tests/test_diffusers tests/test_safetensors tests/test_bad_input
+        tests/test_gemm4_bad tests/test_int8_bad_input tests/test_optim_bad_input
+        tests/test_ckhostile tests/test_aliasing"
     case "$how" in clang*) fuzz="tests/fuzz_checkpoint tests/fuzz_convert" ;; *) fuzz= ;; esac
     # shellcheck disable=SC2086  # lists
     (cd "$dir" && make -j"$KBIT_JOBS" $progs tools/kbit $fuzz >/dev/null) || { echo "  build failed"; return 1; }

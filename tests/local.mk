@@ -31,6 +31,7 @@ kbit_test_progs = \
 	tests/test_plugins \
 	tests/test_properties \
 	tests/test_checkpoint \
+	tests/test_diffusers \
 	tests/test_int8_bad_input \
 	tests/test_gemm4_bad \
 	tests/test_errors \
@@ -72,6 +73,11 @@ tests_test_properties_CFLAGS = $(kbit_test_cflags)
 tests_test_properties_LDADD = $(kbit_test_libs)
 tests_test_properties_LDFLAGS = $(kbit_test_linkflags)
 
+tests_test_diffusers_SOURCES = tests/test_diffusers.c
+tests_test_diffusers_CPPFLAGS = $(kbit_test_cppflags)
+tests_test_diffusers_CFLAGS = $(kbit_test_cflags)
+tests_test_diffusers_LDADD = $(kbit_test_libs)
+tests_test_diffusers_LDFLAGS = $(kbit_test_linkflags)
 tests_test_checkpoint_SOURCES = tests/test_checkpoint.c
 tests_test_checkpoint_CPPFLAGS = $(kbit_test_cppflags)
 tests_test_checkpoint_CFLAGS = $(kbit_test_cflags)
@@ -129,9 +135,20 @@ tests_fuzz_convert_LDFLAGS = $(kbit_test_linkflags) -fsanitize=fuzzer
 endif
 EXTRA_DIST += tests/fuzz_checkpoint.c tests/fuzz_convert.c
 
+# kbit-dfs-rule: the diffusers quantization rule on names from stdin, for
+# tests/test_interop_diffusers.py (compared there with diffusers' own code).
+check_PROGRAMS += tests/kbit-dfs-rule
+tests_kbit_dfs_rule_SOURCES = tests/dfs_rule.c
+tests_kbit_dfs_rule_CPPFLAGS = $(kbit_test_cppflags)
+tests_kbit_dfs_rule_CFLAGS = $(kbit_test_cflags)
+tests_kbit_dfs_rule_LDADD = libkbit_core.la $(JANSSON_LIBS) $(PTHREAD_LIBS)
+tests_kbit_dfs_rule_LDFLAGS = $(kbit_test_linkflags)
+
 # The checkpoint verbs from the command line.
 TESTS += tests/test-checkpoint-cli.sh
 EXTRA_DIST += tests/test-checkpoint-cli.sh
+TESTS += tests/test-diffusers-cli.sh
+EXTRA_DIST += tests/test-diffusers-cli.sh
 
 # doc/numerics.md's tables against include/kbit-formats.h, value by value.
 TESTS += tests/test-doc-tables.sh
@@ -141,6 +158,9 @@ EXTRA_DIST += tests/test-doc-tables.sh
 # transformers and accelerate import; scripts/check may install them).
 TESTS += tests/test-interop.sh
 EXTRA_DIST += tests/test-interop.sh tests/test_interop.py
+# ... and with diffusers (skips unless diffusers imports too).
+TESTS += tests/test-interop-diffusers.sh
+EXTRA_DIST += tests/test-interop-diffusers.sh tests/test_interop_diffusers.py
 
 # The Python package (python/): its pytest suite on this build's libkbit,
 # one TAP line per test (skips unless numpy, torch and pytest import).

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "ckcli.h"
 #include "cli.h"
@@ -18,7 +19,8 @@ static void usage(FILE *to)
 {
     fputs("usage: kbit inspect PATH [--compare ORIGINAL] [OPTIONS]\n"
           "\n"
-          "Lists the tensors of a checkpoint (directory or .safetensors file): name,\n"
+          "Lists the tensors of a checkpoint (a transformers or diffusers model folder, or\n"
+          "a .safetensors file; for a diffusers pipeline, each component with weights): name,\n"
           "shape, format (dtype, or nf4/fp4 with blocksize and double quant, or int8),\n"
           "bytes stored; then the totals and the memory footprint transformers'\n"
           "get_memory_footprint(return_buffers=False) reports for the loaded model\n"
@@ -108,61 +110,43 @@ static int compare(const kbit_checkpoint *ck, const kbit_checkpoint *orig, const
     return 0;
 }
 
-int kbit_cmd_inspect(int argc, char **argv)
+/* Inspect one checkpoint (a pipeline component when `component` is set):
+ * the table or one JSON object. *dev is opened on first need. */
+static int inspect_one(const char *path, const char *original, const char *component,
+                       const char *device, kbit_device **devp, int json)
 {
-    enum { O_COMPARE = 256, O_DEVICE, O_JSON, O_HELP };
-    static const struct option longopts[] = {
-        { "compare", required_argument, NULL, O_COMPARE },
-        { "device", required_argument, NULL, O_DEVICE },
-        { "json", no_argument, NULL, O_JSON },
-        { "help", no_argument, NULL, O_HELP },
-        { NULL, 0, NULL, 0 },
-    };
-    const char *original = NULL, *device = "auto";
-    int json = 0, c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        switch (c) {
-        case O_COMPARE: original = optarg; break;
-        case O_DEVICE: device = optarg; break;
-        case O_JSON: json = 1; break;
-        case 'h':
-        case O_HELP: usage(stdout); return 0;
-        default:
-            fprintf(stderr, "kbit inspect: unknown option '%s'\n", ckcli_safe(argv[optind - 1]));
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (argc - optind != 1) {
-        fprintf(stderr, "kbit inspect: needs one PATH\n");
-        usage(stderr);
-        return 2;
-    }
-    const char *path = argv[optind];
     kbit_checkpoint *ck = NULL, *orig = NULL;
-    kbit_device *dev = NULL;
     if (kbit_checkpoint_open(path, &ck) != KBIT_OK) {
         fprintf(stderr, "kbit inspect: %s\n", ckcli_safe(kbit_last_error()));
         return 1;
     }
     if (original && (kbit_checkpoint_open(original, &orig) != KBIT_OK ||
-                     (dev = ckcli_open_device("inspect", device, KBIT_FAMILY_QUANT4 | KBIT_FAMILY_INT8)) == NULL)) {
+                     (*devp == NULL &&
+                      (*devp = ckcli_open_device("inspect", device,
+                                                 KBIT_FAMILY_QUANT4 | KBIT_FAMILY_INT8)) ==
+                          NULL))) {
         if (orig == NULL)
             fprintf(stderr, "kbit inspect: %s\n", ckcli_safe(kbit_last_error()));
         kbit_checkpoint_close(orig);
         kbit_checkpoint_close(ck);
         return 1;
     }
+    kbit_device *dev = *devp;
+    if (component && !json)
+        printf("== component %s: %s\n", ckcli_safe(component), ckcli_safe(path));
 
     int64_t n = kbit_checkpoint_count(ck), quantized = 0, compared = 0;
     uint64_t stored = 0, footprint = 0;
     double worst = 0;
     int rc = 0;
-    if (json)
-        printf("{\"path\": ");
     if (json) {
+        printf("{");
+        if (component) {
+            printf("\"component\": ");
+            ckcli_json_string(stdout, component);
+            printf(", ");
+        }
+        printf("\"path\": ");
         ckcli_json_string(stdout, path);
         printf(", \"tensors\": [");
     } else {
@@ -231,6 +215,81 @@ int kbit_cmd_inspect(int argc, char **argv)
     }
     kbit_checkpoint_close(orig);
     kbit_checkpoint_close(ck);
+    return rc;
+}
+
+int kbit_cmd_inspect(int argc, char **argv)
+{
+    enum { O_COMPARE = 256, O_DEVICE, O_JSON, O_HELP };
+    static const struct option longopts[] = {
+        { "compare", required_argument, NULL, O_COMPARE },
+        { "device", required_argument, NULL, O_DEVICE },
+        { "json", no_argument, NULL, O_JSON },
+        { "help", no_argument, NULL, O_HELP },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *original = NULL, *device = "auto";
+    int json = 0, c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case O_COMPARE: original = optarg; break;
+        case O_DEVICE: device = optarg; break;
+        case O_JSON: json = 1; break;
+        case 'h':
+        case O_HELP: usage(stdout); return 0;
+        default:
+            fprintf(stderr, "kbit inspect: unknown option '%s'\n", ckcli_safe(argv[optind - 1]));
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (argc - optind != 1) {
+        fprintf(stderr, "kbit inspect: needs one PATH\n");
+        usage(stderr);
+        return 2;
+    }
+    const char *path = argv[optind];
+    kbit_device *dev = NULL;
+    struct stat sb;
+    char idx[4096];
+    snprintf(idx, sizeof idx, "%s/model_index.json", path);
+    if (stat(idx, &sb) != 0) {
+        int rc = inspect_one(path, original, NULL, device, &dev, json);
+        kbit_device_close(dev);
+        return rc;
+    }
+    /* a diffusers pipeline: every component with weights, one after another */
+    kbit_pipeline *p = NULL;
+    if (kbit_pipeline_open(path, &p) != KBIT_OK) {
+        fprintf(stderr, "kbit inspect: %s\n", ckcli_safe(kbit_last_error()));
+        return 1;
+    }
+    if (json) {
+        printf("{\"path\": ");
+        ckcli_json_string(stdout, path);
+        printf(", \"pipeline\": true, \"components\": [");
+    }
+    int rc = 0, shown = 0;
+    for (int64_t i = 0; i < kbit_pipeline_count(p) && rc == 0; i++) {
+        kbit_pipeline_component pc;
+        kbit_pipeline_component_info(p, i, &pc);
+        if (!pc.has_weights)
+            continue;
+        char sub[4096], osub[4096];
+        snprintf(sub, sizeof sub, "%s/%s", path, pc.name);
+        snprintf(osub, sizeof osub, "%s/%s", original ? original : "", pc.name);
+        if (json && shown)
+            printf(", ");
+        if (!json && shown)
+            printf("\n");
+        rc = inspect_one(sub, original ? osub : NULL, pc.name, device, &dev, json);
+        shown++;
+    }
+    if (json)
+        printf("]}\n");
+    kbit_pipeline_close(p);
     kbit_device_close(dev);
     return rc;
 }

@@ -16,11 +16,14 @@ static void usage(FILE *to)
 {
     fputs("usage: kbit quantize IN OUT [OPTIONS]\n"
           "\n"
-          "Quantizes a Hugging Face checkpoint (a directory with config.json and\n"
-          "model.safetensors or shards + model.safetensors.index.json, or one\n"
-          ".safetensors file; fp32/fp16/bf16 tensors) into the bitsandbytes format\n"
-          "that transformers loads without a quantization config. OUT is built under\n"
-          "a temporary name and appears only when complete.\n"
+          "Quantizes a Hugging Face checkpoint into the bitsandbytes format that\n"
+          "transformers or diffusers loads without a quantization config: a transformers\n"
+          "model (config.json and model.safetensors or shards + its index), a diffusers\n"
+          "model (config.json with _class_name and diffusion_pytorch_model.safetensors or\n"
+          "shards + its index), a diffusers pipeline (model_index.json and component\n"
+          "subfolders: the chosen components are quantized, the rest is copied), or one\n"
+          ".safetensors file; fp32/fp16/bf16 tensors. OUT is built under a temporary\n"
+          "name and appears only when complete.\n"
           "\n"
           "options (transformers' BitsAndBytesConfig):\n"
           "  --4bit                  Linear4bit weights (default)\n"
@@ -33,14 +36,26 @@ static void usage(FILE *to)
           "                          int8, fp16, bf16, fp32, fp64\n"
           "  --threshold X           recorded llm_int8_threshold (default 6.0)\n"
           "  --skip-modules A,B,...  modules kept in full precision; replaces the default\n"
-          "                          (lm_head, embed_out), as llm_int8_skip_modules does\n"
+          "                          (transformers: lm_head, embed_out; diffusers: none), as\n"
+          "                          llm_int8_skip_modules does\n"
+          "\n"
+          "diffusers models and pipelines:\n"
+          "  --components A,B,...    pipeline components to quantize (subfolders named in\n"
+          "                          model_index.json; default: the denoiser, transformer or\n"
+          "                          unet), as PipelineQuantizationConfig's components_to_quantize\n"
+          "  --other-dtype T         fp16, bf16 or fp32: as diffusers' torch_dtype, the\n"
+          "                          unquantized float tensors are stored as T (the model's\n"
+          "                          _keep_in_fp32_modules as fp32) and the weights quantized\n"
+          "                          from T (default: every tensor keeps its dtype)\n"
           "  --device SPEC           where to quantize (default auto): cpu, cuda:0, ...\n"
           "  --force                 replace OUT if it exists (only once OUT is complete)\n"
           "  --quiet                 no progress bar and no summary\n"
           "  --json                  print a JSON summary on stdout\n"
           "\n"
           "Quantized: 2-D tensors named *.weight in fp32/fp16/bf16 except embeddings and\n"
-          "skipped modules (doc/formats.md). Everything else is copied unchanged.\n",
+          "skipped modules; diffusers models follow diffusers' own rule (its nn.Linear\n"
+          "layers, _keep_in_fp32_modules kept) (doc/formats.md). Everything else is\n"
+          "copied unchanged.\n",
           to);
 }
 
@@ -82,7 +97,7 @@ static void print_json(const char *in, const char *out, const kbit_quantize_opti
 int kbit_cmd_quantize(int argc, char **argv)
 {
     enum { O_4BIT = 256, O_8BIT, O_TYPE, O_DQ, O_COMPUTE, O_STORAGE, O_THRESH, O_SKIP, O_DEVICE,
-           O_FORCE, O_QUIET, O_JSON, O_HELP };
+           O_FORCE, O_QUIET, O_JSON, O_HELP, O_COMPONENTS, O_OTHER };
     static const struct option longopts[] = {
         { "4bit", no_argument, NULL, O_4BIT },
         { "8bit", no_argument, NULL, O_8BIT },
@@ -92,6 +107,8 @@ int kbit_cmd_quantize(int argc, char **argv)
         { "quant-storage", required_argument, NULL, O_STORAGE },
         { "threshold", required_argument, NULL, O_THRESH },
         { "skip-modules", required_argument, NULL, O_SKIP },
+        { "components", required_argument, NULL, O_COMPONENTS },
+        { "other-dtype", required_argument, NULL, O_OTHER },
         { "device", required_argument, NULL, O_DEVICE },
         { "force", no_argument, NULL, O_FORCE },
         { "quiet", no_argument, NULL, O_QUIET },
@@ -102,7 +119,7 @@ int kbit_cmd_quantize(int argc, char **argv)
     kbit_quantize_options o;
     kbit_quantize_options_init(&o);
     const char *device = "auto";
-    const char **skip = NULL;
+    const char **skip = NULL, **components = NULL;
     int quiet = 0, json = 0, type_given = 0, c;
     optind = 1;
     opterr = 0;
@@ -149,6 +166,30 @@ int kbit_cmd_quantize(int argc, char **argv)
                 return 1;
             o.skip_modules = skip;
             break;
+        case O_COMPONENTS:
+            free(components);
+            o.component_count = split_list(optarg, &components);
+            if (o.component_count < 0)
+                return 1;
+            if (o.component_count == 0) {
+                fprintf(stderr, "kbit quantize: --components needs at least one name\n");
+                free(components);
+                free(skip);
+                return 2;
+            }
+            o.components = components;
+            break;
+        case O_OTHER:
+            if (!ckcli_parse_dtype(optarg, &o.other_dtype) ||
+                (o.other_dtype != KBIT_F16 && o.other_dtype != KBIT_BF16 &&
+                 o.other_dtype != KBIT_F32)) {
+                fprintf(stderr, "kbit quantize: --other-dtype must be fp16, bf16 or fp32\n");
+                free(components);
+                free(skip);
+                return 2;
+            }
+            o.cast_other = 1;
+            break;
         case O_DEVICE: device = optarg; break;
         case O_FORCE: o.replace = 1; break;
         case O_QUIET: quiet = 1; break;
@@ -166,6 +207,7 @@ int kbit_cmd_quantize(int argc, char **argv)
         fprintf(stderr, "kbit quantize: needs IN and OUT\n");
         usage(stderr);
         free(skip);
+        free(components);
         return 2;
     }
     /* with --8bit the 4-bit fields are only recorded: transformers' default */
@@ -177,6 +219,7 @@ int kbit_cmd_quantize(int argc, char **argv)
         "quantize", device, o.bits == 8 ? KBIT_FAMILY_INT8 : KBIT_FAMILY_QUANT4);
     if (dev == NULL) {
         free(skip);
+        free(components);
         return 1;
     }
     ckcli_progress bar;
@@ -211,5 +254,6 @@ int kbit_cmd_quantize(int argc, char **argv)
                r.bytes_out ? (double)r.bytes_in / (double)r.bytes_out : 0.0, seconds);
     }
     free(skip);
+    free(components);
     return rc;
 }

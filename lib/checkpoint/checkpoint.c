@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "checkpoint/checkpoint.h"
+#include "checkpoint/diffusers.h"
 #include "checkpoint/files.h"
 #include "checkpoint/limits.h"
 #include "runtime/error.h"
@@ -155,26 +156,36 @@ kbit_status kbit_ck_parse_config(const char *where, const char *text, size_t len
 }
 
 /* Find the files of a directory checkpoint: config.json (optional), the
- * index or model.safetensors. */
+ * index or the single file, named as transformers (model.safetensors*) or
+ * diffusers (diffusion_pytorch_model.safetensors*) names them. */
 static kbit_status locate_dir(const char *dir, kbit_checkpoint *ck)
 {
     kbit_status st = KBIT_OK;
-    char *cfg = kbit_ck_join(dir, "config.json"), *idx = kbit_ck_join(dir, "model.safetensors.index.json");
-    char *single = kbit_ck_join(dir, "model.safetensors");
-    if (!cfg || !idx || !single)
-        st = kbit_error(KBIT_ENOMEM, "out of memory");
-    /* each file, when present, must be a regular file (or a link to one) */
-    int kind_cfg = cfg ? kbit_file_kind(cfg) : 0, kind_idx = idx ? kbit_file_kind(idx) : 0;
-    int kind_single = single ? kbit_file_kind(single) : 0;
-    if (st == KBIT_OK && (kind_cfg > 1 || kind_idx > 1 || (kind_idx == 0 && kind_single > 1))) {
-        st = kbit_file_refuse(kind_cfg > 1 ? cfg : kind_idx > 1 ? idx : single);
-    }
+    kbit_dfs_layout layout = { 0 };
+    char *cfg = kbit_ck_join(dir, "config.json"), *idx = NULL, *single = NULL;
+    if (!cfg)
+        return kbit_error(KBIT_ENOMEM, "out of memory");
+    /* config.json, when present, must be a regular file (or a link to one) */
+    int kind_cfg = kbit_file_kind(cfg);
+    if (kind_cfg > 1)
+        st = kbit_file_refuse(cfg);
     if (st == KBIT_OK && kind_cfg == 1) {
         st = kbit_file_read_text(cfg, KBIT_CK_JSON_FILE_MAX, &ck->config, &ck->config_len);
         if (st == KBIT_OK)
             st = kbit_ck_parse_config(cfg, ck->config, ck->config_len, NULL, NULL);
     }
-    if (st == KBIT_OK && kind_idx == 1) {
+    if (st == KBIT_OK && (st = kbit_dfs_locate(dir, ck->config, &layout)) == KBIT_OK) {
+        ck->diffusers = layout.diffusers;
+        idx = kbit_ck_join(dir, layout.index);
+        single = kbit_ck_join(dir, layout.single);
+        if (!idx || !single)
+            st = kbit_error(KBIT_ENOMEM, "out of memory");
+    }
+    /* the weight file used must be a regular file: a FIFO would block open() */
+    const char *used = layout.has_index ? idx : single;
+    if (st == KBIT_OK && kbit_file_kind(used) != 1)
+        st = kbit_file_refuse(used);
+    if (st == KBIT_OK && layout.has_index) {
         char *text = NULL;
         kbit_json_error jerr;
         size_t tlen = 0;
@@ -194,22 +205,19 @@ static kbit_status locate_dir(const char *dir, kbit_checkpoint *ck)
         }
         if (st == KBIT_OK)
             st = check_index(idx, index, ck);
-        if (st == KBIT_OK && (ck->index_name = strdup("model.safetensors.index.json")) == NULL)
+        if (st == KBIT_OK && (ck->index_name = strdup(layout.index)) == NULL)
             st = kbit_error(KBIT_ENOMEM, "out of memory");
         json_decref(index);
-    } else if (st == KBIT_OK && kind_single == 1) {
+    } else if (st == KBIT_OK) {
         ck->shards = calloc(1, sizeof *ck->shards);
         ck->shard_names = calloc(1, sizeof *ck->shard_names);
         if (!ck->shards || !ck->shard_names ||
-            (ck->shard_names[0] = strdup("model.safetensors")) == NULL)
+            (ck->shard_names[0] = strdup(layout.single)) == NULL)
             st = kbit_error(KBIT_ENOMEM, "out of memory");
         else {
             ck->nshards = 1;
             st = kbit_st_open(single, &ck->shards[0]);
         }
-    } else if (st == KBIT_OK) {
-        st = kbit_error(KBIT_EFORMAT, "%s has neither model.safetensors nor "
-                        "model.safetensors.index.json", dir);
     }
     free(cfg);
     free(idx);

@@ -28,7 +28,10 @@ struct kbit_checkpoint {
     char *dir;             /* the directory, NULL for a single file */
     char *config;          /* config.json text, NULL if none */
     size_t config_len;
-    char *index_name;      /* "model.safetensors.index.json" when sharded, else NULL */
+    char *index_name;      /* "model.safetensors.index.json" (diffusers:
+                              "diffusion_pytorch_model.safetensors.index.json") when
+                              sharded, else NULL */
+    int diffusers;         /* a diffusers model folder (diffusion_pytorch_model*) */
     kbit_st_file **shards;
     char **shard_names;    /* file names inside dir (the path for a single file) */
     size_t nshards;

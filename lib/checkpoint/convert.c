@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include "checkpoint/checkpoint.h"
+#include "checkpoint/convert.h"
+#include "checkpoint/diffusers.h"
 #include "checkpoint/files.h"
 #include "runtime/error.h"
 
@@ -31,9 +33,10 @@ KBIT_API void kbit_quantize_options_init(kbit_quantize_options *o)
     o->int8_threshold = 6.0;
 }
 
-typedef enum action { PASS, QUANT4, QUANT8, DEQUANT } action;
+/* CAST: a plain float tensor stored in another dtype (other_dtype) */
+typedef enum action { PASS, QUANT4, QUANT8, DEQUANT, CAST } action;
 
-typedef struct conv {
+struct conv {
     kbit_device *dev;
     int is_cpu;
     const kbit_checkpoint *ck;
@@ -46,12 +49,33 @@ typedef struct conv {
     kbit_convert_report rep;
     json_t *weight_map; /* output index: tensor name -> shard file */
     uint64_t total_size;
-} conv;
+    const kbit_dfs_rules *dfs; /* a diffusers model: its rules; NULL: transformers' */
+};
+
+/* The dtype a plain tensor is stored as (a quantized weight: quantized
+ * from): other_dtype for the float tensors of a diffusers model (fp32 for
+ * its _keep_in_fp32_modules), as diffusers' torch_dtype does; else its own. */
+static kbit_dtype dtype_for(const conv *c, const ck_entry *e)
+{
+    kbit_dtype d = e->info.dtype;
+    if (c->q == NULL || !c->q->cast_other || c->dfs == NULL || !e->info.dtype_known ||
+        e->info.format != KBIT_WEIGHT_PLAIN || (d != KBIT_F32 && d != KBIT_F16 && d != KBIT_BF16))
+        return d;
+    return kbit_dfs_keep_fp32(c->dfs, e->name) ? KBIT_F32 : c->q->other_dtype;
+}
 
 static action action_of(const conv *c, const ck_entry *e)
 {
     if (c->q == NULL)
         return e->info.format == KBIT_WEIGHT_PLAIN ? PASS : DEQUANT;
+    if (c->dfs) {
+        if (e->info.format == KBIT_WEIGHT_PLAIN &&
+            kbit_dfs_should_quantize(c->dfs, e->name, e->info.ndim, e->info.dtype_known,
+                                     e->info.dtype, c->q->skip_modules,
+                                     c->q->skip_modules ? (size_t)c->q->skip_count : 0))
+            return c->q->bits == 8 ? QUANT8 : QUANT4;
+        return dtype_for(c, e) != e->info.dtype ? CAST : PASS;
+    }
     const char *const *skip = c->q->skip_modules ? c->q->skip_modules : kbit_bnb_default_skip;
     size_t nskip = c->q->skip_modules ? (size_t)c->q->skip_count : KBIT_BNB_DEFAULT_SKIP_COUNT;
     if (e->info.format == KBIT_WEIGHT_PLAIN &&
@@ -77,12 +101,15 @@ static kbit_status host_view(const conv *c, const void *dev_ptr, size_t bytes, c
     return kbit_copy(c->dev, *tmp, dev_ptr, bytes, KBIT_DEVICE_TO_HOST);
 }
 
-/* The input of an op: the tensor's bytes in a new device buffer. */
-static kbit_status device_input(const conv *c, const kbit_st_tensor *t, const void **x,
-                                void **owned)
+/* The input of an op: the tensor's bytes in a new device buffer, converted
+ * to dtype_for() first when that differs. */
+static kbit_status device_input(const conv *c, const ck_entry *e, const void **x, void **owned)
 {
     *owned = NULL;
-    kbit_status st = kbit_ck_upload(c->dev, t, owned);
+    kbit_status st = dtype_for(c, e) != e->info.dtype
+                         ? kbit_checkpoint_load_tensor(c->ck, e->name, c->dev, dtype_for(c, e),
+                                                       owned)
+                         : kbit_ck_upload(c->dev, e->t, owned);
     *x = *owned;
     return st;
 }
@@ -100,11 +127,10 @@ static kbit_status copy_tensor(kbit_stw *w, size_t slot, const kbit_st_tensor *t
     return KBIT_OK;
 }
 
-static kbit_status state_for(const ck_entry *e, const kbit_quantize_options *q,
-                             kbit_quant_state *s)
+static kbit_status state_for(const conv *c, const ck_entry *e, kbit_quant_state *s)
 {
-    return kbit_quant_state_init(s, q->quant_type, e->info.dtype, e->info.ndim, e->info.shape,
-                                 q->blocksize, q->double_quant != 0);
+    return kbit_quant_state_init(s, c->q->quant_type, dtype_for(c, e), e->info.ndim,
+                                 e->info.shape, c->q->blocksize, c->q->double_quant != 0);
 }
 
 /* Quantize one weight to 4 bits and write its tensors. */
@@ -112,13 +138,13 @@ static kbit_status write_quant4(conv *c, kbit_stw *w, const ck_entry *e,
                                 const kbit_bnb_slots4 *slots)
 {
     kbit_quant_state s;
-    kbit_status st = state_for(e, c->q, &s);
+    kbit_status st = state_for(c, e, &s);
     if (st != KBIT_OK || (st = kbit_quant_state_alloc(c->dev, &s)) != KBIT_OK)
         return st;
     size_t pbytes = (size_t)kbit_packed_4bit_bytes(s.numel);
     void *packed = NULL, *owned = NULL, *t1 = NULL, *t2 = NULL, *t3 = NULL;
     const void *x = NULL, *hp = NULL, *ha = NULL, *ha2 = NULL;
-    if ((st = device_input(c, e->t, &x, &owned)) == KBIT_OK &&
+    if ((st = device_input(c, e, &x, &owned)) == KBIT_OK &&
         (st = kbit_malloc(c->dev, pbytes, &packed)) == KBIT_OK &&
         (st = kbit_quantize_4bit_state(c->dev, x, packed, &s)) == KBIT_OK &&
         (st = host_view(c, packed, pbytes, &hp, &t1)) == KBIT_OK &&
@@ -145,10 +171,10 @@ static kbit_status write_quant8(conv *c, kbit_stw *w, const ck_entry *e,
     void *cb = NULL, *scb = NULL, *owned = NULL, *t1 = NULL, *t2 = NULL;
     const void *x = NULL, *hcb = NULL, *hscb = NULL;
     kbit_status st;
-    if ((st = device_input(c, e->t, &x, &owned)) == KBIT_OK &&
+    if ((st = device_input(c, e, &x, &owned)) == KBIT_OK &&
         (st = kbit_malloc(c->dev, cb_bytes, &cb)) == KBIT_OK &&
         (st = kbit_malloc(c->dev, scb_bytes, &scb)) == KBIT_OK &&
-        (st = kbit_int8_quantize_weight(c->dev, e->info.dtype, x, rows, cols, cb, scb)) ==
+        (st = kbit_int8_quantize_weight(c->dev, dtype_for(c, e), x, rows, cols, cb, scb)) ==
             KBIT_OK &&
         (st = host_view(c, cb, cb_bytes, &hcb, &t1)) == KBIT_OK &&
         (st = host_view(c, scb, scb_bytes, &hscb, &t2)) == KBIT_OK)
@@ -161,12 +187,14 @@ static kbit_status write_quant8(conv *c, kbit_stw *w, const ck_entry *e,
     return st;
 }
 
-static kbit_status write_dequant(conv *c, kbit_stw *w, size_t slot, const ck_entry *e)
+/* A tensor as plain values of `dtype` (dequantized or converted). */
+static kbit_status write_dequant(conv *c, kbit_stw *w, size_t slot, const ck_entry *e,
+                                 kbit_dtype dtype)
 {
     void *out = NULL, *tmp = NULL;
     const void *view = NULL;
-    size_t bytes = (size_t)e->info.numel * kbit_dtype_size(c->out_dtype);
-    kbit_status st = kbit_checkpoint_load_tensor(c->ck, e->name, c->dev, c->out_dtype, &out);
+    size_t bytes = (size_t)e->info.numel * kbit_dtype_size(dtype);
+    kbit_status st = kbit_checkpoint_load_tensor(c->ck, e->name, c->dev, dtype, &out);
     if (st == KBIT_OK && (st = host_view(c, out, bytes, &view, &tmp)) == KBIT_OK)
         st = kbit_stw_write(w, slot, view, bytes);
     free(tmp);
@@ -194,16 +222,19 @@ static kbit_status declare(conv *c, kbit_stw *w, slot *sl)
                           &sl->index);
         break;
     case QUANT4:
-        if ((st = state_for(e, c->q, &s)) == KBIT_OK)
+        if ((st = state_for(c, e, &s)) == KBIT_OK)
             st = kbit_bnb_declare_4bit(w, e->name, &s, c->q->quant_storage, &sl->s4);
         break;
     case QUANT8:
         st = kbit_bnb_declare_int8(w, e->name, e->info.shape[0], e->info.shape[1], &sl->s8);
         break;
     case DEQUANT:
-        st = kbit_stw_add(w, e->name, kbit_st_dtype_name(c->out_dtype),
-                          kbit_dtype_size(c->out_dtype), e->info.ndim, e->info.shape, &sl->index);
+    case CAST: {
+        kbit_dtype d = sl->act == CAST ? dtype_for(c, e) : c->out_dtype;
+        st = kbit_stw_add(w, e->name, kbit_st_dtype_name(d), kbit_dtype_size(d), e->info.ndim,
+                          e->info.shape, &sl->index);
         break;
+    }
     }
     return st;
 }
@@ -219,7 +250,9 @@ static kbit_status write_entry(conv *c, kbit_stw *w, const slot *sl)
     case QUANT8:
         return write_quant8(c, w, e, &sl->s8);
     case DEQUANT:
-        return write_dequant(c, w, sl->index, e);
+        return write_dequant(c, w, sl->index, e, c->out_dtype);
+    case CAST:
+        return write_dequant(c, w, sl->index, e, dtype_for(c, e));
     }
     return KBIT_OK;
 }
@@ -276,7 +309,7 @@ static kbit_status convert_shard(conv *c, size_t s, const char *path, const char
             kbit_st_prefetch(sl[i + 1].e->t); /* the disk reads it while this one is done */
         st = write_entry(c, w, &sl[i]);
         c->rep.tensors++;
-        c->rep.converted += sl[i].act != PASS;
+        c->rep.converted += sl[i].act != PASS && sl[i].act != CAST;
         c->rep.bytes_in += sl[i].e->info.stored_bytes;
         if (st == KBIT_OK && c->progress)
             c->progress(c->ctx, sl[i].e->name, c->rep.tensors, c->total, c->rep.bytes_in,
@@ -346,6 +379,7 @@ static int skipped_file(const kbit_checkpoint *ck, const char *name)
     static const char *const weights[] = { ".safetensors", ".bin", ".pt", ".pth", ".h5",
                                            ".msgpack", ".ckpt", ".gguf", ".onnx" };
     if (strcmp(name, "config.json") == 0 || strcmp(name, "model.safetensors.index.json") == 0 ||
+        (ck->index_name && strcmp(name, ck->index_name) == 0) ||
         strstr(name, ".kbit-tmp-") != NULL)
         return 1;
     size_t n = strlen(name);
@@ -428,7 +462,9 @@ static kbit_status write_config(const conv *c, const char *tmp)
     /* quantization_config is made before the tree is read: raw nodes are
      * known by address, so no value may be allocated after the old
      * quantization_config (which may hold some) is freed */
-    json_t *q = c->q ? kbit_bnb_quant_config(c->q) : NULL;
+    json_t *q = c->q == NULL ? NULL
+                : c->dfs      ? kbit_dfs_quant_config(c->q, c->dfs)
+                              : kbit_bnb_quant_config(c->q);
     if (c->q && q == NULL)
         return kbit_error(KBIT_ENOMEM, "config.json: out of memory for quantization_config");
     json_t *cfg = NULL;
@@ -457,14 +493,18 @@ static kbit_status write_index(const conv *c, const char *tmp)
                             (json_int_t)c->total_size, "weight_map", c->weight_map);
     if (idx == NULL)
         return kbit_error(KBIT_ENOMEM, "out of memory");
-    kbit_status st = write_json(tmp, "model.safetensors.index.json", idx, NULL);
+    kbit_status st = write_json(tmp, c->ck->index_name, idx, NULL);
     json_decref(idx);
     return st;
 }
 
 static kbit_status convert_dir(conv *c, const char *tmp)
 {
+    kbit_dfs_rules rules;
     kbit_status st = KBIT_OK;
+    if (c->ck->diffusers && (st = kbit_dfs_rules_init(c->ck->config, &rules)) != KBIT_OK)
+        return st;
+    c->dfs = c->ck->diffusers ? &rules : NULL;
     if (c->ck->index_name && (c->weight_map = json_object()) == NULL)
         return kbit_error(KBIT_ENOMEM, "out of memory");
     for (size_t s = 0; s < c->ck->nshards && st == KBIT_OK; s++) {
@@ -481,6 +521,7 @@ static kbit_status convert_dir(conv *c, const char *tmp)
         st = copy_dir(c, c->ck->dir, tmp, 1, NULL);
     json_decref(c->weight_map);
     c->weight_map = NULL;
+    c->dfs = NULL;
     return st;
 }
 
@@ -518,11 +559,22 @@ static kbit_status run_at(conv *c, const char *in, const char *out, int replace)
     if (exists && !replace)
         return kbit_error(KBIT_EINVAL, "%s exists already (replace it with --force)", out);
     kbit_checkpoint *ck = NULL;
-    kbit_status st = kbit_checkpoint_open(in, &ck);
-    if (st != KBIT_OK)
+    int pipeline = kbit_pipeline_is(in); /* its components are opened by pipeline.c */
+    kbit_status st = pipeline ? KBIT_OK : kbit_checkpoint_open(in, &ck);
+    if (st == KBIT_OK && !pipeline && c->q && c->q->components)
+        st = kbit_error(KBIT_EINVAL, "%s is not a diffusers pipeline (no model_index.json): "
+                        "components (--components) do not apply", in);
+    /* in a pipeline, other_dtype applies to its diffusers components only */
+    if (st == KBIT_OK && ck && ck->dir && !ck->diffusers && c->q && c->q->cast_other)
+        st = kbit_error(KBIT_EINVAL, "%s: other_dtype (--other-dtype) applies to diffusers "
+                        "models only (transformers' per-architecture fp32 modules are not "
+                        "known to kbit)", in);
+    if (st != KBIT_OK) {
+        kbit_checkpoint_close(ck);
         return st;
+    }
     c->ck = ck;
-    for (size_t i = 0; i < ck->count; i++) {
+    for (size_t i = 0; ck && i < ck->count; i++) {
         c->total++;
         c->bytes_total += ck->e[i].info.stored_bytes;
     }
@@ -540,17 +592,21 @@ static kbit_status run_at(conv *c, const char *in, const char *out, int replace)
         return kbit_error(KBIT_ENOMEM, "out of memory");
     }
     kbit_sibling_name(out, "tmp", tmp, tlen);
-    int single = ck->dir == NULL && ends_with_st(out);
+    int single = ck && ck->dir == NULL && ends_with_st(out);
     int created = 1; /* clean up only what this call made */
     int lock = -1;   /* a directory is locked here, a file by its writer */
-    if (single) {
+    if (single && c->q && c->q->cast_other) {
+        st = kbit_error(KBIT_EINVAL, "other_dtype (--other-dtype) applies to diffusers models "
+                        "only, not to a single .safetensors file");
+        created = 0;
+    } else if (single) {
         st = convert_shard(c, 0, tmp, "");
     } else if (mkdir(tmp, 0755) != 0) {
         st = kbit_error(KBIT_EIO, "cannot create %s: %s", tmp, strerror(errno));
         created = 0;
     } else {
         lock = kbit_file_lock(tmp);
-        st = convert_dir(c, tmp);
+        st = pipeline ? kbit_pipeline_convert(c, in, tmp) : convert_dir(c, tmp);
     }
     kbit_checkpoint_close(ck);
     c->ck = NULL;
@@ -601,6 +657,48 @@ KBIT_API kbit_status kbit_checkpoint_remove_stale(const char *out, int *removed)
     return KBIT_OK;
 }
 
+/* ------------------------------------------------------------------ */
+/* For pipeline.c (convert.h)                                            */
+
+const kbit_quantize_options *kbit_conv_options(const conv *c)
+{
+    return c->q;
+}
+
+void kbit_conv_count(conv *c, const kbit_checkpoint *ck)
+{
+    for (size_t i = 0; i < ck->count; i++) {
+        c->total++;
+        c->bytes_total += ck->e[i].info.stored_bytes;
+    }
+}
+
+kbit_status kbit_conv_checkpoint(conv *c, const kbit_checkpoint *ck, const char *out)
+{
+    c->ck = ck;
+    kbit_status st = convert_dir(c, out);
+    c->ck = NULL;
+    return st;
+}
+
+/* An entry of a pipeline folder that is not converted: a file (or a link to
+ * one) copied, a directory copied by copy_dir's rules, anything else
+ * refused. */
+kbit_status kbit_conv_copy(conv *c, const char *from, const char *to)
+{
+    switch (kbit_file_kind(from)) {
+    case 1:
+        c->rep.files_copied++;
+        return kbit_file_copy(from, to);
+    case 2:
+        if (mkdir(to, 0755) != 0)
+            return kbit_error(KBIT_EIO, "cannot create %s: %s", to, strerror(errno));
+        return copy_dir(c, from, to, 0, NULL);
+    default:
+        return kbit_file_refuse(from);
+    }
+}
+
 static kbit_status check_options(const kbit_quantize_options *o)
 {
     static const char fn[] = "kbit_checkpoint_quantize";
@@ -627,6 +725,16 @@ static kbit_status check_options(const kbit_quantize_options *o)
     for (int i = 0; o->skip_modules && i < o->skip_count; i++)
         if (o->skip_modules[i] == NULL)
             return kbit_error(KBIT_EINVAL, "%s: skip_modules[%d] is NULL", fn, i);
+    if (o->cast_other && o->other_dtype != KBIT_F32 && o->other_dtype != KBIT_F16 &&
+        o->other_dtype != KBIT_BF16)
+        return kbit_error(KBIT_EINVAL, "%s: other_dtype must be F32, F16 or BF16", fn);
+    if (o->component_count < 0 || (o->components == NULL && o->component_count != 0) ||
+        (o->components != NULL && o->component_count == 0))
+        return kbit_error(KBIT_EINVAL, "%s: components needs component_count > 0 (NULL: the "
+                          "denoiser)", fn);
+    for (int i = 0; o->components && i < o->component_count; i++)
+        if (o->components[i] == NULL)
+            return kbit_error(KBIT_EINVAL, "%s: components[%d] is NULL", fn, i);
     return KBIT_OK;
 }
 
