@@ -29,7 +29,7 @@
 typedef struct kcl_device {
     cl_platform_id platform;
     cl_device_id id;
-    uint32_t families;       /* KBIT_FAMILY_QUANT4 | QUANT8, or 0 */
+    uint32_t families;       /* KBIT_FAMILY_QUANT4 | QUANT8 | GEMM4, or 0 */
     char lacks[256];         /* why families is 0 */
     char name[128];
     char variant[32];        /* "OpenCL 3.0 PoCL 3.1+debian CPU" */
