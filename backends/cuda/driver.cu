@@ -1,7 +1,8 @@
 /*
  * backends/cuda/driver.cu - the "cuda" driver table of kbit-cuda.so (driver
  * ABI 2.1): device probing, contexts and streams, memory of every kind, and
- * the ops of the quantization families (QUANT4 with the nested absmax, QUANT8).
+ * the ops of the quantization families (QUANT4 with the nested absmax, QUANT8)
+ * and of the 4-bit matmul (GEMM4).
  *
  * The plugin links the CUDA runtime statically, so at run time it needs only
  * the driver library (libcuda.so.1); without it, or without a device, the
@@ -12,7 +13,7 @@
  * host memory complete before returning. Reduction leaves and the pairsum
  * stay in device memory. The kernels are the bodies of backends/gpu (the
  * ones the OpenCL driver runs) in thin wrappers (quant4.cu, quant8.cu,
- * sums.cu).
+ * sums.cu, gemm4.cu).
  *
  * The same file builds the HIP driver ("hip") through gpu-compat.h.
  */
@@ -277,6 +278,9 @@ GPU_OP(quantize_8bit, kbit_op_quantize_8bit, kbit_cuda_quantize_8bit)
 GPU_OP(dequantize_8bit, kbit_op_dequantize_8bit, kbit_cuda_dequantize_8bit)
 GPU_OP(block_sums, kbit_op_block_sums, kbit_cuda_block_sums)
 GPU_OP(pairsum, kbit_op_pairsum, kbit_cuda_pairsum)
+/* GEMM4 (gemm4.cu): no gemm4_prepare, prepared weights stay in the standard layout */
+GPU_OP(gemm_4bit, kbit_op_gemm_4bit, kbit_cuda_gemm_4bit)
+GPU_OP(gemm_4bit_backward, kbit_op_gemm_4bit, kbit_cuda_gemm_4bit_backward)
 
 kbit_driver make_table(void)
 {
@@ -289,7 +293,9 @@ kbit_driver make_table(void)
     d.name = KBIT_GPU_DRIVER_NAME;
     d.description = KBIT_GPU_DRIVER_DESCRIPTION;
     d.priority = KBIT_GPU_DRIVER_PRIORITY;
-    d.families = KBIT_FAMILY_QUANT4 | KBIT_FAMILY_QUANT8;
+    /* GEMM4: the bodies that pass conformance bit for bit on PoCL; built
+     * by nvcc/hipcc, not run on a GPU yet. */
+    d.families = KBIT_FAMILY_QUANT4 | KBIT_FAMILY_QUANT8 | KBIT_FAMILY_GEMM4;
     d.mem_kinds = KBIT_MEM_KIND_BIT(KBIT_MEM_MANAGED) | KBIT_MEM_KIND_BIT(KBIT_MEM_HOST_PINNED);
     d.device_count = gpu_device_count;
     d.device_open = gpu_device_open;
@@ -306,6 +312,8 @@ kbit_driver make_table(void)
     d.dequantize_8bit = gpu_dequantize_8bit;
     d.block_sums = gpu_block_sums;
     d.pairsum = gpu_pairsum;
+    d.gemm_4bit = gpu_gemm_4bit;
+    d.gemm_4bit_backward = gpu_gemm_4bit_backward;
     d.mem_prefetch = gpu_mem_prefetch;
     return d;
 }

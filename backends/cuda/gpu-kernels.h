@@ -17,5 +17,9 @@ gpuError_t kbit_cuda_quantize_8bit(const kbit_op_quantize_8bit *op, gpuStream_t 
 gpuError_t kbit_cuda_dequantize_8bit(const kbit_op_dequantize_8bit *op, gpuStream_t stream);
 gpuError_t kbit_cuda_block_sums(const kbit_op_block_sums *op, gpuStream_t stream);
 gpuError_t kbit_cuda_pairsum(const kbit_op_pairsum *op, gpuStream_t stream);
+/* GEMM4 (gemm4.cu): M >= 1 and at least one output (the core returns before
+ * calling otherwise). */
+gpuError_t kbit_cuda_gemm_4bit(const kbit_op_gemm_4bit *op, gpuStream_t stream);
+gpuError_t kbit_cuda_gemm_4bit_backward(const kbit_op_gemm_4bit *op, gpuStream_t stream);
 
 #endif /* KBIT_GPU_KERNELS_H */

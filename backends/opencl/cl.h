@@ -7,6 +7,7 @@
  *   memory.c   device pointers as reserved addresses mapped to (cl_mem,
  *              offset), memory kinds, copies, sync, streams
  *   ops.c      the program (built once per device context) and the launches
+ *   gemm4.c    the ops of GEMM4 (the 4-bit matmul), through kcl_launch
  *   driver.c   contexts, the table, the entry symbol
  *   errors.c   OpenCL error codes in messages
  */
@@ -28,7 +29,7 @@
 typedef struct kcl_device {
     cl_platform_id platform;
     cl_device_id id;
-    uint32_t families;       /* KBIT_FAMILY_QUANT4 | QUANT8, or 0 */
+    uint32_t families;       /* KBIT_FAMILY_QUANT4 | QUANT8 | GEMM4, or 0 */
     char lacks[256];         /* why families is 0 */
     char name[128];
     char variant[32];        /* "OpenCL 3.0 PoCL 3.1+debian CPU" */
@@ -59,6 +60,9 @@ enum {
     KCL_K_DEQUANTIZE_8BIT,
     KCL_K_BLOCK_SUMS,
     KCL_K_PAIRSUM,
+    /* GEMM4 (backends/opencl/gemm4.c) */
+    KCL_K_GEMM_4BIT,
+    KCL_K_GEMM_4BIT_BACKWARD,
     KCL_K_COUNT
 };
 
@@ -130,5 +134,21 @@ kbit_status kcl_dequantize_8bit(void *ctx, const kbit_exec *ex,
                                 const kbit_op_dequantize_8bit *op);
 kbit_status kcl_block_sums(void *ctx, const kbit_exec *ex, const kbit_op_block_sums *op);
 kbit_status kcl_pairsum(void *ctx, const kbit_exec *ex, const kbit_op_pairsum *op);
+
+/* Enqueue kernel k (KCL_K_*) with `groups` work-groups of KBIT_GPU_GROUP
+ * items and the arguments args[0 .. nargs) (size, pointer to the value):
+ * what every op ends with. The op files of the families use it. */
+typedef struct kcl_karg {
+    size_t size;
+    const void *value;
+} kcl_karg;
+kbit_status kcl_launch(kcl_ctx *c, cl_command_queue q, int k, int64_t groups,
+                       const kcl_karg *args, int nargs);
+
+/* ------------------------------------------------------------------ */
+/* gemm4.c                                                              */
+
+kbit_status kcl_gemm_4bit(void *ctx, const kbit_exec *ex, const kbit_op_gemm_4bit *op);
+kbit_status kcl_gemm_4bit_backward(void *ctx, const kbit_exec *ex, const kbit_op_gemm_4bit *op);
 
 #endif /* KBIT_OPENCL_CL_H */

@@ -129,7 +129,7 @@ static const kbit_driver table = {
     .name = "opencl",
     .description = "OpenCL 1.2+ devices of every platform, through the ICD loader",
     .priority = -5,
-    .families = KBIT_FAMILY_QUANT4 | KBIT_FAMILY_QUANT8,
+    .families = KBIT_FAMILY_QUANT4 | KBIT_FAMILY_QUANT8 | KBIT_FAMILY_GEMM4,
     .mem_kinds = KBIT_MEM_KIND_BIT(KBIT_MEM_HOST_PINNED),
     .device_count = kcl_device_count_slot,
     .device_families = kcl_device_families,
@@ -147,6 +147,9 @@ static const kbit_driver table = {
     .dequantize_8bit = kcl_dequantize_8bit,
     .block_sums = kcl_block_sums,
     .pairsum = kcl_pairsum,
+    /* GEMM4 (gemm4.c; no gemm4_prepare: prepared weights stay in the standard layout) */
+    .gemm_4bit = kcl_gemm_4bit,
+    .gemm_4bit_backward = kcl_gemm_4bit_backward,
 };
 
 /* The plugin's only exported symbol. */

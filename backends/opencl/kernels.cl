@@ -13,6 +13,7 @@
 #include "backends/gpu/quant4.h"
 #include "backends/gpu/quant8.h"
 #include "backends/gpu/sums.h"
+#include "backends/gpu/gemm4.h"
 
 #define KBIT_CL_KERNEL __kernel __attribute__((reqd_work_group_size(KBIT_GPU_GROUP, 1, 1)))
 
@@ -84,4 +85,35 @@ KBIT_CL_KERNEL void kbit_cl_pairsum(__global uchar *leaves, ulong leaves_off, lo
     kbit_gk_pairsum(KBIT_CL_AT(double, leaves, leaves_off), count, divisor,
                     KBIT_CL_AT(double, sum, sum_off), KBIT_CL_AT(float, sum_f32, sum_f32_off),
                     has_f32);
+}
+
+/* GEMM4 (backends/gpu/gemm4.h): the forward and the backward as two kernels
+ * so that each is compiled for its direction. */
+KBIT_CL_KERNEL void kbit_cl_gemm_4bit(int type, int dtype, __global const uchar *a, ulong a_off,
+                                      long M, long N, long K, __global const uchar *packed,
+                                      ulong packed_off, __global const uchar *absmax,
+                                      ulong absmax_off, int log2_blocksize,
+                                      __global const uchar *bias, ulong bias_off, int has_bias,
+                                      __global uchar *out, ulong out_off)
+{
+    KBIT_LOCAL_ARRAY(float, lanes, KBIT_GPU_GROUP);
+    kbit_gk_gemm_4bit(0, (kbit_quant_type)type, (kbit_dtype)dtype, KBIT_CL_AT(const void, a, a_off),
+                      M, N, K, KBIT_CL_AT(const uint8_t, packed, packed_off),
+                      KBIT_CL_AT(const float, absmax, absmax_off), log2_blocksize,
+                      KBIT_CL_AT(const void, bias, bias_off), has_bias,
+                      KBIT_CL_AT(void, out, out_off), lanes);
+}
+
+KBIT_CL_KERNEL void kbit_cl_gemm_4bit_backward(int type, int dtype, __global const uchar *a,
+                                               ulong a_off, long M, long N, long K,
+                                               __global const uchar *packed, ulong packed_off,
+                                               __global const uchar *absmax, ulong absmax_off,
+                                               int log2_blocksize, __global uchar *out,
+                                               ulong out_off)
+{
+    KBIT_LOCAL_ARRAY(float, lanes, KBIT_GPU_GROUP);
+    kbit_gk_gemm_4bit(1, (kbit_quant_type)type, (kbit_dtype)dtype, KBIT_CL_AT(const void, a, a_off),
+                      M, N, K, KBIT_CL_AT(const uint8_t, packed, packed_off),
+                      KBIT_CL_AT(const float, absmax, absmax_off), log2_blocksize,
+                      KBIT_CL_AT(const void, a, a_off), 0, KBIT_CL_AT(void, out, out_off), lanes);
 }
