@@ -18,7 +18,8 @@ kbit_cuda_sources = \
 	backends/cuda/driver.cu \
 	backends/cuda/quant4.cu \
 	backends/cuda/quant8.cu \
-	backends/cuda/sums.cu
+	backends/cuda/sums.cu \
+	backends/cuda/int8.cu
 kbit_cuda_headers = \
 	backends/cuda/gpu-compat.h \
 	backends/cuda/gpu-kernels.h

@@ -11,12 +11,18 @@
 
 #include "backends/gpu/split.h"
 #include "backends/opencl/cl.h"
+#include "backends/opencl/launch.h"
 #include "backends/opencl/program.h"
 #include "kbit-formats.h"
 
 static const char *const kernel_names[KCL_K_COUNT] = {
     "kbit_cl_quantize_4bit", "kbit_cl_dequantize_4bit", "kbit_cl_quantize_8bit",
     "kbit_cl_dequantize_8bit", "kbit_cl_block_sums", "kbit_cl_pairsum",
+    /* LLM.int8() */
+    "kbit_cl_int8_clear_mask", "kbit_cl_int8_quant_rows", "kbit_cl_int8_compact",
+    "kbit_cl_int8_zero_cols", "kbit_cl_int8_dequant_weight", "kbit_cl_int8_mm_dequant",
+    "kbit_cl_int8_matmul", "kbit_cl_int8_gather", "kbit_cl_int8_outlier_add",
+    "kbit_cl_int8_backward",
 };
 
 /* Record why the build failed (kept: every later launch reports it). */
@@ -73,15 +79,6 @@ static kbit_status build(kcl_shared *sh)
     return KBIT_OK;
 }
 
-/* One kernel argument. */
-typedef struct karg {
-    size_t size;
-    const void *value;
-} karg;
-
-#define ARG(v) { sizeof(v), &(v) }
-#define MEM(a) { sizeof(cl_mem), &(a).mem }, { sizeof(cl_ulong), &(a).off }
-
 /* Enqueue kernel k with `groups` work-groups of KBIT_GPU_GROUP items. The
  * lock makes setting the arguments and enqueueing one step for threads
  * sharing the kernel object (OpenCL captures the arguments at enqueue). */
@@ -113,17 +110,16 @@ static kbit_status launch(kcl_ctx *c, cl_command_queue q, int k, int64_t groups,
     return KBIT_OK;
 }
 
+kbit_status kcl_launch(kcl_ctx *c, cl_command_queue q, int k, int64_t groups, const karg *args,
+                       int nargs)
+{
+    return launch(c, q, k, groups, args, nargs);
+}
+
 static size_t dtype_bytes(kbit_dtype d)
 {
     return d == KBIT_F32 ? 4 : 2;
 }
-
-#define TRY(call)                      \
-    do {                               \
-        kbit_status st_ = (call);      \
-        if (st_ != KBIT_OK)            \
-            return st_;                \
-    } while (0)
 
 kbit_status kcl_quantize_4bit(void *ctx, const kbit_exec *ex, const kbit_op_quantize_4bit *op)
 {
