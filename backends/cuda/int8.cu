@@ -58,7 +58,9 @@ static __global__ void __launch_bounds__(KBIT_GPU_GROUP)
 kbit_cuda_int8_matmul_kernel(const int8_t *A, const int8_t *B, int64_t M, int64_t N, int64_t K,
                              int32_t *out)
 {
-    kbit_gk_int8_matmul(A, B, M, N, K, out);
+    KBIT_LOCAL_ARRAY(int8_t, a_l, KBIT_SPLIT_I8_TILE * KBIT_SPLIT_I8_KSTEP);
+    KBIT_LOCAL_ARRAY(int8_t, b_l, KBIT_SPLIT_I8_TILE * KBIT_SPLIT_I8_KSTEP);
+    kbit_gk_int8_matmul(A, B, M, N, K, out, a_l, b_l);
 }
 
 static __global__ void __launch_bounds__(KBIT_GPU_GROUP)
@@ -147,7 +149,7 @@ gpuError_t kbit_cuda_int8_mm_dequant(const kbit_op_int8_mm_dequant *op, gpuStrea
 
 gpuError_t kbit_cuda_int8_matmul(const kbit_op_int8_matmul *op, gpuStream_t stream)
 {
-    kbit_cuda_int8_matmul_kernel<<<(unsigned)kbit_split_elem_groups(op->M * op->N),
+    kbit_cuda_int8_matmul_kernel<<<(unsigned)kbit_split_i8_gemm_groups(op->M, op->N),
                                    KBIT_GPU_GROUP, 0, stream>>>(op->A, op->B, op->M, op->N,
                                                                 op->K, op->out);
     return gpuGetLastError();

@@ -4,10 +4,11 @@
  * outlier columns, the outlier part of the forward and the backward, the
  * last two one dot32 (numerics/dot32.h) per output element.
  *
- * One item per output element, grid-stride. The int32 GEMM sums modulo 2^32
- * (unsigned arithmetic), so its bits do not depend on the order of the
- * terms; the dot32s run the stream form of numerics/dot32.h in one item,
- * the very statements of the reference (backends/cpu/int8/ref.c).
+ * One item per output element. The int32 GEMM sums modulo 2^32 (unsigned
+ * arithmetic), so its bits do not depend on the order of the terms: it runs
+ * in tiles through work-group memory. The others are grid-stride loops; the
+ * dot32s run the stream form of numerics/dot32.h in one item, the very
+ * statements of the reference (backends/cpu/int8/ref.c).
  *
  * Counts written by an earlier launch (the outlier count of the
  * quantization) are read here from device memory, never by the host: the
@@ -22,20 +23,39 @@
 #include "backends/gpu/split.h"
 
 /* out[m, n] = sum over k of A[m, k] * B[n, k], wrapping modulo 2^32 (exact
- * whenever the sum fits int32, which K <= KBIT_INT8_MAX_K guarantees).
- * Launch: kbit_split_elem_groups(M * N). */
+ * whenever the sum fits int32, which K <= KBIT_INT8_MAX_K guarantees; and
+ * modulo 2^32 the order of the terms does not matter, so the tiling cannot
+ * change a bit). Groups stride over the 16 x 16 output tiles of
+ * backends/gpu/split.h; item (ty, tx) of a group owns output (m0 + ty,
+ * n0 + tx). Each slice of KBIT_SPLIT_I8_KSTEP k of the tile's 16 rows of A
+ * and of B goes through work-group memory (a_l, b_l: 16 * KSTEP bytes each),
+ * zero past the edges, so every item reads the slices and reaches every
+ * barrier. Launch: kbit_split_i8_gemm_groups(M, N). */
 KBIT_GPU_FN void kbit_gk_int8_matmul(KBIT_GLOBAL const int8_t *A, KBIT_GLOBAL const int8_t *B,
-                                     int64_t M, int64_t N, int64_t K, KBIT_GLOBAL int32_t *out)
+                                     int64_t M, int64_t N, int64_t K, KBIT_GLOBAL int32_t *out,
+                                     KBIT_LOCAL int8_t *a_l, KBIT_LOCAL int8_t *b_l)
 {
-    const int64_t n_out = M * N, stride = KBIT_NGROUPS * KBIT_GPU_GROUP;
-    for (int64_t i = KBIT_GROUP * KBIT_GPU_GROUP + KBIT_LID; i < n_out; i += stride) {
-        const int64_t m = i / N, n = i - m * N;
-        KBIT_GLOBAL const int8_t *a = A + m * K;
-        KBIT_GLOBAL const int8_t *b = B + n * K;
+    const int lid = KBIT_LID, T = KBIT_SPLIT_I8_TILE, S = KBIT_SPLIT_I8_KSTEP;
+    const int ty = lid / T, tx = lid % T;
+    const int64_t tiles_n = (N + T - 1) / T, tiles = kbit_split_i8_tiles(M, N);
+    /* t and k0: the same for every item of the group */
+    for (int64_t t = KBIT_GROUP; t < tiles; t += KBIT_NGROUPS) {
+        const int64_t m0 = (t / tiles_n) * T, n0 = (t % tiles_n) * T;
         uint32_t s = 0;
-        for (int64_t k = 0; k < K; k++)
-            s += (uint32_t)((int32_t)a[k] * (int32_t)b[k]);
-        out[i] = (int32_t)s;
+        for (int64_t k0 = 0; k0 < K; k0 += S) {
+            for (int e = lid; e < T * S; e += KBIT_GPU_GROUP) {
+                const int r = e / S;
+                const int64_t k = k0 + (e - r * S);
+                a_l[e] = m0 + r < M && k < K ? A[(m0 + r) * K + k] : (int8_t)0;
+                b_l[e] = n0 + r < N && k < K ? B[(n0 + r) * K + k] : (int8_t)0;
+            }
+            KBIT_BARRIER();
+            for (int kk = 0; kk < S; kk++)
+                s += (uint32_t)((int32_t)a_l[ty * S + kk] * (int32_t)b_l[tx * S + kk]);
+            KBIT_BARRIER(); /* every item has read the slice before the next one */
+        }
+        if (m0 + ty < M && n0 + tx < N)
+            out[(m0 + ty) * N + n0 + tx] = (int32_t)s;
     }
 }
 

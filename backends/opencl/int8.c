@@ -118,7 +118,7 @@ static kbit_status matmul(kcl_ctx *c, cl_command_queue q, const kbit_op_int8_mat
     TRY(kcl_resolve(c, op->out, (size_t)(op->M * op->N) * 4, "out", &out));
     cl_long M = op->M, N = op->N, K = op->K;
     const karg args[] = { MEM(A), MEM(B), ARG(M), ARG(N), ARG(K), MEM(out) };
-    return LAUNCH(KCL_K_INT8_MATMUL, kbit_split_elem_groups(op->M * op->N), args);
+    return LAUNCH(KCL_K_INT8_MATMUL, kbit_split_i8_gemm_groups(op->M, op->N), args);
 }
 
 kbit_status kcl_int8_matmul(void *ctx, const kbit_exec *ex, const kbit_op_int8_matmul *op)

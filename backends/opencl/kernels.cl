@@ -153,8 +153,10 @@ KBIT_CL_KERNEL void kbit_cl_int8_matmul(__global const uchar *A, ulong A_off,
                                         __global const uchar *B, ulong B_off, long M, long N,
                                         long K, __global uchar *out, ulong out_off)
 {
+    KBIT_LOCAL_ARRAY(int8_t, a_l, KBIT_SPLIT_I8_TILE * KBIT_SPLIT_I8_KSTEP);
+    KBIT_LOCAL_ARRAY(int8_t, b_l, KBIT_SPLIT_I8_TILE * KBIT_SPLIT_I8_KSTEP);
     kbit_gk_int8_matmul(KBIT_CL_AT(const int8_t, A, A_off), KBIT_CL_AT(const int8_t, B, B_off),
-                        M, N, K, KBIT_CL_AT(int32_t, out, out_off));
+                        M, N, K, KBIT_CL_AT(int32_t, out, out_off), a_l, b_l);
 }
 
 KBIT_CL_KERNEL void kbit_cl_int8_gather(__global const uchar *B, ulong B_off, long N, long K,
