@@ -294,7 +294,7 @@ kbit_status gpu_int8_quant(void *ctx, const kbit_exec *ex, const kbit_op_int8_qu
     gpu_ctx *c = static_cast<gpu_ctx *>(ctx);
     /* cols may be 0 (K = 0): then no mask, and the count is 0 */
     if (op->use_threshold && op->cols > 0 &&
-        (ex->workspace == NULL || ex->workspace_bytes < (size_t)op->cols)) {
+        (ex->workspace == NULL || ex->workspace_bytes < kbit_cuda_int8_workspace(KBIT_OP_INT8_QUANT, op))) {
         report("%s: %s", "int8_quant", "the workspace is smaller than the column mask");
         return KBIT_EINVAL;
     }

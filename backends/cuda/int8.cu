@@ -9,7 +9,7 @@
 #include "backends/gpu/int8_dot.h"
 
 static __global__ void __launch_bounds__(KBIT_GPU_GROUP)
-kbit_cuda_int8_clear_mask_kernel(int64_t cols, uint8_t *mask)
+kbit_cuda_int8_clear_mask_kernel(int64_t cols, uint32_t *mask)
 {
     kbit_gk_int8_clear_mask(cols, mask);
 }
@@ -17,7 +17,7 @@ kbit_cuda_int8_clear_mask_kernel(int64_t cols, uint8_t *mask)
 static __global__ void __launch_bounds__(KBIT_GPU_GROUP)
 kbit_cuda_int8_quant_rows_kernel(int dtype, const void *A, int64_t rows, int64_t cols,
                                  int32_t use_threshold, float threshold, int8_t *CA, float *SCA,
-                                 uint8_t *mask)
+                                 uint32_t *mask)
 {
     KBIT_LOCAL_ARRAY(float, red, KBIT_GPU_GROUP);
     kbit_gk_int8_quant_rows((kbit_dtype)dtype, A, rows, cols, use_threshold, threshold, CA, SCA,
@@ -25,7 +25,7 @@ kbit_cuda_int8_quant_rows_kernel(int dtype, const void *A, int64_t rows, int64_t
 }
 
 static __global__ void __launch_bounds__(KBIT_GPU_GROUP)
-kbit_cuda_int8_compact_kernel(const uint8_t *mask, int64_t cols, int64_t *outlier_cols,
+kbit_cuda_int8_compact_kernel(const uint32_t *mask, int64_t cols, int64_t *outlier_cols,
                               int64_t *n_outliers)
 {
     KBIT_LOCAL_ARRAY(int32_t, scan, KBIT_GPU_GROUP);
@@ -33,7 +33,7 @@ kbit_cuda_int8_compact_kernel(const uint8_t *mask, int64_t cols, int64_t *outlie
 }
 
 static __global__ void __launch_bounds__(KBIT_GPU_GROUP)
-kbit_cuda_int8_zero_cols_kernel(const uint8_t *mask, int64_t rows, int64_t cols, int8_t *CA)
+kbit_cuda_int8_zero_cols_kernel(const uint32_t *mask, int64_t rows, int64_t cols, int8_t *CA)
 {
     kbit_gk_int8_zero_cols(mask, rows, cols, CA);
 }
@@ -92,7 +92,8 @@ size_t kbit_cuda_int8_workspace(kbit_op_id id, const void *arg)
     if (id != KBIT_OP_INT8_QUANT)
         return 0;
     const kbit_op_int8_quant *op = static_cast<const kbit_op_int8_quant *>(arg);
-    return op->use_threshold ? (size_t)op->cols : 0; /* the column mask */
+    /* the column mask: a bit per column */
+    return op->use_threshold ? (size_t)kbit_split_i8_mask_words(op->cols) * 4 : 0;
 }
 
 /* The four launches of backends/gpu/int8.h; the mask is the workspace. */
@@ -101,9 +102,10 @@ gpuError_t kbit_cuda_int8_quant(const kbit_op_int8_quant *op, void *workspace,
 {
     /* with cols = 0 the mask is empty (workspace NULL) and the count is 0 */
     const bool use = op->use_threshold != 0;
-    uint8_t *mask = use ? static_cast<uint8_t *>(workspace) : NULL;
+    uint32_t *mask = use ? static_cast<uint32_t *>(workspace) : NULL;
     if (use) {
-        kbit_cuda_int8_clear_mask_kernel<<<(unsigned)kbit_split_elem_groups(op->cols),
+        const int64_t words = kbit_split_i8_mask_words(op->cols);
+        kbit_cuda_int8_clear_mask_kernel<<<(unsigned)kbit_split_elem_groups(words),
                                            KBIT_GPU_GROUP, 0, stream>>>(op->cols, mask);
         gpuError_t e = gpuGetLastError();
         if (e != gpuSuccess)

@@ -8,15 +8,17 @@
  * The quantization is four launches, in stream order, because the outlier
  * columns are known only once every row has been seen (the reference,
  * backends/cpu/int8/ref.c, makes the same passes):
- *   1. kbit_gk_int8_clear_mask   mask[c] = 0 (threshold only)
+ *   1. kbit_gk_int8_clear_mask   the column mask = 0 (threshold only)
  *   2. kbit_gk_int8_quant_rows   per row: absmax of the eligible elements,
- *                                SCA, CA; mask[c] = 1 for an outlier
+ *                                SCA, CA; bit c of the mask set for an
+ *                                outlier in column c
  *   3. kbit_gk_int8_compact      the ascending outlier list and its count,
  *                                in device memory (one group)
  *   4. kbit_gk_int8_zero_cols    CA = 0 in the outlier columns
- * The mask is cols bytes of the op's workspace. Several groups may store 1
- * into the same mask byte in step 2: they all store the same value, and
- * nothing reads the mask before the launch ends.
+ * The mask is one bit per column in 32-bit words (kbit_split_i8_mask_words
+ * of them) of the op's workspace. Several groups may mark the same word in
+ * step 2, so they OR into it atomically (an integer OR: the result does not
+ * depend on the order); nothing reads the mask before the launch ends.
  */
 #ifndef KBIT_GPU_INT8_H
 #define KBIT_GPU_INT8_H
@@ -25,12 +27,19 @@
 #include "numerics/numerics.h"
 #include "backends/gpu/split.h"
 
-/* mask[0 .. cols) = 0. Launch: kbit_split_elem_groups(cols). */
-KBIT_GPU_FN void kbit_gk_int8_clear_mask(int64_t cols, KBIT_GLOBAL uint8_t *mask)
+/* Whether bit c of the column mask is set. */
+KBIT_GPU_FN int kbit_gk_int8_marked(KBIT_GLOBAL const uint32_t *mask, int64_t c)
 {
-    const int64_t stride = KBIT_NGROUPS * KBIT_GPU_GROUP;
-    for (int64_t c = KBIT_GROUP * KBIT_GPU_GROUP + KBIT_LID; c < cols; c += stride)
-        mask[c] = 0;
+    return (int)((mask[c >> 5] >> (uint32_t)(c & 31)) & 1u);
+}
+
+/* The mask's kbit_split_i8_mask_words(cols) words = 0. Launch:
+ * kbit_split_elem_groups(kbit_split_i8_mask_words(cols)). */
+KBIT_GPU_FN void kbit_gk_int8_clear_mask(int64_t cols, KBIT_GLOBAL uint32_t *mask)
+{
+    const int64_t words = kbit_split_i8_mask_words(cols), stride = KBIT_NGROUPS * KBIT_GPU_GROUP;
+    for (int64_t w = KBIT_GROUP * KBIT_GPU_GROUP + KBIT_LID; w < words; w += stride)
+        mask[w] = 0;
 }
 
 /* The max of every item's `partial` absmax (non-negative, never NaN): a
@@ -53,14 +62,14 @@ KBIT_GPU_FN float kbit_gk_group_absmax(KBIT_LOCAL float *red, int lid, float par
 
 /* Rows of A [rows, cols] in dtype, through f16: SCA[r] = the absmax of the
  * row's eligible elements, CA[r, c] = the code of each element (numerics
- * 4.1, numerics/int8.h); with use_threshold, mask[c] = 1 for every column
- * holding an outlier (mask cleared before). Groups stride over rows; the
+ * 4.1, numerics/int8.h); with use_threshold, bit c of the mask is set for
+ * every column holding an outlier (mask cleared before). Groups stride over rows; the
  * items of a group stride over the row's columns. red: KBIT_GPU_GROUP
  * floats of work-group memory. Launch: kbit_split_groups(rows, 1). */
 KBIT_GPU_FN void kbit_gk_int8_quant_rows(kbit_dtype dtype, KBIT_GLOBAL const void *A,
                                          int64_t rows, int64_t cols, int32_t use_threshold,
                                          float threshold, KBIT_GLOBAL int8_t *CA,
-                                         KBIT_GLOBAL float *SCA, KBIT_GLOBAL uint8_t *mask,
+                                         KBIT_GLOBAL float *SCA, KBIT_GLOBAL uint32_t *mask,
                                          KBIT_LOCAL float *red)
 {
     const int lid = KBIT_LID;
@@ -73,7 +82,7 @@ KBIT_GPU_FN void kbit_gk_int8_quant_rows(kbit_dtype dtype, KBIT_GLOBAL const voi
             if (kbit_int8_eligible(a, use_threshold, threshold))
                 m = kbit_absmax_step(m, a);
             else if (kbit_int8_is_outlier(a, use_threshold, threshold))
-                mask[c] = 1;
+                KBIT_GPU_ATOMIC_OR_U32(mask + (c >> 5), 1u << (uint32_t)(c & 31));
         }
         const float absmax = kbit_gk_group_absmax(red, lid, m);
         if (lid == 0)
@@ -92,7 +101,7 @@ KBIT_GPU_FN void kbit_gk_int8_quant_rows(kbit_dtype dtype, KBIT_GLOBAL const voi
  * work-group memory (Hillis-Steele, a barrier between reading and writing
  * each step) gives each set column its place. scan: KBIT_GPU_GROUP ints.
  * Launch: exactly one group. */
-KBIT_GPU_FN void kbit_gk_int8_compact(KBIT_GLOBAL const uint8_t *mask, int64_t cols,
+KBIT_GPU_FN void kbit_gk_int8_compact(KBIT_GLOBAL const uint32_t *mask, int64_t cols,
                                       KBIT_GLOBAL int64_t *outlier_cols,
                                       KBIT_GLOBAL int64_t *n_outliers, KBIT_LOCAL int32_t *scan)
 {
@@ -100,7 +109,7 @@ KBIT_GPU_FN void kbit_gk_int8_compact(KBIT_GLOBAL const uint8_t *mask, int64_t c
     int64_t total = 0; /* the same in every item */
     for (int64_t c0 = 0; c0 < cols; c0 += KBIT_GPU_GROUP) {
         const int64_t c = c0 + lid;
-        const int32_t flag = c < cols && mask[c] != 0 ? 1 : 0;
+        const int32_t flag = c < cols && kbit_gk_int8_marked(mask, c) ? 1 : 0;
         scan[lid] = flag;
         KBIT_BARRIER();
         for (int s = 1; s < KBIT_GPU_GROUP; s *= 2) {
@@ -118,15 +127,15 @@ KBIT_GPU_FN void kbit_gk_int8_compact(KBIT_GLOBAL const uint8_t *mask, int64_t c
         *n_outliers = total;
 }
 
-/* CA[r, c] = 0 wherever mask[c] is set: the same elements as zeroing the
+/* CA[r, c] = 0 wherever bit c of the mask is set: the same elements as zeroing the
  * compacted columns (kbit_ref_int8_zero_cols). Launch:
  * kbit_split_elem_groups(rows * cols). */
-KBIT_GPU_FN void kbit_gk_int8_zero_cols(KBIT_GLOBAL const uint8_t *mask, int64_t rows,
+KBIT_GPU_FN void kbit_gk_int8_zero_cols(KBIT_GLOBAL const uint32_t *mask, int64_t rows,
                                         int64_t cols, KBIT_GLOBAL int8_t *CA)
 {
     const int64_t n = rows * cols, stride = KBIT_NGROUPS * KBIT_GPU_GROUP;
     for (int64_t i = KBIT_GROUP * KBIT_GPU_GROUP + KBIT_LID; i < n; i += stride)
-        if (mask[i % cols] != 0)
+        if (kbit_gk_int8_marked(mask, i % cols))
             CA[i] = 0;
 }
 

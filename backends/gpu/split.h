@@ -104,7 +104,7 @@ KBIT_SPLIT_FN int32_t kbit_split_log2(int32_t blocksize)
     return l;
 }
 
-/* ---- LLM.int8() GEMM (backends/gpu/int8_dot.h) ---- */
+/* ---- LLM.int8() (backends/gpu/int8.h, int8_dot.h) ---- */
 
 /* A group computes a tile of KBIT_SPLIT_I8_TILE x KBIT_SPLIT_I8_TILE outputs
  * (one per item: 16 x 16 = KBIT_GPU_GROUP), staging slices of
@@ -117,6 +117,13 @@ KBIT_SPLIT_FN int64_t kbit_split_i8_tiles(int64_t M, int64_t N)
 {
     return ((M + KBIT_SPLIT_I8_TILE - 1) / KBIT_SPLIT_I8_TILE) *
            ((N + KBIT_SPLIT_I8_TILE - 1) / KBIT_SPLIT_I8_TILE);
+}
+
+/* The 32-bit words of the quantization's column mask (one bit a column):
+ * its workspace is 4 bytes each. */
+KBIT_SPLIT_FN int64_t kbit_split_i8_mask_words(int64_t cols)
+{
+    return (cols + 31) / 32;
 }
 
 /* Groups of the GEMM launch. */

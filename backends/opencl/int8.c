@@ -17,14 +17,14 @@ static size_t dtype_bytes(kbit_dtype d)
     return d == KBIT_F32 ? 4 : 2;
 }
 
-/* The quantization's workspace: the column mask (cols bytes) when it looks
- * for outliers, nothing otherwise. */
+/* The quantization's workspace: the column mask (a bit per column, in
+ * 32-bit words) when it looks for outliers, nothing otherwise. */
 size_t kcl_int8_workspace(kbit_op_id id, const void *arg)
 {
     if (id != KBIT_OP_INT8_QUANT)
         return 0;
     const kbit_op_int8_quant *op = arg;
-    return op->use_threshold ? (size_t)op->cols : 0;
+    return op->use_threshold ? (size_t)kbit_split_i8_mask_words(op->cols) * 4 : 0;
 }
 
 /* Launch kernel k over `groups` groups with the argument array args. */
@@ -37,16 +37,16 @@ kbit_status kcl_int8_quant(void *ctx, const kbit_exec *ex, const kbit_op_int8_qu
     kcl_arg A, CA, SCA, mask, oc, n_out;
     const int use = op->use_threshold ? 1 : 0;
     const size_t n = (size_t)(op->rows * op->cols);
+    const size_t mask_bytes = kcl_int8_workspace(KBIT_OP_INT8_QUANT, op);
     /* cols may be 0 (K = 0): then no mask, and the count is 0 */
-    if (use && op->cols > 0 && (ex->workspace == NULL || ex->workspace_bytes < (size_t)op->cols))
+    if (mask_bytes > 0 && (ex->workspace == NULL || ex->workspace_bytes < mask_bytes))
         return kcl_error(KBIT_EINVAL, "int8_quant: the workspace holds %zu bytes, the column "
-                         "mask needs %lld", ex->workspace_bytes, (long long)op->cols);
+                         "mask needs %zu", ex->workspace_bytes, mask_bytes);
     TRY(kcl_queue(c, ex->stream, &q));
     TRY(kcl_resolve(c, op->A, n * dtype_bytes(op->dtype), "A", &A));
     TRY(kcl_resolve(c, op->CA, n, "CA", &CA));
     TRY(kcl_resolve(c, op->SCA, (size_t)op->rows * sizeof(float), "SCA", &SCA));
-    TRY(kcl_resolve(c, use && op->cols > 0 ? ex->workspace : NULL, use ? (size_t)op->cols : 0,
-                    "workspace",
+    TRY(kcl_resolve(c, mask_bytes > 0 ? ex->workspace : NULL, mask_bytes, "workspace",
                     &mask));
     TRY(kcl_resolve(c, use ? op->outlier_cols : NULL, use ? (size_t)op->cols * 8 : 0,
                     "outlier_cols", &oc));
@@ -56,7 +56,8 @@ kbit_status kcl_int8_quant(void *ctx, const kbit_exec *ex, const kbit_op_int8_qu
     cl_long rows = op->rows, cols = op->cols;
     if (use) {
         const karg clear[] = { ARG(cols), MEM(mask) };
-        TRY(LAUNCH(KCL_K_INT8_CLEAR_MASK, kbit_split_elem_groups(op->cols), clear));
+        TRY(LAUNCH(KCL_K_INT8_CLEAR_MASK,
+                   kbit_split_elem_groups(kbit_split_i8_mask_words(op->cols)), clear));
     }
     const karg quant[] = { ARG(dtype), MEM(A), ARG(rows), ARG(cols), ARG(use_threshold),
                            ARG(threshold), MEM(CA), MEM(SCA), MEM(mask) };

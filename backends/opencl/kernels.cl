@@ -92,7 +92,7 @@ KBIT_CL_KERNEL void kbit_cl_pairsum(__global uchar *leaves, ulong leaves_off, lo
 
 KBIT_CL_KERNEL void kbit_cl_int8_clear_mask(long cols, __global uchar *mask, ulong mask_off)
 {
-    kbit_gk_int8_clear_mask(cols, KBIT_CL_AT(uint8_t, mask, mask_off));
+    kbit_gk_int8_clear_mask(cols, KBIT_CL_AT(uint32_t, mask, mask_off));
 }
 
 KBIT_CL_KERNEL void kbit_cl_int8_quant_rows(int dtype, __global const uchar *A, ulong A_off,
@@ -104,7 +104,7 @@ KBIT_CL_KERNEL void kbit_cl_int8_quant_rows(int dtype, __global const uchar *A, 
     KBIT_LOCAL_ARRAY(float, red, KBIT_GPU_GROUP);
     kbit_gk_int8_quant_rows((kbit_dtype)dtype, KBIT_CL_AT(const void, A, A_off), rows, cols,
                             use_threshold, threshold, KBIT_CL_AT(int8_t, CA, CA_off),
-                            KBIT_CL_AT(float, SCA, SCA_off), KBIT_CL_AT(uint8_t, mask, mask_off),
+                            KBIT_CL_AT(float, SCA, SCA_off), KBIT_CL_AT(uint32_t, mask, mask_off),
                             red);
 }
 
@@ -113,7 +113,7 @@ KBIT_CL_KERNEL void kbit_cl_int8_compact(__global const uchar *mask, ulong mask_
                                          __global uchar *n_out, ulong n_out_off)
 {
     KBIT_LOCAL_ARRAY(int32_t, scan, KBIT_GPU_GROUP);
-    kbit_gk_int8_compact(KBIT_CL_AT(const uint8_t, mask, mask_off), cols,
+    kbit_gk_int8_compact(KBIT_CL_AT(const uint32_t, mask, mask_off), cols,
                          KBIT_CL_AT(int64_t, oc, oc_off), KBIT_CL_AT(int64_t, n_out, n_out_off),
                          scan);
 }
@@ -121,7 +121,7 @@ KBIT_CL_KERNEL void kbit_cl_int8_compact(__global const uchar *mask, ulong mask_
 KBIT_CL_KERNEL void kbit_cl_int8_zero_cols(__global const uchar *mask, ulong mask_off, long rows,
                                            long cols, __global uchar *CA, ulong CA_off)
 {
-    kbit_gk_int8_zero_cols(KBIT_CL_AT(const uint8_t, mask, mask_off), rows, cols,
+    kbit_gk_int8_zero_cols(KBIT_CL_AT(const uint32_t, mask, mask_off), rows, cols,
                            KBIT_CL_AT(int8_t, CA, CA_off));
 }
 
