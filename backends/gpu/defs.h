@@ -25,6 +25,10 @@
  *   KBIT_LID KBIT_GROUP KBIT_NGROUPS  local id (int, 0 .. KBIT_GPU_GROUP-1),
  *                                     group id and groups in the launch
  *                                     (int64_t)
+ *   KBIT_GPU_ATOMIC_OR_U32(p, v)      *p |= v on a 32-bit word of device
+ *                                     memory, atomically (integers only:
+ *                                     never an atomic on floats, whose order
+ *                                     would change the bits)
  *   KBIT_GPU_UNROLL                   full unroll of a fixed-count loop in
  *                                     CUDA/HIP device code; empty in OpenCL,
  *                                     where `#pragma unroll` crashes or hangs
@@ -125,6 +129,7 @@ typedef ulong uint64_t;
 #define KBIT_GROUP ((int64_t)get_group_id(0))
 #define KBIT_NGROUPS ((int64_t)get_num_groups(0))
 #define KBIT_GPU_UNROLL
+#define KBIT_GPU_ATOMIC_OR_U32(p, v) atomic_or((volatile __global uint *)(p), (uint)(v))
 
 #elif defined(KBIT_GPU_CUDA)
 
@@ -134,6 +139,7 @@ typedef ulong uint64_t;
 #define KBIT_LID ((int)threadIdx.x)
 #define KBIT_GROUP ((int64_t)blockIdx.x)
 #define KBIT_NGROUPS ((int64_t)gridDim.x)
+#define KBIT_GPU_ATOMIC_OR_U32(p, v) atomicOr((unsigned int *)(p), (unsigned int)(v))
 #if defined(KBIT_GPU_DEVICE_PASS)
 #define KBIT_GPU_UNROLL _Pragma("unroll")
 #else

@@ -10,5 +10,7 @@ KBIT_GPU_HDRS = \
 	backends/gpu/quant4.h \
 	backends/gpu/quant8.h \
 	backends/gpu/sums.h \
-	backends/gpu/gemm4.h
+	backends/gpu/gemm4.h \
+	backends/gpu/int8.h \
+	backends/gpu/int8_dot.h
 EXTRA_DIST += $(KBIT_GPU_HDRS) backends/gpu/README.md

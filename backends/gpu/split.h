@@ -126,4 +126,32 @@ KBIT_SPLIT_FN int64_t kbit_split_dot_groups(int64_t dots)
     return kbit_split_groups(dots, KBIT_GPU_DOTS);
 }
 
+/* ---- LLM.int8() (backends/gpu/int8.h, int8_dot.h) ---- */
+
+/* A group computes a tile of KBIT_SPLIT_I8_TILE x KBIT_SPLIT_I8_TILE outputs
+ * (one per item: 16 x 16 = KBIT_GPU_GROUP), staging slices of
+ * KBIT_SPLIT_I8_KSTEP k of both operands in work-group memory. */
+#define KBIT_SPLIT_I8_TILE 16
+#define KBIT_SPLIT_I8_KSTEP 64
+
+/* Output tiles of an M x N product: the bound of the groups' loop. */
+KBIT_SPLIT_FN int64_t kbit_split_i8_tiles(int64_t M, int64_t N)
+{
+    return ((M + KBIT_SPLIT_I8_TILE - 1) / KBIT_SPLIT_I8_TILE) *
+           ((N + KBIT_SPLIT_I8_TILE - 1) / KBIT_SPLIT_I8_TILE);
+}
+
+/* The 32-bit words of the quantization's column mask (one bit a column):
+ * its workspace is 4 bytes each. */
+KBIT_SPLIT_FN int64_t kbit_split_i8_mask_words(int64_t cols)
+{
+    return (cols + 31) / 32;
+}
+
+/* Groups of the GEMM launch. */
+KBIT_SPLIT_FN int64_t kbit_split_i8_gemm_groups(int64_t M, int64_t N)
+{
+    return kbit_split_groups(kbit_split_i8_tiles(M, N), 1);
+}
+
 #endif /* KBIT_GPU_SPLIT_H */

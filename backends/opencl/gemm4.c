@@ -10,21 +10,7 @@
 
 #include "backends/gpu/split.h"
 #include "backends/opencl/cl.h"
-
-#define TRY(call)                      \
-    do {                               \
-        kbit_status st_ = (call);      \
-        if (st_ != KBIT_OK)            \
-            return st_;                \
-    } while (0)
-
-#define ARG(v) { sizeof(v), &(v) }
-#define MEM(a) { sizeof(cl_mem), &(a).mem }, { sizeof(cl_ulong), &(a).off }
-
-static size_t dtype_bytes(kbit_dtype d)
-{
-    return d == KBIT_F32 ? 4 : 2;
-}
+#include "backends/opencl/launch.h"
 
 /* The weight buffers: ceil(N*K/2) packed bytes and ceil(N*K/blocksize)
  * absmax values; none when the weight is empty (the core may then pass
@@ -46,7 +32,7 @@ static kbit_status resolve_matrix(kcl_ctx *c, const void *p, int64_t rows, int64
                                   kbit_dtype dtype, const char *what, kcl_arg *arg)
 {
     const int empty = rows * cols == 0;
-    return kcl_resolve(c, empty ? NULL : p, empty ? 0 : (size_t)(rows * cols) * dtype_bytes(dtype),
+    return kcl_resolve(c, empty ? NULL : p, empty ? 0 : (size_t)(rows * cols) * kcl_dtype_bytes(dtype),
                        what, arg);
 }
 
@@ -63,7 +49,7 @@ kbit_status kcl_gemm_4bit(void *ctx, const kbit_exec *ex, const kbit_op_gemm_4bi
     cl_int type = op->type, dtype = op->dtype, log2_bs = kbit_split_log2(op->blocksize);
     cl_int has_bias = op->bias != NULL;
     cl_long M = op->M, N = op->N, K = op->K;
-    const kcl_karg args[] = { ARG(type), ARG(dtype), MEM(a), ARG(M), ARG(N), ARG(K),
+    const karg args[] = { ARG(type), ARG(dtype), MEM(a), ARG(M), ARG(N), ARG(K),
                               MEM(packed), MEM(absmax), ARG(log2_bs), MEM(bias), ARG(has_bias),
                               MEM(out) };
     return kcl_launch(c, q, KCL_K_GEMM_4BIT, kbit_split_dot_groups(op->M * op->N), args,
@@ -81,7 +67,7 @@ kbit_status kcl_gemm_4bit_backward(void *ctx, const kbit_exec *ex, const kbit_op
     TRY(resolve_matrix(c, op->out, op->M, op->K, op->dtype, "dA", &out));
     cl_int type = op->type, dtype = op->dtype, log2_bs = kbit_split_log2(op->blocksize);
     cl_long M = op->M, N = op->N, K = op->K;
-    const kcl_karg args[] = { ARG(type), ARG(dtype), MEM(a), ARG(M), ARG(N), ARG(K),
+    const karg args[] = { ARG(type), ARG(dtype), MEM(a), ARG(M), ARG(N), ARG(K),
                               MEM(packed), MEM(absmax), ARG(log2_bs), MEM(out) };
     return kcl_launch(c, q, KCL_K_GEMM_4BIT_BACKWARD, kbit_split_dot_groups(op->M * op->K), args,
                       (int)(sizeof args / sizeof args[0]));
