@@ -7,6 +7,7 @@
  *   memory.c   device pointers as reserved addresses mapped to (cl_mem,
  *              offset), memory kinds, copies, sync, streams
  *   ops.c      the program (built once per device context) and the launches
+ *   optim.c    the ops of OPTIM (the optimizers), through kcl_launch
  *   driver.c   contexts, the table, the entry symbol
  *   errors.c   OpenCL error codes in messages
  */
@@ -59,6 +60,11 @@ enum {
     KCL_K_DEQUANTIZE_8BIT,
     KCL_K_BLOCK_SUMS,
     KCL_K_PAIRSUM,
+    /* OPTIM (backends/opencl/optim.c) */
+    KCL_K_OPTIM_STEP32,
+    KCL_K_OPTIM_STEP8,
+    KCL_K_OPTIM_SUMS,
+    KCL_K_OPTIM_SCALES,
     KCL_K_COUNT
 };
 
@@ -130,5 +136,24 @@ kbit_status kcl_dequantize_8bit(void *ctx, const kbit_exec *ex,
                                 const kbit_op_dequantize_8bit *op);
 kbit_status kcl_block_sums(void *ctx, const kbit_exec *ex, const kbit_op_block_sums *op);
 kbit_status kcl_pairsum(void *ctx, const kbit_exec *ex, const kbit_op_pairsum *op);
+
+/* Enqueue kernel k (KCL_K_*) with `groups` work-groups of KBIT_GPU_GROUP
+ * items and the arguments args[0 .. nargs) (size, pointer to the value):
+ * what every op ends with. The op files of the families use it. */
+typedef struct kcl_karg {
+    size_t size;
+    const void *value;
+} kcl_karg;
+kbit_status kcl_launch(kcl_ctx *c, cl_command_queue q, int k, int64_t groups,
+                       const kcl_karg *args, int nargs);
+
+/* ------------------------------------------------------------------ */
+/* optim.c                                                              */
+
+kbit_status kcl_optimizer_step(void *ctx, const kbit_exec *ex, const kbit_op_optimizer *op);
+kbit_status kcl_optimizer_sums(void *ctx, const kbit_exec *ex,
+                               const kbit_op_optimizer_sums *op);
+kbit_status kcl_optimizer_scales(void *ctx, const kbit_exec *ex,
+                                 const kbit_op_optimizer_scales *op);
 
 #endif /* KBIT_OPENCL_CL_H */

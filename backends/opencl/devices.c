@@ -182,7 +182,8 @@ static void enumerate(void)
             k->id = ids[i];
             describe(k);
             check_device(k);
-            k->families = k->lacks[0] ? 0u : (KBIT_FAMILY_QUANT4 | KBIT_FAMILY_QUANT8);
+            k->families = k->lacks[0] ? 0u : (KBIT_FAMILY_QUANT4 | KBIT_FAMILY_QUANT8 |
+                                               KBIT_FAMILY_OPTIM);
         }
         free(ids);
     }

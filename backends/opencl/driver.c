@@ -129,7 +129,7 @@ static const kbit_driver table = {
     .name = "opencl",
     .description = "OpenCL 1.2+ devices of every platform, through the ICD loader",
     .priority = -5,
-    .families = KBIT_FAMILY_QUANT4 | KBIT_FAMILY_QUANT8,
+    .families = KBIT_FAMILY_QUANT4 | KBIT_FAMILY_QUANT8 | KBIT_FAMILY_OPTIM,
     .mem_kinds = KBIT_MEM_KIND_BIT(KBIT_MEM_HOST_PINNED),
     .device_count = kcl_device_count_slot,
     .device_families = kcl_device_families,
@@ -147,6 +147,10 @@ static const kbit_driver table = {
     .dequantize_8bit = kcl_dequantize_8bit,
     .block_sums = kcl_block_sums,
     .pairsum = kcl_pairsum,
+    /* OPTIM (optim.c); optimizer_step_many: the core's loop */
+    .optimizer_step = kcl_optimizer_step,
+    .optimizer_sums = kcl_optimizer_sums,
+    .optimizer_scales = kcl_optimizer_scales,
 };
 
 /* The plugin's only exported symbol. */

@@ -16,6 +16,7 @@ kbit_opencl_sources = \
 	backends/opencl/devices.c \
 	backends/opencl/memory.c \
 	backends/opencl/ops.c \
+	backends/opencl/optim.c \
 	backends/opencl/driver.c
 # Everything the program string is made of.
 kbit_opencl_program_inputs = backends/opencl/kernels.cl $(KBIT_GPU_HDRS) \

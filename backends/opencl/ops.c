@@ -17,6 +17,8 @@
 static const char *const kernel_names[KCL_K_COUNT] = {
     "kbit_cl_quantize_4bit", "kbit_cl_dequantize_4bit", "kbit_cl_quantize_8bit",
     "kbit_cl_dequantize_8bit", "kbit_cl_block_sums", "kbit_cl_pairsum",
+    /* OPTIM (optim.c) */
+    "kbit_cl_optim_step32", "kbit_cl_optim_step8", "kbit_cl_optim_sums", "kbit_cl_optim_scales",
 };
 
 /* Record why the build failed (kept: every later launch reports it). */
@@ -73,11 +75,8 @@ static kbit_status build(kcl_shared *sh)
     return KBIT_OK;
 }
 
-/* One kernel argument. */
-typedef struct karg {
-    size_t size;
-    const void *value;
-} karg;
+/* One kernel argument (cl.h). */
+typedef kcl_karg karg;
 
 #define ARG(v) { sizeof(v), &(v) }
 #define MEM(a) { sizeof(cl_mem), &(a).mem }, { sizeof(cl_ulong), &(a).off }
@@ -111,6 +110,13 @@ static kbit_status launch(kcl_ctx *c, cl_command_queue q, int k, int64_t groups,
     if (e != CL_SUCCESS)
         return kcl_fail(e, call, what);
     return KBIT_OK;
+}
+
+/* The launch for the op files of other families (cl.h). */
+kbit_status kcl_launch(kcl_ctx *c, cl_command_queue q, int k, int64_t groups,
+                       const kcl_karg *args, int nargs)
+{
+    return launch(c, q, k, groups, args, nargs);
 }
 
 static size_t dtype_bytes(kbit_dtype d)
