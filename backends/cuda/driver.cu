@@ -1,7 +1,8 @@
 /*
  * backends/cuda/driver.cu - the "cuda" driver table of kbit-cuda.so (driver
  * ABI 2.1): device probing, contexts and streams, memory of every kind, and
- * the ops of the quantization families (QUANT4 with the nested absmax, QUANT8).
+ * the ops of the quantization families (QUANT4 with the nested absmax, QUANT8)
+ * and of the optimizers (OPTIM: optim.cu; built, not run on a GPU yet).
  *
  * The plugin links the CUDA runtime statically, so at run time it needs only
  * the driver library (libcuda.so.1); without it, or without a device, the
@@ -12,7 +13,7 @@
  * host memory complete before returning. Reduction leaves and the pairsum
  * stay in device memory. The kernels are the bodies of backends/gpu (the
  * ones the OpenCL driver runs) in thin wrappers (quant4.cu, quant8.cu,
- * sums.cu).
+ * sums.cu, optim.cu).
  *
  * The same file builds the HIP driver ("hip") through gpu-compat.h.
  */
@@ -277,6 +278,10 @@ GPU_OP(quantize_8bit, kbit_op_quantize_8bit, kbit_cuda_quantize_8bit)
 GPU_OP(dequantize_8bit, kbit_op_dequantize_8bit, kbit_cuda_dequantize_8bit)
 GPU_OP(block_sums, kbit_op_block_sums, kbit_cuda_block_sums)
 GPU_OP(pairsum, kbit_op_pairsum, kbit_cuda_pairsum)
+/* OPTIM (optim.cu); optimizer_step_many: the core's loop */
+GPU_OP(optimizer_step, kbit_op_optimizer, kbit_cuda_optimizer_step)
+GPU_OP(optimizer_sums, kbit_op_optimizer_sums, kbit_cuda_optimizer_sums)
+GPU_OP(optimizer_scales, kbit_op_optimizer_scales, kbit_cuda_optimizer_scales)
 
 kbit_driver make_table(void)
 {
@@ -289,7 +294,7 @@ kbit_driver make_table(void)
     d.name = KBIT_GPU_DRIVER_NAME;
     d.description = KBIT_GPU_DRIVER_DESCRIPTION;
     d.priority = KBIT_GPU_DRIVER_PRIORITY;
-    d.families = KBIT_FAMILY_QUANT4 | KBIT_FAMILY_QUANT8;
+    d.families = KBIT_FAMILY_QUANT4 | KBIT_FAMILY_QUANT8 | KBIT_FAMILY_OPTIM;
     d.mem_kinds = KBIT_MEM_KIND_BIT(KBIT_MEM_MANAGED) | KBIT_MEM_KIND_BIT(KBIT_MEM_HOST_PINNED);
     d.device_count = gpu_device_count;
     d.device_open = gpu_device_open;
@@ -306,6 +311,9 @@ kbit_driver make_table(void)
     d.dequantize_8bit = gpu_dequantize_8bit;
     d.block_sums = gpu_block_sums;
     d.pairsum = gpu_pairsum;
+    d.optimizer_step = gpu_optimizer_step;
+    d.optimizer_sums = gpu_optimizer_sums;
+    d.optimizer_scales = gpu_optimizer_scales;
     d.mem_prefetch = gpu_mem_prefetch;
     return d;
 }

@@ -17,5 +17,9 @@ gpuError_t kbit_cuda_quantize_8bit(const kbit_op_quantize_8bit *op, gpuStream_t 
 gpuError_t kbit_cuda_dequantize_8bit(const kbit_op_dequantize_8bit *op, gpuStream_t stream);
 gpuError_t kbit_cuda_block_sums(const kbit_op_block_sums *op, gpuStream_t stream);
 gpuError_t kbit_cuda_pairsum(const kbit_op_pairsum *op, gpuStream_t stream);
+/* OPTIM (optim.cu) */
+gpuError_t kbit_cuda_optimizer_step(const kbit_op_optimizer *op, gpuStream_t stream);
+gpuError_t kbit_cuda_optimizer_sums(const kbit_op_optimizer_sums *op, gpuStream_t stream);
+gpuError_t kbit_cuda_optimizer_scales(const kbit_op_optimizer_scales *op, gpuStream_t stream);
 
 #endif /* KBIT_GPU_KERNELS_H */

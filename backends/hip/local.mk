@@ -16,7 +16,8 @@ kbit_hip_sources = \
 	backends/hip/driver.hip \
 	backends/hip/quant4.hip \
 	backends/hip/quant8.hip \
-	backends/hip/sums.hip
+	backends/hip/sums.hip \
+	backends/hip/optim.hip
 
 EXTRA_DIST += $(kbit_hip_sources)
 
