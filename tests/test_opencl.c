@@ -625,9 +625,9 @@ static void check_info(void)
            ok ? info.variant : "", ok ? (double)info.memory_bytes / 1073741824.0 : 0.0);
     /* at least these (other families are checked by their conformance) */
     const uint32_t want = KBIT_FAMILY_QUANT4 | KBIT_FAMILY_QUANT8 | KBIT_FAMILY_GEMM4 |
-                          KBIT_FAMILY_INT8;
+                          KBIT_FAMILY_INT8 | KBIT_FAMILY_OPTIM;
     tap_ok(ok && (info.families & want) == want,
-           "opencl:0 implements quant4, quant8, gemm4 and int8 (families 0x%x)",
+           "opencl:0 implements quant4, quant8, gemm4, int8 and optim (families 0x%x)",
            ok ? info.families : 0);
     tap_ok(kbit_device_set_threads(devs[CL], 2) == KBIT_ENOTSUP &&
                kbit_device_set_threads(devs[CL], 1) == KBIT_OK,

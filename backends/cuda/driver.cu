@@ -2,9 +2,9 @@
  * backends/cuda/driver.cu - the "cuda" driver table of kbit-cuda.so (driver
  * ABI 2.1): device probing, contexts and streams, memory of every kind, and
  * the ops of the quantization families (QUANT4 with the nested absmax, QUANT8),
- * of the 4-bit matmul (GEMM4) and of LLM.int8() (INT8). GEMM4 and INT8 are
- * built, not run on a GPU yet; the same bodies pass kbit conformance bit for
- * bit on PoCL through the OpenCL driver.
+ * of the 4-bit matmul (GEMM4), of LLM.int8() (INT8) and of the optimizers
+ * (OPTIM). GEMM4, INT8 and OPTIM are built, not run on a GPU yet; the same
+ * bodies pass kbit conformance bit for bit on PoCL through the OpenCL driver.
  *
  * The plugin links the CUDA runtime statically, so at run time it needs only
  * the driver library (libcuda.so.1); without it, or without a device, the
@@ -15,7 +15,7 @@
  * host memory complete before returning. Reduction leaves and the pairsum
  * stay in device memory. The kernels are the bodies of backends/gpu (the
  * ones the OpenCL driver runs) in thin wrappers (quant4.cu, quant8.cu,
- * sums.cu, gemm4.cu, int8.cu).
+ * sums.cu, gemm4.cu, int8.cu, optim.cu).
  *
  * The same file builds the HIP driver ("hip") through gpu-compat.h.
  */
@@ -315,6 +315,10 @@ size_t gpu_workspace_bytes(void *ctx, kbit_op_id id, const void *op)
     (void)ctx;
     return kbit_cuda_int8_workspace(id, op);
 }
+/* OPTIM (optim.cu); optimizer_step_many: the core's loop */
+GPU_OP(optimizer_step, kbit_op_optimizer, kbit_cuda_optimizer_step)
+GPU_OP(optimizer_sums, kbit_op_optimizer_sums, kbit_cuda_optimizer_sums)
+GPU_OP(optimizer_scales, kbit_op_optimizer_scales, kbit_cuda_optimizer_scales)
 
 kbit_driver make_table(void)
 {
@@ -327,9 +331,10 @@ kbit_driver make_table(void)
     d.name = KBIT_GPU_DRIVER_NAME;
     d.description = KBIT_GPU_DRIVER_DESCRIPTION;
     d.priority = KBIT_GPU_DRIVER_PRIORITY;
-    /* GEMM4 and INT8: the bodies that pass conformance bit for bit on PoCL;
-     * built by nvcc/hipcc, not run on a GPU yet. */
-    d.families = KBIT_FAMILY_QUANT4 | KBIT_FAMILY_QUANT8 | KBIT_FAMILY_GEMM4 | KBIT_FAMILY_INT8;
+    /* GEMM4, INT8 and OPTIM: the bodies that pass conformance bit for bit on
+     * PoCL; built by nvcc/hipcc, not run on a GPU yet. */
+    d.families = KBIT_FAMILY_QUANT4 | KBIT_FAMILY_QUANT8 | KBIT_FAMILY_GEMM4 | KBIT_FAMILY_INT8 |
+                 KBIT_FAMILY_OPTIM;
     d.mem_kinds = KBIT_MEM_KIND_BIT(KBIT_MEM_MANAGED) | KBIT_MEM_KIND_BIT(KBIT_MEM_HOST_PINNED);
     d.device_count = gpu_device_count;
     d.device_open = gpu_device_open;
@@ -356,6 +361,9 @@ kbit_driver make_table(void)
     d.int8_dequant_weight = gpu_int8_dequant_weight;
     d.int8_backward = gpu_int8_backward;
     d.int8_matmul_gather = gpu_int8_matmul_gather;
+    d.optimizer_step = gpu_optimizer_step;
+    d.optimizer_sums = gpu_optimizer_sums;
+    d.optimizer_scales = gpu_optimizer_scales;
     d.mem_prefetch = gpu_mem_prefetch;
     return d;
 }

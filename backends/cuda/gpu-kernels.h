@@ -35,5 +35,9 @@ gpuError_t kbit_cuda_int8_matmul_gather(const kbit_op_int8_matmul_gather *op,
                                         gpuStream_t stream);
 gpuError_t kbit_cuda_int8_outlier_add(const kbit_op_int8_outlier_add *op, gpuStream_t stream);
 gpuError_t kbit_cuda_int8_backward(const kbit_op_int8_backward *op, gpuStream_t stream);
+/* OPTIM (optim.cu) */
+gpuError_t kbit_cuda_optimizer_step(const kbit_op_optimizer *op, gpuStream_t stream);
+gpuError_t kbit_cuda_optimizer_sums(const kbit_op_optimizer_sums *op, gpuStream_t stream);
+gpuError_t kbit_cuda_optimizer_scales(const kbit_op_optimizer_scales *op, gpuStream_t stream);
 
 #endif /* KBIT_GPU_KERNELS_H */

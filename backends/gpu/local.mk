@@ -12,5 +12,6 @@ KBIT_GPU_HDRS = \
 	backends/gpu/sums.h \
 	backends/gpu/gemm4.h \
 	backends/gpu/int8.h \
-	backends/gpu/int8_dot.h
+	backends/gpu/int8_dot.h \
+	backends/gpu/optim.h
 EXTRA_DIST += $(KBIT_GPU_HDRS) backends/gpu/README.md

@@ -9,6 +9,7 @@
  *   ops.c      the program (built once per device context) and the launches
  *   gemm4.c    the ops of GEMM4 (the 4-bit matmul; launch.h)
  *   int8.c     the LLM.int8() ops (launch.h: what op files share with ops.c)
+ *   optim.c    the ops of OPTIM (the optimizers; launch.h)
  *   driver.c   contexts, the table, the entry symbol
  *   errors.c   OpenCL error codes in messages
  */
@@ -26,7 +27,9 @@
 
 /* The families of every device that lacks nothing (devices.c) and of the
  * table (driver.c). */
-#define KCL_FAMILIES (KBIT_FAMILY_QUANT4 | KBIT_FAMILY_QUANT8 | KBIT_FAMILY_GEMM4 | KBIT_FAMILY_INT8)
+#define KCL_FAMILIES                                                                 \
+    (KBIT_FAMILY_QUANT4 | KBIT_FAMILY_QUANT8 | KBIT_FAMILY_GEMM4 | KBIT_FAMILY_INT8 |   \
+     KBIT_FAMILY_OPTIM)
 
 /* ------------------------------------------------------------------ */
 /* devices.c                                                            */
@@ -79,6 +82,11 @@ enum {
     KCL_K_INT8_GATHER,
     KCL_K_INT8_OUTLIER_ADD,
     KCL_K_INT8_BACKWARD,
+    /* OPTIM (backends/opencl/optim.c) */
+    KCL_K_OPTIM_STEP32,
+    KCL_K_OPTIM_STEP8,
+    KCL_K_OPTIM_SUMS,
+    KCL_K_OPTIM_SCALES,
     KCL_K_COUNT
 };
 
@@ -156,6 +164,7 @@ kbit_status kcl_pairsum(void *ctx, const kbit_exec *ex, const kbit_op_pairsum *o
 
 kbit_status kcl_gemm_4bit(void *ctx, const kbit_exec *ex, const kbit_op_gemm_4bit *op);
 kbit_status kcl_gemm_4bit_backward(void *ctx, const kbit_exec *ex, const kbit_op_gemm_4bit *op);
+
 /* ------------------------------------------------------------------ */
 /* int8.c                                                               */
 
@@ -171,5 +180,14 @@ kbit_status kcl_int8_dequant_weight(void *ctx, const kbit_exec *ex,
 kbit_status kcl_int8_backward(void *ctx, const kbit_exec *ex, const kbit_op_int8_backward *op);
 kbit_status kcl_int8_matmul_gather(void *ctx, const kbit_exec *ex,
                                    const kbit_op_int8_matmul_gather *op);
+
+/* ------------------------------------------------------------------ */
+/* optim.c                                                              */
+
+kbit_status kcl_optimizer_step(void *ctx, const kbit_exec *ex, const kbit_op_optimizer *op);
+kbit_status kcl_optimizer_sums(void *ctx, const kbit_exec *ex,
+                               const kbit_op_optimizer_sums *op);
+kbit_status kcl_optimizer_scales(void *ctx, const kbit_exec *ex,
+                                 const kbit_op_optimizer_scales *op);
 
 #endif /* KBIT_OPENCL_CL_H */

@@ -166,6 +166,10 @@ static const kbit_driver table = {
     .int8_dequant_weight = kcl_int8_dequant_weight,
     .int8_backward = kcl_int8_backward,
     .int8_matmul_gather = kcl_int8_matmul_gather,
+    /* OPTIM (optim.c); optimizer_step_many: the core's loop */
+    .optimizer_step = kcl_optimizer_step,
+    .optimizer_sums = kcl_optimizer_sums,
+    .optimizer_scales = kcl_optimizer_scales,
 };
 
 /* The plugin's only exported symbol. */

@@ -16,6 +16,7 @@
 #include "backends/gpu/gemm4.h"
 #include "backends/gpu/int8.h"
 #include "backends/gpu/int8_dot.h"
+#include "backends/gpu/optim.h"
 
 #define KBIT_CL_KERNEL __kernel __attribute__((reqd_work_group_size(KBIT_GPU_GROUP, 1, 1)))
 
@@ -230,4 +231,83 @@ KBIT_CL_KERNEL void kbit_cl_int8_backward(int dtype, __global const uchar *dOut,
     kbit_gk_int8_backward((kbit_dtype)dtype, KBIT_CL_AT(const void, dOut, dOut_off), M, N, K,
                           KBIT_CL_AT(const int8_t, CB, CB_off),
                           KBIT_CL_AT(const float, SCB, SCB_off), KBIT_CL_AT(void, dX, dX_off));
+}
+
+/* ------------------------------------------------------------------ */
+/* OPTIM (backends/gpu/optim.h; the ops in backends/opencl/optim.c). The
+ * step's scalars arrive as one kbit_optim_params by value (host and device
+ * lay it out alike: no pointers, naturally aligned fields).             */
+
+KBIT_CL_KERNEL void kbit_cl_optim_step32(kbit_optim_params k, int has_scales,
+                                         __global const uchar *scales, ulong scales_off,
+                                         int grad_dtype, __global uchar *p, ulong p_off,
+                                         __global const uchar *g, ulong g_off, long n,
+                                         __global uchar *state1, ulong state1_off,
+                                         __global uchar *state2, ulong state2_off)
+{
+    kbit_gk_optim_step32(k, has_scales, KBIT_CL_AT(const float, scales, scales_off),
+                         (kbit_dtype)grad_dtype, KBIT_CL_AT(void, p, p_off),
+                         KBIT_CL_AT(const void, g, g_off), n,
+                         KBIT_CL_AT(float, state1, state1_off),
+                         KBIT_CL_AT(float, state2, state2_off));
+}
+
+KBIT_CL_KERNEL void kbit_cl_optim_step8(kbit_optim_params k, int has_scales,
+                                        __global const uchar *scales, ulong scales_off,
+                                        int grad_dtype, __global uchar *p, ulong p_off,
+                                        __global const uchar *g, ulong g_off, long n,
+                                        __global uchar *state1, ulong state1_off,
+                                        __global uchar *state2, ulong state2_off,
+                                        __global uchar *absmax1, ulong absmax1_off,
+                                        __global uchar *absmax2, ulong absmax2_off,
+                                        __global const uchar *qmap1, ulong qmap1_off,
+                                        __global const uchar *mid1, ulong mid1_off,
+                                        __global const uchar *qmap2, ulong qmap2_off,
+                                        __global const uchar *mid2, ulong mid2_off)
+{
+    KBIT_LOCAL_ARRAY(float, map1_l, 256);
+    KBIT_LOCAL_ARRAY(float, mid1_l, 256);
+    KBIT_LOCAL_ARRAY(float, map2_l, 256);
+    KBIT_LOCAL_ARRAY(float, mid2_l, 256);
+    KBIT_LOCAL_ARRAY(float, red, KBIT_GPU_GROUP);
+    kbit_gk_optim_step8(k, has_scales, KBIT_CL_AT(const float, scales, scales_off),
+                        (kbit_dtype)grad_dtype, KBIT_CL_AT(void, p, p_off),
+                        KBIT_CL_AT(const void, g, g_off), n,
+                        KBIT_CL_AT(uint8_t, state1, state1_off),
+                        KBIT_CL_AT(uint8_t, state2, state2_off),
+                        KBIT_CL_AT(float, absmax1, absmax1_off),
+                        KBIT_CL_AT(float, absmax2, absmax2_off),
+                        KBIT_CL_AT(const float, qmap1, qmap1_off),
+                        KBIT_CL_AT(const float, mid1, mid1_off),
+                        KBIT_CL_AT(const float, qmap2, qmap2_off),
+                        KBIT_CL_AT(const float, mid2, mid2_off), map1_l, mid1_l, map2_l, mid2_l,
+                        red);
+}
+
+KBIT_CL_KERNEL void kbit_cl_optim_sums(kbit_optim_params k, int has_scales,
+                                       __global const uchar *scales, ulong scales_off,
+                                       int from_param, int update, int grad_dtype,
+                                       __global const uchar *p, ulong p_off,
+                                       __global const uchar *g, ulong g_off, long n,
+                                       __global const uchar *s1, ulong s1_off,
+                                       __global const uchar *s2, ulong s2_off, int has_s2,
+                                       __global uchar *leaves, ulong leaves_off)
+{
+    kbit_gk_optim_sums(k, has_scales, KBIT_CL_AT(const float, scales, scales_off), from_param,
+                       update, (kbit_dtype)grad_dtype, KBIT_CL_AT(const void, p, p_off),
+                       KBIT_CL_AT(const void, g, g_off), n, KBIT_CL_AT(const float, s1, s1_off),
+                       KBIT_CL_AT(const float, s2, s2_off), has_s2,
+                       KBIT_CL_AT(double, leaves, leaves_off));
+}
+
+KBIT_CL_KERNEL void kbit_cl_optim_scales(int clip, __global const uchar *sums, ulong sums_off,
+                                         __global uchar *history, ulong history_off,
+                                         __global uchar *scales, ulong scales_off, long step,
+                                         int percentile, int clipped, float gnorm_scale,
+                                         float max_unorm, float eps, int add_eps)
+{
+    kbit_gk_optim_scales(clip, KBIT_CL_AT(const double, sums, sums_off),
+                         KBIT_CL_AT(float, history, history_off),
+                         KBIT_CL_AT(float, scales, scales_off), step, percentile, clipped,
+                         gnorm_scale, max_unorm, eps, add_eps);
 }

@@ -19,6 +19,7 @@ kbit_opencl_sources = \
 	backends/opencl/ops.c \
 	backends/opencl/gemm4.c \
 	backends/opencl/int8.c \
+	backends/opencl/optim.c \
 	backends/opencl/driver.c
 # Everything the program string is made of.
 kbit_opencl_program_inputs = backends/opencl/kernels.cl $(KBIT_GPU_HDRS) \

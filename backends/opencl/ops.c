@@ -25,6 +25,8 @@ static const char *const kernel_names[KCL_K_COUNT] = {
     "kbit_cl_int8_zero_cols", "kbit_cl_int8_dequant_weight", "kbit_cl_int8_mm_dequant",
     "kbit_cl_int8_matmul", "kbit_cl_int8_gather", "kbit_cl_int8_outlier_add",
     "kbit_cl_int8_backward",
+    /* OPTIM (optim.c) */
+    "kbit_cl_optim_step32", "kbit_cl_optim_step8", "kbit_cl_optim_sums", "kbit_cl_optim_scales",
 };
 
 /* Record why the build failed (kept: every later launch reports it). */
