@@ -352,3 +352,9 @@ tests_oclgrind_ops_LDFLAGS = $(kbit_test_linkflags)
 endif
 TESTS += tests/test-oclgrind.sh
 EXTRA_DIST += tests/oclgrind_ops.c tests/test-oclgrind.sh
+
+# scripts/gpu-check (the run for a machine with an NVIDIA GPU): it refuses
+# cleanly without a GPU, driver or nvcc, and its preflight reads a (fake)
+# H200 right; it never builds here.
+TESTS += tests/test-gpu-check.sh
+EXTRA_DIST += tests/test-gpu-check.sh

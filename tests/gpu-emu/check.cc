@@ -129,13 +129,13 @@ emu_bytes emu_input(kbit_dtype dtype, int64_t n, uint64_t seed)
 }
 
 std::string emu_run(const std::vector<emu_out> &outs, const std::function<gpuError_t()> &launch,
-                    unsigned char fill)
+                    bool any_grid)
 {
     static const unsigned caps[] = {0, 1};
     static const char *const mode[] = {"as launched", "grid capped to 1 group"};
-    for (int m = 0; m < 2; m++) {
+    for (int m = 0; m < (any_grid ? 2 : 1); m++) {
         for (const emu_out &o : outs)
-            std::fill(o.got->begin(), o.got->end(), fill);
+            std::fill(o.got->begin(), o.got->end(), (unsigned char)0xa5);
         kbit_emu_grid_cap = caps[m];
         gpuError_t e = launch();
         kbit_emu_grid_cap = 0;

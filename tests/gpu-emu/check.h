@@ -43,17 +43,19 @@ const char *emu_dtype_name(kbit_dtype dtype); /* f32, f16, bf16 */
  * dtype's precision. */
 emu_bytes emu_input(kbit_dtype dtype, int64_t n, uint64_t seed);
 
-/* The buffers of one case: `launch` runs the launcher into `got` (called
- * once per grid mode, with got reset to `fill` bytes first, so unwritten
- * bytes show); the reference is already in `want`. Returns "" when every
- * mode gave want's bytes and the launches reported no error, else what
- * differed (first byte, mode). */
+/* One case: `launch` runs the launcher into the `got` buffers, which are
+ * pre-filled with 0xa5 first (unwritten bytes show); the reference's bytes
+ * are already in `want`. Runs it as launched and, when any_grid, again with
+ * the grid capped to one group (pass false for a launch whose buffers are
+ * sized by its group count). Returns "" when every run gave want's bytes
+ * and reported no launch error, else what differed first (output, byte,
+ * grid mode). */
 struct emu_out {
     std::vector<unsigned char> *got;
     const std::vector<unsigned char> *want;
 };
 std::string emu_run(const std::vector<emu_out> &outs, const std::function<gpuError_t()> &launch,
-                    unsigned char fill = 0xa5);
+                    bool any_grid = true);
 
 /* Which cases run. By default every op with every blocksize, every map and
  * both centrings, each dtype on a share of the blocksizes (the work split
