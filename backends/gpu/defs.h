@@ -6,7 +6,8 @@
  *
  *   KBIT_GPU_OPENCL / KBIT_GPU_CUDA   which compiler reads the file (HIP is
  *                                     KBIT_GPU_CUDA: hipcc compiles the CUDA
- *                                     sources, backends/hip)
+ *                                     sources, backends/hip; so is the
+ *                                     test-only CPU emulation, KBIT_GPU_EMU)
  *   KBIT_GPU_FN                       declares a body or a helper of a body:
  *                                     device code, inlined
  *   KBIT_GLOBAL KBIT_LOCAL            address spaces of pointer parameters:
@@ -64,7 +65,11 @@
 
 #if defined(__OPENCL_VERSION__) || defined(__OPENCL_C_VERSION__)
 #define KBIT_GPU_OPENCL 1
-#elif defined(__CUDACC__) || defined(__HIPCC__)
+#elif defined(__CUDACC__) || defined(__HIPCC__) || defined(KBIT_GPU_EMU)
+/* KBIT_GPU_EMU: the CUDA wrappers compiled by a host C++ compiler for the
+ * test-only emulation (tests/gpu-emu/emu.h provides __syncthreads,
+ * threadIdx, ...); never a device pass, so the numerics take their C
+ * spelling there. */
 #define KBIT_GPU_CUDA 1
 #if defined(__CUDA_ARCH__) || defined(__HIP_DEVICE_COMPILE__)
 #define KBIT_GPU_DEVICE_PASS 1 /* the device half of a CUDA/HIP compilation */
