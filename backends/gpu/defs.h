@@ -35,7 +35,7 @@
  *                                     where `#pragma unroll` crashes or hangs
  *                                     PoCL 3.1's compiler
  *
- * Rules for a body (doc: notes/gpu-design.md): it is run by every work item
+ * Rules for a body (backends/gpu/README.md): it is run by every work item
  * of a work-group of KBIT_GPU_GROUP items (backends/gpu/split.h); no warp or
  * subgroup size is assumed and no warp intrinsic is used; reductions go
  * through KBIT_LOCAL scratch and KBIT_BARRIER() in a fixed order, so the
