@@ -11,11 +11,15 @@
 #      GPU's name and versions, no build (skips without nvcc here)
 #   6. this machine as it is, --preflight: exit 2 with a reason when it
 #      has no NVIDIA GPU (a skip where it has one)
+#   7. --bundle DIR without a bundle in it: exit 2 naming scripts/gpu-bundle
+#   8. --bundle with a fake H200 and a fake bundle whose kbit passes every
+#      check: exit 0, the per-family table, nothing built
+#   9. the same bundle failing a check: exit 1 and the first failure shown
 top=${srcdir:-$(dirname "$0")/..}
 script=$top/scripts/gpu-check
 w=$(mktemp -d "${TMPDIR:-/tmp}/kbit-test-gpucheck.XXXXXX") || exit 1
 trap 'rm -rf "$w"' EXIT
-echo "1..6"
+echo "1..9"
 KBIT_GPU_BUILD_DIR=$w/build
 export KBIT_GPU_BUILD_DIR
 
@@ -82,4 +86,36 @@ if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q 
 else
     KBIT_GPU_CHECK_NVIDIA_SMI= run 6 "this machine (no NVIDIA GPU): refused, saying why" 2 \
         'cannot run here: no NVIDIA GPU' --preflight
+fi
+
+# A fake bundle (what scripts/gpu-bundle makes, with a kbit that answers
+# `info` and `conformance` from a script): the --bundle path runs no build.
+mkdir -p "$w/bundle/bin" "$w/bundle/lib/kbit"
+: >"$w/bundle/lib/kbit/kbit-cuda.so"
+printf 'kbit test bundled now on here\nnvcc 13.0, sm_90\nneeds glibc >= 2.34\n' >"$w/bundle/BUNDLE"
+fake bundle/bin/kbit 'case "$1" in
+info) echo "devices:"; echo "  cuda:0       NVIDIA H200" ;;
+conformance)
+    echo "# family quant4"; echo "ok 1 - quant4 a"; echo "ok 2 - quant4 b # SKIP why"
+    echo "# family gemm4"
+    if [ -n "${KBIT_FAKE_FAIL:-}" ]; then echo "not ok 3 - gemm4 broken"; exit 1; fi
+    echo "ok 3 - gemm4 c" ;;
+esac'
+KBIT_GPU_CHECK_NVIDIA_SMI=$w/smi-h200 run 7 "--bundle without a bundle: refused" 2 \
+    'make it with scripts/gpu-bundle' --bundle "$w/empty"
+KBIT_GPU_BUILD_DIR=$w/build KBIT_GPU_CHECK_NVIDIA_SMI=$w/smi-h200 run 8x "--bundle" 0 \
+    'result: *PASS' --bundle "$w/bundle" >"$w/tap8"
+if grep -q '^ok' "$w/tap8" && grep -q 'quant4 *1 *0 *1' "$w/out" && grep -q 'gemm4 *1 *0 *0' "$w/out"; then
+    echo "ok 8 - --bundle with a passing bundle: PASS, the per-family table (quant4 1/0/1, gemm4 1/0/0), nothing built"
+else
+    echo "not ok 8 - --bundle with a passing bundle:"
+    sed 's/^/# /' "$w/tap8" "$w/out" | head -n 20
+fi
+KBIT_FAKE_FAIL=1 KBIT_GPU_CHECK_NVIDIA_SMI=$w/smi-h200 run 9x "--bundle" 1 \
+    'not ok 3 - gemm4 broken' --bundle "$w/bundle" >"$w/tap9"
+if grep -q '^ok' "$w/tap9" && grep -q 'result: *FAILED' "$w/out"; then
+    echo "ok 9 - --bundle with a failing check: status 1, the failure shown, FAILED"
+else
+    echo "not ok 9 - --bundle with a failing check:"
+    sed 's/^/# /' "$w/tap9" "$w/out" | head -n 20
 fi
