@@ -200,7 +200,8 @@ KBIT_API kbit_status kbit_device_supports_args(kbit_device *device, kbit_family 
 typedef struct kbit_device_info {
     char driver[32];       /* "cpu", "cuda", ... */
     char name[128];        /* e.g. "Intel(R) Xeon(R) ...", "NVIDIA H100" */
-    char variant[32];      /* CPU: "scalar", "avx2", "avx512"; GPU: arch, e.g. "sm_90" */
+    char variant[32];      /* CPU: "scalar", "avx2/generic", "avx512/zen4" (ISA/tuning);
+                              GPU: arch, e.g. "sm_90" */
     int index;             /* device index within the driver */
     int threads;           /* CPU worker threads used by ops (1 on GPUs) */
     uint64_t memory_bytes; /* total device memory (host RAM for the CPU) */

@@ -87,10 +87,10 @@ kbit_sanitize() {
     # shellcheck disable=SC2086  # lists
     (cd "$dir" && make -j"$KBIT_JOBS" $progs tools/kbit $fuzz >/dev/null) || { echo "  build failed"; return 1; }
     san_status=0 # not "status": scripts/check keeps make check's in that one
-    # every kernel of every CPU variant, 1 and 2 threads, on the quick conformance set
+    # every kernel of every CPU variant and tuning, 1 and 2 threads, on the quick set
     (cd "$dir" && KBIT_VECTORS_DIR="$KBIT_ROOT/tests/vectors" ASAN_OPTIONS=detect_leaks=1 \
         UBSAN_OPTIONS=print_stacktrace=1 ./tools/kbit conformance --quick --device cpu --isa all \
-        --threads 1,2 >conformance.sanitize.log 2>&1)
+        --tuning all --threads 1,2 >conformance.sanitize.log 2>&1)
     rc=$?
     if [ "$rc" -ne 0 ] || grep -q 'runtime error\|ERROR: AddressSanitizer' "$dir/conformance.sanitize.log"; then
         echo "  kbit conformance --quick under sanitizers: FAILED (exit $rc; $dir/conformance.sanitize.log)"

@@ -48,6 +48,7 @@ fi
 # the staged program with the staged library, nothing from the build tree
 run() {
     env -u KBIT_DRIVER_PATH -u KBIT_VECTORS_DIR -u KBIT_TEST_SEED -u KBIT_CPU_ISA \
+        -u KBIT_CPU_TUNING \
         LD_LIBRARY_PATH="$stage$KBIT_INSTALL_LIBDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
         "$kbit" "$@"
 }

@@ -172,7 +172,11 @@ int kbit_cmd_info(int argc, char **argv)
 
     printf("\n");
     print_auto();
-    const char *isa = getenv("KBIT_CPU_ISA");
+    const char *isa = getenv("KBIT_CPU_ISA"), *tuning = getenv("KBIT_CPU_TUNING");
+    /* the driver's variant reads "avx512/zen4": ISA, then tuning */
+    char *slash = strchr(variant, '/');
+    if (slash)
+        *slash = '\0';
     if (variant[0] == '\0')
         printf("cpu variant:   unavailable (the CPU driver has no device)\n");
     else if (isa && *isa)
@@ -180,5 +184,12 @@ int kbit_cmd_info(int argc, char **argv)
     else
         printf("cpu variant:   %s (the best this CPU supports; KBIT_CPU_ISA forces one)\n",
                variant);
+    if (variant[0] != '\0' && !slash)
+        printf("cpu tuning:    none (the scalar variant has one kernel per op)\n");
+    else if (slash && tuning && *tuning && strcmp(tuning, "auto") != 0)
+        printf("cpu tuning:    %s (KBIT_CPU_TUNING=%s)\n", slash + 1, tuning);
+    else if (slash)
+        printf("cpu tuning:    %s (by CPU vendor and family; KBIT_CPU_TUNING forces one)\n",
+               slash + 1);
     return 0;
 }

@@ -82,6 +82,8 @@ static kbit_status cpu_device_open(int index, void **ctx)
     kbit_cpu_variant variant;
     char why[256];
     kbit_status st = kbit_cpu_choose_variant(getenv("KBIT_CPU_ISA"), &variant, why, sizeof why);
+    if (st == KBIT_OK)
+        st = kbit_cpu_choose_tuning(getenv("KBIT_CPU_TUNING"), &variant, why, sizeof why);
     if (st != KBIT_OK) {
         set_error("%s", why);
         return st;
@@ -114,7 +116,9 @@ static kbit_status cpu_device_info(void *ctx, kbit_device_info *info)
     const cpu_ctx *c = ctx;
     snprintf(info->driver, sizeof info->driver, "cpu");
     snprintf(info->name, sizeof info->name, "%s", c->name);
-    snprintf(info->variant, sizeof info->variant, "%s", c->v.name);
+    /* "avx512/zen4": the ISA variant, then the tuning (none for scalar) */
+    snprintf(info->variant, sizeof info->variant, "%s%s%s", c->v.name, c->v.tuning ? "/" : "",
+             c->v.tuning ? c->v.tuning : "");
     info->index = 0;
 #ifdef _OPENMP
     info->threads = c->threads;

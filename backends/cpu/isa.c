@@ -91,12 +91,12 @@ static void detect(x86_features *f)
 
 /* The variants this build has, best last. */
 static const kbit_cpu_variant scalar = {
-    "scalar", &kbit_cpu_quant4_scalar, &kbit_cpu_quant8_scalar, &kbit_cpu_gemm4_scalar,
+    "scalar", NULL, &kbit_cpu_quant4_scalar, &kbit_cpu_quant8_scalar, &kbit_cpu_gemm4_scalar,
     &kbit_cpu_int8_scalar, &kbit_cpu_optim_scalar,
 };
 #ifdef KBIT_HAVE_AVX2
 static const kbit_cpu_variant avx2 = {
-    "avx2", &kbit_cpu_quant4_avx2, &kbit_cpu_quant8_avx2, &kbit_cpu_gemm4_avx2,
+    "avx2", "generic", &kbit_cpu_quant4_avx2, &kbit_cpu_quant8_avx2, &kbit_cpu_gemm4_avx2,
     &kbit_cpu_int8_avx2, &kbit_cpu_optim_avx2,
 };
 #define AVX2_BUILT (&avx2)
@@ -105,7 +105,7 @@ static const kbit_cpu_variant avx2 = {
 #endif
 #ifdef KBIT_HAVE_AVX512
 static const kbit_cpu_variant avx512 = {
-    "avx512", &kbit_cpu_quant4_avx512, &kbit_cpu_quant8_avx512, &kbit_cpu_gemm4_avx512,
+    "avx512", "generic", &kbit_cpu_quant4_avx512, &kbit_cpu_quant8_avx512, &kbit_cpu_gemm4_avx512,
     &kbit_cpu_int8_avx512, &kbit_cpu_optim_avx512,
 };
 #define AVX512_BUILT (&avx512)
@@ -115,7 +115,7 @@ static const kbit_cpu_variant avx512 = {
 #ifdef KBIT_HAVE_AVX512VNNI
 /* avx512 with the VNNI int8 GEMM */
 static const kbit_cpu_variant avx512vnni = {
-    "avx512vnni", &kbit_cpu_quant4_avx512, &kbit_cpu_quant8_avx512, &kbit_cpu_gemm4_avx512,
+    "avx512vnni", "generic", &kbit_cpu_quant4_avx512, &kbit_cpu_quant8_avx512, &kbit_cpu_gemm4_avx512,
     &kbit_cpu_int8_avx512vnni, &kbit_cpu_optim_avx512,
 };
 #define AVX512VNNI_BUILT (&avx512vnni)
@@ -178,5 +178,91 @@ kbit_status kbit_cpu_choose_variant(const char *request, kbit_cpu_variant *varia
         return KBIT_ENODEV;
     }
     *variant = *k;
+    return KBIT_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Tunings                                                              */
+/*
+ * A tuning names a micro-architecture whose best instruction mix differs
+ * from the generic kernels' (those were measured on Intel Sapphire Rapids):
+ * it replaces some families' kernels of a SIMD variant by kernels of the
+ * same ISA written for it. Every kernel gives the reference's bits, so a
+ * tuning only changes speed; KBIT_CPU_TUNING forces one so that tests run
+ * every kernel on any machine that has the ISA.
+ *
+ * zen4: AMD Zen 4 runs 512-bit operations as two 256-bit halves and its
+ * two-table permutes (vpermt2ps) and gathers cost more than on Intel, so
+ * the 4-bit matmul decodes with one-table permutes (gemm4/avx512.c). It
+ * is chosen for AMD family 19h and later (Zen 3 and 4; Zen 5 is 1Ah).
+ */
+typedef struct tuned_kernels {
+    const char *tuning, *variant; /* the tuning, and the variant it changes */
+    kbit_cpu_variant k;           /* the tables that replace the variant's (NULL: kept) */
+} tuned_kernels;
+
+static const char *const tunings[] = { "generic", "zen4" };
+
+static const tuned_kernels tuned[] = {
+#ifdef KBIT_HAVE_AVX512
+    { "zen4", "avx512", { .gemm4 = &kbit_cpu_gemm4_avx512_zen4 } },
+#endif
+#ifdef KBIT_HAVE_AVX512VNNI
+    { "zen4", "avx512vnni", { .gemm4 = &kbit_cpu_gemm4_avx512_zen4 } },
+#endif
+    { NULL, NULL, { 0 } }, /* keeps the table non-empty in every build */
+};
+
+/* The tuning CPUID's vendor and family select. */
+static const char *detect_tuning(void)
+{
+#ifdef KBIT_X86
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!__get_cpuid(0, &a, &b, &c, &d))
+        return "generic";
+    char vendor[13];
+    memcpy(vendor, &b, 4);
+    memcpy(vendor + 4, &d, 4);
+    memcpy(vendor + 8, &c, 4);
+    vendor[12] = '\0';
+    if (strcmp(vendor, "AuthenticAMD") == 0 && __get_cpuid(1, &a, &b, &c, &d)) {
+        unsigned family = (a >> 8) & 0xf;
+        if (family == 0xf)
+            family += (a >> 20) & 0xff;
+        if (family >= 0x19)
+            return "zen4";
+    }
+#endif
+    return "generic";
+}
+
+kbit_status kbit_cpu_choose_tuning(const char *request, kbit_cpu_variant *variant, char *why,
+                                   size_t why_len)
+{
+    const char *name = NULL;
+    if (request == NULL || request[0] == '\0' || strcmp(request, "auto") == 0)
+        request = detect_tuning();
+    for (size_t i = 0; i < sizeof tunings / sizeof tunings[0]; i++)
+        if (strcmp(request, tunings[i]) == 0)
+            name = tunings[i];
+    if (name == NULL) {
+        snprintf(why, why_len, "KBIT_CPU_TUNING=%s is not a CPU tuning (use auto, generic or zen4)",
+                 request);
+        return KBIT_EINVAL;
+    }
+    if (variant->tuning == NULL) /* scalar: one kernel per op */
+        return KBIT_OK;
+    variant->tuning = name;
+    for (const tuned_kernels *t = tuned; t->tuning; t++) {
+        if (strcmp(t->tuning, name) != 0 || strcmp(t->variant, variant->name) != 0)
+            continue;
+#define KBIT_TUNE_(family) if (t->k.family) variant->family = t->k.family
+        KBIT_TUNE_(quant4);
+        KBIT_TUNE_(quant8);
+        KBIT_TUNE_(gemm4);
+        KBIT_TUNE_(int8);
+        KBIT_TUNE_(optim);
+#undef KBIT_TUNE_
+    }
     return KBIT_OK;
 }

@@ -13,7 +13,8 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CLEAN = ("KBIT_LIBRARY", "KBIT_DRIVER_PATH", "KBIT_TOOL", "KBIT_GENMODEL", "PYTHONPATH",
-         "KBIT_TAP_FILE", "KBIT_CPU_ISA", "KBIT_CONFIGURE_FLAGS", "KBIT_BUILD_DIR")
+         "KBIT_TAP_FILE", "KBIT_CPU_ISA", "KBIT_CPU_TUNING", "KBIT_CONFIGURE_FLAGS",
+         "KBIT_BUILD_DIR")
 NETWORK = ("Could not find a version", "No matching distribution", "NewConnectionError",
            "Temporary failure in name resolution", "Network is unreachable")
 

@@ -37,6 +37,9 @@ static void usage(FILE *to)
           "  --isa LIST        for the CPU: the variants to force (KBIT_CPU_ISA), from\n"
           "                    scalar,avx2,avx512,avx512vnni, or all (default: none\n"
           "                    forced, as KBIT_CPU_ISA or the CPU selects)\n"
+          "  --tuning LIST     for the CPU: the tunings to force (KBIT_CPU_TUNING), from\n"
+          "                    generic,zen4, or all (default: none forced); every\n"
+          "                    tuning runs on any CPU that has the variant\n"
           "  --threads LIST    worker threads, e.g. 1,2 (default 1)\n"
           "  --family LIST     quant4,quant8,gemm4,int8,optim (default all)\n"
           "  --quick           a smaller set that still covers every family, every dtype\n"
@@ -50,9 +53,9 @@ static void usage(FILE *to)
           "                    cannot run is always a skip)\n"
           "  --list            print what would run, run nothing\n"
           "\n"
-          "A target is one device x CPU variant x thread count; every check prints one\n"
+          "A target is one device x CPU variant x tuning x thread count; every check prints one\n"
           "line per target: e.g. `kbit conformance --device mydev:0`, or for CI of the CPU\n"
-          "`kbit conformance --device cpu --isa all --threads 1,2`.\n",
+          "`kbit conformance --device cpu --isa all --tuning all --threads 1,2`.\n",
           to);
 }
 
@@ -126,11 +129,12 @@ static void list(const conf_run *run, uint32_t families)
 
 int kbit_cmd_conformance(int argc, char **argv)
 {
-    enum { O_DEVICE = 256, O_ISA, O_THREADS, O_FAMILY, O_QUICK, O_SEED, O_VECTORS, O_LIST,
+    enum { O_DEVICE = 256, O_ISA, O_TUNING, O_THREADS, O_FAMILY, O_QUICK, O_SEED, O_VECTORS, O_LIST,
            O_MISSING, O_HELP };
     static const struct option longopts[] = {
         { "device", required_argument, NULL, O_DEVICE },
         { "isa", required_argument, NULL, O_ISA },
+        { "tuning", required_argument, NULL, O_TUNING },
         { "threads", required_argument, NULL, O_THREADS },
         { "family", required_argument, NULL, O_FAMILY },
         { "quick", no_argument, NULL, O_QUICK },
@@ -142,7 +146,7 @@ int kbit_cmd_conformance(int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     static char devices[2048];
-    const char *isas = NULL, *threads = NULL, *family_list = NULL, *seed_text = NULL;
+    const char *isas = NULL, *tunings = NULL, *threads = NULL, *family_list = NULL, *seed_text = NULL;
     int quick = 0, listing = 0, allow_missing = 0, c;
     devices[0] = '\0';
     optind = 1;
@@ -158,6 +162,7 @@ int kbit_cmd_conformance(int argc, char **argv)
             strcat(devices, optarg);
             break;
         case O_ISA: isas = optarg; break;
+        case O_TUNING: tunings = optarg; break;
         case O_THREADS: threads = optarg; break;
         case O_FAMILY: family_list = optarg; break;
         case O_QUICK: quick = 1; break;
@@ -200,7 +205,7 @@ int kbit_cmd_conformance(int argc, char **argv)
         run.seed_given = 1;
     }
     run.targets = targets;
-    run.ntargets = conf_targets_build(devices[0] ? devices : NULL, isas, threads, targets,
+    run.ntargets = conf_targets_build(devices[0] ? devices : NULL, isas, tunings, threads, targets,
                                       CONF_MAX_TARGETS, err, sizeof err);
     if (run.ntargets < 0) {
         fprintf(stderr, "kbit conformance: %s\n", err);

@@ -7,22 +7,44 @@
 #include "devices.h"
 #include "tap.h"
 
-kbit_status cpu_open_isa(const char *isa, kbit_device **dev)
+/* Set (value) or unset (NULL) name; returns its old value (to free), or NULL. */
+static char *env_swap(const char *name, const char *value)
 {
-    const char *old = getenv("KBIT_CPU_ISA");
+    const char *old = getenv(name);
     char *saved = old ? str_printf("%s", old) : NULL;
-    if (isa)
-        setenv("KBIT_CPU_ISA", isa, 1);
+    if (value)
+        setenv(name, value, 1);
     else
-        unsetenv("KBIT_CPU_ISA");
-    kbit_status st = kbit_device_open("cpu", dev);
-    /* restore without clobbering the message of a failed open */
+        unsetenv(name);
+    return saved;
+}
+
+static void env_restore(const char *name, char *saved)
+{
     if (saved) {
-        setenv("KBIT_CPU_ISA", saved, 1);
+        setenv(name, saved, 1);
         free(saved);
     } else {
-        unsetenv("KBIT_CPU_ISA");
+        unsetenv(name);
     }
+}
+
+kbit_status cpu_open_variant(const char *isa, const char *tuning, kbit_device **dev)
+{
+    char *old_isa = env_swap("KBIT_CPU_ISA", isa);
+    char *old_tuning = env_swap("KBIT_CPU_TUNING", tuning);
+    kbit_status st = kbit_device_open("cpu", dev);
+    /* restore without clobbering the message of a failed open */
+    env_restore("KBIT_CPU_ISA", old_isa);
+    env_restore("KBIT_CPU_TUNING", old_tuning);
+    return st;
+}
+
+kbit_status cpu_open_isa(const char *isa, kbit_device **dev)
+{
+    char *old_isa = env_swap("KBIT_CPU_ISA", isa); /* KBIT_CPU_TUNING as it is */
+    kbit_status st = kbit_device_open("cpu", dev);
+    env_restore("KBIT_CPU_ISA", old_isa);
     return st;
 }
 

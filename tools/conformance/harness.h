@@ -3,7 +3,8 @@
  * TAP lines that report them.
  *
  * A target is one place an op runs: a device spec, for the CPU driver a
- * forced variant (KBIT_CPU_ISA), and a thread count. Every check runs its
+ * forced variant (KBIT_CPU_ISA) and tuning (KBIT_CPU_TUNING), and a thread
+ * count. Every check runs its
  * cases on the reference (the CPU driver forced to its scalar variant, one
  * thread) and on each target that implements the family being checked, and
  * compares every output bit (any NaN equals any NaN). */
@@ -18,9 +19,10 @@
 #define CONF_MAX_TARGETS 64
 
 typedef struct conf_target {
-    char label[96];      /* e.g. "cpu/avx2/t2", "testref:0/ref/t1", "cuda:0/t1" */
+    char label[96];      /* e.g. "cpu/avx2/zen4/t2", "testref:0/ref/t1", "cuda:0/t1" */
     char spec[64];       /* device spec */
     char isa[16];        /* forced KBIT_CPU_ISA, "" if none */
+    char tuning[16];     /* forced KBIT_CPU_TUNING, "" if none */
     int threads;
     kbit_device *dev;    /* NULL when skipped */
     char skip[600];      /* why it is skipped ("" if usable) */

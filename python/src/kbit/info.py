@@ -110,6 +110,9 @@ def report():
     for i in range(5):
         out.append(_auto_line(lib, "auto %s:" % _s(lib.kbit_family_name(1 << i)), 1 << i))
     isa = os.environ.get("KBIT_CPU_ISA")
+    tuning = os.environ.get("KBIT_CPU_TUNING")
+    # the driver's variant reads "avx512/zen4": ISA, then tuning (tools/info.c)
+    variant, slash, chosen = variant.partition("/")
     if not variant:
         out.append("cpu variant:   unavailable (the CPU driver has no device)")
     elif isa:
@@ -117,5 +120,12 @@ def report():
     else:
         out.append("cpu variant:   %s (the best this CPU supports; KBIT_CPU_ISA forces one)"
                    % variant)
+    if variant and not slash:
+        out.append("cpu tuning:    none (the scalar variant has one kernel per op)")
+    elif slash and tuning and tuning != "auto":
+        out.append("cpu tuning:    %s (KBIT_CPU_TUNING=%s)" % (chosen, tuning))
+    elif slash:
+        out.append("cpu tuning:    %s (by CPU vendor and family; KBIT_CPU_TUNING forces one)"
+                   % chosen)
     out.append("python:        kbit %s, libkbit %s (%s)" % (__version__, path, how))
     return "\n".join(out) + "\n"
