@@ -465,17 +465,24 @@ typedef enum kbit_optim_kind {
 
 typedef struct kbit_optim_config {
     kbit_optim_kind kind;
-    float lr;                 /* >= 0, finite */
-    float beta1, beta2, beta3; /* each beta the kind uses: in [0, 1) */
-    float alpha;              /* AdEMAMix: >= 0, finite */
+    /* Hyperparameters as the user gives them, in double (numerics 6.2): host
+     * scalars derived from them (the AdEMAMix schedules) are computed from
+     * these doubles; the kernels receive f32 of each value (and of each
+     * derived scalar), and c1, c2, step_size use the f32 betas and lr. */
+    double lr;                /* >= 0, finite */
+    double beta1, beta2, beta3; /* each beta the kind uses: in [0, 1) */
+    double alpha;             /* AdEMAMix: >= 0, finite */
     int64_t t_alpha;          /* AdEMAMix alpha warm-up steps; 0 = none */
     int64_t t_beta3;          /* AdEMAMix beta3 warm-up steps; 0 = none */
-    float eps;                /* >= 0, finite */
-    float weight_decay;       /* >= 0, finite */
-    /* Update-norm clipping (numerics 6.4): > 0 only for ADAM/ADAMW/LAMB and
-     * SGD/LARS; applied with 32-bit states (8-bit kernels ignore it, as in
-     * bitsandbytes). */
-    float max_unorm;
+    double eps;               /* >= 0, finite */
+    double weight_decay;      /* >= 0, finite */
+    /* Update-norm clipping (numerics 6.4), > 0 to clip; only with 32-bit
+     * states: ADAM/ADAMW/LAMB and SGD/LARS clip the update of this step,
+     * RMSPROP too (its u = g / (sqrt(s') + eps)), ADAGRAD computes the norm
+     * but ignores the scale (as bitsandbytes), LION clips the *next* step with
+     * the sum of its new state taken after this one. KBIT_EINVAL for
+     * ADEMAMIX, and at the step for an 8-bit state (no update scale there). */
+    double max_unorm;
     /* Percentile clipping (numerics 6.7): 100 = off; 0..99 clips the gradient
      * norm at that percentile (0-based, of 100) of the last 100 norms. */
     int percentile_clipping;
@@ -575,13 +582,17 @@ KBIT_API kbit_status kbit_optim_state_restore(kbit_optim_state *state, const voi
  * [2, n]), absmax1/absmax2 fp32 [ceil(n/256)] (AdEMAMix absmax1 [2, ...]),
  * qmap1/qmap2 fp32 [256] ascending. state2/absmax2/qmap2 only for the
  * 2-state kinds (ADAM, ADAMW, LAMB, ADEMAMIX); gnorm_vec [100] or NULL
- * (history kept at 0). */
+ * (history kept at 0); unorm_vec below. */
 typedef struct kbit_optim_bnb_state {
     int64_t step;
     const void *state1, *state2;
     const float *absmax1, *absmax2;
     const float *qmap1, *qmap2;
     const float *gnorm_vec;
+    /* [1] or NULL (0): bitsandbytes' unorm_vec, read for LION only, whose
+     * max_unorm clips a step with the sum its previous step left (numerics
+     * 6.4); the other kinds compute theirs within the step. */
+    const float *unorm_vec;
 } kbit_optim_bnb_state;
 
 KBIT_API kbit_status kbit_optim_state_load_bnb(kbit_optim_state *state,
