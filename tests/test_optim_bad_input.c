@@ -100,10 +100,24 @@ static void config_checks(snapshot *s)
     c.beta1 = 0.0f;
     expect(kbit_optim_step(dev, &c, adam, p_d, g_d, KBIT_F32, 1.0f), KBIT_EINVAL, "beta1", s,
            "SGD momentum 0");
+    /* numerics 6.4: 32-bit states only for RMSprop, Adagrad, Lion (lion is 8-bit) */
     kbit_optim_config_default(KBIT_OPTIM_LION, &c);
-    c.max_unorm = 1.0f;
-    expect(kbit_optim_step(dev, &c, lion, p2_d, g2_d, KBIT_BF16, 1.0f), KBIT_EINVAL, "max_unorm",
-           s, "max_unorm for Lion");
+    c.max_unorm = 1.0;
+    expect(kbit_optim_step(dev, &c, lion, p2_d, g2_d, KBIT_BF16, 1.0f), KBIT_EINVAL,
+           "only 32-bit states have an update scale", s, "max_unorm for Lion with 8-bit states");
+    kbit_optim_config_default(KBIT_OPTIM_ADEMAMIX, &c);
+    c.max_unorm = 1.0;
+    expect(kbit_optim_step(dev, &c, adam, p_d, g_d, KBIT_F32, 1.0f), KBIT_EINVAL,
+           "max_unorm must be 0 for ADEMAMIX", s, "max_unorm for AdEMAMix");
+    /* hyperparameters are doubles; the kernels get f32 of them, which must be valid too */
+    c = base, c.beta1 = 0.99999999999;
+    expect(step_with(&c), KBIT_EINVAL, "also as fp32", s, "beta1 < 1 that is 1.0f in fp32");
+    c = base, c.lr = 1e39;
+    expect(step_with(&c), KBIT_EINVAL, "lr", s, "lr beyond FLT_MAX");
+    kbit_optim_config_default(KBIT_OPTIM_SGD, &c);
+    c.beta1 = 1e-50;
+    expect(kbit_optim_step(dev, &c, adam, p_d, g_d, KBIT_F32, 1.0f), KBIT_EINVAL, "also as fp32",
+           s, "SGD momentum > 0 that is 0 in fp32");
     kbit_optim_config_default(KBIT_OPTIM_ADEMAMIX, &c);
     c.beta3 = 1.5f;
     expect(kbit_optim_step(dev, &c, adam, p_d, g_d, KBIT_F32, 1.0f), KBIT_EINVAL, "beta3", s,

@@ -7,7 +7,7 @@
  * n = 1, 255, 256, 257, 4096+3 and (f32 params) 65536+77 so that two threads
  * really split the work; gradients hold +-0, a whole zero block, denormals,
  * +-inf and NaN. Options vary with the case: weight decay, skip_zeros,
- * percentile clipping, max_unorm (LAMB/LARS). Three steps from a fresh state;
+ * percentile clipping, max_unorm (LAMB/LARS; RMSprop, Adagrad, Lion 32-bit). Three steps from a fresh state;
  * after each, the parameter and the whole saved state (doc/formats.md layout)
  * are compared (any NaN equals any NaN).
  *
@@ -16,7 +16,7 @@
  * every kind with 32- and 8-bit states.
  *
  * Percentile clipping: the gradient scale of every step against numerics
- * 6.7 with pairsum norms computed here.
+ * 6.7 with pairsum norms computed here. Then formula_optim.c's cases.
  *
  * --quick: sizes 1, 257 and 4096+3 (every kind, both state sizes, every
  * dtype); the custom-map case at 4096+3; no 2^19 cases. */
@@ -205,6 +205,11 @@ static void make_case(opt_case *c, kbit_optim_kind kind, int bits, kbit_dtype pd
     c->cfg.weight_decay = variant & 1 ? 0.01f : 0.0f;
     c->cfg.skip_zeros = (variant & 2) != 0;
     c->cfg.percentile_clipping = variant & 4 ? 5 : 100;
+    /* max_unorm for the 1-state kinds that have it with 32-bit states only
+     * (numerics 6.4; LAMB and LARS have it by default) */
+    if (bits == 32 && (variant & 1) &&
+        (kind == KBIT_OPTIM_RMSPROP || kind == KBIT_OPTIM_ADAGRAD || kind == KBIT_OPTIM_LION))
+        c->cfg.max_unorm = kind == KBIT_OPTIM_LION ? 0.02 : 0.5;
     if (kind == KBIT_OPTIM_ADEMAMIX && (variant & 1)) {
         c->cfg.t_alpha = 3;
         c->cfg.t_beta3 = 5;
@@ -472,4 +477,5 @@ void conf_random_optim(conf_run *run)
         save_restore(run, t);
     for (int t = 0; t < run->ntargets; t++)
         percentile_clipping(run, t);
+    conf_formula_optim(run);
 }
