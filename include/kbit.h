@@ -443,9 +443,12 @@ KBIT_API kbit_status kbit_dequantize_8bit(kbit_device *device, const uint8_t *q,
  *                      weight_decay
  *   SGD, LARS          beta1 = momentum (> 0); weight_decay is coupled (L2);
  *                      LARS = SGD + max_unorm
- *   RMSPROP            beta1 = alpha (smoothing, > 0); eps; coupled weight_decay
- *   ADAGRAD            eps (betas unused); coupled weight_decay
- *   LION               beta1, beta2; weight_decay is decoupled (before the step)
+ *   RMSPROP            beta1 = alpha (smoothing, > 0); eps; coupled weight_decay;
+ *                      max_unorm (32-bit states)
+ *   ADAGRAD            eps (betas unused); coupled weight_decay; max_unorm
+ *                      (32-bit states: the norm is reported, the scale unused)
+ *   LION               beta1, beta2; weight_decay is decoupled (before the step);
+ *                      max_unorm (32-bit states) clips the next step
  * Defaults (kbit_optim_config_default) are numerics 6.1; SGD and LARS, whose
  * lr and momentum bitsandbytes leaves to the caller, default to lr 1e-3 and
  * momentum 0.9.
@@ -504,7 +507,8 @@ KBIT_API kbit_status kbit_optim_config_default(kbit_optim_kind kind, kbit_optim_
 
 /* The host scalars of step (>= 1) for config (numerics 6.2, 6.4): what the
  * kernels receive. alpha_t and beta3_t are the AdEMAMix schedules (alpha and
- * beta3 without one). */
+ * beta3 without one), evaluated in double from config's doubles; c1, c2,
+ * step_size, c1p and c2p from the fp32 betas and lr widened to double. */
 typedef struct kbit_optim_scalars {
     float c1, c2, step_size;
     float alpha_t, beta3_t;
