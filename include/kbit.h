@@ -538,7 +538,9 @@ typedef struct kbit_optim_state_info {
     size_t device_bytes;      /* optimizer state memory on the device */
     /* Values of the last step (1 when not used, 0 before the first step). */
     float gnorm_scale;        /* percentile clipping's scale of the gradient */
-    float param_norm, unorm, update_scale; /* max_unorm (numerics 6.4) */
+    /* max_unorm (numerics 6.4); for LION, unorm is the sum this step left
+     * for the next one (bitsandbytes' unorm_vec), update_scale this step's */
+    float param_norm, unorm, update_scale;
 } kbit_optim_state_info;
 
 KBIT_API kbit_status kbit_optim_state_get_info(const kbit_optim_state *state,

@@ -208,6 +208,18 @@ static void state_checks(snapshot *s)
     expect(kbit_optim_state_save(adam, sv.buf, sv.bytes - 1), KBIT_EINVAL, "bytes", s,
            "save into a short buffer");
     saved_free(&sv);
+    /* layout version 1 (no LION update-norm sum at the end) is still read; others are not */
+    saved_take(lion, &sv);
+    sv.buf[8] = 1;
+    expect(kbit_optim_state_restore(lion, sv.buf, sv.bytes), KBIT_EFORMAT, "size", s,
+           "restore a version 1 Lion buffer that has version 2's size");
+    sv.buf[8] = 3;
+    expect(kbit_optim_state_restore(lion, sv.buf, sv.bytes - 8), KBIT_EFORMAT, "layout version",
+           s, "restore layout version 3");
+    sv.buf[8] = 1;
+    tap_ok(kbit_optim_state_restore(lion, sv.buf, sv.bytes - 8) == KBIT_OK && unchanged(s),
+           "a version 1 Lion buffer (8 bytes shorter) restores; same state");
+    saved_free(&sv);
 
     /* bitsandbytes tensors: missing or invalid parts (lion is 8-bit, 1 state) */
     static uint8_t codes[N];
