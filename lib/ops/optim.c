@@ -225,18 +225,17 @@ static kbit_status run_norms(kbit_call *c, const kbit_optim_config *cfg, kbit_op
 }
 
 /* LION with max_unorm, after its update: the sum of s' over the new state
- * (numerics 6.4) into the state's norms[1], for the next step. The leaves
- * are the workspace's, as in run_norms. */
+ * (numerics 6.4) into the state's norms[1], for the next step. Its leaves
+ * are a second workspace block, after run_norms' (step_workspace). */
 static kbit_status run_norms_after(kbit_call *c, const kbit_optim_config *cfg,
                                    kbit_optim_state *s, const kbit_op_optimizer *op)
 {
     if (!needs_unorm(cfg, s) || !unorm_after(s))
         return KBIT_OK;
     int64_t nleaves = kbit_nblocks(s->n, KBIT_OPTIM_BLOCK);
-    double *sums = NULL, *leaves = NULL;
+    double *leaves = NULL;
     kbit_status st;
-    if ((st = kbit_call_take(c, 2 * sizeof(double), &sums)) != KBIT_OK ||
-        (st = kbit_call_take(c, (size_t)nleaves * sizeof(double), &leaves)) != KBIT_OK)
+    if ((st = kbit_call_take(c, (size_t)nleaves * sizeof(double), &leaves)) != KBIT_OK)
         return st;
     kbit_op_optimizer_sums so = { .struct_size = sizeof so, .step = op, .leaves = leaves,
                                   .which = KBIT_OPTSUM_UPDATE_SQ };
@@ -258,8 +257,8 @@ static void step_workspace(const kbit_device *dev, const kbit_optim_config *cfg,
     if (needs_clip(cfg) || needs_unorm(cfg, s)) {
         int64_t nleaves = kbit_nblocks(s->n, KBIT_OPTIM_BLOCK);
         *core = kbit_call_size(2 * sizeof(double)) + kbit_call_size((size_t)nleaves * 8);
-        if (needs_unorm(cfg, s) && unorm_after(s)) /* run_norms_after's own */
-            *core *= 2;
+        if (needs_unorm(cfg, s) && unorm_after(s)) /* run_norms_after's leaves */
+            *core += kbit_call_size((size_t)nleaves * 8);
         kbit_op_optimizer_sums so = { .struct_size = sizeof so, .step = op };
         kbit_op_pairsum tree = { .struct_size = sizeof tree, .count = nleaves, .divisor = 1.0 };
         kbit_op_optimizer_scales sc = { .struct_size = sizeof sc };
