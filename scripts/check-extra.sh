@@ -6,7 +6,7 @@
 #   kbit_interop_env   a venv with torch, bitsandbytes, safetensors,
 #                      transformers, accelerate, pytest, diffusers in
 #                      $KBIT_BUILD_DIR/interop-venv
-#                      (pip, bounded by KBIT_INTEROP_TIMEOUT, default 300 s;
+#                      (pip, bounded by KBIT_INTEROP_TIMEOUT, default 600 s;
 #                      KBIT_INTEROP=0 skips), so tests/test-interop.sh,
 #                      tests/test-interop-diffusers.sh and tests/test-python.sh run
 #   kbit_sanitize      a second build with ASan + UBSan (clang with libFuzzer
@@ -32,23 +32,25 @@ kbit_interop_env() {
         # pytest for tests/test-python.sh, diffusers for tests/test-interop-diffusers.sh
         # (venvs made before they were needed lack them)
         "$venv/bin/python" -c 'import pytest' 2>/dev/null ||
-            timeout "${KBIT_INTEROP_TIMEOUT:-300}" "$venv/bin/pip" install -q pytest \
+            timeout "${KBIT_INTEROP_TIMEOUT:-600}" "$venv/bin/pip" install -q pytest \
                 >>"$KBIT_BUILD_DIR/interop-venv.log" 2>&1 ||
             echo "  pip install pytest did not finish: tests/test-python.sh will skip"
         "$venv/bin/python" -c 'import diffusers' 2>/dev/null ||
-            timeout "${KBIT_INTEROP_TIMEOUT:-300}" "$venv/bin/pip" install -q diffusers \
+            timeout "${KBIT_INTEROP_TIMEOUT:-600}" "$venv/bin/pip" install -q diffusers \
                 >>"$KBIT_BUILD_DIR/interop-venv.log" 2>&1 ||
             echo "  pip install diffusers did not finish: tests/test-interop-diffusers.sh will skip"
         return 0
     fi
-    kbit_say "interop venv: pip install torch bitsandbytes safetensors transformers accelerate pytest diffusers (at most ${KBIT_INTEROP_TIMEOUT:-300} s)"
+    kbit_say "interop venv: pip install torch bitsandbytes safetensors transformers accelerate pytest diffusers (at most ${KBIT_INTEROP_TIMEOUT:-600} s)"
     if ! command -v python3 >/dev/null 2>&1 || ! python3 -m venv "$venv" >/dev/null 2>&1; then
         echo "  no python3 with venv: the interop tests will skip"
         return 0
     fi
-    # torch's CPU wheels first (small); PyPI's default torch otherwise
-    timeout "${KBIT_INTEROP_TIMEOUT:-300}" sh -c '
-        "$1/bin/pip" install -q --index-url https://download.pytorch.org/whl/cpu torch ||
+    # torch's CPU wheels first (small; given up at once when that index cannot
+    # be reached, so the time goes to PyPI's default torch)
+    timeout "${KBIT_INTEROP_TIMEOUT:-600}" sh -c '
+        "$1/bin/pip" install -q --retries 0 --timeout 15 \
+            --index-url https://download.pytorch.org/whl/cpu torch ||
             "$1/bin/pip" install -q torch
         "$1/bin/pip" install -q bitsandbytes safetensors transformers accelerate pytest diffusers' sh "$venv" \
         >"$KBIT_BUILD_DIR/interop-venv.log" 2>&1 ||

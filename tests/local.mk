@@ -334,7 +334,41 @@ tests_test_opencl_LDFLAGS = $(kbit_test_linkflags)
 endif
 EXTRA_DIST += tests/test_opencl.c
 
+# LLM.int8() on opencl:0: every op with buffers at offsets, the forward with
+# and without the gathered weight columns, prepared weights, launches past
+# the group limit (its numbers at large are kbit conformance's).
+if KBIT_OPENCL
+check_PROGRAMS += tests/test_opencl_int8
+TESTS += tests/test_opencl_int8
+tests_test_opencl_int8_SOURCES = tests/test_opencl_int8.c
+tests_test_opencl_int8_CPPFLAGS = $(kbit_test_cppflags)
+tests_test_opencl_int8_CFLAGS = $(kbit_test_cflags)
+tests_test_opencl_int8_LDADD = $(kbit_test_libs) -lm
+tests_test_opencl_int8_LDFLAGS = $(kbit_test_linkflags)
+endif
+EXTRA_DIST += tests/test_opencl_int8.c
+
 # GPU build hygiene: the option lists of nvcc, hipcc and OpenCL keep IEEE
 # numerics (a lint), and every GPU plugin exports only kbit_driver_entry.
 TESTS += tests/test-gpu-flags.sh tests/test-plugin-symbols.sh
 EXTRA_DIST += tests/test-gpu-flags.sh tests/test-plugin-symbols.sh
+
+# oclgrind over a small case of every OpenCL kernel: no data race, no
+# out-of-bounds access, no divergent barrier (tests/test-oclgrind.sh; skips
+# without oclgrind). oclgrind_ops runs the ops; its numbers are not checked.
+if KBIT_OPENCL
+check_PROGRAMS += tests/oclgrind_ops
+tests_oclgrind_ops_SOURCES = tests/oclgrind_ops.c
+tests_oclgrind_ops_CPPFLAGS = $(kbit_test_cppflags)
+tests_oclgrind_ops_CFLAGS = $(kbit_test_cflags)
+tests_oclgrind_ops_LDADD = $(kbit_test_libs)
+tests_oclgrind_ops_LDFLAGS = $(kbit_test_linkflags)
+endif
+TESTS += tests/test-oclgrind.sh
+EXTRA_DIST += tests/oclgrind_ops.c tests/test-oclgrind.sh
+
+# scripts/gpu-check (the run for a machine with an NVIDIA GPU): it refuses
+# cleanly without a GPU, driver or nvcc, and its preflight reads a (fake)
+# H200 right; it never builds here.
+TESTS += tests/test-gpu-check.sh
+EXTRA_DIST += tests/test-gpu-check.sh

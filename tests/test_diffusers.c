@@ -518,9 +518,9 @@ static void test_bad_input(void)
                "mv transformer transformer_x", NULL, 0, KBIT_EINVAL, "names no denoiser",
                "no transformer or unet and no --components");
     expect_bad("printf '{\"vae\": [\"diffusers\"' > model_index.json", NULL, 0, KBIT_EFORMAT,
-               "model_index.json is not a JSON object", "model_index.json is not JSON");
+               "model_index.json is not JSON", "model_index.json is not JSON");
     expect_bad("printf '[1, 2]' > model_index.json", NULL, 0, KBIT_EFORMAT,
-               "is not a JSON object", "model_index.json is not an object");
+               "holds an array, not a JSON object", "model_index.json is not an object");
     expect_bad("printf '{\"vae\": [\"diffusers\", 7]}' > model_index.json", NULL, 0,
                KBIT_EFORMAT, "component 'vae' is not [library, class] strings",
                "a component entry that is not [library, class]");

@@ -9,6 +9,7 @@
  *     allocations (the driver's (cl_mem, offset) arguments), on blocks of
  *     edge values (+-0, denormals, +-inf, NaN, largest finite, exact
  *     thresholds / midpoints / codes and +-1 ulp at power-of-two absmax);
+ *     and the GEMM4 forward and backward with every buffer at an offset;
  *  2. the block_sums and pairsum slots directly (fp64 results, counts whose
  *     trees carry odd elements at many levels) against numerics/pairsum.h;
  *  3. device info, memory kinds (pinned host memory; managed: ENOTSUP),
@@ -434,6 +435,93 @@ static void offsets(void)
 }
 
 /* ------------------------------------------------------------------ */
+/* 1b. GEMM4 with its buffers at an offset                              */
+
+/* One forward (bias when has_bias) and one backward of a [N, K] weight on
+ * device w; everything the ops read or write is PAD bytes into its
+ * allocation (the packed bytes and the plain fp32 absmax too). */
+static kbit_status gemm4_on(int w, kbit_quant_type type, int bs, int64_t M, int64_t N, int64_t K,
+                            kbit_dtype dtype, const uint8_t *packed, const float *absmax,
+                            const void *A, const void *dout, const void *bias, void *out,
+                            void *dA)
+{
+    int64_t shape[2] = { N, K };
+    kbit_quant_state qs;
+    if (kbit_quant_state_init(&qs, type, KBIT_F32, 2, shape, bs, 0) != KBIT_OK)
+        tap_bail("kbit_quant_state_init: %s", kbit_last_error());
+    const size_t es = dsize(dtype), pb = (size_t)(N * K + 1) / 2;
+    void *dp = up(w, packed, pb), *dA_in = up(w, A, (size_t)(M * K) * es);
+    void *dd = up(w, dout, (size_t)(M * N) * es), *db = bias ? up(w, bias, (size_t)N * es) : NULL;
+    void *dout_f = outbuf(w, (size_t)(M * N) * es), *ddA = outbuf(w, (size_t)(M * K) * es);
+    qs.absmax = up(w, absmax, (size_t)qs.nblocks * 4);
+    kbit_status st = kbit_gemm_4bit(devs[w], dA_in, dtype, M, dp, &qs, db, dout_f);
+    if (st == KBIT_OK)
+        st = kbit_gemm_4bit_backward(devs[w], dd, dtype, M, dp, &qs, ddA);
+    down(w, out, dout_f, (size_t)(M * N) * es);
+    down(w, dA, ddA, (size_t)(M * K) * es);
+    rel(w, dp);
+    rel(w, dA_in);
+    rel(w, dd);
+    rel(w, db);
+    rel(w, dout_f);
+    rel(w, ddA);
+    rel(w, qs.absmax);
+    return st;
+}
+
+/* Random weights (every code, scales from denormal to large) against
+ * activations of edge values; shapes whose blocks cross weight rows, odd
+ * element counts (a half-used last byte) and row ends inside a chunk. */
+static void gemm4_offsets(void)
+{
+    stats s = { 0 };
+    const struct { int64_t M, N, K; int bs; kbit_dtype d; kbit_quant_type t; int bias; } cs[] = {
+        { 3, 37, 70, 32, KBIT_F32, KBIT_NF4, 1 }, { 1, 129, 263, 64, KBIT_BF16, KBIT_FP4, 0 },
+        { 9, 17, 1031, 4096, KBIT_F16, KBIT_NF4, 1 }, { 2, 300, 8, 256, KBIT_F32, KBIT_FP4, 1 },
+    };
+    for (size_t k = 0; k < sizeof cs / sizeof cs[0]; k++) {
+        const int64_t M = cs[k].M, N = cs[k].N, K = cs[k].K;
+        const size_t pb = (size_t)(N * K + 1) / 2, nb = (size_t)kbit_nblocks(N * K, cs[k].bs);
+        const size_t es = dsize(cs[k].d);
+        uint8_t *packed = xmalloc(pb);
+        float *absmax = xmalloc(nb * 4);
+        for (size_t i = 0; i < pb; i++)
+            packed[i] = (uint8_t)rng_next(&R);
+        for (size_t i = 0; i < nb; i++)
+            absmax[i] = i % 5 == 4 ? 1e-40f : fabsf((float)rng_normal(&R)) * (float)(1 + i % 3);
+        float *a = xmalloc((size_t)(M * K) * 4), *g = xmalloc((size_t)(M * N) * 4);
+        float *b = xmalloc((size_t)N * 4);
+        gen(a, M * K, 64, cs[k].d);
+        for (int64_t i = 0; i < M * K; i++) /* keep the sums finite mostly */
+            a[i] = isfinite(a[i]) && fabsf(a[i]) < 1e4f ? a[i] : 1.0f;
+        for (int64_t i = 0; i < M * N; i++)
+            g[i] = (float)rng_normal(&R);
+        for (int64_t i = 0; i < N; i++)
+            b[i] = (float)rng_normal(&R);
+        void *ad = as_dtype(a, M * K, cs[k].d), *gd = as_dtype(g, M * N, cs[k].d);
+        void *bd = cs[k].bias ? as_dtype(b, N, cs[k].d) : NULL;
+        void *o[2] = { xmalloc((size_t)(M * N) * es), xmalloc((size_t)(M * N) * es) };
+        void *da[2] = { xmalloc((size_t)(M * K) * es), xmalloc((size_t)(M * K) * es) };
+        char what[128];
+        snprintf(what, sizeof what, "gemm4 M=%lld N=%lld K=%lld B=%d %s", (long long)M,
+                 (long long)N, (long long)K, cs[k].bs, dtype_str(cs[k].d));
+        s.cases++;
+        if (statuses(&s, what,
+                     gemm4_on(REF, cs[k].t, cs[k].bs, M, N, K, cs[k].d, packed, absmax, ad, gd,
+                              bd, o[0], da[0]),
+                     gemm4_on(CL, cs[k].t, cs[k].bs, M, N, K, cs[k].d, packed, absmax, ad, gd,
+                              bd, o[1], da[1]))) {
+            compare(&s, what, (int)cs[k].d, o[1], o[0], NULL, (size_t)(M * N));
+            compare(&s, what, (int)cs[k].d, da[1], da[0], NULL, (size_t)(M * K));
+        }
+        free(packed); free(absmax); free(a); free(g); free(b); free(ad); free(gd); free(bd);
+        free(o[0]); free(o[1]); free(da[0]); free(da[1]);
+    }
+    verdict(&s, "gemm4 forward (bias) and backward with buffers at an offset into their "
+                "allocations = reference");
+}
+
+/* ------------------------------------------------------------------ */
 /* 2. block_sums and pairsum through the driver's slots                 */
 
 static void sums_direct(void)
@@ -535,8 +623,12 @@ static void check_info(void)
                info.memory_bytes > 0,
            "device_info: name \"%s\", variant \"%s\", %.1f GiB", ok ? info.name : "",
            ok ? info.variant : "", ok ? (double)info.memory_bytes / 1073741824.0 : 0.0);
-    tap_ok(ok && info.families == (KBIT_FAMILY_QUANT4 | KBIT_FAMILY_QUANT8),
-           "opencl:0 implements quant4 and quant8 (families 0x%x)", ok ? info.families : 0);
+    /* at least these (other families are checked by their conformance) */
+    const uint32_t want = KBIT_FAMILY_QUANT4 | KBIT_FAMILY_QUANT8 | KBIT_FAMILY_GEMM4 |
+                          KBIT_FAMILY_INT8 | KBIT_FAMILY_OPTIM;
+    tap_ok(ok && (info.families & want) == want,
+           "opencl:0 implements quant4, quant8, gemm4, int8 and optim (families 0x%x)",
+           ok ? info.families : 0);
     tap_ok(kbit_device_set_threads(devs[CL], 2) == KBIT_ENOTSUP &&
                kbit_device_set_threads(devs[CL], 1) == KBIT_OK,
            "set_threads: 1 accepted, 2 refused");
@@ -843,6 +935,7 @@ int main(void)
     check_info();
     /* the first launches build the program (PoCL: seconds with a cold cache) */
     offsets();
+    gemm4_offsets();
     sums_direct();
     check_memory();
     check_streams();

@@ -14,7 +14,7 @@ KBIT_CPU_REF_SOURCES = \
 KBIT_CPU_REF_HDRS = \
 	backends/cpu/kernels.h \
 	backends/cpu/quant4/quant4.h backends/cpu/quant8/quant8.h backends/cpu/gemm4/gemm4.h \
-	backends/cpu/int8/int8.h backends/cpu/optim/optim.h \
+	backends/cpu/int8/int8.h backends/cpu/optim/optim.h backends/optim_params.h \
 	$(KBIT_NUMERICS_HDRS)
 
 libkbit_core_la_SOURCES += \

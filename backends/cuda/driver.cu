@@ -1,7 +1,10 @@
 /*
  * backends/cuda/driver.cu - the "cuda" driver table of kbit-cuda.so (driver
  * ABI 2.1): device probing, contexts and streams, memory of every kind, and
- * the ops of the quantization families (QUANT4 with the nested absmax, QUANT8).
+ * the ops of the quantization families (QUANT4 with the nested absmax, QUANT8),
+ * of the 4-bit matmul (GEMM4), of LLM.int8() (INT8) and of the optimizers
+ * (OPTIM). GEMM4, INT8 and OPTIM are built, not run on a GPU yet; the same
+ * bodies pass kbit conformance bit for bit on PoCL through the OpenCL driver.
  *
  * The plugin links the CUDA runtime statically, so at run time it needs only
  * the driver library (libcuda.so.1); without it, or without a device, the
@@ -12,7 +15,7 @@
  * host memory complete before returning. Reduction leaves and the pairsum
  * stay in device memory. The kernels are the bodies of backends/gpu (the
  * ones the OpenCL driver runs) in thin wrappers (quant4.cu, quant8.cu,
- * sums.cu).
+ * sums.cu, gemm4.cu, int8.cu, optim.cu).
  *
  * The same file builds the HIP driver ("hip") through gpu-compat.h.
  */
@@ -277,6 +280,45 @@ GPU_OP(quantize_8bit, kbit_op_quantize_8bit, kbit_cuda_quantize_8bit)
 GPU_OP(dequantize_8bit, kbit_op_dequantize_8bit, kbit_cuda_dequantize_8bit)
 GPU_OP(block_sums, kbit_op_block_sums, kbit_cuda_block_sums)
 GPU_OP(pairsum, kbit_op_pairsum, kbit_cuda_pairsum)
+/* GEMM4 (gemm4.cu): no gemm4_prepare, prepared weights stay in the standard layout */
+GPU_OP(gemm_4bit, kbit_op_gemm_4bit, kbit_cuda_gemm_4bit)
+GPU_OP(gemm_4bit_backward, kbit_op_gemm_4bit, kbit_cuda_gemm_4bit_backward)
+
+/* LLM.int8(): the quantization takes its column mask from the workspace;
+ * no int8_prepare (the weight keeps the standard layout). */
+GPU_OP(int8_dequant_weight, kbit_op_int8_dequant_weight, kbit_cuda_int8_dequant_weight)
+GPU_OP(int8_mm_dequant, kbit_op_int8_mm_dequant, kbit_cuda_int8_mm_dequant)
+GPU_OP(int8_matmul, kbit_op_int8_matmul, kbit_cuda_int8_matmul)
+GPU_OP(int8_matmul_gather, kbit_op_int8_matmul_gather, kbit_cuda_int8_matmul_gather)
+GPU_OP(int8_outlier_add, kbit_op_int8_outlier_add, kbit_cuda_int8_outlier_add)
+GPU_OP(int8_backward, kbit_op_int8_backward, kbit_cuda_int8_backward)
+
+kbit_status gpu_int8_quant(void *ctx, const kbit_exec *ex, const kbit_op_int8_quant *op)
+{
+    gpu_ctx *c = static_cast<gpu_ctx *>(ctx);
+    /* cols may be 0 (K = 0): then no mask, and the count is 0 */
+    if (op->use_threshold && op->cols > 0 &&
+        (ex->workspace == NULL || ex->workspace_bytes < kbit_cuda_int8_workspace(KBIT_OP_INT8_QUANT, op))) {
+        report("%s: %s", "int8_quant", "the workspace is smaller than the column mask");
+        return KBIT_EINVAL;
+    }
+    kbit_status st = bind(c);
+    if (st != KBIT_OK)
+        return st;
+    return launched(kbit_cuda_int8_quant(op, ex->workspace, stream_of(c, ex->stream)),
+                    "int8_quant kernel launch");
+}
+
+/* Workspace per op: only the int8 quantization needs any. */
+size_t gpu_workspace_bytes(void *ctx, kbit_op_id id, const void *op)
+{
+    (void)ctx;
+    return kbit_cuda_int8_workspace(id, op);
+}
+/* OPTIM (optim.cu); optimizer_step_many: the core's loop */
+GPU_OP(optimizer_step, kbit_op_optimizer, kbit_cuda_optimizer_step)
+GPU_OP(optimizer_sums, kbit_op_optimizer_sums, kbit_cuda_optimizer_sums)
+GPU_OP(optimizer_scales, kbit_op_optimizer_scales, kbit_cuda_optimizer_scales)
 
 kbit_driver make_table(void)
 {
@@ -289,7 +331,10 @@ kbit_driver make_table(void)
     d.name = KBIT_GPU_DRIVER_NAME;
     d.description = KBIT_GPU_DRIVER_DESCRIPTION;
     d.priority = KBIT_GPU_DRIVER_PRIORITY;
-    d.families = KBIT_FAMILY_QUANT4 | KBIT_FAMILY_QUANT8;
+    /* GEMM4, INT8 and OPTIM: the bodies that pass conformance bit for bit on
+     * PoCL; built by nvcc/hipcc, not run on a GPU yet. */
+    d.families = KBIT_FAMILY_QUANT4 | KBIT_FAMILY_QUANT8 | KBIT_FAMILY_GEMM4 | KBIT_FAMILY_INT8 |
+                 KBIT_FAMILY_OPTIM;
     d.mem_kinds = KBIT_MEM_KIND_BIT(KBIT_MEM_MANAGED) | KBIT_MEM_KIND_BIT(KBIT_MEM_HOST_PINNED);
     d.device_count = gpu_device_count;
     d.device_open = gpu_device_open;
@@ -306,6 +351,19 @@ kbit_driver make_table(void)
     d.dequantize_8bit = gpu_dequantize_8bit;
     d.block_sums = gpu_block_sums;
     d.pairsum = gpu_pairsum;
+    d.gemm_4bit = gpu_gemm_4bit;
+    d.gemm_4bit_backward = gpu_gemm_4bit_backward;
+    d.workspace_bytes = gpu_workspace_bytes;
+    d.int8_quant = gpu_int8_quant;
+    d.int8_matmul = gpu_int8_matmul;
+    d.int8_mm_dequant = gpu_int8_mm_dequant;
+    d.int8_outlier_add = gpu_int8_outlier_add;
+    d.int8_dequant_weight = gpu_int8_dequant_weight;
+    d.int8_backward = gpu_int8_backward;
+    d.int8_matmul_gather = gpu_int8_matmul_gather;
+    d.optimizer_step = gpu_optimizer_step;
+    d.optimizer_sums = gpu_optimizer_sums;
+    d.optimizer_scales = gpu_optimizer_scales;
     d.mem_prefetch = gpu_mem_prefetch;
     return d;
 }

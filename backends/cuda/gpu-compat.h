@@ -120,6 +120,12 @@ static inline cudaError_t kbit_gpu_prefetch(const void *ptr, size_t bytes, int d
 
 #endif /* HIP / CUDA */
 
+/* A kernel launch: `groups` work-groups of `items` work items on `stream`.
+ * Every launcher uses this macro instead of writing <<<...>>> itself, so
+ * that tests/gpu-emu/emu.h can run the same wrappers on CPU threads. */
+#define KBIT_GPU_LAUNCH(kernel, groups, items, stream, ...) \
+    kernel<<<(groups), (items), 0, (stream)>>>(__VA_ARGS__)
+
 /* After the runtime's headers: the numerics use their intrinsics. */
 #include "numerics/platform.h"
 

@@ -2,8 +2,8 @@
 # installed in $(pkglibdir) and dlopened by the core. Built from .cu files
 # with $(NVCC) when configure found a working nvcc (KBIT_CUDA): the runtime
 # glue (driver.cu) and thin __global__ wrappers over the kernel bodies of
-# backends/gpu (quant4.cu, quant8.cu, sums.cu). backends/hip builds the same
-# files with hipcc.
+# backends/gpu (quant4.cu, quant8.cu, sums.cu, gemm4.cu, int8.cu, optim.cu).
+# backends/hip builds the same files with hipcc.
 #
 # nvcc goes through libtool like a C compiler, with three twists: nvcc does
 # not accept libtool's -fPIC, so libtool is told not to add it
@@ -18,7 +18,10 @@ kbit_cuda_sources = \
 	backends/cuda/driver.cu \
 	backends/cuda/quant4.cu \
 	backends/cuda/quant8.cu \
-	backends/cuda/sums.cu
+	backends/cuda/sums.cu \
+	backends/cuda/gemm4.cu \
+	backends/cuda/int8.cu \
+	backends/cuda/optim.cu
 kbit_cuda_headers = \
 	backends/cuda/gpu-compat.h \
 	backends/cuda/gpu-kernels.h

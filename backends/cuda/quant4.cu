@@ -24,16 +24,16 @@ kbit_cuda_dequantize_4bit_kernel(int type, const uint8_t *packed, const float *a
 gpuError_t kbit_cuda_quantize_4bit(const kbit_op_quantize_4bit *op, gpuStream_t stream)
 {
     const unsigned groups = (unsigned)kbit_split_quant_groups(op->n, op->blocksize);
-    kbit_cuda_quantize_4bit_kernel<<<groups, KBIT_GPU_GROUP, 0, stream>>>(
-        (int)op->type, (int)op->dtype, op->x, op->n, op->blocksize, op->packed, op->absmax);
+    KBIT_GPU_LAUNCH(kbit_cuda_quantize_4bit_kernel, groups, KBIT_GPU_GROUP, stream, (int)op->type,
+                    (int)op->dtype, op->x, op->n, op->blocksize, op->packed, op->absmax);
     return gpuGetLastError();
 }
 
 gpuError_t kbit_cuda_dequantize_4bit(const kbit_op_dequantize_4bit *op, gpuStream_t stream)
 {
     const unsigned groups = (unsigned)kbit_split_elem_groups((op->n + 1) / 2);
-    kbit_cuda_dequantize_4bit_kernel<<<groups, KBIT_GPU_GROUP, 0, stream>>>(
-        (int)op->type, op->packed, op->absmax, op->n, kbit_split_log2(op->blocksize),
-        (int)op->out_dtype, op->out);
+    KBIT_GPU_LAUNCH(kbit_cuda_dequantize_4bit_kernel, groups, KBIT_GPU_GROUP, stream, (int)op->type,
+                    op->packed, op->absmax, op->n, kbit_split_log2(op->blocksize),
+                    (int)op->out_dtype, op->out);
     return gpuGetLastError();
 }

@@ -29,17 +29,17 @@ kbit_cuda_dequantize_8bit_kernel(const uint8_t *q, const float *absmax, int64_t 
 gpuError_t kbit_cuda_quantize_8bit(const kbit_op_quantize_8bit *op, gpuStream_t stream)
 {
     const unsigned groups = (unsigned)kbit_split_quant_groups(op->n, op->blocksize);
-    kbit_cuda_quantize_8bit_kernel<<<groups, KBIT_GPU_GROUP, 0, stream>>>(
-        (int)op->dtype, op->x, op->n, op->blocksize, op->mid, op->center ? 1 : 0, op->offset,
-        op->q, op->absmax);
+    KBIT_GPU_LAUNCH(kbit_cuda_quantize_8bit_kernel, groups, KBIT_GPU_GROUP, stream, (int)op->dtype,
+                    op->x, op->n, op->blocksize, op->mid, op->center ? 1 : 0, op->offset, op->q,
+                    op->absmax);
     return gpuGetLastError();
 }
 
 gpuError_t kbit_cuda_dequantize_8bit(const kbit_op_dequantize_8bit *op, gpuStream_t stream)
 {
     const unsigned groups = (unsigned)kbit_split_elem_groups(op->n);
-    kbit_cuda_dequantize_8bit_kernel<<<groups, KBIT_GPU_GROUP, 0, stream>>>(
-        op->q, op->absmax, op->n, kbit_split_log2(op->blocksize), op->code,
-        op->add_offset ? 1 : 0, op->offset, (int)op->out_dtype, op->out);
+    KBIT_GPU_LAUNCH(kbit_cuda_dequantize_8bit_kernel, groups, KBIT_GPU_GROUP, stream, op->q,
+                    op->absmax, op->n, kbit_split_log2(op->blocksize), op->code,
+                    op->add_offset ? 1 : 0, op->offset, (int)op->out_dtype, op->out);
     return gpuGetLastError();
 }

@@ -20,14 +20,14 @@ kbit_cuda_pairsum_kernel(double *leaves, int64_t count, double divisor, double *
 gpuError_t kbit_cuda_block_sums(const kbit_op_block_sums *op, gpuStream_t stream)
 {
     const int64_t count = (op->n + KBIT_PAIRSUM_LEAF - 1) / KBIT_PAIRSUM_LEAF;
-    kbit_cuda_block_sums_kernel<<<(unsigned)kbit_split_elem_groups(count), KBIT_GPU_GROUP, 0,
-                                  stream>>>(op->x, op->n, op->leaves);
+    KBIT_GPU_LAUNCH(kbit_cuda_block_sums_kernel, (unsigned)kbit_split_elem_groups(count),
+                    KBIT_GPU_GROUP, stream, op->x, op->n, op->leaves);
     return gpuGetLastError();
 }
 
 gpuError_t kbit_cuda_pairsum(const kbit_op_pairsum *op, gpuStream_t stream)
 {
-    kbit_cuda_pairsum_kernel<<<1, KBIT_GPU_GROUP, 0, stream>>>(
-        op->leaves, op->count, op->divisor, op->sum, op->sum_f32, op->sum_f32 != NULL ? 1 : 0);
+    KBIT_GPU_LAUNCH(kbit_cuda_pairsum_kernel, 1, KBIT_GPU_GROUP, stream, op->leaves, op->count,
+                    op->divisor, op->sum, op->sum_f32, op->sum_f32 != NULL ? 1 : 0);
     return gpuGetLastError();
 }

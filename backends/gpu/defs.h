@@ -6,7 +6,8 @@
  *
  *   KBIT_GPU_OPENCL / KBIT_GPU_CUDA   which compiler reads the file (HIP is
  *                                     KBIT_GPU_CUDA: hipcc compiles the CUDA
- *                                     sources, backends/hip)
+ *                                     sources, backends/hip; so is the
+ *                                     test-only CPU emulation, KBIT_GPU_EMU)
  *   KBIT_GPU_FN                       declares a body or a helper of a body:
  *                                     device code, inlined
  *   KBIT_GLOBAL KBIT_LOCAL            address spaces of pointer parameters:
@@ -25,12 +26,16 @@
  *   KBIT_LID KBIT_GROUP KBIT_NGROUPS  local id (int, 0 .. KBIT_GPU_GROUP-1),
  *                                     group id and groups in the launch
  *                                     (int64_t)
+ *   KBIT_GPU_ATOMIC_OR_U32(p, v)      *p |= v on a 32-bit word of device
+ *                                     memory, atomically (integers only:
+ *                                     never an atomic on floats, whose order
+ *                                     would change the bits)
  *   KBIT_GPU_UNROLL                   full unroll of a fixed-count loop in
  *                                     CUDA/HIP device code; empty in OpenCL,
  *                                     where `#pragma unroll` crashes or hangs
  *                                     PoCL 3.1's compiler
  *
- * Rules for a body (doc: notes/gpu-design.md): it is run by every work item
+ * Rules for a body (backends/gpu/README.md): it is run by every work item
  * of a work-group of KBIT_GPU_GROUP items (backends/gpu/split.h); no warp or
  * subgroup size is assumed and no warp intrinsic is used; reductions go
  * through KBIT_LOCAL scratch and KBIT_BARRIER() in a fixed order, so the
@@ -60,7 +65,11 @@
 
 #if defined(__OPENCL_VERSION__) || defined(__OPENCL_C_VERSION__)
 #define KBIT_GPU_OPENCL 1
-#elif defined(__CUDACC__) || defined(__HIPCC__)
+#elif defined(__CUDACC__) || defined(__HIPCC__) || defined(KBIT_GPU_EMU)
+/* KBIT_GPU_EMU: the CUDA wrappers compiled by a host C++ compiler for the
+ * test-only emulation (tests/gpu-emu/emu.h provides __syncthreads,
+ * threadIdx, ...); never a device pass, so the numerics take their C
+ * spelling there. */
 #define KBIT_GPU_CUDA 1
 #if defined(__CUDA_ARCH__) || defined(__HIP_DEVICE_COMPILE__)
 #define KBIT_GPU_DEVICE_PASS 1 /* the device half of a CUDA/HIP compilation */
@@ -125,6 +134,7 @@ typedef ulong uint64_t;
 #define KBIT_GROUP ((int64_t)get_group_id(0))
 #define KBIT_NGROUPS ((int64_t)get_num_groups(0))
 #define KBIT_GPU_UNROLL
+#define KBIT_GPU_ATOMIC_OR_U32(p, v) atomic_or((volatile __global uint *)(p), (uint)(v))
 
 #elif defined(KBIT_GPU_CUDA)
 
@@ -134,6 +144,7 @@ typedef ulong uint64_t;
 #define KBIT_LID ((int)threadIdx.x)
 #define KBIT_GROUP ((int64_t)blockIdx.x)
 #define KBIT_NGROUPS ((int64_t)gridDim.x)
+#define KBIT_GPU_ATOMIC_OR_U32(p, v) atomicOr((unsigned int *)(p), (unsigned int)(v))
 #if defined(KBIT_GPU_DEVICE_PASS)
 #define KBIT_GPU_UNROLL _Pragma("unroll")
 #else

@@ -9,5 +9,9 @@ KBIT_GPU_HDRS = \
 	backends/gpu/blockwise.h \
 	backends/gpu/quant4.h \
 	backends/gpu/quant8.h \
-	backends/gpu/sums.h
+	backends/gpu/sums.h \
+	backends/gpu/gemm4.h \
+	backends/gpu/int8.h \
+	backends/gpu/int8_dot.h \
+	backends/gpu/optim.h
 EXTRA_DIST += $(KBIT_GPU_HDRS) backends/gpu/README.md

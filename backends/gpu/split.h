@@ -24,6 +24,11 @@
  *                items touch consecutive memory. Groups stride over tiles:
  *                kbit_split_quant_groups(n, B).
  *   one group    the pairsum tree (backends/gpu/sums.h): a single group.
+ *   dot32        matrix products (backends/gpu/gemm4.h): one dot32 result is
+ *                done by KBIT_DOT32_LANES items, item `lane` being the lane
+ *                of doc/determinism.md 3 (a lane's fma chain is sequential),
+ *                so a group does KBIT_GPU_DOTS results per round:
+ *                kbit_split_dot_groups(dots).
  *
  * Sizes are int64_t throughout (n may exceed 2^31).
  */
@@ -31,6 +36,7 @@
 #define KBIT_GPU_SPLIT_H
 
 #include "backends/gpu/defs.h"
+#include "numerics/dot32.h"
 
 #define KBIT_GPU_GROUP 256            /* items per work-group, every kernel */
 #define KBIT_GPU_MAX_GROUPS (1 << 16) /* groups per launch at most */
@@ -102,6 +108,50 @@ KBIT_SPLIT_FN int32_t kbit_split_log2(int32_t blocksize)
     while (((int32_t)1 << l) < blocksize)
         l++;
     return l;
+}
+
+/* dot32 results per group round: one per KBIT_DOT32_LANES items. */
+#define KBIT_GPU_DOTS (KBIT_GPU_GROUP / KBIT_DOT32_LANES)
+
+/* Rounds (of KBIT_GPU_DOTS results) of `dots` dot32 results: the bound of
+ * the groups' grid-stride loop (not capped). */
+KBIT_SPLIT_FN int64_t kbit_split_dot_units(int64_t dots)
+{
+    return (dots + KBIT_GPU_DOTS - 1) / KBIT_GPU_DOTS;
+}
+
+/* Groups of a launch computing `dots` dot32 results. */
+KBIT_SPLIT_FN int64_t kbit_split_dot_groups(int64_t dots)
+{
+    return kbit_split_groups(dots, KBIT_GPU_DOTS);
+}
+
+/* ---- LLM.int8() (backends/gpu/int8.h, int8_dot.h) ---- */
+
+/* A group computes a tile of KBIT_SPLIT_I8_TILE x KBIT_SPLIT_I8_TILE outputs
+ * (one per item: 16 x 16 = KBIT_GPU_GROUP), staging slices of
+ * KBIT_SPLIT_I8_KSTEP k of both operands in work-group memory. */
+#define KBIT_SPLIT_I8_TILE 16
+#define KBIT_SPLIT_I8_KSTEP 64
+
+/* Output tiles of an M x N product: the bound of the groups' loop. */
+KBIT_SPLIT_FN int64_t kbit_split_i8_tiles(int64_t M, int64_t N)
+{
+    return ((M + KBIT_SPLIT_I8_TILE - 1) / KBIT_SPLIT_I8_TILE) *
+           ((N + KBIT_SPLIT_I8_TILE - 1) / KBIT_SPLIT_I8_TILE);
+}
+
+/* The 32-bit words of the quantization's column mask (one bit a column):
+ * its workspace is 4 bytes each. */
+KBIT_SPLIT_FN int64_t kbit_split_i8_mask_words(int64_t cols)
+{
+    return (cols + 31) / 32;
+}
+
+/* Groups of the GEMM launch. */
+KBIT_SPLIT_FN int64_t kbit_split_i8_gemm_groups(int64_t M, int64_t N)
+{
+    return kbit_split_groups(kbit_split_i8_tiles(M, N), 1);
 }
 
 #endif /* KBIT_GPU_SPLIT_H */

@@ -16,7 +16,10 @@ kbit_hip_sources = \
 	backends/hip/driver.hip \
 	backends/hip/quant4.hip \
 	backends/hip/quant8.hip \
-	backends/hip/sums.hip
+	backends/hip/sums.hip \
+	backends/hip/gemm4.hip \
+	backends/hip/int8.hip \
+	backends/hip/optim.hip
 
 EXTRA_DIST += $(kbit_hip_sources)
 

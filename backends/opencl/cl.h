@@ -7,6 +7,9 @@
  *   memory.c   device pointers as reserved addresses mapped to (cl_mem,
  *              offset), memory kinds, copies, sync, streams
  *   ops.c      the program (built once per device context) and the launches
+ *   gemm4.c    the ops of GEMM4 (the 4-bit matmul; launch.h)
+ *   int8.c     the LLM.int8() ops (launch.h: what op files share with ops.c)
+ *   optim.c    the ops of OPTIM (the optimizers; launch.h)
  *   driver.c   contexts, the table, the entry symbol
  *   errors.c   OpenCL error codes in messages
  */
@@ -22,13 +25,19 @@
 
 #define KCL_MAX_DEVICES 64
 
+/* The families of every device that lacks nothing (devices.c) and of the
+ * table (driver.c). */
+#define KCL_FAMILIES                                                                 \
+    (KBIT_FAMILY_QUANT4 | KBIT_FAMILY_QUANT8 | KBIT_FAMILY_GEMM4 | KBIT_FAMILY_INT8 |   \
+     KBIT_FAMILY_OPTIM)
+
 /* ------------------------------------------------------------------ */
 /* devices.c                                                            */
 
 typedef struct kcl_device {
     cl_platform_id platform;
     cl_device_id id;
-    uint32_t families;       /* KBIT_FAMILY_QUANT4 | QUANT8, or 0 */
+    uint32_t families;       /* KCL_FAMILIES, or 0 */
     char lacks[256];         /* why families is 0 */
     char name[128];
     char variant[32];        /* "OpenCL 3.0 PoCL 3.1+debian CPU" */
@@ -59,6 +68,25 @@ enum {
     KCL_K_DEQUANTIZE_8BIT,
     KCL_K_BLOCK_SUMS,
     KCL_K_PAIRSUM,
+    /* GEMM4 (backends/opencl/gemm4.c) */
+    KCL_K_GEMM_4BIT,
+    KCL_K_GEMM_4BIT_BACKWARD,
+    /* LLM.int8() (int8.c) */
+    KCL_K_INT8_CLEAR_MASK,
+    KCL_K_INT8_QUANT_ROWS,
+    KCL_K_INT8_COMPACT,
+    KCL_K_INT8_ZERO_COLS,
+    KCL_K_INT8_DEQUANT_WEIGHT,
+    KCL_K_INT8_MM_DEQUANT,
+    KCL_K_INT8_MATMUL,
+    KCL_K_INT8_GATHER,
+    KCL_K_INT8_OUTLIER_ADD,
+    KCL_K_INT8_BACKWARD,
+    /* OPTIM (backends/opencl/optim.c) */
+    KCL_K_OPTIM_STEP32,
+    KCL_K_OPTIM_STEP8,
+    KCL_K_OPTIM_SUMS,
+    KCL_K_OPTIM_SCALES,
     KCL_K_COUNT
 };
 
@@ -130,5 +158,36 @@ kbit_status kcl_dequantize_8bit(void *ctx, const kbit_exec *ex,
                                 const kbit_op_dequantize_8bit *op);
 kbit_status kcl_block_sums(void *ctx, const kbit_exec *ex, const kbit_op_block_sums *op);
 kbit_status kcl_pairsum(void *ctx, const kbit_exec *ex, const kbit_op_pairsum *op);
+
+/* ------------------------------------------------------------------ */
+/* gemm4.c                                                              */
+
+kbit_status kcl_gemm_4bit(void *ctx, const kbit_exec *ex, const kbit_op_gemm_4bit *op);
+kbit_status kcl_gemm_4bit_backward(void *ctx, const kbit_exec *ex, const kbit_op_gemm_4bit *op);
+
+/* ------------------------------------------------------------------ */
+/* int8.c                                                               */
+
+size_t kcl_int8_workspace(kbit_op_id id, const void *op);
+kbit_status kcl_int8_quant(void *ctx, const kbit_exec *ex, const kbit_op_int8_quant *op);
+kbit_status kcl_int8_matmul(void *ctx, const kbit_exec *ex, const kbit_op_int8_matmul *op);
+kbit_status kcl_int8_mm_dequant(void *ctx, const kbit_exec *ex,
+                                const kbit_op_int8_mm_dequant *op);
+kbit_status kcl_int8_outlier_add(void *ctx, const kbit_exec *ex,
+                                 const kbit_op_int8_outlier_add *op);
+kbit_status kcl_int8_dequant_weight(void *ctx, const kbit_exec *ex,
+                                    const kbit_op_int8_dequant_weight *op);
+kbit_status kcl_int8_backward(void *ctx, const kbit_exec *ex, const kbit_op_int8_backward *op);
+kbit_status kcl_int8_matmul_gather(void *ctx, const kbit_exec *ex,
+                                   const kbit_op_int8_matmul_gather *op);
+
+/* ------------------------------------------------------------------ */
+/* optim.c                                                              */
+
+kbit_status kcl_optimizer_step(void *ctx, const kbit_exec *ex, const kbit_op_optimizer *op);
+kbit_status kcl_optimizer_sums(void *ctx, const kbit_exec *ex,
+                               const kbit_op_optimizer_sums *op);
+kbit_status kcl_optimizer_scales(void *ctx, const kbit_exec *ex,
+                                 const kbit_op_optimizer_scales *op);
 
 #endif /* KBIT_OPENCL_CL_H */

@@ -121,6 +121,13 @@ static kbit_status kcl_set_threads(void *ctx, int threads)
                      "threads = 1 is accepted");
 }
 
+/* Workspace per op: only the int8 quantization needs any (its column mask). */
+static size_t kcl_workspace_bytes(void *ctx, kbit_op_id id, const void *op)
+{
+    (void)ctx;
+    return kcl_int8_workspace(id, op);
+}
+
 static const kbit_driver table = {
     .abi_major = KBIT_DRIVER_ABI_MAJOR,
     .abi_minor = KBIT_DRIVER_ABI_MINOR,
@@ -129,7 +136,7 @@ static const kbit_driver table = {
     .name = "opencl",
     .description = "OpenCL 1.2+ devices of every platform, through the ICD loader",
     .priority = -5,
-    .families = KBIT_FAMILY_QUANT4 | KBIT_FAMILY_QUANT8,
+    .families = KCL_FAMILIES,
     .mem_kinds = KBIT_MEM_KIND_BIT(KBIT_MEM_HOST_PINNED),
     .device_count = kcl_device_count_slot,
     .device_families = kcl_device_families,
@@ -147,6 +154,22 @@ static const kbit_driver table = {
     .dequantize_8bit = kcl_dequantize_8bit,
     .block_sums = kcl_block_sums,
     .pairsum = kcl_pairsum,
+    /* GEMM4 (gemm4.c; no gemm4_prepare: prepared weights stay in the standard layout) */
+    .gemm_4bit = kcl_gemm_4bit,
+    .gemm_4bit_backward = kcl_gemm_4bit_backward,
+    /* LLM.int8() (int8.c); no int8_prepare: the weight keeps its layout */
+    .workspace_bytes = kcl_workspace_bytes,
+    .int8_quant = kcl_int8_quant,
+    .int8_matmul = kcl_int8_matmul,
+    .int8_mm_dequant = kcl_int8_mm_dequant,
+    .int8_outlier_add = kcl_int8_outlier_add,
+    .int8_dequant_weight = kcl_int8_dequant_weight,
+    .int8_backward = kcl_int8_backward,
+    .int8_matmul_gather = kcl_int8_matmul_gather,
+    /* OPTIM (optim.c); optimizer_step_many: the core's loop */
+    .optimizer_step = kcl_optimizer_step,
+    .optimizer_sums = kcl_optimizer_sums,
+    .optimizer_scales = kcl_optimizer_scales,
 };
 
 /* The plugin's only exported symbol. */

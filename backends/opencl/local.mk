@@ -15,7 +15,11 @@ kbit_opencl_sources = \
 	backends/opencl/errors.c \
 	backends/opencl/devices.c \
 	backends/opencl/memory.c \
+	backends/opencl/launch.h \
 	backends/opencl/ops.c \
+	backends/opencl/gemm4.c \
+	backends/opencl/int8.c \
+	backends/opencl/optim.c \
 	backends/opencl/driver.c
 # Everything the program string is made of.
 kbit_opencl_program_inputs = backends/opencl/kernels.cl $(KBIT_GPU_HDRS) \

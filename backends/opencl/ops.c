@@ -11,12 +11,22 @@
 
 #include "backends/gpu/split.h"
 #include "backends/opencl/cl.h"
+#include "backends/opencl/launch.h"
 #include "backends/opencl/program.h"
 #include "kbit-formats.h"
 
 static const char *const kernel_names[KCL_K_COUNT] = {
     "kbit_cl_quantize_4bit", "kbit_cl_dequantize_4bit", "kbit_cl_quantize_8bit",
     "kbit_cl_dequantize_8bit", "kbit_cl_block_sums", "kbit_cl_pairsum",
+    /* GEMM4 (gemm4.c) */
+    "kbit_cl_gemm_4bit", "kbit_cl_gemm_4bit_backward",
+    /* LLM.int8() */
+    "kbit_cl_int8_clear_mask", "kbit_cl_int8_quant_rows", "kbit_cl_int8_compact",
+    "kbit_cl_int8_zero_cols", "kbit_cl_int8_dequant_weight", "kbit_cl_int8_mm_dequant",
+    "kbit_cl_int8_matmul", "kbit_cl_int8_gather", "kbit_cl_int8_outlier_add",
+    "kbit_cl_int8_backward",
+    /* OPTIM (optim.c) */
+    "kbit_cl_optim_step32", "kbit_cl_optim_step8", "kbit_cl_optim_sums", "kbit_cl_optim_scales",
 };
 
 /* Record why the build failed (kept: every later launch reports it). */
@@ -73,15 +83,6 @@ static kbit_status build(kcl_shared *sh)
     return KBIT_OK;
 }
 
-/* One kernel argument. */
-typedef struct karg {
-    size_t size;
-    const void *value;
-} karg;
-
-#define ARG(v) { sizeof(v), &(v) }
-#define MEM(a) { sizeof(cl_mem), &(a).mem }, { sizeof(cl_ulong), &(a).off }
-
 /* Enqueue kernel k with `groups` work-groups of KBIT_GPU_GROUP items. The
  * lock makes setting the arguments and enqueueing one step for threads
  * sharing the kernel object (OpenCL captures the arguments at enqueue). */
@@ -113,17 +114,12 @@ static kbit_status launch(kcl_ctx *c, cl_command_queue q, int k, int64_t groups,
     return KBIT_OK;
 }
 
-static size_t dtype_bytes(kbit_dtype d)
+/* The launch for the op files of the other families (launch.h). */
+kbit_status kcl_launch(kcl_ctx *c, cl_command_queue q, int k, int64_t groups, const karg *args,
+                       int nargs)
 {
-    return d == KBIT_F32 ? 4 : 2;
+    return launch(c, q, k, groups, args, nargs);
 }
-
-#define TRY(call)                      \
-    do {                               \
-        kbit_status st_ = (call);      \
-        if (st_ != KBIT_OK)            \
-            return st_;                \
-    } while (0)
 
 kbit_status kcl_quantize_4bit(void *ctx, const kbit_exec *ex, const kbit_op_quantize_4bit *op)
 {
@@ -132,7 +128,7 @@ kbit_status kcl_quantize_4bit(void *ctx, const kbit_exec *ex, const kbit_op_quan
     kcl_arg x, packed, absmax;
     const int64_t nblocks = kbit_split_nblocks(op->n, op->blocksize);
     TRY(kcl_queue(c, ex->stream, &q));
-    TRY(kcl_resolve(c, op->x, (size_t)op->n * dtype_bytes(op->dtype), "x", &x));
+    TRY(kcl_resolve(c, op->x, (size_t)op->n * kcl_dtype_bytes(op->dtype), "x", &x));
     TRY(kcl_resolve(c, op->packed, (size_t)(op->n + 1) / 2, "packed", &packed));
     TRY(kcl_resolve(c, op->absmax, (size_t)nblocks * sizeof(float), "absmax", &absmax));
     cl_int type = op->type, dtype = op->dtype, bs = op->blocksize;
@@ -151,7 +147,7 @@ kbit_status kcl_dequantize_4bit(void *ctx, const kbit_exec *ex, const kbit_op_de
     TRY(kcl_queue(c, ex->stream, &q));
     TRY(kcl_resolve(c, op->packed, (size_t)(op->n + 1) / 2, "packed", &packed));
     TRY(kcl_resolve(c, op->absmax, (size_t)nblocks * sizeof(float), "absmax", &absmax));
-    TRY(kcl_resolve(c, op->out, (size_t)op->n * dtype_bytes(op->out_dtype), "out", &out));
+    TRY(kcl_resolve(c, op->out, (size_t)op->n * kcl_dtype_bytes(op->out_dtype), "out", &out));
     cl_int type = op->type, log2_bs = kbit_split_log2(op->blocksize), out_dtype = op->out_dtype;
     cl_long n = op->n;
     const karg args[] = { ARG(type), MEM(packed), MEM(absmax), ARG(n), ARG(log2_bs),
@@ -167,7 +163,7 @@ kbit_status kcl_quantize_8bit(void *ctx, const kbit_exec *ex, const kbit_op_quan
     kcl_arg x, mid, offset, qa, absmax;
     const int64_t nblocks = kbit_split_nblocks(op->n, op->blocksize);
     TRY(kcl_queue(c, ex->stream, &q));
-    TRY(kcl_resolve(c, op->x, (size_t)op->n * dtype_bytes(op->dtype), "x", &x));
+    TRY(kcl_resolve(c, op->x, (size_t)op->n * kcl_dtype_bytes(op->dtype), "x", &x));
     TRY(kcl_resolve(c, op->mid, 255 * sizeof(float), "mid", &mid));
     TRY(kcl_resolve(c, op->center ? op->offset : NULL, op->center ? sizeof(float) : 0, "offset",
                     &offset));
@@ -191,7 +187,7 @@ kbit_status kcl_dequantize_8bit(void *ctx, const kbit_exec *ex, const kbit_op_de
     TRY(kcl_resolve(c, op->q, (size_t)op->n, "q", &qa));
     TRY(kcl_resolve(c, op->absmax, (size_t)nblocks * sizeof(float), "absmax", &absmax));
     TRY(kcl_resolve(c, op->code, 256 * sizeof(float), "code", &code));
-    TRY(kcl_resolve(c, op->out, (size_t)op->n * dtype_bytes(op->out_dtype), "out", &out));
+    TRY(kcl_resolve(c, op->out, (size_t)op->n * kcl_dtype_bytes(op->out_dtype), "out", &out));
     cl_int log2_bs = kbit_split_log2(op->blocksize), add = op->add_offset ? 1 : 0;
     cl_int out_dtype = op->out_dtype;
     cl_float offset = op->offset;

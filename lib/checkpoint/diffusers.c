@@ -25,18 +25,25 @@ int kbit_dfs_exists(const char *dir, const char *name)
     return kbit_file_kind(path) != 0;
 }
 
-/* The class named by config.json's _class_name, if any. */
-static int config_class(const char *config, char *buf, size_t len)
+/* The class named by config.json's _class_name, if any (*has = 1). A config
+ * that cannot be parsed (malformed, or out of memory) is the caller's error. */
+static kbit_status config_class(const char *config, char *buf, size_t len, int *has)
 {
     buf[0] = '\0';
+    *has = 0;
+    if (config == NULL)
+        return KBIT_OK;
     json_t *c = NULL;
-    if (config != NULL)
-        kbit_ck_parse_config("config.json", config, strlen(config), &c, NULL);
+    kbit_status st = kbit_ck_parse_config("config.json", config, strlen(config), &c, NULL);
+    if (st != KBIT_OK)
+        return st;
     const char *name = json_string_value(json_object_get(c, "_class_name"));
-    if (name)
+    if (name) {
         snprintf(buf, len, "%s", name);
+        *has = 1;
+    }
     json_decref(c);
-    return name != NULL;
+    return KBIT_OK;
 }
 
 kbit_status kbit_dfs_locate(const char *dir, const char *config, kbit_dfs_layout *l)
@@ -48,8 +55,11 @@ kbit_status kbit_dfs_locate(const char *dir, const char *config, kbit_dfs_layout
     int ts = kbit_dfs_exists(dir, tsingle), ti = kbit_dfs_exists(dir, tindex);
     int pipeline = kbit_dfs_exists(dir, "model_index.json");
     char cls[128];
-    int has_class = config_class(config, cls, sizeof cls);
+    int has_class = 0;
     memset(l, 0, sizeof *l);
+    kbit_status st = config_class(config, cls, sizeof cls, &has_class);
+    if (st != KBIT_OK)
+        return st;
     if ((ds || di) && (ts || ti))
         return kbit_error(KBIT_EFORMAT, "%s mixes layouts: it holds both diffusers weights "
                           "(diffusion_pytorch_model.safetensors*) and transformers weights "

@@ -7,6 +7,7 @@
 #define KBIT_CPU_OPTIM_H
 
 #include "numerics/optim.h"
+#include "backends/optim_params.h"
 #include "../quant8/quant8.h"
 
 /* The 8-bit optimizer's encoders, prepared once per op (ops.c): plan1 for
@@ -30,24 +31,6 @@ static inline kbit_op_optimizer kbit_optim_resolved(const kbit_op_optimizer *op)
         r.scales = NULL;
     }
     return r;
-}
-
-/* The scalars of an op in the form of the element rules (numerics/optim.h);
- * op's scales must be resolved (kbit_optim_resolved). */
-static inline kbit_optim_params kbit_optim_params_of(const kbit_op_optimizer *op)
-{
-    kbit_optim_params k;
-    k.kernel_id = op->kernel;
-    k.param_dtype = op->param_dtype;
-    k.step = op->step;
-    k.lr = op->lr, k.beta1 = op->beta1, k.beta2 = op->beta2;
-    k.beta3 = op->beta3, k.alpha = op->alpha;
-    k.eps = op->eps, k.weight_decay = op->weight_decay;
-    k.gnorm_scale = op->gnorm_scale, k.update_scale = op->update_scale;
-    k.c1 = op->c1, k.c2 = op->c2, k.step_size = op->step_size;
-    k.c1p = op->c1p, k.c2p = op->c2p;
-    k.skip_zeros = op->skip_zeros;
-    return k;
 }
 
 typedef struct kbit_cpu_optim {
