@@ -180,8 +180,9 @@ static kbit_status run_step(kbit_device *dev, const mode *m, const kbit_optim_co
                             tensor_set *s, int64_t n, int threads)
 {
     if (m->baseline) {
-        bench_adamw_hyper h = { cfg->beta1, cfg->beta2, cfg->lr, cfg->weight_decay,
-                                -1e-3f, 1e-8f };
+        /* the kernels' values: f32 of the config's doubles */
+        bench_adamw_hyper h = { (float)cfg->beta1, (float)cfg->beta2, (float)cfg->lr,
+                                (float)cfg->weight_decay, -1e-3f, 1e-8f };
         bench_adamw_plain(s->p, s->g, s->m, s->v, n, threads, h);
         return KBIT_OK;
     }

@@ -229,8 +229,8 @@ typedef struct kbit_op_optimizer {
     float lr, beta1, beta2;
     float beta3, alpha;     /* ADEMAMIX: the scheduled beta3_t and alpha_t */
     float eps, weight_decay;
-    /* The gradient multiplier and the update scale (32-bit ADAM/MOMENTUM,
-     * from max_unorm): these host values, or, when scales is not NULL,
+    /* The gradient multiplier and the update scale (32-bit states with
+     * max_unorm, ADAGRAD ignores it): these host values, or, when scales is not NULL,
      * scales[KBIT_OPTSCALE_GNORM] and scales[KBIT_OPTSCALE_UPDATE]. */
     float gnorm_scale, update_scale;
     const float *scales;
@@ -244,7 +244,10 @@ typedef struct kbit_op_optimizer {
 typedef enum kbit_optim_sum {
     KBIT_OPTSUM_PARAM_SQ = 0,  /* (double)p * (double)p */
     KBIT_OPTSUM_GRAD_SQ = 1,   /* (double)g * (double)g, raw gradient */
-    KBIT_OPTSUM_UPDATE_SQ = 2  /* (double)u * (double)u, u of numerics §6.4 */
+    /* numerics/optim.h kbit_optim_update_leaf_term: (double)u * (double)u,
+     * u of numerics §6.4; LION: (double)u unsquared, and the core asks for
+     * it after the step (so state1 is the updated state) */
+    KBIT_OPTSUM_UPDATE_SQ = 2
 } kbit_optim_sum;
 
 typedef struct kbit_op_optimizer_sums {
@@ -259,7 +262,8 @@ typedef struct kbit_op_optimizer_sums {
  * driver runs as they are (a GPU in one work item). */
 typedef enum kbit_optim_scale_phase {
     KBIT_OPTSCALE_PHASE_CLIP = 0,  /* percentile clipping: sums[0] = pairsum g^2 */
-    KBIT_OPTSCALE_PHASE_UNORM = 1  /* max_unorm: sums[0] = pairsum p^2, sums[1] = pairsum u^2 */
+    KBIT_OPTSCALE_PHASE_UNORM = 1  /* max_unorm: sums[0] = pairsum p^2, sums[1] = pairsum u^2
+                                    * (LION: of s', left by the step before) */
 } kbit_optim_scale_phase;
 
 typedef struct kbit_op_optimizer_scales {
@@ -273,7 +277,7 @@ typedef struct kbit_op_optimizer_scales {
     int32_t clipped;        /* UNORM: 1 if a CLIP phase ran before in this step */
     float gnorm_scale;      /* the caller's multiplier */
     float max_unorm;        /* UNORM */
-    float eps;              /* UNORM: added to the limit when add_eps (MOMENTUM) */
+    float eps;              /* UNORM: added to the limit when add_eps (1-state kernels) */
     int32_t add_eps;
 } kbit_op_optimizer_scales;
 

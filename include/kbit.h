@@ -444,9 +444,12 @@ KBIT_API kbit_status kbit_dequantize_8bit(kbit_device *device, const uint8_t *q,
  *                      weight_decay
  *   SGD, LARS          beta1 = momentum (> 0); weight_decay is coupled (L2);
  *                      LARS = SGD + max_unorm
- *   RMSPROP            beta1 = alpha (smoothing, > 0); eps; coupled weight_decay
- *   ADAGRAD            eps (betas unused); coupled weight_decay
- *   LION               beta1, beta2; weight_decay is decoupled (before the step)
+ *   RMSPROP            beta1 = alpha (smoothing, > 0); eps; coupled weight_decay;
+ *                      max_unorm (32-bit states)
+ *   ADAGRAD            eps (betas unused); coupled weight_decay; max_unorm
+ *                      (32-bit states: the norm is reported, the scale unused)
+ *   LION               beta1, beta2; weight_decay is decoupled (before the step);
+ *                      max_unorm (32-bit states) clips the next step
  * Defaults (kbit_optim_config_default) are numerics 6.1; SGD and LARS, whose
  * lr and momentum bitsandbytes leaves to the caller, default to lr 1e-3 and
  * momentum 0.9.
@@ -466,17 +469,24 @@ typedef enum kbit_optim_kind {
 
 typedef struct kbit_optim_config {
     kbit_optim_kind kind;
-    float lr;                 /* >= 0, finite */
-    float beta1, beta2, beta3; /* each beta the kind uses: in [0, 1) */
-    float alpha;              /* AdEMAMix: >= 0, finite */
+    /* Hyperparameters as the user gives them, in double (numerics 6.2): host
+     * scalars derived from them (the AdEMAMix schedules) are computed from
+     * these doubles; the kernels receive f32 of each value (and of each
+     * derived scalar), and c1, c2, step_size use the f32 betas and lr. */
+    double lr;                /* >= 0, finite */
+    double beta1, beta2, beta3; /* each beta the kind uses: in [0, 1) */
+    double alpha;             /* AdEMAMix: >= 0, finite */
     int64_t t_alpha;          /* AdEMAMix alpha warm-up steps; 0 = none */
     int64_t t_beta3;          /* AdEMAMix beta3 warm-up steps; 0 = none */
-    float eps;                /* >= 0, finite */
-    float weight_decay;       /* >= 0, finite */
-    /* Update-norm clipping (numerics 6.4): > 0 only for ADAM/ADAMW/LAMB and
-     * SGD/LARS; applied with 32-bit states (8-bit kernels ignore it, as in
-     * bitsandbytes). */
-    float max_unorm;
+    double eps;               /* >= 0, finite */
+    double weight_decay;      /* >= 0, finite */
+    /* Update-norm clipping (numerics 6.4), > 0 to clip; only with 32-bit
+     * states: ADAM/ADAMW/LAMB and SGD/LARS clip the update of this step,
+     * RMSPROP too (its u = g / (sqrt(s') + eps)), ADAGRAD computes the norm
+     * but ignores the scale (as bitsandbytes), LION clips the *next* step with
+     * the sum of its new state taken after this one. KBIT_EINVAL for
+     * ADEMAMIX, and at the step for an 8-bit state (no update scale there). */
+    double max_unorm;
     /* Percentile clipping (numerics 6.7): 100 = off; 0..99 clips the gradient
      * norm at that percentile (0-based, of 100) of the last 100 norms. */
     int percentile_clipping;
@@ -498,7 +508,8 @@ KBIT_API kbit_status kbit_optim_config_default(kbit_optim_kind kind, kbit_optim_
 
 /* The host scalars of step (>= 1) for config (numerics 6.2, 6.4): what the
  * kernels receive. alpha_t and beta3_t are the AdEMAMix schedules (alpha and
- * beta3 without one). */
+ * beta3 without one), evaluated in double from config's doubles; c1, c2,
+ * step_size, c1p and c2p from the fp32 betas and lr widened to double. */
 typedef struct kbit_optim_scalars {
     float c1, c2, step_size;
     float alpha_t, beta3_t;
@@ -528,7 +539,9 @@ typedef struct kbit_optim_state_info {
     size_t device_bytes;      /* optimizer state memory on the device */
     /* Values of the last step (1 when not used, 0 before the first step). */
     float gnorm_scale;        /* percentile clipping's scale of the gradient */
-    float param_norm, unorm, update_scale; /* max_unorm (numerics 6.4) */
+    /* max_unorm (numerics 6.4); for LION, unorm is the sum this step left
+     * for the next one (bitsandbytes' unorm_vec), update_scale this step's */
+    float param_norm, unorm, update_scale;
 } kbit_optim_state_info;
 
 KBIT_API kbit_status kbit_optim_state_get_info(const kbit_optim_state *state,
@@ -576,13 +589,17 @@ KBIT_API kbit_status kbit_optim_state_restore(kbit_optim_state *state, const voi
  * [2, n]), absmax1/absmax2 fp32 [ceil(n/256)] (AdEMAMix absmax1 [2, ...]),
  * qmap1/qmap2 fp32 [256] ascending. state2/absmax2/qmap2 only for the
  * 2-state kinds (ADAM, ADAMW, LAMB, ADEMAMIX); gnorm_vec [100] or NULL
- * (history kept at 0). */
+ * (history kept at 0); unorm_vec below. */
 typedef struct kbit_optim_bnb_state {
     int64_t step;
     const void *state1, *state2;
     const float *absmax1, *absmax2;
     const float *qmap1, *qmap2;
     const float *gnorm_vec;
+    /* [1] or NULL (0): bitsandbytes' unorm_vec, read for LION only, whose
+     * max_unorm clips a step with the sum its previous step left (numerics
+     * 6.4); the other kinds compute theirs within the step. */
+    const float *unorm_vec;
 } kbit_optim_bnb_state;
 
 KBIT_API kbit_status kbit_optim_state_load_bnb(kbit_optim_state *state,

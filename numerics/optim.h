@@ -39,7 +39,7 @@ typedef struct kbit_optim_params {
     float beta3, alpha;       /* ADEMAMIX: the scheduled beta3_t and alpha_t */
     float eps, weight_decay;
     float gnorm_scale;        /* multiplies the gradient */
-    float update_scale;       /* max_unorm's scale (32-bit ADAM/MOMENTUM), else 1 */
+    float update_scale;       /* max_unorm's scale (32-bit states, not ADAGRAD), else 1 */
     float c1, c2, step_size;  /* host scalars of numerics 6.2 */
     float c1p, c2p;           /* f32(1/(1-beta1^t)), f32(1/(1-beta2^t)): update norm only */
     int32_t skip_zeros;
@@ -146,20 +146,50 @@ KBIT_NUM_FN void kbit_optim32_step1(KBIT_PRIVATE const kbit_optim_params *k, flo
     }
 }
 
-/* u of numerics 6.4 for one element (32-bit ADAM and MOMENTUM only), from
+/* u of numerics 6.4 for one element (32-bit states; not ADEMAMIX), from
  * the gnorm-scaled gradient before coupled weight decay (doc/determinism.md
- * 4) and the states before the step: s1 = m (or the momentum), s2 = v. */
+ * 4, as bitsandbytes' kPreconditionOptimizer32bit kernels) and the states
+ * s1 (m, the momentum or the 1-state s), s2 (v):
+ *   ADAM      (m' c1p) / (sqrt(v' c2p) + eps), m', v' this step's moments
+ *   MOMENTUM  s' = (step 1 ? g : s b1 + g)
+ *   RMSPROP   g / (sqrt(s') + eps), s' = s b1 + ((1-b1) g) g
+ *   ADAGRAD   g / (sqrt(s') + eps), s' = s + g g
+ *   LION      s' = ema(s, b2, g), where s is the state *after* this step's
+ *             update (the core sums it after the step: it scales the next)
+ * The new states are not stored. */
 KBIT_NUM_FN float kbit_optim_update_term(KBIT_PRIVATE const kbit_optim_params *k, float graw,
                                          float s1, float s2)
 {
     float g = kbit_dtype_round(k->param_dtype, KBIT_FMUL(k->gnorm_scale, graw));
-    if (k->kernel_id == KBIT_OPTK_ADAM) {
-        /* (m' c1p) / (sqrt(v' c2p) + eps) with the moments of this step */
+    switch (k->kernel_id) {
+    case KBIT_OPTK_ADAM: {
         float m = kbit_optim_ema(s1, k->beta1, g);
         float v = kbit_optim_ema(s2, k->beta2, KBIT_FMUL(g, g));
         return KBIT_FDIV(KBIT_FMUL(m, k->c1p), KBIT_FADD(KBIT_FSQRT(KBIT_FMUL(v, k->c2p)), k->eps));
     }
-    return k->step == 1 ? g : KBIT_FADD(KBIT_FMUL(s1, k->beta1), g); /* MOMENTUM */
+    case KBIT_OPTK_RMSPROP: {
+        float s = KBIT_FADD(KBIT_FMUL(s1, k->beta1), KBIT_FMUL(KBIT_FMUL(KBIT_FSUB(1.0f, k->beta1), g), g));
+        return KBIT_FDIV(g, KBIT_FADD(KBIT_FSQRT(s), k->eps));
+    }
+    case KBIT_OPTK_ADAGRAD: {
+        float s = KBIT_FADD(s1, KBIT_FMUL(g, g));
+        return KBIT_FDIV(g, KBIT_FADD(KBIT_FSQRT(s), k->eps));
+    }
+    case KBIT_OPTK_LION: return kbit_optim_ema(s1, k->beta2, g);
+    default: return k->step == 1 ? g : KBIT_FADD(KBIT_FMUL(s1, k->beta1), g); /* MOMENTUM */
+    }
+}
+
+/* The pairsum term of one element's u (KBIT_OPTSUM_UPDATE_SQ): (double)u *
+ * (double)u, exact in fp64; LION's u itself, (double)u, not squared (numerics
+ * 6.4: bitsandbytes adds LION's s' unsquared). */
+KBIT_NUM_FN double kbit_optim_update_leaf_term(KBIT_PRIVATE const kbit_optim_params *k,
+                                               float graw, float s1, float s2)
+{
+    float u = kbit_optim_update_term(k, graw, s1, s2);
+    if (k->kernel_id == KBIT_OPTK_LION)
+        return (double)u;
+    return KBIT_DMUL((double)u, (double)u);
 }
 
 /* ------------------------------------------------------------------ */

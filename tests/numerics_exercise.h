@@ -168,6 +168,7 @@ KBIT_NUM_FN void kbit_exercise(int64_t i, KBIT_GLOBAL const float *in_all,
     KBIT_EX_F(kbit_optim_ema(s1, k.beta1, g));
     KBIT_EX_F(kbit_optim_decay(&k, p));
     KBIT_EX_F(kbit_optim_update_term(&k, g, s1, s2));
+    KBIT_EX_D(kbit_optim_update_leaf_term(&k, g, s1, s2));
     {
         float a1 = s1, a2 = s3, a3 = s2, pp = p;
         kbit_optim32_step2(&k, g, &a1, &a2, &a3, &pp);

@@ -100,10 +100,24 @@ static void config_checks(snapshot *s)
     c.beta1 = 0.0f;
     expect(kbit_optim_step(dev, &c, adam, p_d, g_d, KBIT_F32, 1.0f), KBIT_EINVAL, "beta1", s,
            "SGD momentum 0");
+    /* numerics 6.4: 32-bit states only for RMSprop, Adagrad, Lion (lion is 8-bit) */
     kbit_optim_config_default(KBIT_OPTIM_LION, &c);
-    c.max_unorm = 1.0f;
-    expect(kbit_optim_step(dev, &c, lion, p2_d, g2_d, KBIT_BF16, 1.0f), KBIT_EINVAL, "max_unorm",
-           s, "max_unorm for Lion");
+    c.max_unorm = 1.0;
+    expect(kbit_optim_step(dev, &c, lion, p2_d, g2_d, KBIT_BF16, 1.0f), KBIT_EINVAL,
+           "only 32-bit states have an update scale", s, "max_unorm for Lion with 8-bit states");
+    kbit_optim_config_default(KBIT_OPTIM_ADEMAMIX, &c);
+    c.max_unorm = 1.0;
+    expect(kbit_optim_step(dev, &c, adam, p_d, g_d, KBIT_F32, 1.0f), KBIT_EINVAL,
+           "max_unorm must be 0 for ADEMAMIX", s, "max_unorm for AdEMAMix");
+    /* hyperparameters are doubles; the kernels get f32 of them, which must be valid too */
+    c = base, c.beta1 = 0.99999999999;
+    expect(step_with(&c), KBIT_EINVAL, "also as fp32", s, "beta1 < 1 that is 1.0f in fp32");
+    c = base, c.lr = 1e39;
+    expect(step_with(&c), KBIT_EINVAL, "lr", s, "lr beyond FLT_MAX");
+    kbit_optim_config_default(KBIT_OPTIM_SGD, &c);
+    c.beta1 = 1e-50;
+    expect(kbit_optim_step(dev, &c, adam, p_d, g_d, KBIT_F32, 1.0f), KBIT_EINVAL, "also as fp32",
+           s, "SGD momentum > 0 that is 0 in fp32");
     kbit_optim_config_default(KBIT_OPTIM_ADEMAMIX, &c);
     c.beta3 = 1.5f;
     expect(kbit_optim_step(dev, &c, adam, p_d, g_d, KBIT_F32, 1.0f), KBIT_EINVAL, "beta3", s,
@@ -193,6 +207,18 @@ static void state_checks(snapshot *s)
            "restore a buffer without the magic");
     expect(kbit_optim_state_save(adam, sv.buf, sv.bytes - 1), KBIT_EINVAL, "bytes", s,
            "save into a short buffer");
+    saved_free(&sv);
+    /* layout version 1 (no LION update-norm sum at the end) is still read; others are not */
+    saved_take(lion, &sv);
+    sv.buf[8] = 1;
+    expect(kbit_optim_state_restore(lion, sv.buf, sv.bytes), KBIT_EFORMAT, "size", s,
+           "restore a version 1 Lion buffer that has version 2's size");
+    sv.buf[8] = 3;
+    expect(kbit_optim_state_restore(lion, sv.buf, sv.bytes - 8), KBIT_EFORMAT, "layout version",
+           s, "restore layout version 3");
+    sv.buf[8] = 1;
+    tap_ok(kbit_optim_state_restore(lion, sv.buf, sv.bytes - 8) == KBIT_OK && unchanged(s),
+           "a version 1 Lion buffer (8 bytes shorter) restores; same state");
     saved_free(&sv);
 
     /* bitsandbytes tensors: missing or invalid parts (lion is 8-bit, 1 state) */

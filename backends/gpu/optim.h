@@ -193,7 +193,8 @@ KBIT_GPU_FN void kbit_gk_optim_step8(kbit_optim_params kp, int32_t has_scales,
 /* The leaves of one norm (kbit_optim_sum of include/kbit-driver.h, which an
  * OpenCL program cannot include, as two flags): leaf b = the fp64 sum, in
  * element order, of the squares of p (from_param: PARAM_SQ), of the raw g
- * (GRAD_SQ) or of u of numerics 6.4 from g (update: UPDATE_SQ, 32-bit states:
+ * (GRAD_SQ) or of the terms of u of numerics 6.4 from g (update: UPDATE_SQ,
+ * kbit_optim_update_leaf_term: u^2, LION's s' unsquared; 32-bit states:
  * s1 = state1, s2 = state2 when has_s2 (ADAM), else 0) over elements 256b ... */
 KBIT_GPU_FN void kbit_gk_optim_sums(kbit_optim_params kp, int32_t has_scales,
                                     KBIT_GLOBAL const float *scales, int32_t from_param,
@@ -209,13 +210,14 @@ KBIT_GPU_FN void kbit_gk_optim_sums(kbit_optim_params kp, int32_t has_scales,
     for (int64_t b = KBIT_GROUP * KBIT_GPU_GROUP + KBIT_LID; b < nleaves; b += stride) {
         const int64_t start = b * KBIT_OPTIM_BLOCK;
         const int64_t count = kbit_block_count(n, KBIT_OPTIM_BLOCK, b);
-        double sum = 0.0; /* a pairsum leaf of squares (determinism 4) */
+        double sum = 0.0; /* a pairsum leaf (determinism 4) */
         for (int64_t e = start; e < start + count; e++) {
             float x = from_param ? kbit_dtype_load(k.param_dtype, p, e)
                                  : kbit_dtype_load(grad_dtype, g, e);
-            if (update)
-                x = kbit_optim_update_term(&k, x, s1[e], has_s2 ? s2[e] : 0.0f);
-            sum = kbit_pairsum_add(sum, kbit_pairsum_square(x));
+            /* UPDATE_SQ: u^2, or LION's s' unsquared (numerics 6.4) */
+            sum = kbit_pairsum_add(sum, update ? kbit_optim_update_leaf_term(&k, x, s1[e],
+                                                                             has_s2 ? s2[e] : 0.0f)
+                                               : kbit_pairsum_square(x));
         }
         leaves[b] = sum;
     }

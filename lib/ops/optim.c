@@ -34,6 +34,12 @@ static kbit_status check_tensor(kbit_device *dev, const kbit_optim_config *c,
                           fn, (int)c->kind, arg, (int)s->kind);
     if (s->step == INT64_MAX)
         return kbit_error(KBIT_EOVERFLOW, "%s: the step counter of %s is exhausted", fn, arg);
+    kbit_optim_kernel k = kbit_optim_kernel_of(c->kind);
+    if (c->max_unorm > 0.0 && s->state_bits == 8 &&
+        (k == KBIT_OPTK_RMSPROP || k == KBIT_OPTK_ADAGRAD || k == KBIT_OPTK_LION))
+        return kbit_error(KBIT_EINVAL,
+                          "%s: config->max_unorm must be 0 for %s, which has 8-bit states "
+                          "(numerics 6.4: only 32-bit states have an update scale)", fn, arg);
     snprintf(arg, sizeof arg, index < 0 ? "param" : "params[%lld]", (long long)index);
     if ((st = kbit_check_data(param, s->n, kbit_dtype_size(s->param_dtype), fn, arg)) != KBIT_OK)
         return st;
@@ -131,16 +137,19 @@ static kbit_op_optimizer step_op(const kbit_optim_config *c, const kbit_optim_st
         .state_bits = s->state_bits, .param_dtype = s->param_dtype, .grad_dtype = grad_dtype,
         .p = param, .g = grad, .n = s->n, .state1 = s->state1,
         .state2 = two ? s->state2 : NULL, .absmax1 = eight ? s->absmax1 : NULL,
-        .absmax2 = eight && two ? s->absmax2 : NULL, .step = step, .lr = c->lr,
-        .beta1 = c->beta1, .beta2 = c->beta2, .beta3 = hs.beta3_t, .alpha = hs.alpha_t,
-        .eps = c->eps, .weight_decay = c->weight_decay, .gnorm_scale = gnorm_scale,
+        .absmax2 = eight && two ? s->absmax2 : NULL, .step = step, .lr = (float)c->lr,
+        .beta1 = (float)c->beta1, .beta2 = (float)c->beta2, .beta3 = hs.beta3_t,
+        .alpha = hs.alpha_t, .eps = (float)c->eps, .weight_decay = (float)c->weight_decay,
+        .gnorm_scale = gnorm_scale,
         .update_scale = 1.0f, .c1 = hs.c1, .c2 = hs.c2, .step_size = hs.step_size,
         .c1p = hs.c1p, .c2p = hs.c2p, .skip_zeros = c->skip_zeros != 0,
     };
 }
 
 /* Which norms a step needs: percentile clipping, and max_unorm with 32-bit
- * ADAM / MOMENTUM states (8-bit kernels have no update scale). */
+ * states (8-bit kernels have no update scale; check_tensor refuses it for
+ * the kinds that never ignored it, ADAMW/LAMB and SGD/LARS keep ignoring it
+ * there as bitsandbytes' CPU backend does). */
 static int needs_clip(const kbit_optim_config *c)
 {
     return c->percentile_clipping < 100;
@@ -148,12 +157,21 @@ static int needs_clip(const kbit_optim_config *c)
 
 static int needs_unorm(const kbit_optim_config *c, const kbit_optim_state *s)
 {
-    return c->max_unorm > 0.0f && s->state_bits == 32;
+    return c->max_unorm > 0.0 && s->state_bits == 32;
+}
+
+/* LION's update norm is summed after its update (numerics 6.4): the step
+ * uses the sum the previous step left in the state (s->norms[1]). */
+static int unorm_after(const kbit_optim_state *s)
+{
+    return s->kind == KBIT_OPTIM_LION;
 }
 
 /* The norms of one step and the scales they give, all in device memory:
  * leaves, pairsum and optimizer_scales, then op->scales points at them.
- * The workspace of c holds 2 fp64 sums and the leaves. */
+ * The workspace of c holds 2 fp64 sums and the leaves; LION's sums are the
+ * state's norms instead, whose [1] is the update norm of the step before
+ * (run_norms_after). */
 static kbit_status run_norms(kbit_call *c, const kbit_optim_config *cfg, kbit_optim_state *s,
                              kbit_op_optimizer *op)
 {
@@ -165,6 +183,8 @@ static kbit_status run_norms(kbit_call *c, const kbit_optim_config *cfg, kbit_op
     if ((st = kbit_call_take(c, 2 * sizeof(double), &sums)) != KBIT_OK ||
         (st = kbit_call_take(c, (size_t)nleaves * sizeof(double), &leaves)) != KBIT_OK)
         return st;
+    if (needs_unorm(cfg, s) && unorm_after(s))
+        sums = s->norms;
     float *scales = s->aux + KBIT_OPTIM_HISTORY;
     kbit_op_optimizer_sums so = { .struct_size = sizeof so, .step = op, .leaves = leaves };
     kbit_op_pairsum tree = { .struct_size = sizeof tree, .leaves = leaves, .count = nleaves,
@@ -172,8 +192,8 @@ static kbit_status run_norms(kbit_call *c, const kbit_optim_config *cfg, kbit_op
     kbit_op_optimizer_scales sc = {
         .struct_size = sizeof sc, .sums = sums, .history = s->aux, .scales = scales,
         .step = op->step, .percentile = cfg->percentile_clipping,
-        .gnorm_scale = op->gnorm_scale, .max_unorm = cfg->max_unorm, .eps = cfg->eps,
-        .add_eps = op->kernel == KBIT_OPTK_MOMENTUM,
+        .gnorm_scale = op->gnorm_scale, .max_unorm = (float)cfg->max_unorm,
+        .eps = (float)cfg->eps, .add_eps = !kbit_optim_two_state(s->kind), /* 1-state: + eps */
     };
     if (needs_clip(cfg)) {
         so.which = KBIT_OPTSUM_GRAD_SQ;
@@ -195,12 +215,35 @@ static kbit_status run_norms(kbit_call *c, const kbit_optim_config *cfg, kbit_op
         tree.sum = &sums[1];
         sc.phase = KBIT_OPTSCALE_PHASE_UNORM;
         sc.clipped = needs_clip(cfg);
-        if ((st = KBIT_RUN(c, optimizer_sums, &so)) != KBIT_OK ||
-            (st = KBIT_RUN(c, pairsum, &tree)) != KBIT_OK ||
+        if ((!unorm_after(s) && ((st = KBIT_RUN(c, optimizer_sums, &so)) != KBIT_OK ||
+                                 (st = KBIT_RUN(c, pairsum, &tree)) != KBIT_OK)) ||
             (st = KBIT_RUN(c, optimizer_scales, &sc)) != KBIT_OK)
             return st;
         op->scales = scales;
     }
+    return KBIT_OK;
+}
+
+/* LION with max_unorm, after its update: the sum of s' over the new state
+ * (numerics 6.4) into the state's norms[1], for the next step. Its leaves
+ * are a second workspace block, after run_norms' (step_workspace). */
+static kbit_status run_norms_after(kbit_call *c, const kbit_optim_config *cfg,
+                                   kbit_optim_state *s, const kbit_op_optimizer *op)
+{
+    if (!needs_unorm(cfg, s) || !unorm_after(s))
+        return KBIT_OK;
+    int64_t nleaves = kbit_nblocks(s->n, KBIT_OPTIM_BLOCK);
+    double *leaves = NULL;
+    kbit_status st;
+    if ((st = kbit_call_take(c, (size_t)nleaves * sizeof(double), &leaves)) != KBIT_OK)
+        return st;
+    kbit_op_optimizer_sums so = { .struct_size = sizeof so, .step = op, .leaves = leaves,
+                                  .which = KBIT_OPTSUM_UPDATE_SQ };
+    kbit_op_pairsum tree = { .struct_size = sizeof tree, .leaves = leaves, .count = nleaves,
+                             .divisor = 1.0, .sum = &s->norms[1] };
+    if ((st = KBIT_RUN(c, optimizer_sums, &so)) != KBIT_OK ||
+        (st = KBIT_RUN(c, pairsum, &tree)) != KBIT_OK)
+        return st;
     return KBIT_OK;
 }
 
@@ -214,6 +257,8 @@ static void step_workspace(const kbit_device *dev, const kbit_optim_config *cfg,
     if (needs_clip(cfg) || needs_unorm(cfg, s)) {
         int64_t nleaves = kbit_nblocks(s->n, KBIT_OPTIM_BLOCK);
         *core = kbit_call_size(2 * sizeof(double)) + kbit_call_size((size_t)nleaves * 8);
+        if (needs_unorm(cfg, s) && unorm_after(s)) /* run_norms_after's leaves */
+            *core += kbit_call_size((size_t)nleaves * 8);
         kbit_op_optimizer_sums so = { .struct_size = sizeof so, .step = op };
         kbit_op_pairsum tree = { .struct_size = sizeof tree, .count = nleaves, .divisor = 1.0 };
         kbit_op_optimizer_scales sc = { .struct_size = sizeof sc };
@@ -232,6 +277,7 @@ static void commit(kbit_optim_state *s, const kbit_op_optimizer *op)
 {
     s->step = op->step;
     s->last_on_device = op->scales != NULL;
+    s->norms_last = 0;
 }
 
 /* Paged states: bring them to the device before the step. */
@@ -271,9 +317,11 @@ static kbit_status step_one(kbit_device *dev, const kbit_optim_config *c, kbit_o
         (st = state_tables(&call, s, &op)) != KBIT_OK ||
         (st = prefetch_state(&call, s)) != KBIT_OK ||
         (st = run_norms(&call, c, s, &op)) != KBIT_OK ||
-        (st = KBIT_RUN(&call, optimizer_step, &op)) != KBIT_OK)
+        (st = KBIT_RUN(&call, optimizer_step, &op)) != KBIT_OK ||
+        (st = run_norms_after(&call, c, s, &op)) != KBIT_OK)
         return st;
     commit(s, &op);
+    s->norms_last = needs_unorm(c, s) && unorm_after(s);
     return KBIT_OK;
 }
 

@@ -26,6 +26,11 @@ struct kbit_optim_state {
     float *absmax1, *absmax2;
     size_t state1_bytes, state2_bytes, absmax1_bytes, absmax2_bytes;
     float *aux;                /* KBIT_OPTIM_AUX_FLOATS: history, last scales */
+    /* LION only (else NULL): 2 fp64 device sums of max_unorm (numerics 6.4),
+     * [0] = pairsum p^2 of the last step, [1] = pairsum of s' summed after
+     * the last update, which clips the next step (saved, doc/formats.md). */
+    double *norms;
+    int norms_last;            /* 1: the last step summed norms[1] (info's unorm) */
     /* 8-bit: the maps of state1 (signed) and state2 (unsigned) as the host
      * saves them, which map each is, and the device tables of maps that are
      * not normative (code then midpoints; NULL for a normative map, whose

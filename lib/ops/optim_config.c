@@ -1,8 +1,12 @@
 /* lib/ops/optim_config.c - optimizer configurations: the defaults of doc/numerics.md
  * 6.1, their checks, and the host scalars of 6.2 (computed once per step on
- * the host, in double, and passed to every driver as fp32). */
+ * the host, in double, and passed to every driver as fp32). The config holds
+ * the user's hyperparameters in double; c1, c2 and step_size follow 6.2's rule
+ * on the fp32 betas and lr, every other derived scalar (the AdEMAMix
+ * schedules) is computed from the doubles. */
 #include "config.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -44,41 +48,41 @@ KBIT_API kbit_status kbit_optim_config_default(kbit_optim_kind kind, kbit_optim_
     kbit_optim_config c;
     memset(&c, 0, sizeof c);
     c.kind = kind;
-    c.lr = 1e-3f;
-    c.beta1 = 0.9f;
-    c.beta2 = 0.999f;
-    c.eps = 1e-8f;
+    c.lr = 1e-3;
+    c.beta1 = 0.9;
+    c.beta2 = 0.999;
+    c.eps = 1e-8;
     c.percentile_clipping = 100;
     c.state_bits = 32;
     c.min_8bit_size = 4096;
     switch (kind) {
-    case KBIT_OPTIM_ADAMW: c.weight_decay = 1e-2f; break;
-    case KBIT_OPTIM_LAMB: c.max_unorm = 1.0f; break;
+    case KBIT_OPTIM_ADAMW: c.weight_decay = 1e-2; break;
+    case KBIT_OPTIM_LAMB: c.max_unorm = 1.0; break;
     case KBIT_OPTIM_ADEMAMIX:
-        c.beta3 = 0.9999f;
-        c.alpha = 5.0f;
-        c.weight_decay = 1e-2f;
+        c.beta3 = 0.9999;
+        c.alpha = 5.0;
+        c.weight_decay = 1e-2;
         break;
     case KBIT_OPTIM_SGD:
     case KBIT_OPTIM_LARS:
-        c.beta2 = 0.0f; /* dampening: ignored */
-        c.eps = 0.0f;
-        c.max_unorm = kind == KBIT_OPTIM_LARS ? 0.02f : 0.0f;
+        c.beta2 = 0.0; /* dampening: ignored */
+        c.eps = 0.0;
+        c.max_unorm = kind == KBIT_OPTIM_LARS ? 0.02 : 0.0;
         break;
     case KBIT_OPTIM_RMSPROP:
-        c.lr = 1e-2f;
-        c.beta1 = 0.99f; /* alpha */
-        c.beta2 = 0.0f;
+        c.lr = 1e-2;
+        c.beta1 = 0.99; /* alpha */
+        c.beta2 = 0.0;
         break;
     case KBIT_OPTIM_ADAGRAD:
-        c.lr = 1e-2f;
-        c.beta1 = c.beta2 = 0.0f;
-        c.eps = 1e-10f;
+        c.lr = 1e-2;
+        c.beta1 = c.beta2 = 0.0;
+        c.eps = 1e-10;
         break;
     case KBIT_OPTIM_LION:
-        c.lr = 1e-4f;
-        c.beta2 = 0.99f;
-        c.eps = 0.0f;
+        c.lr = 1e-4;
+        c.beta2 = 0.99;
+        c.eps = 0.0;
         break;
     default: break;
     }
@@ -86,20 +90,28 @@ KBIT_API kbit_status kbit_optim_config_default(kbit_optim_kind kind, kbit_optim_
     return KBIT_OK;
 }
 
-static kbit_status check_nonneg(float x, const char *fn, const char *arg)
+/* A value the kernels receive as f32: finite and >= 0 in double and in f32
+ * (a double beyond FLT_MAX would become inf there). */
+static kbit_status check_nonneg(double x, const char *fn, const char *arg)
 {
-    if (!(x >= 0.0f) || isinf(x))
-        return kbit_error(KBIT_EINVAL, "%s: config->%s = %g must be finite and >= 0", fn, arg,
-                          (double)x);
+    if (!(x >= 0.0 && x <= FLT_MAX))
+        return kbit_error(KBIT_EINVAL, "%s: config->%s = %g must be finite and >= 0 (also as "
+                          "fp32)", fn, arg, x);
     return KBIT_OK;
 }
 
-/* A beta the kind uses: in [0, 1), or (0, 1) where 0 is not allowed. */
-static kbit_status check_beta(float b, int positive, const char *fn, const char *arg)
+/* A beta the kind uses: in [0, 1), or (0, 1) where 0 is not allowed; and
+ * f32(b) too: a double just below 1 rounds to 1.0f, which the kernels (and
+ * 6.2's c1 = 1 - beta1^t) cannot take. */
+static kbit_status check_beta(double b, int positive, const char *fn, const char *arg)
 {
-    if (!(b >= 0.0f && b < 1.0f) || (positive && b == 0.0f))
-        return kbit_error(KBIT_EINVAL, "%s: config->%s = %g must be in %s0, 1)", fn, arg,
-                          (double)b, positive ? "(" : "[");
+    if (!(b >= 0.0 && b < 1.0) || (positive && b == 0.0)) /* NaN too */
+        return kbit_error(KBIT_EINVAL, "%s: config->%s = %.17g must be in %s0, 1)", fn, arg, b,
+                          positive ? "(" : "[");
+    float f = (float)b;
+    if (f >= 1.0f || (positive && f == 0.0f))
+        return kbit_error(KBIT_EINVAL, "%s: config->%s = %.17g must be in %s0, 1), also as "
+                          "fp32", fn, arg, b, positive ? "(" : "[");
     return KBIT_OK;
 }
 
@@ -143,10 +155,10 @@ kbit_status kbit_optim_check_config(const kbit_optim_config *c, const char *fn)
         break;
     case KBIT_OPTK_ADAGRAD: break;
     }
-    if (c->max_unorm > 0.0f && k != KBIT_OPTK_ADAM && k != KBIT_OPTK_MOMENTUM)
+    if (c->max_unorm > 0.0 && k == KBIT_OPTK_ADEMAMIX)
         return kbit_error(KBIT_EINVAL,
-                          "%s: config->max_unorm must be 0 for this kind (only ADAM, ADAMW, LAMB, "
-                          "SGD and LARS clip the update norm)", fn);
+                          "%s: config->max_unorm must be 0 for ADEMAMIX (numerics 6.4 gives it "
+                          "no update scale)", fn);
     if (c->percentile_clipping < 0 || c->percentile_clipping > 100)
         return kbit_error(KBIT_EINVAL, "%s: config->percentile_clipping = %d must be in [0, 100]",
                           fn, c->percentile_clipping);
@@ -173,14 +185,17 @@ static double powi(double b, int64_t e)
 
 void kbit_optim_scalars_of(const kbit_optim_config *c, int64_t step, kbit_optim_scalars *out)
 {
-    double p1 = powi((double)c->beta1, step), p2 = powi((double)c->beta2, step);
+    /* numerics 6.2 names the fp32 betas and lr the kernels receive: widen f32
+     * of the user's doubles, exactly as before the config held doubles. */
+    double p1 = powi((double)(float)c->beta1, step), p2 = powi((double)(float)c->beta2, step);
     out->c1 = (float)(1.0 - p1);
     out->c2 = (float)sqrt(1.0 - p2);
-    out->step_size = (float)(-(double)c->lr * sqrt(1.0 - p2) / (1.0 - p1));
+    out->step_size = (float)(-(double)(float)c->lr * sqrt(1.0 - p2) / (1.0 - p1));
     out->c1p = (float)(1.0 / (1.0 - p1));
     out->c2p = (float)(1.0 / (1.0 - p2));
 
-    /* AdEMAMix schedules (bitsandbytes' AdEMAMix.update_step, in double). */
+    /* AdEMAMix schedules (bitsandbytes' AdEMAMix.update_step, in double),
+     * from the user's doubles (numerics 6.2), not from their f32 values. */
     double alpha = c->alpha, b1 = c->beta1, b3 = c->beta3;
     double alpha_t = alpha, beta3_t = b3;
     if (c->t_alpha > 0) {

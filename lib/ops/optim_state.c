@@ -15,7 +15,7 @@
 /* Layout of a saved state (doc/formats.md, "Optimizer state")          */
 
 static const char save_magic[8] = { 'K', 'B', 'I', 'T', 'O', 'P', 'T', '1' };
-#define SAVE_VERSION 1u
+#define SAVE_VERSION 2u /* 2: LION's pending update-norm sum at the end; 1 is read */
 #define SAVE_HEADER_BYTES 40 /* magic, version, kind, dtype, bits, n, step */
 #define SAVE_HISTORY_BYTES (KBIT_OPTIM_HISTORY * sizeof(float))
 #define SAVE_MAPS_BYTES (2 * 256 * sizeof(float))
@@ -32,11 +32,23 @@ kbit_status kbit_optim_check_state(const kbit_optim_state *state, const kbit_dev
     return KBIT_OK;
 }
 
+/* The device sums of LION's max_unorm (optim.h: norms). */
+static size_t norms_bytes(const kbit_optim_state *s)
+{
+    return s->kind == KBIT_OPTIM_LION ? 2 * sizeof(double) : 0;
+}
+
+/* The saved pending update-norm sum (version 2, LION only). */
+static size_t save_norms_bytes(const kbit_optim_state *s, uint32_t version)
+{
+    return version >= 2 && s->kind == KBIT_OPTIM_LION ? sizeof(double) : 0;
+}
+
 static void free_buffers(kbit_optim_state *s)
 {
-    void *bufs[7] = { s->state1, s->state2, s->absmax1, s->absmax2, s->aux, s->table1,
-                      s->table2 };
-    for (int i = 0; i < 7; i++)
+    void *bufs[8] = { s->state1, s->state2, s->absmax1, s->absmax2, s->aux, s->table1,
+                      s->table2, s->norms };
+    for (int i = 0; i < 8; i++)
         kbit_device_free(s->device, bufs[i]);
 }
 
@@ -133,11 +145,13 @@ KBIT_API kbit_status kbit_optim_state_create(kbit_device *device, const kbit_opt
 
     kbit_call c;
     st = kbit_call_begin(&c, device, 0, 0, fn);
-    void **bufs[5] = { &s->state1, &s->state2, (void **)&s->absmax1, (void **)&s->absmax2,
-                       (void **)&s->aux };
-    size_t sizes[5] = { s->state1_bytes, s->state2_bytes, s->absmax1_bytes, s->absmax2_bytes,
-                        KBIT_OPTIM_AUX_FLOATS * sizeof(float) };
-    for (int i = 0; i < 5 && st == KBIT_OK; i++) {
+    void **bufs[6] = { &s->state1, &s->state2, (void **)&s->absmax1, (void **)&s->absmax2,
+                       (void **)&s->aux, (void **)&s->norms };
+    size_t sizes[6] = { s->state1_bytes, s->state2_bytes, s->absmax1_bytes, s->absmax2_bytes,
+                        KBIT_OPTIM_AUX_FLOATS * sizeof(float), norms_bytes(s) };
+    for (int i = 0; i < 6 && st == KBIT_OK; i++) {
+        if (sizes[i] == 0 && i == 5)
+            continue;
         st = kbit_device_alloc(device, sizes[i], i < 4 ? kind : KBIT_MEM_DEVICE, bufs[i], fn);
         if (st == KBIT_OK)
             st = zero_device(&c, *bufs[i], sizes[i]);
@@ -192,10 +206,19 @@ KBIT_API kbit_status kbit_optim_state_get_info(const kbit_optim_state *state,
     info->n = state->n;
     info->step = state->step;
     info->device_bytes = state->state1_bytes + state->state2_bytes + state->absmax1_bytes +
-                         state->absmax2_bytes + KBIT_OPTIM_AUX_FLOATS * sizeof(float);
+                         state->absmax2_bytes + KBIT_OPTIM_AUX_FLOATS * sizeof(float) +
+                         norms_bytes(state);
     info->gnorm_scale = scales[KBIT_OPTSCALE_CLIP];
     info->param_norm = scales[KBIT_OPTSCALE_PNORM];
     info->unorm = scales[KBIT_OPTSCALE_UNORM];
+    if (state->norms_last) { /* LION: the sum this step left for the next (numerics 6.4) */
+        double pending = 0.0;
+        kbit_call c;
+        if ((st = kbit_call_begin(&c, state->device, 0, 0, fn)) != KBIT_OK ||
+            (st = kbit_call_download(&c, &pending, &state->norms[1], sizeof pending)) != KBIT_OK)
+            return st;
+        info->unorm = (float)pending;
+    }
     info->update_scale = scales[KBIT_OPTSCALE_UPDATE];
     return KBIT_OK;
 }
@@ -203,10 +226,16 @@ KBIT_API kbit_status kbit_optim_state_get_info(const kbit_optim_state *state,
 /* ------------------------------------------------------------------ */
 /* Save / restore                                                       */
 
-static size_t save_size(const kbit_optim_state *s)
+static size_t save_size_v(const kbit_optim_state *s, uint32_t version)
 {
     return SAVE_HEADER_BYTES + SAVE_HISTORY_BYTES + (s->state_bits == 8 ? SAVE_MAPS_BYTES : 0) +
-           s->state1_bytes + s->state2_bytes + s->absmax1_bytes + s->absmax2_bytes;
+           s->state1_bytes + s->state2_bytes + s->absmax1_bytes + s->absmax2_bytes +
+           save_norms_bytes(s, version);
+}
+
+static size_t save_size(const kbit_optim_state *s)
+{
+    return save_size_v(s, SAVE_VERSION);
 }
 
 KBIT_API kbit_status kbit_optim_state_save_size(const kbit_optim_state *state, size_t *bytes)
@@ -299,6 +328,14 @@ KBIT_API kbit_status kbit_optim_state_save(const kbit_optim_state *state, void *
             return st;
         p += size[i];
     }
+    if (save_norms_bytes(state, SAVE_VERSION) > 0) { /* f64, little-endian */
+        double pending = 0.0;
+        if ((st = kbit_call_download(&c, &pending, &state->norms[1], sizeof pending)) != KBIT_OK)
+            return st;
+        uint64_t bits;
+        memcpy(&bits, &pending, sizeof bits);
+        put_i64(p, (int64_t)bits);
+    }
     return KBIT_OK;
 }
 
@@ -306,7 +343,7 @@ KBIT_API kbit_status kbit_optim_state_save(const kbit_optim_state *state, void *
  * arrays (NULL part: zeros). Only called after every check passed. */
 static kbit_status install(kbit_optim_state *s, int64_t step, const float *qmap1,
                            const float *qmap2, const float *history, const void *parts[4],
-                           const char *fn)
+                           double pending, const char *fn)
 {
     void *ptr[4];
     size_t size[4];
@@ -326,6 +363,10 @@ static kbit_status install(kbit_optim_state *s, int64_t step, const float *qmap1
     if (st == KBIT_OK)
         st = history ? kbit_call_upload(&c, s->aux, history, SAVE_HISTORY_BYTES)
                      : zero_device(&c, s->aux, SAVE_HISTORY_BYTES);
+    if (st == KBIT_OK && s->norms != NULL) { /* LION: the update norm the next step uses */
+        double norms[2] = { 0.0, pending };
+        st = kbit_call_upload(&c, s->norms, norms, sizeof norms);
+    }
     if (st != KBIT_OK)
         return st;
     drop_unused_tables(s);
@@ -355,13 +396,16 @@ KBIT_API kbit_status kbit_optim_state_restore(kbit_optim_state *state, const voi
     const unsigned char *p = buffer;
     if (bytes < SAVE_HEADER_BYTES || memcmp(p, save_magic, 8) != 0)
         return kbit_error(KBIT_EFORMAT, "%s: buffer is not a saved kbit optimizer state", fn);
-    if ((st = expect_field(fn, "layout version", get_u32(p + 8), SAVE_VERSION)) != KBIT_OK ||
+    /* version 1 (before LION's pending sum was saved) restores it as 0 */
+    uint32_t version = get_u32(p + 8);
+    if ((version != 1 &&
+         (st = expect_field(fn, "layout version", version, SAVE_VERSION)) != KBIT_OK) ||
         (st = expect_field(fn, "kind", get_u32(p + 12), state->kind)) != KBIT_OK ||
         (st = expect_field(fn, "param dtype", get_u32(p + 16), state->param_dtype)) != KBIT_OK ||
         (st = expect_field(fn, "state bits", get_u32(p + 20), state->state_bits)) != KBIT_OK ||
         (st = expect_field(fn, "n", get_i64(p + 24), state->n)) != KBIT_OK ||
-        (st = expect_field(fn, "size in bytes", (int64_t)bytes, (int64_t)save_size(state))) !=
-            KBIT_OK)
+        (st = expect_field(fn, "size in bytes", (int64_t)bytes,
+                           (int64_t)save_size_v(state, version))) != KBIT_OK)
         return st;
     int64_t step = get_i64(p + 32);
     if (step < 0)
@@ -385,9 +429,14 @@ KBIT_API kbit_status kbit_optim_state_restore(kbit_optim_state *state, const voi
         parts[i] = p;
         p += size[i];
     }
+    double pending = 0.0;
+    if (save_norms_bytes(state, version) > 0) {
+        uint64_t bits = (uint64_t)get_i64(p);
+        memcpy(&pending, &bits, sizeof pending);
+    }
     int eight = state->state_bits == 8;
     return install(state, step, eight ? maps[0] : NULL, eight ? maps[1] : NULL, history, parts,
-                   fn);
+                   pending, fn);
 }
 
 /* ------------------------------------------------------------------ */
@@ -426,6 +475,9 @@ KBIT_API kbit_status kbit_optim_state_load_bnb(kbit_optim_state *state,
         return st;
     const void *parts[4] = { bnb->state1, two ? bnb->state2 : NULL,
                              eight ? bnb->absmax1 : NULL, eight && two ? bnb->absmax2 : NULL };
+    /* bitsandbytes' unorm_vec: LION's sum of s' from the last step (f32;
+     * widened exactly, so the next step rounds it back to the same f32) */
+    double pending = bnb->unorm_vec != NULL ? (double)bnb->unorm_vec[0] : 0.0;
     return install(state, bnb->step, eight ? bnb->qmap1 : NULL,
-                   eight && two ? bnb->qmap2 : NULL, bnb->gnorm_vec, parts, fn);
+                   eight && two ? bnb->qmap2 : NULL, bnb->gnorm_vec, parts, pending, fn);
 }

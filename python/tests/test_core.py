@@ -208,21 +208,24 @@ def test_numpy_in_numpy_out():
 
 
 def test_layout_check_catches_a_stale_declaration(monkeypatch):
-    """If kbit.h's kbit_optim_config changed (issue 14 makes its
-    hyperparameters doubles), the import-time check names the struct."""
-    class Doubles(ctypes.Structure):
-        _fields_ = [("kind", ctypes.c_int), ("lr", ctypes.c_double)] + [
-            (n, ctypes.c_double) for n in ("beta1", "beta2", "beta3", "alpha")] + [
-            ("t_alpha", ctypes.c_int64), ("t_beta3", ctypes.c_int64), ("eps", ctypes.c_double),
-            ("weight_decay", ctypes.c_double), ("max_unorm", ctypes.c_double),
+    """If kbit.h's kbit_optim_config changed (as when issue 14 made its
+    hyperparameters doubles), the import-time check names the struct: here
+    the old fp32 declaration against the library's doubles."""
+    class Floats(ctypes.Structure):
+        _fields_ = [("kind", ctypes.c_int), ("lr", ctypes.c_float)] + [
+            (n, ctypes.c_float) for n in ("beta1", "beta2", "beta3", "alpha")] + [
+            ("t_alpha", ctypes.c_int64), ("t_beta3", ctypes.c_int64), ("eps", ctypes.c_float),
+            ("weight_decay", ctypes.c_float), ("max_unorm", ctypes.c_float),
             ("percentile_clipping", ctypes.c_int), ("skip_zeros", ctypes.c_int),
-            ("state_bits", ctypes.c_int), ("min_8bit_size", ctypes.c_int64)]
+            ("state_bits", ctypes.c_int), ("min_8bit_size", ctypes.c_int64),
+            ("paged", ctypes.c_int),
+            ("pad", ctypes.c_char * 64)]  # room for the library's larger struct
     lib = load()
     fn = lib.cdll.kbit_optim_config_default
     old = fn.argtypes
     try:
-        fn.argtypes = [ctypes.c_int, ctypes.POINTER(Doubles)]
-        monkeypatch.setattr(_lib, "OptimConfig", Doubles)
+        fn.argtypes = [ctypes.c_int, ctypes.POINTER(Floats)]
+        monkeypatch.setattr(_lib, "OptimConfig", Floats)
         with pytest.raises(RuntimeError) as e:
             _lib.check_layout(lib)
         assert "kbit_optim_config" in str(e.value)

@@ -131,11 +131,59 @@ def test_ademamix_alpha_schedule():
     _ademamix_schedule(4, None)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14 point 11: kbit_optim_config carries fp32 "
-                   "hyperparameters, so beta3_t is evaluated from f32(beta) widened, not from "
-                   "the user's doubles as bitsandbytes and numerics 6.2 do")
 def test_ademamix_beta3_schedule():
     _ademamix_schedule(None, 4)
+
+
+@pytest.mark.parametrize("cls,kernel,args", [
+    ("RMSprop", "rmsprop", dict(lr=1e-3, alpha=0.99, eps=1e-8, weight_decay=0.01)),
+    ("Adagrad", "adagrad", dict(lr=1e-2, eps=1e-10)),
+    ("Lion", "lion", dict(lr=1e-4, betas=(0.9, 0.99), weight_decay=0.1)),
+], ids=["RMSprop", "Adagrad", "Lion"])
+def test_max_unorm_one_state(cls, kernel, args):
+    """max_unorm for RMSprop, Adagrad and Lion with 32-bit states (numerics
+    6.4): the class equals the functional update bit for bit, Lion's unorm_vec
+    carrying the sum of s' that one step leaves for the next, as bitsandbytes'."""
+    ps = params()[:2]
+    ref = [p.detach().clone() for p in ps]
+    # bitsandbytes' classes take max_unorm for these kinds only through `args`
+    import types
+    opt = getattr(O, cls + "32bit")(ps, args=types.SimpleNamespace(
+        optim_bits=32, min_8bit_size=4096, max_unorm=0.02), **args)
+    st = [torch.zeros(p.numel()) for p in ref]
+    uv = [torch.zeros(1) for _ in ref]
+    b1 = args.get("alpha", args.get("betas", (0.0,))[0])
+    b2 = args.get("betas", (0.0, 0.0))[1]
+    scales = []
+    for step in range(1, 5):
+        gs = grads(ps, step)
+        for p, g in zip(ps, gs):
+            p.grad = (g + 0.01 if kernel == "lion" else g).clone()
+        opt.step()
+        for p, g, s1, u in zip(ref, gs, st, uv):
+            F.optimizer_update_32bit(kernel, g + 0.01 if kernel == "lion" else g, p, s1, b1,
+                                     args.get("eps", 0.0), step, args["lr"], beta2=b2,
+                                     weight_decay=args.get("weight_decay", 0.0), unorm_vec=u,
+                                     max_unorm=0.02)
+        for p, r in zip(ps, ref):
+            assert torch.equal(p.data, r), (cls, step)
+        scales.append(opt.kbit_state_info(ps[0])["update_scale"])
+    assert min(scales) < 1.0, scales     # the norm did clip
+    q = opt.state_dict()["state"][0][QKEY]
+    assert q["unorm_vec"].item() == uv[0].item()
+
+
+def test_max_unorm_refused_where_undefined():
+    p = [torch.nn.Parameter(torch.randn(5000) * 0.1)]
+    p[0].grad = torch.randn(5000) * 0.01
+    import types
+    with pytest.raises(Exception, match="ADEMAMIX"):   # its class has no max_unorm at all
+        F.optimizer_update_32bit("ademamix", p[0].grad, p[0].data, torch.zeros(10000), 0.9, 1e-8,
+                                 1, 1e-3, torch.zeros(5000), 0.999, 0.9999, 5.0,
+                                 max_unorm=1.0)
+    with pytest.raises(Exception, match="only 32-bit states have an update scale"):
+        O.RMSprop8bit(p, args=types.SimpleNamespace(optim_bits=8, min_8bit_size=1024,
+                                                    max_unorm=1.0)).step()
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])

@@ -33,5 +33,7 @@ void conf_random_quant8(conf_run *run);
 void conf_random_gemm4(conf_run *run);
 void conf_random_int8(conf_run *run);
 void conf_random_optim(conf_run *run);
+/* Optim cases against numerics 6.2 and 6.4 written out (formula_optim.c); run by conf_random_optim. */
+void conf_formula_optim(conf_run *run);
 
 #endif

@@ -7,8 +7,9 @@
  * other through kbit_optim_step; after every step the parameter, the saved
  * state parts (doc/formats.md layout) and, with max_unorm, the norms and
  * update scale reported by kbit_optim_state_get_info are compared with the
- * vectors. Hyperparameters are taken from f32_bits (the fp32 values kernels
- * get). */
+ * vectors. Hyperparameters are the cases' decimal values in double, as a
+ * user gives them (numerics 6.2: the AdEMAMix schedules are computed from
+ * them), checked against f32_bits (the fp32 values the kernels get). */
 #include "config.h"
 
 #include <stdio.h>
@@ -54,6 +55,24 @@ static float hex_float(json_t *obj, const char *key)
     return f32_from_bits((uint32_t)strtoul(s, NULL, 16));
 }
 
+/* A hyperparameter as the user gave it (numerics 6.2): the decimal value of
+ * params, in double, whose fp32 must be the vectors' f32_bits (the kernels'
+ * value); vectors without the decimal value give the fp32 one widened. */
+static double hyper(json_t *params, json_t *f32, const char *key, int *ok)
+{
+    float f = hex_float(f32, key);
+    json_t *v = json_object_get(params, key);
+    if (!json_is_number(v))
+        return (double)f;
+    double d = json_number_value(v);
+    if (f32_bits((float)d) != f32_bits(f)) {
+        tap_diag("optim.safetensors: %s = %.17g, whose fp32 is not f32_bits %s (0x%08x)", key,
+                 d, key, f32_bits(f));
+        *ok = 0;
+    }
+    return d;
+}
+
 static int64_t int_param(json_t *params, const char *key)
 {
     json_t *v = json_object_get(params, key);
@@ -67,14 +86,17 @@ static int case_config(json_t *params, int bits, kbit_optim_config *cfg)
     if (kind < 0 || kbit_optim_config_default((kbit_optim_kind)kind, cfg) != KBIT_OK)
         return 0;
     json_t *f32 = json_object_get(params, "f32_bits");
-    cfg->lr = hex_float(f32, "lr");
-    cfg->beta1 = hex_float(f32, "beta1");
-    cfg->beta2 = hex_float(f32, "beta2");
-    cfg->beta3 = hex_float(f32, "beta3");
-    cfg->alpha = hex_float(f32, "alpha");
-    cfg->eps = hex_float(f32, "eps");
-    cfg->weight_decay = hex_float(f32, "weight_decay");
-    cfg->max_unorm = hex_float(f32, "max_unorm");
+    int ok = 1;
+    cfg->lr = hyper(params, f32, "lr", &ok);
+    cfg->beta1 = hyper(params, f32, "beta1", &ok);
+    cfg->beta2 = hyper(params, f32, "beta2", &ok);
+    cfg->beta3 = hyper(params, f32, "beta3", &ok);
+    cfg->alpha = hyper(params, f32, "alpha", &ok);
+    cfg->eps = hyper(params, f32, "eps", &ok);
+    cfg->weight_decay = hyper(params, f32, "weight_decay", &ok);
+    cfg->max_unorm = hyper(params, f32, "max_unorm", &ok);
+    if (!ok)
+        return 0;
     cfg->t_alpha = int_param(params, "t_alpha");
     cfg->t_beta3 = int_param(params, "t_beta3");
     cfg->skip_zeros = json_is_true(json_object_get(params, "skip_zeros"));
@@ -92,7 +114,7 @@ static void run_case(conf_golden *g, const char *cname, json_t *params, int bits
 {
     kbit_optim_config cfg;
     if (!case_config(params, bits, &cfg)) {
-        golden_fail(g, cname, "unknown optimizer", NULL);
+        golden_fail(g, cname, "unknown optimizer or inconsistent f32_bits", NULL);
         return;
     }
     kbit_dtype dtype = KBIT_F32;

@@ -52,7 +52,8 @@ tools_conformance_libkbitconformance_la_SOURCES = \
 	tools/conformance/blockwise.c tools/conformance/blockwise.h \
 	tools/conformance/random_quant4.c tools/conformance/random_quant8.c \
 	tools/conformance/random_gemm4.c tools/conformance/random_int8.c \
-	tools/conformance/random_optim.c
+	tools/conformance/random_optim.c \
+	tools/conformance/formula_optim.c
 tools_conformance_libkbitconformance_la_CPPFLAGS = $(kbit_conf_cppflags) -I$(top_srcdir)/lib \
 	-I$(top_srcdir)/tools
 tools_conformance_libkbitconformance_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)

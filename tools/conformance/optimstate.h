@@ -16,6 +16,9 @@ typedef struct saved_state {
     kbit_optim_state_info info;
     const unsigned char *state1, *state2, *absmax1, *absmax2;
     size_t state1_bytes, state2_bytes, absmax1_bytes, absmax2_bytes;
+    /* LION (layout version 2): the f64 update-norm sum its next step uses
+     * (numerics 6.4), 8 bytes after absmax2; else NULL */
+    const unsigned char *pending;
 } saved_state;
 
 /* Save state (bails out on failure); free with saved_free. */

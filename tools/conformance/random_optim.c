@@ -7,7 +7,7 @@
  * n = 1, 255, 256, 257, 4096+3 and (f32 params) 65536+77 so that two threads
  * really split the work; gradients hold +-0, a whole zero block, denormals,
  * +-inf and NaN. Options vary with the case: weight decay, skip_zeros,
- * percentile clipping, max_unorm (LAMB/LARS). Three steps from a fresh state;
+ * percentile clipping, max_unorm (LAMB/LARS; RMSprop, Adagrad, Lion 32-bit). Three steps from a fresh state;
  * after each, the parameter and the whole saved state (doc/formats.md layout)
  * are compared (any NaN equals any NaN).
  *
@@ -16,7 +16,7 @@
  * every kind with 32- and 8-bit states.
  *
  * Percentile clipping: the gradient scale of every step against numerics
- * 6.7 with pairsum norms computed here.
+ * 6.7 with pairsum norms computed here. Then formula_optim.c's cases.
  *
  * --quick: sizes 1, 257 and 4096+3 (every kind, both state sizes, every
  * dtype); the custom-map case at 4096+3; no 2^19 cases. */
@@ -180,6 +180,15 @@ static size_t cmp_saved(const saved_state *a, const saved_state *b, const char *
     else
         bad += tap_cmp_f32(a->state1, b->state1, s12 / 4, what);
     bad += tap_cmp_f32(a->absmax1, b->absmax1, (a->absmax1_bytes + a->absmax2_bytes) / 4, what);
+    if (a->pending != NULL) { /* LION's pending update-norm sum, f64 (NaN equals NaN) */
+        double x, y;
+        memcpy(&x, a->pending, 8);
+        memcpy(&y, b->pending, 8);
+        if (memcmp(&x, &y, 8) != 0 && !(x != x && y != y)) {
+            tap_diag("%s: LION's pending update-norm sum %a, want %a", what, x, y);
+            bad++;
+        }
+    }
     return bad;
 }
 
@@ -196,6 +205,11 @@ static void make_case(opt_case *c, kbit_optim_kind kind, int bits, kbit_dtype pd
     c->cfg.weight_decay = variant & 1 ? 0.01f : 0.0f;
     c->cfg.skip_zeros = (variant & 2) != 0;
     c->cfg.percentile_clipping = variant & 4 ? 5 : 100;
+    /* max_unorm for the 1-state kinds that have it with 32-bit states only
+     * (numerics 6.4; LAMB and LARS have it by default) */
+    if (bits == 32 && (variant & 1) &&
+        (kind == KBIT_OPTIM_RMSPROP || kind == KBIT_OPTIM_ADAGRAD || kind == KBIT_OPTIM_LION))
+        c->cfg.max_unorm = kind == KBIT_OPTIM_LION ? 0.02 : 0.5;
     if (kind == KBIT_OPTIM_ADEMAMIX && (variant & 1)) {
         c->cfg.t_alpha = 3;
         c->cfg.t_beta3 = 5;
@@ -463,4 +477,5 @@ void conf_random_optim(conf_run *run)
         save_restore(run, t);
     for (int t = 0; t < run->ntargets; t++)
         percentile_clipping(run, t);
+    conf_formula_optim(run);
 }

@@ -149,15 +149,17 @@ void kbit_ref_optimizer_sums(const kbit_op_optimizer_sums *op, int64_t block_beg
             kbit_load_f32(s->p, s->param_dtype, start, count, x);
         else
             kbit_load_f32(s->g, s->grad_dtype, start, count, x);
+        double sum = 0.0; /* a pairsum leaf (determinism 4) */
         if (op->which == KBIT_OPTSUM_UPDATE_SQ) {
             const float *s1 = (const float *)s->state1 + start;
             const float *s2 = s->kernel == KBIT_OPTK_ADAM ? (const float *)s->state2 + start : NULL;
             for (int64_t i = 0; i < count; i++)
-                x[i] = kbit_optim_update_term(&k, x[i], s1[i], s2 ? s2[i] : 0.0f);
+                sum = kbit_pairsum_add(sum, kbit_optim_update_leaf_term(&k, x[i], s1[i],
+                                                                        s2 ? s2[i] : 0.0f));
+        } else {
+            for (int64_t i = 0; i < count; i++)
+                sum = kbit_pairsum_add(sum, kbit_pairsum_square(x[i]));
         }
-        double sum = 0.0; /* a pairsum leaf of squares (determinism 4) */
-        for (int64_t i = 0; i < count; i++)
-            sum = kbit_pairsum_add(sum, kbit_pairsum_square(x[i]));
         op->leaves[b] = sum;
     }
 }

@@ -86,11 +86,11 @@ class QuantState(Structure):        # kbit_quant_state
                 ("owns_buffers", c_int32)]
 
 
-class OptimConfig(Structure):       # kbit_optim_config
-    _fields_ = [("kind", c_enum), ("lr", c_float), ("beta1", c_float), ("beta2", c_float),
-                ("beta3", c_float), ("alpha", c_float), ("t_alpha", c_int64),
-                ("t_beta3", c_int64), ("eps", c_float), ("weight_decay", c_float),
-                ("max_unorm", c_float), ("percentile_clipping", c_int), ("skip_zeros", c_int),
+class OptimConfig(Structure):       # kbit_optim_config: hyperparameters in double (numerics 6.2)
+    _fields_ = [("kind", c_enum), ("lr", c_double), ("beta1", c_double), ("beta2", c_double),
+                ("beta3", c_double), ("alpha", c_double), ("t_alpha", c_int64),
+                ("t_beta3", c_int64), ("eps", c_double), ("weight_decay", c_double),
+                ("max_unorm", c_double), ("percentile_clipping", c_int), ("skip_zeros", c_int),
                 ("state_bits", c_int), ("min_8bit_size", c_int64), ("paged", c_int)]
 
 
@@ -108,7 +108,7 @@ class OptimStateInfo(Structure):    # kbit_optim_state_info
 class OptimBnbState(Structure):     # kbit_optim_bnb_state
     _fields_ = [("step", c_int64), ("state1", c_void_p), ("state2", c_void_p),
                 ("absmax1", c_void_p), ("absmax2", c_void_p), ("qmap1", c_void_p),
-                ("qmap2", c_void_p), ("gnorm_vec", c_void_p)]
+                ("qmap2", c_void_p), ("gnorm_vec", c_void_p), ("unorm_vec", c_void_p)]
 
 
 class TensorInfo(Structure):        # kbit_tensor_info

@@ -137,6 +137,9 @@ def parse_saved(buf):
         out["absmax1"] = take(c * nb, "<f4")
         if kind in TWO_STATE:
             out["absmax2"] = take(nb, "<f4")
+    out["unorm_pending"] = None
+    if version >= 2 and kind == _lib.OPTIM_LION:   # the sum Lion's next step clips with
+        out["unorm_pending"] = float(take(1, "<f8")[0])
     if off != b.size:
         raise ValueError("kbit optimizer state of %d bytes, parsed %d" % (b.size, off))
     return out
@@ -161,8 +164,9 @@ def _host(x, name, dtype, count, fn):
 
 
 def load_bnb_into(st, fn, step, state1, state2=None, qmap1=None, qmap2=None, absmax1=None,
-                  absmax2=None, gnorm_vec=None):
-    """Fill state `st` from bitsandbytes' per-parameter tensors (kbit_optim_state_load_bnb)."""
+                  absmax2=None, gnorm_vec=None, unorm_vec=None):
+    """Fill state `st` from bitsandbytes' per-parameter tensors (kbit_optim_state_load_bnb).
+    unorm_vec is read for Lion only: the update norm its last step left for the next."""
     c = 2 if st.kind == _lib.OPTIM_ADEMAMIX else 1
     nb = -(-st.n // _lib.OPTIM_BLOCKSIZE)
     two = st.kind in TWO_STATE
@@ -173,7 +177,8 @@ def load_bnb_into(st, fn, step, state1, state2=None, qmap1=None, qmap2=None, abs
         raise ValueError("%s: state2 is missing (this optimizer has two states)" % fn)
     arrs = dict(state1=_host(state1, "state1", sdt, c * st.n, fn),
                 state2=_host(state2, "state2", sdt, st.n, fn) if two else None,
-                gnorm_vec=_host(gnorm_vec, "gnorm_vec", np.float32, _GNORM, fn))
+                gnorm_vec=_host(gnorm_vec, "gnorm_vec", np.float32, _GNORM, fn),
+                unorm_vec=_host(unorm_vec, "unorm_vec", np.float32, 1, fn))
     if st.bits == 8:
         for name, v, count in (("qmap1", qmap1, 256), ("absmax1", absmax1, c * nb)) + (
                 (("qmap2", qmap2, 256), ("absmax2", absmax2, nb)) if two else ()):

@@ -964,10 +964,11 @@ def _optimizer_update(fn, name, g, p, state_bits, states, hyper, step, gnorm_sca
                          % (fn, step))
     cfg = config_for(OPTIMIZER_KINDS[name], state_bits=state_bits, min_8bit_size=0, **hyper)
     st = OptimState(pa.device(), cfg, pa.numel, pa.dtype)
-    load_bnb_into(st, fn, step=int(step) - 1, **states)
+    # Lion reads unorm_vec (the sum its previous step left, numerics 6.4), as bitsandbytes does
+    load_bnb_into(st, fn, step=int(step) - 1, unorm_vec=unorm_vec, **states)
     st.step(cfg, pa.ptr, ga.ptr, ga.dtype, float(gnorm_scale))
     save_into_bnb(st, fn, **states)
-    if unorm_vec is not None:   # the sum of squares of the update, as the CUDA kernels leave it
+    if unorm_vec is not None:   # the update norm's sum, as the CUDA kernels leave it
         unorm = st.info().unorm
         if _is_torch(unorm_vec):
             unorm_vec.fill_(unorm)

@@ -220,7 +220,8 @@ class Optimizer8bit(torch.optim.Optimizer):
             st = self._new_state(p, cfg)
             load_bnb_into(st, "load_state_dict", step=step, state1=s1, state2=q.get("state2"),
                           qmap1=q.get("qmap1"), qmap2=q.get("qmap2"), absmax1=q.get("absmax1"),
-                          absmax2=q.get("absmax2"), gnorm_vec=q.get("gnorm_vec"))
+                          absmax2=q.get("absmax2"), gnorm_vec=q.get("gnorm_vec"),
+                          unorm_vec=q.get("unorm_vec"))
             self._kbit[p] = st
             ps["step"] = step
 
