@@ -15,6 +15,9 @@ tests_libkbittest_la_SOURCES = tests/testutil.c tests/testutil.h tests/optimutil
 	tests/ckutil.c tests/ckutil.h
 tests_libkbittest_la_CPPFLAGS = $(kbit_test_cppflags)
 tests_libkbittest_la_CFLAGS = $(kbit_test_cflags)
+# ... and those of the shell tests (the TAP verdicts, the Python to use;
+# tools/test-cli.sh sources it too).
+EXTRA_DIST += tests/lib.sh
 
 kbit_test_cppflags = $(AM_CPPFLAGS) -I$(top_srcdir)/lib -I$(top_srcdir)/tests \
 	-I$(top_srcdir)/tools/conformance
