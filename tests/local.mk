@@ -12,7 +12,7 @@
 # libkbitcheck.la) and the verdicts of the bad-input programs.
 check_LTLIBRARIES += tests/libkbittest.la
 tests_libkbittest_la_SOURCES = tests/testutil.c tests/testutil.h tests/optimutil.h \
-	tests/ckutil.c tests/ckutil.h
+	tests/ckutil.c tests/ckutil.h tests/clutil.h
 tests_libkbittest_la_CPPFLAGS = $(kbit_test_cppflags)
 tests_libkbittest_la_CFLAGS = $(kbit_test_cflags)
 # ... and those of the shell tests (the TAP verdicts, the Python to use;
