@@ -65,7 +65,7 @@ print(" ".join(gone))' "$@" 2>/dev/null) || skip_all "$_what" "$py cannot run"
 # whose TAP is on stdout; its stderr (the libraries' own chatter) goes to the
 # log only when it failed. $work is the test's scratch directory.
 run_python() {
-    "$py" "$@" 2>"$work.err"
+    PYTHONDONTWRITEBYTECODE=1 "$py" "$@" 2>"$work.err"
     status=$?
     if [ "$status" -ne 0 ]; then
         sed 's/^/# /' "$work.err" | tail -n 40

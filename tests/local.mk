@@ -160,7 +160,7 @@ EXTRA_DIST += tests/test-doc-tables.sh
 # Interop with the Python stack (skips unless torch, bitsandbytes, safetensors,
 # transformers and accelerate import; scripts/check may install them).
 TESTS += tests/test-interop.sh
-EXTRA_DIST += tests/test-interop.sh tests/test_interop.py
+EXTRA_DIST += tests/test-interop.sh tests/test_interop.py tests/interoputil.py
 # ... and with diffusers (skips unless diffusers imports too).
 TESTS += tests/test-interop-diffusers.sh
 EXTRA_DIST += tests/test-interop-diffusers.sh tests/test_interop_diffusers.py
