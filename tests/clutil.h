@@ -21,6 +21,16 @@ static rng R;
 /* a multiple of every element size */
 #define PAD 24
 
+/* R seeded from KBIT_TEST_SEED when it is set, else from seed. */
+static inline void seed_rng(uint64_t seed)
+{
+    const char *env = getenv("KBIT_TEST_SEED");
+    if (env && *env)
+        seed = strtoull(env, NULL, 0);
+    tap_diag("seed 0x%llx (set KBIT_TEST_SEED to change it)", (unsigned long long)seed);
+    rng_seed(&R, seed);
+}
+
 static inline void *xmalloc(size_t n)
 {
     void *p = malloc(n ? n : 1);

@@ -7,8 +7,15 @@
 
 # --- TAP lines -----------------------------------------------------------
 # A test sets tap_out and tap_err: the files `run` writes, shown (as #
-# lines) when a check fails.
+# lines) when a check fails; or calls scratch.
 n=0
+# scratch TAG: a new temporary directory $w, removed at exit, whose files
+# out and err are tap_out and tap_err
+scratch() {
+    w=$(mktemp -d "${TMPDIR:-/tmp}/kbit-test-$1.XXXXXX") || exit 1
+    trap 'rm -rf "$w"' EXIT
+    tap_out=$w/out tap_err=$w/err
+}
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 not_ok() {
     n=$((n + 1))

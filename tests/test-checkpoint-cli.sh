@@ -5,10 +5,8 @@
 # --8bit, --skip-modules. Run from the top build directory by `make check`.
 kbit=./tools/kbit
 gen=./tools/kbit-genmodel
-w=$(mktemp -d "${TMPDIR:-/tmp}/kbit-test-ckcli.XXXXXX") || exit 1
-trap 'rm -rf "$w"' EXIT
 . "$(dirname "$0")/lib.sh"
-tap_out=$w/out tap_err=$w/err
+scratch ckcli
 
 echo "1..36"
 

@@ -7,10 +7,8 @@
 # leaving no OUT. Run from the top build directory by `make check`.
 kbit=./tools/kbit
 gen=./tools/kbit-genmodel
-w=$(mktemp -d "${TMPDIR:-/tmp}/kbit-test-dfcli.XXXXXX") || exit 1
-trap 'rm -rf "$w"' EXIT
 . "$(dirname "$0")/lib.sh"
-tap_out=$w/out tap_err=$w/err
+scratch dfcli
 
 echo "1..13"
 

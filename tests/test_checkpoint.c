@@ -24,7 +24,7 @@
 #include "tap.h"
 #include "testutil.h"
 
-static char root[256];
+static const char *root; /* the scratch directory */
 static kbit_device *dev;
 /* a path under root */
 #define path_of(...) ck_path(root, __VA_ARGS__)
@@ -977,10 +977,7 @@ static void test_bad_args(void)
 
 int main(void)
 {
-    snprintf(root, sizeof root, "test_checkpoint.tmp.%ld", (long)getpid());
-    ck_rm_rf(root);
-    if (mkdir(root, 0755) != 0)
-        tap_bail("cannot create %s", root);
+    root = ck_scratch_dir("test_checkpoint");
     dev = reference_open();
 
     test_py_repr();

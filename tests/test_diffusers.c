@@ -27,7 +27,7 @@
 #include "tap.h"
 #include "testutil.h"
 
-static char root[256];
+static const char *root; /* the scratch directory */
 static kbit_device *dev;
 /* a path under root */
 #define path_of(...) ck_path(root, __VA_ARGS__)
@@ -498,10 +498,7 @@ static void test_bad_input(void)
 
 int main(void)
 {
-    snprintf(root, sizeof root, "test_diffusers.tmp.%ld", (long)getpid());
-    ck_rm_rf(root);
-    if (mkdir(root, 0755) != 0)
-        tap_bail("cannot create %s", root);
+    root = ck_scratch_dir("test_diffusers");
     dev = reference_open();
     test_rules();
     test_model_folder();

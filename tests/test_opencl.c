@@ -876,12 +876,7 @@ static void large_case(void)
 
 int main(void)
 {
-    uint64_t seed = 0x6f70656e636cull;
-    const char *env = getenv("KBIT_TEST_SEED");
-    if (env && *env)
-        seed = strtoull(env, NULL, 0);
-    tap_diag("seed 0x%llx (set KBIT_TEST_SEED to change it)", (unsigned long long)seed);
-    rng_seed(&R, seed);
+    seed_rng(0x6f70656e636cull);
 
     kbit_status st = kbit_device_open("opencl:0", &devs[CL]);
     if (st != KBIT_OK) {

@@ -352,12 +352,7 @@ static void many_rows(void)
 
 int main(void)
 {
-    uint64_t seed = 0x696e74386f636cull;
-    const char *env = getenv("KBIT_TEST_SEED");
-    if (env && *env)
-        seed = strtoull(env, NULL, 0);
-    tap_diag("seed 0x%llx (set KBIT_TEST_SEED to change it)", (unsigned long long)seed);
-    rng_seed(&R, seed);
+    seed_rng(0x696e74386f636cull);
 
     if (kbit_device_open("opencl:0", &devs[CL]) != KBIT_OK) {
         tap_skip("LLM.int8() on opencl:0", "%s", kbit_last_error());
