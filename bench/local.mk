@@ -19,6 +19,6 @@ bench_libkbitbench_la_LIBADD = $(PTHREAD_LIBS)
 
 # The checkpoint benchmark is a script (kbit quantize of a generated 2.2 GB
 # model: wall time, MB/s, peak RSS, ratio to the disk read rate).
-EXTRA_DIST += bench/checkpoint.sh bench/diffusers.sh bench/diffusers_peer.py
+EXTRA_DIST += bench/checkpoint.sh bench/diffusers.sh bench/diffusers_peer.py bench/lib.sh
 # The fp32 baseline of `kbit bench int8` (OpenBLAS, when configure found it).
 bench_libkbitbench_la_LIBADD += $(KBIT_BLAS_LIBS)

@@ -3,6 +3,8 @@
 
 #include <dirent.h>
 #include <ftw.h>
+#include <glob.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +24,25 @@ int ck_write_file(const char *path, const void *data, size_t len)
     int bad = fwrite(data, 1, len, f) != len;
     bad |= fclose(f) != 0;
     return bad ? -1 : 0;
+}
+
+void ck_write_text(const char *path, const char *text)
+{
+    if (ck_write_file(path, text, strlen(text)) != 0)
+        tap_bail("cannot write %s", path);
+}
+
+char *ck_path(const char *root, const char *fmt, ...)
+{
+    static char buf[8][1024];
+    static int k;
+    char *p = buf[k++ % 8];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = snprintf(p, 1024, "%s/", root);
+    vsnprintf(p + n, (size_t)(1024 - n), fmt, ap);
+    va_end(ap);
+    return p;
 }
 
 char *ck_read_file(const char *path, size_t *len)
@@ -231,6 +252,24 @@ int ck_exists(const char *path)
 {
     struct stat sb;
     return lstat(path, &sb) == 0;
+}
+
+int ck_same_file(const char *a, const char *b)
+{
+    size_t na = 0, nb = 0;
+    char *x = ck_read_file(a, &na), *y = ck_read_file(b, &nb);
+    int same = x && y && na == nb && memcmp(x, y, na) == 0;
+    free(x);
+    free(y);
+    return same;
+}
+
+int ck_any_match(const char *pattern)
+{
+    glob_t g;
+    int found = glob(pattern, 0, NULL, &g) == 0 && g.gl_pathc > 0;
+    globfree(&g);
+    return found;
 }
 
 int ck_count_prefix(const char *dir, const char *prefix, char *first, size_t len)

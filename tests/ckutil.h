@@ -8,6 +8,7 @@
 
 #include "checkpoint/safetensors.h"
 #include "kbit.h"
+#include "tap.h"
 
 /* A model directory made with the public writer: config.json,
  * `shards` shard files (1: model.safetensors; more: an index too),
@@ -32,8 +33,18 @@ char *ck_read_file(const char *path, size_t *len);
 /* Write text to path (replacing it); returns 0 or -1. */
 int ck_write_file(const char *path, const void *data, size_t len);
 
+/* Write a NUL-terminated text to path (replacing it); bails out on failure. */
+void ck_write_text(const char *path, const char *text);
+/* "root/" followed by the printf-formatted rest, in one of 8 buffers used in
+ * turn (valid until 8 more calls). */
+char *ck_path(const char *root, const char *fmt, ...) TAP_PRINTF(2, 3);
+
 /* Whether a path exists (lstat). */
 int ck_exists(const char *path);
+/* Whether two files can both be read and hold the same bytes. */
+int ck_same_file(const char *a, const char *b);
+/* Whether anything matches the shell pattern (a temporary left behind). */
+int ck_any_match(const char *pattern);
 /* Entries of dir (not . and ..) whose name starts with prefix (0 if the directory cannot be
  * read); the first one's name into first (size len) when given. */
 int ck_count_prefix(const char *dir, const char *prefix, char *first, size_t len);

@@ -12,9 +12,12 @@
 # libkbitcheck.la) and the verdicts of the bad-input programs.
 check_LTLIBRARIES += tests/libkbittest.la
 tests_libkbittest_la_SOURCES = tests/testutil.c tests/testutil.h tests/optimutil.h \
-	tests/ckutil.c tests/ckutil.h
+	tests/ckutil.c tests/ckutil.h tests/clutil.h
 tests_libkbittest_la_CPPFLAGS = $(kbit_test_cppflags)
 tests_libkbittest_la_CFLAGS = $(kbit_test_cflags)
+# ... and those of the shell tests (the TAP verdicts, the Python to use;
+# tools/test-cli.sh sources it too).
+EXTRA_DIST += tests/lib.sh
 
 kbit_test_cppflags = $(AM_CPPFLAGS) -I$(top_srcdir)/lib -I$(top_srcdir)/tests \
 	-I$(top_srcdir)/tools/conformance
@@ -157,7 +160,7 @@ EXTRA_DIST += tests/test-doc-tables.sh
 # Interop with the Python stack (skips unless torch, bitsandbytes, safetensors,
 # transformers and accelerate import; scripts/check may install them).
 TESTS += tests/test-interop.sh
-EXTRA_DIST += tests/test-interop.sh tests/test_interop.py
+EXTRA_DIST += tests/test-interop.sh tests/test_interop.py tests/interoputil.py
 # ... and with diffusers (skips unless diffusers imports too).
 TESTS += tests/test-interop-diffusers.sh
 EXTRA_DIST += tests/test-interop-diffusers.sh tests/test_interop_diffusers.py

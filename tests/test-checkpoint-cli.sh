@@ -5,22 +5,10 @@
 # --8bit, --skip-modules. Run from the top build directory by `make check`.
 kbit=./tools/kbit
 gen=./tools/kbit-genmodel
-w=$(mktemp -d "${TMPDIR:-/tmp}/kbit-test-ckcli.XXXXXX") || exit 1
-trap 'rm -rf "$w"' EXIT
+. "$(dirname "$0")/lib.sh"
+scratch ckcli
 
 echo "1..36"
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); echo "not ok $n - $1"; sed 's/^/# /' "$w/err" "$w/out" 2>/dev/null | head -n 30; }
-check() { if eval "$1"; then ok "$2"; else not_ok "$2"; fi; }
-# run STATUS DESCRIPTION COMMAND...: the exit status must be STATUS
-run() {
-    want=$1 what=$2
-    shift 2
-    "$@" >"$w/out" 2>"$w/err"
-    got=$?
-    if [ "$got" -eq "$want" ]; then ok "$what"; else echo "# exit $got, wanted $want"; not_ok "$what"; fi
-}
 
 "$gen" "$w/m" --shards 2 >/dev/null 2>&1 || { echo "Bail out! kbit-genmodel failed"; exit 1; }
 

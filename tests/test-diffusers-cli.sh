@@ -7,21 +7,10 @@
 # leaving no OUT. Run from the top build directory by `make check`.
 kbit=./tools/kbit
 gen=./tools/kbit-genmodel
-w=$(mktemp -d "${TMPDIR:-/tmp}/kbit-test-dfcli.XXXXXX") || exit 1
-trap 'rm -rf "$w"' EXIT
+. "$(dirname "$0")/lib.sh"
+scratch dfcli
 
 echo "1..13"
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); echo "not ok $n - $1"; sed 's/^/# /' "$w/err" "$w/out" 2>/dev/null | head -n 30; }
-check() { if eval "$1"; then ok "$2"; else not_ok "$2"; fi; }
-run() {
-    want=$1 what=$2
-    shift 2
-    "$@" >"$w/out" 2>"$w/err"
-    got=$?
-    if [ "$got" -eq "$want" ]; then ok "$what"; else echo "# exit $got, wanted $want"; not_ok "$what"; fi
-}
 
 mkdir -p "$w/p"
 tiny="--hidden 64 --heads 2 --intermediate 256 --in-channels 64 --joint-dim 64 --pooled-dim 64 --layers 1 --single-layers 1"

@@ -6,33 +6,14 @@
 # else python3. Without numpy, torch or pytest: one skip that says why.
 # Run from the top build directory (make check does).
 srcdir=${srcdir:-$(dirname "$0")/..}
-py=${KBIT_PYTHON:-}
-if [ -z "$py" ] && [ -x ./interop-venv/bin/python ]; then
-    py=./interop-venv/bin/python
-fi
-py=${py:-python3}
-skip() {
-    echo "1..1"
-    echo "ok 1 - python package tests # SKIP $1"
-    exit 0
-}
+. "$(dirname "$0")/lib.sh"
 bail() {
     echo "1..1"
     echo "not ok 1 - python package tests: $1"
     [ -n "${2:-}" ] && [ -f "$2" ] && tail -n 40 "$2" | sed 's/^/# /'
     exit 1
 }
-command -v "$py" >/dev/null 2>&1 || skip "no Python ($py)"
-missing=$("$py" -c '
-import importlib
-gone = []
-for m in ("numpy", "torch", "pytest"):
-    try:
-        importlib.import_module(m)
-    except Exception:
-        gone.append(m)
-print(" ".join(gone))' 2>/dev/null) || skip "$py cannot run"
-[ -z "$missing" ] || skip "$py lacks: $missing (scripts/check installs them in the interop venv when PyPI is reachable)"
+need_python "python package tests" numpy torch pytest
 [ -f ./.libs/libkbit.so ] || bail "no ./.libs/libkbit.so (run from the top build directory after make)"
 work=$(mktemp -d "${TMPDIR:-/tmp}/kbit-python.XXXXXX") || exit 1
 trap 'rm -rf "$work"' EXIT

@@ -11,9 +11,6 @@
  * Files live in a temporary directory under the current directory. */
 #include "config.h"
 
-#include <ftw.h>
-#include <glob.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,76 +24,10 @@
 #include "tap.h"
 #include "testutil.h"
 
-static char root[256];
+static const char *root; /* the scratch directory */
 static kbit_device *dev;
-
-/* ------------------------------------------------------------------ */
-/* Helpers                                                              */
-
-static char *path_of(const char *fmt, ...) TAP_PRINTF(1, 2);
-static char *path_of(const char *fmt, ...)
-{
-    static char buf[8][1024];
-    static int k;
-    char *p = buf[k++ % 8];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = snprintf(p, 1024, "%s/", root);
-    vsnprintf(p + n, (size_t)(1024 - n), fmt, ap);
-    va_end(ap);
-    return p;
-}
-
-static void write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    if (f == NULL || fputs(text, f) < 0 || fclose(f) != 0)
-        tap_bail("cannot write %s", path);
-}
-
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *p = malloc((size_t)n + 1);
-    if (p == NULL || fread(p, 1, (size_t)n, f) != (size_t)n)
-        tap_bail("cannot read %s", path);
-    p[n] = '\0';
-    fclose(f);
-    return p;
-}
-
-static int exists(const char *path)
-{
-    struct stat sb;
-    return lstat(path, &sb) == 0;
-}
-
-/* Whether anything matches the shell pattern (a temporary left behind). */
-static int any_match(const char *pattern)
-{
-    glob_t g;
-    int found = glob(pattern, 0, NULL, &g) == 0 && g.gl_pathc > 0;
-    globfree(&g);
-    return found;
-}
-
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
-static void rm_rf(const char *p)
-{
-    nftw(p, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
+/* a path under root */
+#define path_of(...) ck_path(root, __VA_ARGS__)
 
 /* ------------------------------------------------------------------ */
 /* Python-exact JSON                                                    */
@@ -320,18 +251,18 @@ static void write_model(const char *dir, kbit_dtype dtype, int tied)
     snprintf(idx + k, sizeof idx - (size_t)k, "\n  }\n}\n");
     char p[1024];
     snprintf(p, sizeof p, "%s/model.safetensors.index.json", dir);
-    write_text(p, idx);
+    ck_write_text(p, idx);
     snprintf(p, sizeof p, "%s/config.json", dir);
-    write_text(p, tied ? "{\"model_type\": \"llama\", \"tie_word_embeddings\": true, "
+    ck_write_text(p, tied ? "{\"model_type\": \"llama\", \"tie_word_embeddings\": true, "
                          "\"rms_norm_eps\": 1e-06}"
                        : "{\"model_type\": \"llama\", \"tie_word_embeddings\": false, "
                          "\"rms_norm_eps\": 1e-06}");
     snprintf(p, sizeof p, "%s/tokenizer.json", dir);
-    write_text(p, "{\"tok\": 1}\n");
+    ck_write_text(p, "{\"tok\": 1}\n");
     snprintf(p, sizeof p, "%s/1_Pooling", dir);
     mkdir(p, 0755);
     snprintf(p, sizeof p, "%s/1_Pooling/config.json", dir);
-    write_text(p, "{\"pool\": 2}\n");
+    ck_write_text(p, "{\"pool\": 2}\n");
 }
 
 /* The tensor named `name` in any shard of a directory; NULL if absent. */
@@ -508,7 +439,8 @@ static void round_trip(kbit_dtype dtype, int tied, kbit_quant_type qt, int neste
     shards_close(&s);
 
     /* config.json and the index, as text */
-    char *cfg = read_text(path_of("q-%s-%d-%d-%d/config.json", dtype_str(dtype), tied, qt, nested));
+    char *cfg = ck_read_file(
+        path_of("q-%s-%d-%d-%d/config.json", dtype_str(dtype), tied, qt, nested), NULL);
     char want_cfg[2048];
     snprintf(want_cfg, sizeof want_cfg,
              "{\n  \"model_type\": \"llama\",\n  \"quantization_config\": {\n"
@@ -526,8 +458,8 @@ static void round_trip(kbit_dtype dtype, int tied, kbit_quant_type qt, int neste
                 "as transformers writes it", label))
         tap_diag("got:\n%s", cfg ? cfg : "(none)");
     free(cfg);
-    char *idx = read_text(path_of("q-%s-%d-%d-%d/model.safetensors.index.json",
-                                  dtype_str(dtype), tied, qt, nested));
+    char *idx = ck_read_file(path_of("q-%s-%d-%d-%d/model.safetensors.index.json",
+                                     dtype_str(dtype), tied, qt, nested), NULL);
     json_t *ij = idx ? json_loads(idx, 0, NULL) : NULL;
     json_t *wm = json_object_get(ij, "weight_map");
     tap_ok(json_object_size(wm) == (size_t)keys &&
@@ -538,10 +470,10 @@ static void round_trip(kbit_dtype dtype, int tied, kbit_quant_type qt, int neste
            "%s: index maps all %d keys to their shards", label, keys);
     json_decref(ij);
     free(idx);
-    char *tok = read_text(path_of("q-%s-%d-%d-%d/tokenizer.json", dtype_str(dtype), tied, qt,
-                                  nested));
-    char *pool = read_text(path_of("q-%s-%d-%d-%d/1_Pooling/config.json", dtype_str(dtype), tied,
-                                   qt, nested));
+    char *tok = ck_read_file(path_of("q-%s-%d-%d-%d/tokenizer.json", dtype_str(dtype), tied, qt,
+                                     nested), NULL);
+    char *pool = ck_read_file(path_of("q-%s-%d-%d-%d/1_Pooling/config.json", dtype_str(dtype), tied,
+                                      qt, nested), NULL);
     tap_ok(tok && strcmp(tok, "{\"tok\": 1}\n") == 0 && pool && strcmp(pool, "{\"pool\": 2}\n") == 0,
            "%s: other files copied, subdirectories too", label);
     free(tok);
@@ -613,8 +545,8 @@ static void round_trip(kbit_dtype dtype, int tied, kbit_quant_type qt, int neste
         kbit_free(dev, a);
         kbit_free(dev, b);
     }
-    char *cfg2 = read_text(path_of("dq-%s-%d-%d-%d/config.json", dtype_str(dtype), tied, qt,
-                                   nested));
+    char *cfg2 = ck_read_file(path_of("dq-%s-%d-%d-%d/config.json", dtype_str(dtype), tied, qt,
+                                      nested), NULL);
     ok = ok && cfg2 && strstr(cfg2, "quantization_config") == NULL;
     free(cfg2);
     if (!tap_ok(ok, "%s: dequantize -> plain %s tensors equal to the 4-bit dequantization; "
@@ -693,7 +625,7 @@ static void round_trip_int8(kbit_dtype dtype)
     shards_close(&s);
     tap_ok(ok && total == (size_t)keys + 1, "int8 %s: weight I8, SCB F32, weight_format U8 0 "
            "(numerics 8.2), bytes equal kbit_int8_quantize_weight", dtype_str(dtype));
-    char *cfg = read_text(path_of("q8-%s/config.json", dtype_str(dtype)));
+    char *cfg = ck_read_file(path_of("q8-%s/config.json", dtype_str(dtype)), NULL);
     tap_ok(cfg && strstr(cfg, "\"load_in_8bit\": true") && strstr(cfg, "\"_load_in_8bit\": true") &&
                strstr(cfg, "\"llm_int8_threshold\": 4.5") &&
                strstr(cfg, "\"load_in_4bit\": false"),
@@ -826,11 +758,12 @@ static void expect_bad(const char *path, kbit_status want, const char *needle, c
     kbit_status sq = kbit_checkpoint_quantize(dev, path, out, NULL, NULL);
     kbit_status sd = kbit_checkpoint_dequantize(dev, path, out, KBIT_F16, 0, NULL, NULL, NULL);
     if (!tap_ok(st == want && strstr(msg, needle) && ck == (kbit_checkpoint *)(uintptr_t)0x1 &&
-                    sq == want && sd == want && !exists(out) && !any_match(path_of("bad-out.kbit-*")),
+                    sq == want && sd == want && !ck_exists(out) &&
+                    !ck_any_match(path_of("bad-out.kbit-*")),
                 "malformed: %s -> %s ('%s'), nothing written", what, kbit_strerror(want), needle))
         tap_diag("got %s / %s / %s: %s", kbit_strerror(st), kbit_strerror(sq), kbit_strerror(sd),
                  msg);
-    rm_rf(out);
+    ck_rm_rf(out);
 }
 
 static const char *blob_ok = "{\"quant_type\": \"nf4\", \"blocksize\": 64, \"dtype\": "
@@ -943,15 +876,15 @@ static void test_malformed(void)
     char *cp = strdup(path_of("baddir/model-1.safetensors"));
     write_q4(cp, blob_ok, "F32", 2, 16, 0);
     char *ip = strdup(path_of("baddir/model.safetensors.index.json"));
-    write_text(ip, "{\"weight_map\": {\"w.weight\": \"../good.safetensors\"}}");
+    ck_write_text(ip, "{\"weight_map\": {\"w.weight\": \"../good.safetensors\"}}");
     expect_bad(d, KBIT_EFORMAT, "not a plain file name", "index naming a file outside the directory");
-    write_text(ip, "{\"weight_map\": {\"x.weight\": \"model-1.safetensors\"}}");
+    ck_write_text(ip, "{\"weight_map\": {\"x.weight\": \"model-1.safetensors\"}}");
     expect_bad(d, KBIT_EFORMAT, "does not hold it", "index naming a tensor its shard lacks");
-    write_text(ip, "{\"weight_map\": [1, 2]}");
+    ck_write_text(ip, "{\"weight_map\": [1, 2]}");
     expect_bad(d, KBIT_EFORMAT, "weight_map", "index without a weight_map object");
-    write_text(ip, "{\"weight_map\": {\"w.weight\": \"model-1.safetensors\"}}");
+    ck_write_text(ip, "{\"weight_map\": {\"w.weight\": \"model-1.safetensors\"}}");
     char *cf = strdup(path_of("baddir/config.json"));
-    write_text(cf, "[1, 2, 3]");
+    ck_write_text(cf, "[1, 2, 3]");
     expect_bad(d, KBIT_EFORMAT, "config.json", "config.json that is not an object");
     unlink(cf);
     unlink(ip);
@@ -964,13 +897,13 @@ static void test_malformed(void)
     /* OUT untouched when the conversion fails half way */
     char *out = strdup(path_of("keep"));
     mkdir(out, 0755);
-    write_text(path_of("keep/marker"), "x");
+    ck_write_text(path_of("keep/marker"), "x");
     kbit_quantize_options o;
     kbit_quantize_options_init(&o);
     o.replace = 1;
     write_raw(p, "{\"a\":{\"dtype\":\"F16\",\"shape\":[4],\"data_offsets\":[0,8]}}", "12345678", 4, -1);
     kbit_status st = kbit_checkpoint_quantize(dev, p, out, &o, NULL);
-    tap_ok(st == KBIT_EFORMAT && exists(path_of("keep/marker")),
+    tap_ok(st == KBIT_EFORMAT && ck_exists(path_of("keep/marker")),
            "a failed quantize with replace leaves the existing OUT as it was");
     o.quant_storage = KBIT_F32;
     const int64_t shape[2] = { 3, 7 }; /* 21 elements: 11 packed bytes */
@@ -981,7 +914,7 @@ static void test_malformed(void)
     kbit_checkpoint_writer_finish(w);
     st = kbit_checkpoint_quantize(dev, p, out, &o, NULL);
     tap_ok(st == KBIT_EINVAL && strstr(kbit_last_error(), "cannot be stored as") &&
-               exists(path_of("keep/marker")),
+               ck_exists(path_of("keep/marker")),
            "quant_storage that does not divide the packed bytes: KBIT_EINVAL, OUT kept");
     free(out);
     free(good);
@@ -1037,17 +970,14 @@ static void test_bad_args(void)
             bad++;
         }
     }
-    tap_ok(bad == 0 && ck == sentinel && !exists("b"),
+    tap_ok(bad == 0 && ck == sentinel && !ck_exists("b"),
            "%d bad calls: KBIT_EINVAL (KBIT_EIO for a missing path) naming the argument, "
            "nothing written", k);
 }
 
 int main(void)
 {
-    snprintf(root, sizeof root, "test_checkpoint.tmp.%ld", (long)getpid());
-    rm_rf(root);
-    if (mkdir(root, 0755) != 0)
-        tap_bail("cannot create %s", root);
+    root = ck_scratch_dir("test_checkpoint");
     dev = reference_open();
 
     test_py_repr();
@@ -1066,6 +996,6 @@ int main(void)
 
     kbit_device_close(dev);
     if (tap_failures() == 0)
-        rm_rf(root);
+        ck_rm_rf(root);
     return tap_done();
 }

@@ -14,9 +14,6 @@
  * diffusers itself is compared in tests/test_interop_diffusers.py. */
 #include "config.h"
 
-#include <ftw.h>
-#include <glob.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,84 +23,14 @@
 #include "checkpoint/diffusers.h"
 #include "checkpoint/pyjson.h"
 #include "checkpoint/safetensors.h"
+#include "ckutil.h"
 #include "tap.h"
 #include "testutil.h"
 
-static char root[256];
+static const char *root; /* the scratch directory */
 static kbit_device *dev;
-
-static char *path_of(const char *fmt, ...) TAP_PRINTF(1, 2);
-static char *path_of(const char *fmt, ...)
-{
-    static char buf[8][1024];
-    static int k;
-    char *p = buf[k++ % 8];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = snprintf(p, 1024, "%s/", root);
-    vsnprintf(p + n, (size_t)(1024 - n), fmt, ap);
-    va_end(ap);
-    return p;
-}
-
-static void write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    if (f == NULL || fputs(text, f) < 0 || fclose(f) != 0)
-        tap_bail("cannot write %s", path);
-}
-
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *p = malloc((size_t)n + 1);
-    if (p == NULL || fread(p, 1, (size_t)n, f) != (size_t)n)
-        tap_bail("cannot read %s", path);
-    p[n] = '\0';
-    fclose(f);
-    return p;
-}
-
-static int exists(const char *path)
-{
-    struct stat sb;
-    return lstat(path, &sb) == 0;
-}
-
-static int same_file(const char *a, const char *b)
-{
-    char *x = read_text(a), *y = read_text(b);
-    int same = x && y && strcmp(x, y) == 0;
-    free(x);
-    free(y);
-    return same;
-}
-
-static int any_match(const char *pattern)
-{
-    glob_t g;
-    int found = glob(pattern, 0, NULL, &g) == 0 && g.gl_pathc > 0;
-    globfree(&g);
-    return found;
-}
-
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
-static void rm_rf(const char *p)
-{
-    nftw(p, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
+/* a path under root */
+#define path_of(...) ck_path(root, __VA_ARGS__)
 
 /* ------------------------------------------------------------------ */
 /* The rules                                                            */
@@ -282,10 +209,10 @@ static void write_diffusers(const char *dir, kbit_dtype dtype, int shards)
     snprintf(index + k, sizeof index - (size_t)k, "}}");
     if (shards > 1) {
         snprintf(path, sizeof path, "%s/diffusion_pytorch_model.safetensors.index.json", dir);
-        write_text(path, index);
+        ck_write_text(path, index);
     }
     snprintf(path, sizeof path, "%s/config.json", dir);
-    write_text(path, "{\"_class_name\": \"WanTransformer3DModel\", \"_diffusers_version\": "
+    ck_write_text(path, "{\"_class_name\": \"WanTransformer3DModel\", \"_diffusers_version\": "
                "\"0.42.1\", \"num_layers\": 1}");
 }
 
@@ -319,13 +246,13 @@ static void test_model_folder(void)
                      keep = info_of(path_of("wan-q"), "condition_embedder.time_embedder.linear_1.weight"),
                      proj = info_of(path_of("wan-q"), "proj_out.weight"),
                      tp = info_of(path_of("wan-q"), "condition_embedder.time_proj.weight");
-    tap_ok(st == KBIT_OK && exists(path_of("wan-q/diffusion_pytorch_model.safetensors")) &&
-               !exists(path_of("wan-q/model.safetensors")) && q.format == KBIT_WEIGHT_4BIT &&
+    tap_ok(st == KBIT_OK && ck_exists(path_of("wan-q/diffusion_pytorch_model.safetensors")) &&
+               !ck_exists(path_of("wan-q/model.safetensors")) && q.format == KBIT_WEIGHT_4BIT &&
                tp.format == KBIT_WEIGHT_4BIT && proj.format == KBIT_WEIGHT_4BIT &&
                keep.format == KBIT_WEIGHT_PLAIN && keep.dtype == KBIT_BF16,
            "a diffusers folder: diffusion_pytorch_model.safetensors, Linear weights 4-bit (proj_out "
            "too), the time_embedder (_keep_in_fp32_modules) kept as stored");
-    char *cfg = read_text(path_of("wan-q/config.json"));
+    char *cfg = ck_read_file(path_of("wan-q/config.json"), NULL);
     tap_ok(cfg && strstr(cfg, "\"quant_method\": \"bitsandbytes\"") &&
                strstr(cfg, "\"llm_int8_skip_modules\": null") &&
                strstr(cfg, "\"_class_name\": \"WanTransformer3DModel\""),
@@ -354,22 +281,23 @@ static void test_model_folder(void)
     /* sharded, and back */
     write_diffusers(path_of("wans"), KBIT_F16, 3);
     st = quantize(path_of("wans"), path_of("wans-q"), NULL);
-    char *idx = read_text(path_of("wans-q/diffusion_pytorch_model.safetensors.index.json"));
+    char *idx =
+        ck_read_file(path_of("wans-q/diffusion_pytorch_model.safetensors.index.json"), NULL);
     tap_ok(st == KBIT_OK && idx && strstr(idx, "\"total_size\"") &&
                strstr(idx, "\"blocks.0.attn1.to_q.weight.quant_state.bitsandbytes__nf4\": "
                            "\"diffusion_pytorch_model-00002-of-00003.safetensors\"") &&
-               exists(path_of("wans-q/diffusion_pytorch_model-00003-of-00003.safetensors")) &&
-               !exists(path_of("wans-q/model.safetensors.index.json")),
+               ck_exists(path_of("wans-q/diffusion_pytorch_model-00003-of-00003.safetensors")) &&
+               !ck_exists(path_of("wans-q/model.safetensors.index.json")),
            "sharded: diffusers' index name, every key (auxiliary ones too) in it, the shard names "
            "kept");
     free(idx);
     st = kbit_checkpoint_dequantize(dev, path_of("wans-q"), path_of("wans-d"), KBIT_F16, 0, NULL,
                                     NULL, NULL);
-    cfg = read_text(path_of("wans-d/config.json"));
+    cfg = ck_read_file(path_of("wans-d/config.json"), NULL);
     kbit_tensor_info d = info_of(path_of("wans-d"), "blocks.0.attn1.to_q.weight");
     tap_ok(st == KBIT_OK && d.format == KBIT_WEIGHT_PLAIN && d.dtype == KBIT_F16 &&
                d.shape[0] == 64 && cfg && !strstr(cfg, "quantization_config") &&
-               exists(path_of("wans-d/diffusion_pytorch_model.safetensors.index.json")),
+               ck_exists(path_of("wans-d/diffusion_pytorch_model.safetensors.index.json")),
            "dequantize: a plain diffusers folder again, same layout, no quantization_config");
     free(cfg);
 }
@@ -388,16 +316,16 @@ static void write_pipeline(const char *dir)
     snprintf(p, sizeof p, "%s/scheduler", dir);
     mkdir(p, 0755);
     snprintf(p, sizeof p, "%s/scheduler/scheduler_config.json", dir);
-    write_text(p, "{\"_class_name\": \"FlowMatchEulerDiscreteScheduler\"}\n");
+    ck_write_text(p, "{\"_class_name\": \"FlowMatchEulerDiscreteScheduler\"}\n");
     snprintf(p, sizeof p, "%s/model_index.json", dir);
-    write_text(p, "{\"_class_name\": \"WanPipeline\", \"_diffusers_version\": \"0.42.1\",\n"
+    ck_write_text(p, "{\"_class_name\": \"WanPipeline\", \"_diffusers_version\": \"0.42.1\",\n"
                   " \"scheduler\": [\"diffusers\", \"FlowMatchEulerDiscreteScheduler\"],\n"
                   " \"transformer\": [\"diffusers\", \"WanTransformer3DModel\"],\n"
                   " \"transformer_2\": [null, null],\n"
                   " \"vae\": [\"diffusers\", \"AutoencoderKLWan\"],\n"
                   " \"boundary_ratio\": null}\n");
     snprintf(p, sizeof p, "%s/README.md", dir);
-    write_text(p, "a pipeline\n");
+    ck_write_text(p, "a pipeline\n");
 }
 
 static void test_pipeline(void)
@@ -419,12 +347,12 @@ static void test_pipeline(void)
     tap_ok(st == KBIT_OK &&
                info_of(path_of("pipe-q/transformer"), "blocks.0.attn1.to_q.weight").format ==
                    KBIT_WEIGHT_4BIT &&
-               same_file(path_of("pipe/vae/diffusion_pytorch_model.safetensors"),
+               ck_same_file(path_of("pipe/vae/diffusion_pytorch_model.safetensors"),
                          path_of("pipe-q/vae/diffusion_pytorch_model.safetensors")) &&
-               same_file(path_of("pipe/model_index.json"), path_of("pipe-q/model_index.json")) &&
-               same_file(path_of("pipe/scheduler/scheduler_config.json"),
+               ck_same_file(path_of("pipe/model_index.json"), path_of("pipe-q/model_index.json")) &&
+               ck_same_file(path_of("pipe/scheduler/scheduler_config.json"),
                          path_of("pipe-q/scheduler/scheduler_config.json")) &&
-               same_file(path_of("pipe/README.md"), path_of("pipe-q/README.md")),
+               ck_same_file(path_of("pipe/README.md"), path_of("pipe-q/README.md")),
            "a pipeline: the denoiser (transformer) quantized, vae, scheduler, model_index.json "
            "and README copied unchanged");
     kbit_quantize_options o;
@@ -444,7 +372,7 @@ static void test_pipeline(void)
                info_of(path_of("pipe-d/vae"), "blocks.0.attn1.to_q.weight").format ==
                    KBIT_WEIGHT_PLAIN &&
                info_of(path_of("pipe-d/transformer"), "proj_out.weight").dtype == KBIT_F32 &&
-               same_file(path_of("pipe/model_index.json"), path_of("pipe-d/model_index.json")),
+               ck_same_file(path_of("pipe/model_index.json"), path_of("pipe-d/model_index.json")),
            "dequantize a pipeline: its quantized components back to plain tensors");
 }
 
@@ -475,7 +403,7 @@ static void expect_bad(const char *how, const char *const *components, int ncomp
     snprintf(msg, sizeof msg, "%s", kbit_last_error());
     char pattern[1200];
     snprintf(pattern, sizeof pattern, "%s.kbit-*", out);
-    int good = st == want && strstr(msg, needle) && !exists(out) && !any_match(pattern);
+    int good = st == want && strstr(msg, needle) && !ck_exists(out) && !ck_any_match(pattern);
     if (!good)
         tap_diag("%s: %s: %s", what, kbit_strerror(st), msg);
     tap_ok(good, "%s: %s naming it, no output", what, kbit_strerror(want));
@@ -563,17 +491,14 @@ static void test_bad_input(void)
           kbit_pipeline_open(path_of("wan"), (kbit_pipeline **)&ck) == KBIT_EINVAL &&
           kbit_pipeline_component_info(NULL, 0, NULL) == KBIT_EINVAL &&
           kbit_pipeline_count(NULL) == 0;
-    tap_ok(ok && !exists(path_of("x1")), "bad options and arguments: KBIT_EINVAL naming them "
+    tap_ok(ok && !ck_exists(path_of("x1")), "bad options and arguments: KBIT_EINVAL naming them "
            "(components without a pipeline, other_dtype not a float type or on a transformers "
            "model, component_count without components), nothing written");
 }
 
 int main(void)
 {
-    snprintf(root, sizeof root, "test_diffusers.tmp.%ld", (long)getpid());
-    rm_rf(root);
-    if (mkdir(root, 0755) != 0)
-        tap_bail("cannot create %s", root);
+    root = ck_scratch_dir("test_diffusers");
     dev = reference_open();
     test_rules();
     test_model_folder();
@@ -581,6 +506,6 @@ int main(void)
     test_bad_input();
     kbit_device_close(dev);
     if (tap_failures() == 0)
-        rm_rf(root);
+        ck_rm_rf(root);
     return tap_done();
 }

@@ -15,7 +15,6 @@ Arguments: the kbit program, kbit-genmodel, a scratch directory.
 """
 import json
 import os
-import subprocess
 import sys
 import warnings
 
@@ -23,54 +22,11 @@ warnings.filterwarnings("ignore")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 import torch  # noqa: E402
-import bitsandbytes.functional as F  # noqa: E402
-from safetensors.torch import load_file  # noqa: E402
 import transformers  # noqa: E402
+from interoputil import (bnb_dequant, ok, plan, qconfig_text, run, same_bits,  # noqa: E402
+                         tensors, weights_4bit)
 
 KBIT, GENMODEL, WORK = sys.argv[1], sys.argv[2], sys.argv[3]
-n = 0
-failures = 0
-
-
-def ok(cond, what, diag=None):
-    global n, failures
-    n += 1
-    print(("ok %d - %s" if cond else "not ok %d - %s") % (n, what), flush=True)
-    if not cond:
-        failures += 1
-        if diag:
-            for line in str(diag).splitlines()[-20:]:
-                print("# " + line)
-    return cond
-
-
-def run(*args):
-    p = subprocess.run(list(args), capture_output=True, text=True)
-    return p.returncode, p.stdout + p.stderr
-
-
-def tensors(d):
-    """Every tensor of a checkpoint directory, by name."""
-    out = {}
-    for f in sorted(os.listdir(d)):
-        if f.endswith(".safetensors"):
-            out.update(load_file(os.path.join(d, f)))
-    return out
-
-
-def bnb_dequant(t, weight):
-    """bitsandbytes' dequantization of 4-bit weight `weight` from a state dict."""
-    qs = {k[len(weight) + 1:]: v for k, v in t.items() if k.startswith(weight + ".")}
-    state = F.QuantState.from_dict(qs, device=torch.device("cpu"))
-    return F.dequantize_4bit(t[weight], state)
-
-
-def same_bits(a, b):
-    return a.dtype == b.dtype and a.shape == b.shape and torch.equal(
-        a.view(torch.int16 if a.element_size() == 2 else torch.int32),
-        b.view(torch.int16 if b.element_size() == 2 else torch.int32))
-
-
 def same_bits_fp4(a, b):
     """Bit for bit, except that FP4 code 8 may decode as +0.0 (bitsandbytes' CPU
     path reads quant_map, whose entry 8 is +0.0) where kbit and the CUDA kernels
@@ -91,10 +47,6 @@ def gen(name, dtype, extra=()):
     if rc != 0:
         raise SystemExit("Bail out! kbit-genmodel failed: " + out)
     return d
-
-
-def weights_4bit(t):
-    return sorted(k[: -len(".quant_map")] for k in t if k.endswith(".weight.quant_map"))
 
 
 # (a) bitsandbytes dequantizes kbit's output bit for bit ------------------------
@@ -214,13 +166,8 @@ for label, cfg in (
         qc_kbit = json.load(open(os.path.join(mine, "config.json")))["quantization_config"]
         ok(qc_kbit == qc_bnb, "(c) %s: kbit's quantization_config equals the one transformers "
            "writes for the same options" % label, "kbit %s\nbnb  %s" % (qc_kbit, qc_bnb))
-
-        def qc_text(d):
-            text = open(os.path.join(d, "config.json")).read()
-            i = text.index('  "quantization_config": {')
-            return text[i:text.index("\n  }", i) + 4]
-        ok(qc_text(mine) == qc_text(saved), "(c) %s: ... and its text in config.json is "
-           "byte-identical" % label, qc_text(mine) + "\n" + qc_text(saved))
+        ok(qconfig_text(mine) == qconfig_text(saved), "(c) %s: ... and its text in config.json is "
+           "byte-identical" % label, qconfig_text(mine) + "\n" + qconfig_text(saved))
     same_keys = set(k) == set(t)
     ok(rc == 0 and same_keys, "(c) %s: kbit quantize writes the same keys as transformers + "
        "bitsandbytes" % label, out + " only kbit: %s, only bnb: %s" %
@@ -250,5 +197,5 @@ for label, cfg in (
             ok(all(torch.equal(k[x], t[x]) for x in scb),
                "(c) 8-bit: kbit's SCB (row absmax) equals bitsandbytes' bit for bit")
 
-print("1..%d" % n)
+plan()
 sys.exit(0)

@@ -51,33 +51,13 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 import torch  # noqa: E402
 import bitsandbytes as bnb  # noqa: E402
-import bitsandbytes.functional as F  # noqa: E402
-from safetensors.torch import load_file  # noqa: E402
 import diffusers  # noqa: E402
 from diffusers import BitsAndBytesConfig  # noqa: E402
 from diffusers.quantizers.bitsandbytes import bnb_quantizer  # noqa: E402
+from interoputil import (as_bytes, bnb_dequant, note, ok, plan, qconfig_text, run,  # noqa: E402
+                         same_bits, tensors, weights_4bit)
 
 KBIT, RULE, WORK = sys.argv[1], sys.argv[2], sys.argv[3]
-n = 0
-
-
-def ok(cond, what, diag=None):
-    global n
-    n += 1
-    print(("ok %d - %s" if cond else "not ok %d - %s") % (n, what), flush=True)
-    if not cond and diag:
-        for line in str(diag).splitlines()[-20:]:
-            print("# " + line)
-    return cond
-
-
-def note(text):
-    print("# " + text, flush=True)
-
-
-def run(*args):
-    p = subprocess.run(list(args), capture_output=True, text=True)
-    return p.returncode, p.stdout + p.stderr
 
 
 # diffusers' GPU check, answered "yes" while it runs (nothing else changes)
@@ -101,38 +81,6 @@ _cpu_ok(bnb_quantizer.BnB8BitDiffusersQuantizer)
 def quiet(fn, *a, **k):
     with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
         return fn(*a, **k)
-
-
-def tensors(d):
-    out = {}
-    for f in sorted(os.listdir(d)):
-        if f.endswith(".safetensors"):
-            out.update(load_file(os.path.join(d, f)))
-    return out
-
-
-def as_bytes(t):
-    return t.contiguous().view(torch.uint8).reshape(-1)
-
-
-def same_bits(a, b):
-    return a.dtype == b.dtype and a.shape == b.shape and torch.equal(as_bytes(a), as_bytes(b))
-
-
-def qconfig_text(d):
-    text = open(os.path.join(d, "config.json")).read()
-    i = text.index('  "quantization_config": {')
-    return text[i:text.index("\n  }", i) + 4]
-
-
-def weights_4bit(t):
-    return sorted(k[: -len(".quant_map")] for k in t if k.endswith(".weight.quant_map"))
-
-
-def bnb_dequant(t, weight):
-    qs = {k[len(weight) + 1:]: v for k, v in t.items() if k.startswith(weight + ".")}
-    state = F.QuantState.from_dict(qs, device=torch.device("cpu"))
-    return F.dequantize_4bit(t[weight], state)
 
 
 def aux(k):
@@ -461,4 +409,4 @@ for skip in (None, ("proj_out", "0", "norm")):
        "of %d model classes (of %d)" % (list(skip) if skip else None, weights, built,
                                          len(classes)), "\n".join(wrong[:8]))
 
-print("1..%d" % n)
+plan()

@@ -35,20 +35,12 @@
 
 
 #include "backends/opencl/handles.h"
+#include "clutil.h"
 #include "kbit-formats.h"
 #include "numerics/pairsum.h"
 #include "runtime/device.h"
 #include "tap.h"
 #include "testutil.h"
-
-enum { REF = 0, CL = 1 };
-static kbit_device *devs[2];
-static const unsigned char fills[2] = { 0xa5, 0x5a };
-static rng R;
-
-/* Every buffer of an op lives PAD bytes into its allocation, so the driver
- * maps pointers with offsets (PAD is a multiple of every element size). */
-#define PAD 24
 
 typedef struct stats {
     int cases;
@@ -68,39 +60,12 @@ static size_t dsize(kbit_dtype d)
     return d == KBIT_F32 ? 4 : 2;
 }
 
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (p == NULL)
-        tap_bail("out of host memory (%zu bytes)", n);
-    return p;
-}
-
 /* ------------------------------------------------------------------ */
 /* Device buffers at an offset                                          */
-
-static void *up(int w, const void *host, size_t bytes)
-{
-    char *p = dev_alloc(devs[w], bytes + PAD);
-    if (bytes && kbit_copy(devs[w], p + PAD, host, bytes, KBIT_HOST_TO_DEVICE) != KBIT_OK)
-        tap_bail("kbit_copy to %s: %s", w ? "opencl:0" : "ref", kbit_last_error());
-    return p + PAD;
-}
-
-static void *outbuf(int w, size_t bytes)
-{
-    return (char *)dev_alloc_fill(devs[w], bytes + PAD, fills[w]) + PAD;
-}
 
 static void down(int w, void *host, const void *p, size_t bytes)
 {
     dev_download(devs[w], host, p, bytes);
-}
-
-static void rel(int w, void *p)
-{
-    if (p != NULL)
-        dev_free(devs[w], (char *)p - PAD);
 }
 
 /* ------------------------------------------------------------------ */
@@ -911,12 +876,7 @@ static void large_case(void)
 
 int main(void)
 {
-    uint64_t seed = 0x6f70656e636cull;
-    const char *env = getenv("KBIT_TEST_SEED");
-    if (env && *env)
-        seed = strtoull(env, NULL, 0);
-    tap_diag("seed 0x%llx (set KBIT_TEST_SEED to change it)", (unsigned long long)seed);
-    rng_seed(&R, seed);
+    seed_rng(0x6f70656e636cull);
 
     kbit_status st = kbit_device_open("opencl:0", &devs[CL]);
     if (st != KBIT_OK) {

@@ -25,43 +25,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clutil.h"
 #include "testutil.h"
 
-enum { REF = 0, CL = 1 };
-static kbit_device *devs[2];
-static const unsigned char fills[2] = { 0xa5, 0x5a };
-static rng R;
-
-/* Every buffer lives PAD bytes into its allocation (a multiple of 8). */
-#define PAD 24
 #define MAX_IO 5
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (p == NULL)
-        tap_bail("out of host memory (%zu bytes)", n);
-    return p;
-}
-
-static void *up(int w, const void *host, size_t bytes)
-{
-    char *p = dev_alloc(devs[w], bytes + PAD);
-    if (bytes && kbit_copy(devs[w], p + PAD, host, bytes, KBIT_HOST_TO_DEVICE) != KBIT_OK)
-        tap_bail("kbit_copy to %s: %s", w ? "opencl:0" : "ref", kbit_last_error());
-    return p + PAD;
-}
-
-static void *outbuf(int w, size_t bytes)
-{
-    return (char *)dev_alloc_fill(devs[w], bytes + PAD, fills[w]) + PAD;
-}
-
-static void rel(int w, void *p)
-{
-    if (p != NULL)
-        dev_free(devs[w], (char *)p - PAD);
-}
 
 /* One op on device w: inputs in, outputs out (device pointers); host
  * values come back through *n (the outlier count) when the op has one. */
@@ -385,12 +352,7 @@ static void many_rows(void)
 
 int main(void)
 {
-    uint64_t seed = 0x696e74386f636cull;
-    const char *env = getenv("KBIT_TEST_SEED");
-    if (env && *env)
-        seed = strtoull(env, NULL, 0);
-    tap_diag("seed 0x%llx (set KBIT_TEST_SEED to change it)", (unsigned long long)seed);
-    rng_seed(&R, seed);
+    seed_rng(0x696e74386f636cull);
 
     if (kbit_device_open("opencl:0", &devs[CL]) != KBIT_OK) {
         tap_skip("LLM.int8() on opencl:0", "%s", kbit_last_error());

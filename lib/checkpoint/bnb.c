@@ -294,15 +294,22 @@ static int is_skipped(const char *module, size_t len, const char *s)
     return strncmp(module + len - sl, s, sl) == 0;
 }
 
-int kbit_bnb_should_quantize(const char *name, int ndim, int dtype_known, kbit_dtype dtype,
-                             const char *const *skip, size_t nskip)
+size_t kbit_bnb_weight_module(const char *name, int ndim, int dtype_known, kbit_dtype dtype)
 {
     size_t n = strlen(name), suffix = strlen(".weight");
     if (ndim != 2 || !dtype_known || (dtype != KBIT_F32 && dtype != KBIT_F16 && dtype != KBIT_BF16))
         return 0;
     if (n <= suffix || strcmp(name + n - suffix, ".weight") != 0)
         return 0;
-    size_t mlen = n - suffix;
+    return n - suffix;
+}
+
+int kbit_bnb_should_quantize(const char *name, int ndim, int dtype_known, kbit_dtype dtype,
+                             const char *const *skip, size_t nskip)
+{
+    size_t mlen = kbit_bnb_weight_module(name, ndim, dtype_known, dtype);
+    if (mlen == 0)
+        return 0;
     if (is_embedding(name, mlen))
         return 0;
     for (size_t i = 0; i < nskip; i++)

@@ -100,6 +100,11 @@ extern const char *const kbit_bnb_default_skip[];
 int kbit_bnb_should_quantize(const char *name, int ndim, int dtype_known, kbit_dtype dtype,
                              const char *const *skip, size_t nskip);
 
+/* The first test of that rule, shared with diffusers' (kbit_dfs_should_quantize):
+ * the length of <module> when the tensor is a 2-D F32/F16/BF16
+ * "<module>.weight" with a non-empty module, else 0. */
+size_t kbit_bnb_weight_module(const char *name, int ndim, int dtype_known, kbit_dtype dtype);
+
 /* transformers' BitsAndBytesConfig.to_dict() for the options (8.3). */
 json_t *kbit_bnb_quant_config(const kbit_quantize_options *o);
 

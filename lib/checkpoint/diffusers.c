@@ -25,27 +25,6 @@ int kbit_dfs_exists(const char *dir, const char *name)
     return kbit_file_kind(path) != 0;
 }
 
-/* The class named by config.json's _class_name, if any (*has = 1). A config
- * that cannot be parsed (malformed, or out of memory) is the caller's error. */
-static kbit_status config_class(const char *config, char *buf, size_t len, int *has)
-{
-    buf[0] = '\0';
-    *has = 0;
-    if (config == NULL)
-        return KBIT_OK;
-    json_t *c = NULL;
-    kbit_status st = kbit_ck_parse_config("config.json", config, strlen(config), &c, NULL);
-    if (st != KBIT_OK)
-        return st;
-    const char *name = json_string_value(json_object_get(c, "_class_name"));
-    if (name) {
-        snprintf(buf, len, "%s", name);
-        *has = 1;
-    }
-    json_decref(c);
-    return KBIT_OK;
-}
-
 kbit_status kbit_dfs_locate(const char *dir, const char *config, kbit_dfs_layout *l)
 {
     static const char dsingle[] = "diffusion_pytorch_model.safetensors",
@@ -54,10 +33,9 @@ kbit_status kbit_dfs_locate(const char *dir, const char *config, kbit_dfs_layout
     int ds = kbit_dfs_exists(dir, dsingle), di = kbit_dfs_exists(dir, dindex);
     int ts = kbit_dfs_exists(dir, tsingle), ti = kbit_dfs_exists(dir, tindex);
     int pipeline = kbit_dfs_exists(dir, "model_index.json");
-    char cls[128];
-    int has_class = 0;
+    kbit_dfs_rules rules; /* for _class_name ("" if none) */
     memset(l, 0, sizeof *l);
-    kbit_status st = config_class(config, cls, sizeof cls, &has_class);
+    kbit_status st = kbit_dfs_rules_init(config, &rules);
     if (st != KBIT_OK)
         return st;
     if ((ds || di) && (ts || ti))
@@ -67,10 +45,10 @@ kbit_status kbit_dfs_locate(const char *dir, const char *config, kbit_dfs_layout
     if (pipeline && (ds || di || ts || ti))
         return kbit_error(KBIT_EFORMAT, "%s mixes layouts: a pipeline folder (model_index.json) "
                           "with weights of its own beside its components", dir);
-    if (has_class && (ts || ti))
+    if (rules.class_name[0] && (ts || ti))
         return kbit_error(KBIT_EFORMAT, "%s mixes layouts: config.json names the diffusers "
                           "class %s (_class_name) but the weights are model.safetensors*", dir,
-                          cls);
+                          rules.class_name);
     if (pipeline)
         return kbit_error(KBIT_EFORMAT, "%s is a diffusers pipeline (model_index.json): open "
                           "one of its components (e.g. %s/transformer)", dir, dir);
@@ -262,12 +240,9 @@ int kbit_dfs_should_quantize(const kbit_dfs_rules *r, const char *name, int ndim
                              int dtype_known, kbit_dtype dtype, const char *const *skip,
                              size_t nskip)
 {
-    size_t n = strlen(name), suffix = strlen(".weight");
-    if (ndim != 2 || !dtype_known || (dtype != KBIT_F32 && dtype != KBIT_F16 && dtype != KBIT_BF16))
+    size_t mlen = kbit_bnb_weight_module(name, ndim, dtype_known, dtype);
+    if (mlen == 0)
         return 0;
-    if (n <= suffix || strcmp(name + n - suffix, ".weight") != 0)
-        return 0;
-    size_t mlen = n - suffix;
     if (module_not_linear(r, name, mlen))
         return 0;
     for (size_t i = 0; i < nskip; i++)
