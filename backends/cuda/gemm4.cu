@@ -29,17 +29,17 @@ kbit_cuda_gemm_4bit_backward_kernel(int type, int dtype, const void *a, int64_t 
 gpuError_t kbit_cuda_gemm_4bit(const kbit_op_gemm_4bit *op, gpuStream_t stream)
 {
     const unsigned groups = (unsigned)kbit_split_dot_groups(op->M * op->N);
-    kbit_cuda_gemm_4bit_kernel<<<groups, KBIT_GPU_GROUP, 0, stream>>>(
-        (int)op->type, (int)op->dtype, op->a, op->M, op->N, op->K, op->packed, op->absmax,
-        kbit_split_log2(op->blocksize), op->bias, op->bias != NULL, op->out);
+    KBIT_GPU_LAUNCH(kbit_cuda_gemm_4bit_kernel, groups, KBIT_GPU_GROUP, stream, (int)op->type,
+                    (int)op->dtype, op->a, op->M, op->N, op->K, op->packed, op->absmax,
+                    kbit_split_log2(op->blocksize), op->bias, op->bias != NULL, op->out);
     return gpuGetLastError();
 }
 
 gpuError_t kbit_cuda_gemm_4bit_backward(const kbit_op_gemm_4bit *op, gpuStream_t stream)
 {
     const unsigned groups = (unsigned)kbit_split_dot_groups(op->M * op->K);
-    kbit_cuda_gemm_4bit_backward_kernel<<<groups, KBIT_GPU_GROUP, 0, stream>>>(
-        (int)op->type, (int)op->dtype, op->a, op->M, op->N, op->K, op->packed, op->absmax,
-        kbit_split_log2(op->blocksize), op->out);
+    KBIT_GPU_LAUNCH(kbit_cuda_gemm_4bit_backward_kernel, groups, KBIT_GPU_GROUP, stream,
+                    (int)op->type, (int)op->dtype, op->a, op->M, op->N, op->K, op->packed,
+                    op->absmax, kbit_split_log2(op->blocksize), op->out);
     return gpuGetLastError();
 }

@@ -4,10 +4,11 @@
  * The driver is written against "gpu*" names so that the same sources build
  * with nvcc (CUDA) and with hipcc (HIP on AMD GPUs). Everything else in this
  * directory uses only these names, plain CUDA C++ kernel syntax that hipcc
- * accepts (__global__, __shared__, __constant__, <<<...>>>, __syncthreads),
- * and no warp-level intrinsics, so no code depends on the warp size (32 on
- * NVIDIA, 64 on most AMD GPUs). The kernels' own macros (work-group memory,
- * barriers, indices, the device pass) are those of backends/gpu/defs.h.
+ * accepts (__global__, __shared__, __constant__, __syncthreads; launches only
+ * through KBIT_GPU_LAUNCH below) and no warp-level intrinsics, so no code
+ * depends on the warp size (32 on NVIDIA, 64 on most AMD GPUs). The kernels'
+ * own macros (work-group memory, barriers, indices, the device pass) are
+ * those of backends/gpu/defs.h.
  *
  * HIP is selected when hipcc defines __HIP_PLATFORM_AMD__ or the build
  * defines KBIT_HIP; otherwise CUDA. A HIP build must pass -ffp-contract=off

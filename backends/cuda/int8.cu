@@ -105,36 +105,34 @@ gpuError_t kbit_cuda_int8_quant(const kbit_op_int8_quant *op, void *workspace,
     uint32_t *mask = use ? static_cast<uint32_t *>(workspace) : NULL;
     if (use) {
         const int64_t words = kbit_split_i8_mask_words(op->cols);
-        kbit_cuda_int8_clear_mask_kernel<<<(unsigned)kbit_split_elem_groups(words),
-                                           KBIT_GPU_GROUP, 0, stream>>>(op->cols, mask);
+        KBIT_GPU_LAUNCH(kbit_cuda_int8_clear_mask_kernel, (unsigned)kbit_split_elem_groups(words),
+                        KBIT_GPU_GROUP, stream, op->cols, mask);
         gpuError_t e = gpuGetLastError();
         if (e != gpuSuccess)
             return e;
     }
-    kbit_cuda_int8_quant_rows_kernel<<<(unsigned)kbit_split_groups(op->rows, 1), KBIT_GPU_GROUP,
-                                       0, stream>>>(
-        (int)op->dtype, op->A, op->rows, op->cols, op->use_threshold ? 1 : 0, op->threshold_f16,
-        op->CA, op->SCA, mask);
+    KBIT_GPU_LAUNCH(kbit_cuda_int8_quant_rows_kernel, (unsigned)kbit_split_groups(op->rows, 1),
+                    KBIT_GPU_GROUP, stream, (int)op->dtype, op->A, op->rows, op->cols,
+                    op->use_threshold ? 1 : 0, op->threshold_f16, op->CA, op->SCA, mask);
     gpuError_t e = gpuGetLastError();
     if (e != gpuSuccess || !use)
         return e;
-    kbit_cuda_int8_compact_kernel<<<1, KBIT_GPU_GROUP, 0, stream>>>(mask, op->cols,
-                                                                     op->outlier_cols,
-                                                                     op->n_outliers);
+    KBIT_GPU_LAUNCH(kbit_cuda_int8_compact_kernel, 1, KBIT_GPU_GROUP, stream, mask, op->cols,
+                    op->outlier_cols, op->n_outliers);
     if ((e = gpuGetLastError()) != gpuSuccess)
         return e;
-    kbit_cuda_int8_zero_cols_kernel<<<(unsigned)kbit_split_elem_groups(op->rows * op->cols),
-                                      KBIT_GPU_GROUP, 0, stream>>>(mask, op->rows, op->cols,
-                                                                   op->CA);
+    KBIT_GPU_LAUNCH(kbit_cuda_int8_zero_cols_kernel,
+                    (unsigned)kbit_split_elem_groups(op->rows * op->cols), KBIT_GPU_GROUP, stream,
+                    mask, op->rows, op->cols, op->CA);
     return gpuGetLastError();
 }
 
 gpuError_t kbit_cuda_int8_dequant_weight(const kbit_op_int8_dequant_weight *op,
                                          gpuStream_t stream)
 {
-    kbit_cuda_int8_dequant_weight_kernel<<<(unsigned)kbit_split_elem_groups(op->rows * op->cols),
-                                           KBIT_GPU_GROUP, 0, stream>>>(
-        op->CB, op->SCB, op->rows, op->cols, (int)op->out_dtype, op->out);
+    KBIT_GPU_LAUNCH(kbit_cuda_int8_dequant_weight_kernel,
+                    (unsigned)kbit_split_elem_groups(op->rows * op->cols), KBIT_GPU_GROUP, stream,
+                    op->CB, op->SCB, op->rows, op->cols, (int)op->out_dtype, op->out);
     return gpuGetLastError();
 }
 
@@ -142,18 +140,17 @@ gpuError_t kbit_cuda_int8_mm_dequant(const kbit_op_int8_mm_dequant *op, gpuStrea
 {
     /* numerics/int8.h: 0 no bias, 1 an fp16 bias (fused), 2 another dtype */
     const int32_t bias_kind = op->bias == NULL ? 0 : op->bias_dtype == KBIT_F16 ? 1 : 2;
-    kbit_cuda_int8_mm_dequant_kernel<<<(unsigned)kbit_split_elem_groups(op->M * op->N),
-                                       KBIT_GPU_GROUP, 0, stream>>>(
-        op->acc, op->SCA, op->SCB, op->M, op->N, bias_kind, (int)op->bias_dtype, op->bias,
-        (int)op->out_dtype, op->out);
+    KBIT_GPU_LAUNCH(kbit_cuda_int8_mm_dequant_kernel,
+                    (unsigned)kbit_split_elem_groups(op->M * op->N), KBIT_GPU_GROUP, stream,
+                    op->acc, op->SCA, op->SCB, op->M, op->N, bias_kind, (int)op->bias_dtype,
+                    op->bias, (int)op->out_dtype, op->out);
     return gpuGetLastError();
 }
 
 gpuError_t kbit_cuda_int8_matmul(const kbit_op_int8_matmul *op, gpuStream_t stream)
 {
-    kbit_cuda_int8_matmul_kernel<<<(unsigned)kbit_split_i8_gemm_groups(op->M, op->N),
-                                   KBIT_GPU_GROUP, 0, stream>>>(op->A, op->B, op->M, op->N,
-                                                                op->K, op->out);
+    KBIT_GPU_LAUNCH(kbit_cuda_int8_matmul_kernel, (unsigned)kbit_split_i8_gemm_groups(op->M, op->N),
+                    KBIT_GPU_GROUP, stream, op->A, op->B, op->M, op->N, op->K, op->out);
     return gpuGetLastError();
 }
 
@@ -164,26 +161,28 @@ gpuError_t kbit_cuda_int8_matmul_gather(const kbit_op_int8_matmul_gather *op,
     gpuError_t e = kbit_cuda_int8_matmul(&op->mm, stream);
     if (e != gpuSuccess)
         return e;
-    kbit_cuda_int8_gather_kernel<<<(unsigned)kbit_split_elem_groups(op->mm.N * op->capacity),
-                                   KBIT_GPU_GROUP, 0, stream>>>(
-        op->mm.B, op->mm.N, op->mm.K, op->cols, op->n_cols, op->capacity, op->gathered);
+    KBIT_GPU_LAUNCH(kbit_cuda_int8_gather_kernel,
+                    (unsigned)kbit_split_elem_groups(op->mm.N * op->capacity), KBIT_GPU_GROUP,
+                    stream, op->mm.B, op->mm.N, op->mm.K, op->cols, op->n_cols, op->capacity,
+                    op->gathered);
     return gpuGetLastError();
 }
 
 gpuError_t kbit_cuda_int8_outlier_add(const kbit_op_int8_outlier_add *op, gpuStream_t stream)
 {
     const int32_t has_cols = op->CB_cols != NULL && op->CB_cols_capacity > 0;
-    kbit_cuda_int8_outlier_add_kernel<<<(unsigned)kbit_split_elem_groups(op->M * op->N),
-                                        KBIT_GPU_GROUP, 0, stream>>>(
-        (int)op->dtype, op->X, op->M, op->K, op->outlier_cols, op->n_outliers, op->CB, op->SCB,
-        op->N, has_cols, op->CB_cols, has_cols ? op->CB_cols_capacity : 0, op->out);
+    KBIT_GPU_LAUNCH(kbit_cuda_int8_outlier_add_kernel,
+                    (unsigned)kbit_split_elem_groups(op->M * op->N), KBIT_GPU_GROUP, stream,
+                    (int)op->dtype, op->X, op->M, op->K, op->outlier_cols, op->n_outliers, op->CB,
+                    op->SCB, op->N, has_cols, op->CB_cols, has_cols ? op->CB_cols_capacity : 0,
+                    op->out);
     return gpuGetLastError();
 }
 
 gpuError_t kbit_cuda_int8_backward(const kbit_op_int8_backward *op, gpuStream_t stream)
 {
-    kbit_cuda_int8_backward_kernel<<<(unsigned)kbit_split_elem_groups(op->M * op->K),
-                                     KBIT_GPU_GROUP, 0, stream>>>(
-        (int)op->dtype, op->dOut, op->M, op->N, op->K, op->CB, op->SCB, op->dX);
+    KBIT_GPU_LAUNCH(kbit_cuda_int8_backward_kernel, (unsigned)kbit_split_elem_groups(op->M * op->K),
+                    KBIT_GPU_GROUP, stream, (int)op->dtype, op->dOut, op->M, op->N, op->K, op->CB,
+                    op->SCB, op->dX);
     return gpuGetLastError();
 }

@@ -57,17 +57,17 @@ gpuError_t kbit_cuda_optimizer_step(const kbit_op_optimizer *op, gpuStream_t str
     const int32_t has_scales = op->scales != NULL ? 1 : 0;
     if (op->state_bits == 32) {
         const unsigned groups = (unsigned)kbit_split_elem_groups(op->n);
-        kbit_cuda_optim_step32_kernel<<<groups, KBIT_GPU_GROUP, 0, stream>>>(
-            k, has_scales, op->scales, (int)op->grad_dtype, op->p, op->g, op->n,
-            static_cast<float *>(op->state1), static_cast<float *>(op->state2));
+        KBIT_GPU_LAUNCH(kbit_cuda_optim_step32_kernel, groups, KBIT_GPU_GROUP, stream, k,
+                        has_scales, op->scales, (int)op->grad_dtype, op->p, op->g, op->n,
+                        static_cast<float *>(op->state1), static_cast<float *>(op->state2));
     } else {
         /* one group per 256-element state block (backends/gpu/optim.h) */
         const unsigned groups =
             (unsigned)kbit_split_groups(kbit_split_nblocks(op->n, KBIT_OPTIM_BLOCK), 1);
-        kbit_cuda_optim_step8_kernel<<<groups, KBIT_GPU_GROUP, 0, stream>>>(
-            k, has_scales, op->scales, (int)op->grad_dtype, op->p, op->g, op->n,
-            static_cast<uint8_t *>(op->state1), static_cast<uint8_t *>(op->state2), op->absmax1,
-            op->absmax2, op->qmap1, op->mid1, op->qmap2, op->mid2);
+        KBIT_GPU_LAUNCH(kbit_cuda_optim_step8_kernel, groups, KBIT_GPU_GROUP, stream, k, has_scales,
+                        op->scales, (int)op->grad_dtype, op->p, op->g, op->n,
+                        static_cast<uint8_t *>(op->state1), static_cast<uint8_t *>(op->state2),
+                        op->absmax1, op->absmax2, op->qmap1, op->mid1, op->qmap2, op->mid2);
     }
     return gpuGetLastError();
 }
@@ -77,21 +77,21 @@ gpuError_t kbit_cuda_optimizer_sums(const kbit_op_optimizer_sums *op, gpuStream_
     const kbit_op_optimizer *s = op->step;
     const int32_t update = op->which == KBIT_OPTSUM_UPDATE_SQ ? 1 : 0;
     const int64_t nleaves = kbit_split_nblocks(s->n, KBIT_OPTIM_BLOCK);
-    kbit_cuda_optim_sums_kernel<<<(unsigned)kbit_split_elem_groups(nleaves), KBIT_GPU_GROUP, 0,
-                                  stream>>>(
-        kbit_optim_params_of(s), s->scales != NULL ? 1 : 0, s->scales,
-        op->which == KBIT_OPTSUM_PARAM_SQ ? 1 : 0, update, (int)s->grad_dtype, s->p, s->g, s->n,
-        static_cast<const float *>(s->state1), static_cast<const float *>(s->state2),
-        update && s->kernel == KBIT_OPTK_ADAM ? 1 : 0, op->leaves);
+    KBIT_GPU_LAUNCH(kbit_cuda_optim_sums_kernel, (unsigned)kbit_split_elem_groups(nleaves),
+                    KBIT_GPU_GROUP, stream, kbit_optim_params_of(s), s->scales != NULL ? 1 : 0,
+                    s->scales, op->which == KBIT_OPTSUM_PARAM_SQ ? 1 : 0, update,
+                    (int)s->grad_dtype, s->p, s->g, s->n, static_cast<const float *>(s->state1),
+                    static_cast<const float *>(s->state2),
+                    update && s->kernel == KBIT_OPTK_ADAM ? 1 : 0, op->leaves);
     return gpuGetLastError();
 }
 
 gpuError_t kbit_cuda_optimizer_scales(const kbit_op_optimizer_scales *op, gpuStream_t stream)
 {
     /* one work item of one group runs the rules (numerics/optim_scales.h) */
-    kbit_cuda_optim_scales_kernel<<<1, KBIT_GPU_GROUP, 0, stream>>>(
-        op->phase == KBIT_OPTSCALE_PHASE_CLIP ? 1 : 0, op->sums, op->history, op->scales,
-        op->step, op->percentile, op->clipped, op->gnorm_scale, op->max_unorm, op->eps,
-        op->add_eps);
+    KBIT_GPU_LAUNCH(kbit_cuda_optim_scales_kernel, 1, KBIT_GPU_GROUP, stream,
+                    op->phase == KBIT_OPTSCALE_PHASE_CLIP ? 1 : 0, op->sums, op->history,
+                    op->scales, op->step, op->percentile, op->clipped, op->gnorm_scale,
+                    op->max_unorm, op->eps, op->add_eps);
     return gpuGetLastError();
 }

@@ -128,6 +128,39 @@ emu_bytes emu_input(kbit_dtype dtype, int64_t n, uint64_t seed)
     return x;
 }
 
+emu_elem emu_elem_of(kbit_dtype dtype)
+{
+    return dtype == KBIT_F32 ? EMU_F32 : dtype == KBIT_F16 ? EMU_F16 : EMU_BF16;
+}
+
+static size_t elem_size(emu_elem e)
+{
+    return e == EMU_F32 ? 4 : e == EMU_F64 ? 8 : e == EMU_RAW ? 1 : 2;
+}
+
+static bool is_nan(emu_elem e, const unsigned char *p)
+{
+    uint64_t u = 0;
+    memcpy(&u, p, elem_size(e)); /* little-endian hosts */
+    switch (e) {
+    case EMU_F32:
+        return (u & 0x7fffffffu) > 0x7f800000u;
+    case EMU_F64:
+        return (u & 0x7fffffffffffffffull) > 0x7ff0000000000000ull;
+    case EMU_F16:
+        return (u & 0x7fffu) > 0x7c00u;
+    case EMU_BF16:
+        return (u & 0x7fffu) > 0x7f80u;
+    default:
+        return false;
+    }
+}
+
+static bool both_nan(emu_elem e, const unsigned char *a, const unsigned char *b)
+{
+    return is_nan(e, a) && is_nan(e, b);
+}
+
 std::string emu_run(const std::vector<emu_out> &outs, const std::function<gpuError_t()> &launch,
                     bool any_grid)
 {
@@ -143,8 +176,13 @@ std::string emu_run(const std::vector<emu_out> &outs, const std::function<gpuErr
             return std::string("launch failed (") + mode[m] + ")";
         for (size_t k = 0; k < outs.size(); k++) {
             const emu_bytes &g = *outs[k].got, &w = *outs[k].want;
+            const size_t es = elem_size(outs[k].elem);
+            if (g.size() != w.size())
+                return "output " + std::to_string(k) + ": sizes differ";
             for (size_t b = 0; b < w.size(); b++) {
-                if (g[b] != w[b]) {
+                const size_t e0 = b / es * es; /* the element of byte b */
+                if (g[b] != w[b] && !(es > 1 && e0 + es <= w.size() &&
+                                      both_nan(outs[k].elem, &g[e0], &w[e0]))) {
                     char line[160];
                     snprintf(line, sizeof line,
                              "output %zu byte %zu: 0x%02x, reference 0x%02x (%s)", k, b, g[b],

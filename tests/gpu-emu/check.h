@@ -50,10 +50,17 @@ emu_bytes emu_input(kbit_dtype dtype, int64_t n, uint64_t seed);
  * sized by its group count). Returns "" when every run gave want's bytes
  * and reported no launch error, else what differed first (output, byte,
  * grid mode). */
+enum emu_elem { EMU_RAW, EMU_F32, EMU_F64, EMU_F16, EMU_BF16 };
 struct emu_out {
     std::vector<unsigned char> *got;
     const std::vector<unsigned char> *want;
+    /* Floating-point elements: a NaN equals every NaN (doc/determinism.md
+     * 1: neither its payload nor its sign is part of the contract); any
+     * other value, and EMU_RAW buffers, compare byte for byte. */
+    emu_elem elem = EMU_RAW;
 };
+/* The emu_elem of a buffer of dtype. */
+emu_elem emu_elem_of(kbit_dtype dtype);
 std::string emu_run(const std::vector<emu_out> &outs, const std::function<gpuError_t()> &launch,
                     bool any_grid = true);
 

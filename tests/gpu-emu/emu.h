@@ -23,6 +23,7 @@
  *                        ordering the barriers give)
  *   KBIT_GPU_LAUNCH      the launch macro of gpu-compat.h: here the blocks
  *                        run in turn, each on blockDim.x pool threads
+ *   atomicOr             a relaxed std::atomic_ref fetch_or
  *   gpuError_t gpuStream_t gpuSuccess gpuGetLastError
  *                        an int status, an opaque stream
  * KBIT_GPU_EMU tells backends/gpu/defs.h to take its CUDA branch.
@@ -33,6 +34,7 @@
 #define KBIT_GPU_EMU 1
 #define KBIT_GPU_COMPAT_H 1 /* backends/cuda/gpu-compat.h: this file instead */
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -54,6 +56,14 @@ extern thread_local kbit_emu_dim3 threadIdx, blockIdx, blockDim, gridDim;
 /* The barrier of the calling item's block. */
 void kbit_emu_syncthreads();
 #define __syncthreads() kbit_emu_syncthreads()
+
+/* atomicOr (KBIT_GPU_ATOMIC_OR_U32 of backends/gpu/defs.h: the outlier
+ * column mask of backends/gpu/int8.h): a relaxed std::atomic_ref fetch_or,
+ * as relaxed as the device's; ThreadSanitizer sees it as an atomic. */
+inline unsigned atomicOr(unsigned *p, unsigned v)
+{
+    return std::atomic_ref<unsigned>(*p).fetch_or(v, std::memory_order_relaxed);
+}
 
 typedef int gpuError_t;
 typedef void *gpuStream_t;

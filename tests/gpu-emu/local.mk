@@ -16,7 +16,10 @@
 kbit_emu_cases = \
 	tests/gpu-emu/cases-quant4.cc \
 	tests/gpu-emu/cases-quant8.cc \
-	tests/gpu-emu/cases-sums.cc
+	tests/gpu-emu/cases-sums.cc \
+	tests/gpu-emu/cases-gemm4.cc \
+	tests/gpu-emu/cases-int8.cc \
+	tests/gpu-emu/cases-optim.cc
 kbit_emu_hdrs = tests/gpu-emu/emu.h tests/gpu-emu/check.h tests/gpu-emu/ref.h \
 	tests/gpu-emu/families.h
 EXTRA_DIST += tests/gpu-emu/emu.cc tests/gpu-emu/check.cc $(kbit_emu_cases) $(kbit_emu_hdrs) \
