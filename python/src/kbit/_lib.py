@@ -128,7 +128,9 @@ class QuantizeOptions(Structure):   # kbit_quantize_options
                 ("blocksize", c_int), ("compute_dtype", c_enum), ("quant_storage", c_enum),
                 ("int8_threshold", c_double), ("int8_has_fp16_weight", c_int),
                 ("skip_modules", POINTER(c_char_p)), ("skip_count", c_int), ("replace", c_int),
-                ("progress", PROGRESS_FN), ("progress_ctx", c_void_p)]
+                ("progress", PROGRESS_FN), ("progress_ctx", c_void_p),
+                ("cast_other", c_int), ("other_dtype", c_enum),
+                ("components", POINTER(c_char_p)), ("component_count", c_int)]
 
 
 class ConvertReport(Structure):     # kbit_convert_report
