@@ -12,7 +12,14 @@ bench_libkbitbench_la_SOURCES = \
 	bench/copy.c bench/copy.h \
 	bench/bnb.c bench/bnb.h \
 	bench/timer.c bench/timer.h
-bench_libkbitbench_la_SOURCES += bench/optim.c bench/optim_baseline.c bench/optim_baseline.h
+bench_libkbitbench_la_SOURCES += bench/optim.c bench/optim_baseline.c bench/optim_baseline.h \
+	bench/optim_peer.c bench/optim_peer.h
+# bitsandbytes' optimizers as the peer of `kbit bench optim`: a Python script,
+# found in the source tree or as installed here.
+benchpeerdir = $(pkgdatadir)/bench
+dist_benchpeer_DATA = bench/python/optim_peer.py
+bench_libkbitbench_la_CPPFLAGS = $(AM_CPPFLAGS) -DKBIT_BENCH_SRCDIR='"$(abs_top_srcdir)/bench"' \
+	-DKBIT_BENCH_BUILDDIR='"$(abs_top_builddir)"' -DKBIT_BENCH_DATADIR='"$(benchpeerdir)"' 
 # OpenMP for the copy baseline (bench/copy.c says why).
 bench_libkbitbench_la_CFLAGS = $(AM_CFLAGS) $(OPENMP_CFLAGS)
 bench_libkbitbench_la_LIBADD = $(PTHREAD_LIBS)

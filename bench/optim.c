@@ -9,14 +9,20 @@
  * add up to twice the last-level cache; a step that touches that much alone
  * needs only one. Every step is preceded by a timed copy run over the copy's
  * own cold rotation, and the ratio uses those interleaved copies.
+ *
+ * The peer: bitsandbytes' CPU optimizers on the same sizes, thread counts
+ * and dtypes, run by bench/python/optim_peer.py with the interop venv's
+ * Python (scripts/check makes it) before kbit's steps of each section.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bench.h"
 #include "copy.h"
 #include "optim_baseline.h"
+#include "optim_peer.h"
 #include "rotation.h"
 #include "timer.h"
 
@@ -28,19 +34,21 @@ typedef struct mode {
     int bits;
     kbit_dtype dtype;
     int baseline; /* the plain fp32 AdamW loop instead of kbit */
+    const char *peer; /* the mode's name for optim_peer.py (NULL: none) */
 } mode;
 
 static const mode modes[] = {
-    { "adam  32-bit f32 ", KBIT_OPTIM_ADAMW, 32, KBIT_F32, 0 },
-    { "adam  32-bit bf16", KBIT_OPTIM_ADAMW, 32, KBIT_BF16, 0 },
-    { "adam   8-bit f32 ", KBIT_OPTIM_ADAMW, 8, KBIT_F32, 0 },
-    { "adam   8-bit bf16", KBIT_OPTIM_ADAMW, 8, KBIT_BF16, 0 },
-    { "lion  32-bit f32 ", KBIT_OPTIM_LION, 32, KBIT_F32, 0 },
-    { "lion  32-bit bf16", KBIT_OPTIM_LION, 32, KBIT_BF16, 0 },
-    { "lion   8-bit f32 ", KBIT_OPTIM_LION, 8, KBIT_F32, 0 },
-    { "lion   8-bit bf16", KBIT_OPTIM_LION, 8, KBIT_BF16, 0 },
-    { "plain AdamW f32  ", KBIT_OPTIM_ADAMW, 32, KBIT_F32, 1 },
+    { "adam  32-bit f32 ", KBIT_OPTIM_ADAMW, 32, KBIT_F32, 0, "adam 32 f32" },
+    { "adam  32-bit bf16", KBIT_OPTIM_ADAMW, 32, KBIT_BF16, 0, "adam 32 bf16" },
+    { "adam   8-bit f32 ", KBIT_OPTIM_ADAMW, 8, KBIT_F32, 0, "adam 8 f32" },
+    { "adam   8-bit bf16", KBIT_OPTIM_ADAMW, 8, KBIT_BF16, 0, "adam 8 bf16" },
+    { "lion  32-bit f32 ", KBIT_OPTIM_LION, 32, KBIT_F32, 0, "lion 32 f32" },
+    { "lion  32-bit bf16", KBIT_OPTIM_LION, 32, KBIT_BF16, 0, "lion 32 bf16" },
+    { "lion   8-bit f32 ", KBIT_OPTIM_LION, 8, KBIT_F32, 0, "lion 8 f32" },
+    { "lion   8-bit bf16", KBIT_OPTIM_LION, 8, KBIT_BF16, 0, "lion 8 bf16" },
+    { "plain AdamW f32  ", KBIT_OPTIM_ADAMW, 32, KBIT_F32, 1, NULL },
 };
+#define NMODES (sizeof modes / sizeof modes[0])
 
 /* Optimizer state bytes per parameter (8-bit: codes + one fp32 absmax per 256). */
 static double state_bytes(const mode *m)
@@ -69,18 +77,28 @@ typedef struct options {
     int64_t sizes[8];
     int nsizes, reps;
     size_t cache_mib;
+    const char *peer_python; /* NULL: KBIT_BENCH_PYTHON, else the interop venv's */
+    int peer_reps, no_peer;
 } options;
 
 static int parse(int argc, char **argv, options *o)
 {
-    *o = (options){ "cpu", { 1, 2 }, 2, { (int64_t)16 << 20, (int64_t)64 << 20 }, 2, 5, 0 };
+    *o = (options){ "cpu", { 1, 2 }, 2, { (int64_t)16 << 20, (int64_t)64 << 20 }, 2, 5, 0,
+                    NULL, 3, 0 };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--help") == 0) {
             printf("usage: kbit bench optim [--device SPEC] [--threads 1,2] [--sizes 16,64]\n"
                    "                        [--reps 5] [--cache-mib MIB]\n"
-                   "  sizes in Mi parameters (2^20)\n");
+                   "                        [--peer-python PY] [--peer-reps 3] [--no-peer]\n"
+                   "  sizes in Mi parameters (2^20)\n"
+                   "  the peer: bitsandbytes' CPU optimizers (bench/python/optim_peer.py) run\n"
+                   "  by PY, else $KBIT_BENCH_PYTHON, else the build's interop venv\n");
             return 0;
+        }
+        if (strcmp(a, "--no-peer") == 0) {
+            o->no_peer = 1;
+            continue;
         }
         if (v == NULL)
             goto usage;
@@ -91,6 +109,10 @@ static int parse(int argc, char **argv, options *o)
             o->reps = atoi(v);
         } else if (strcmp(a, "--cache-mib") == 0) {
             o->cache_mib = (size_t)atol(v);
+        } else if (strcmp(a, "--peer-python") == 0) {
+            o->peer_python = v;
+        } else if (strcmp(a, "--peer-reps") == 0) {
+            o->peer_reps = atoi(v);
         } else if (strcmp(a, "--threads") == 0 || strcmp(a, "--sizes") == 0) {
             int is_threads = a[2] == 't', count = 0;
             for (char *s = (char *)v; *s && count < (is_threads ? 4 : 8);) {
@@ -109,7 +131,7 @@ static int parse(int argc, char **argv, options *o)
             goto usage;
         }
     }
-    if (o->reps >= 1 && o->nthreads >= 1 && o->nsizes >= 1)
+    if (o->reps >= 1 && o->nthreads >= 1 && o->nsizes >= 1 && o->peer_reps >= 1)
         return -1;
 usage:
     fprintf(stderr, "kbit bench optim: bad arguments (see --help)\n");
@@ -196,7 +218,30 @@ typedef struct section {
     size_t cache;
     bench_rotation copy_rot;
     const float *p0, *g0;
+    const bench_peer_result *peer; /* [NMODES], NULL: no peer */
 } section;
+
+/* Rotation sets for a step that moves `moved` bytes (cold caches). */
+static int sets_for(const section *sec, double moved)
+{
+    int sets = moved >= 2.0 * (double)sec->cache ? 1 : (int)(2.0 * sec->cache / moved) + 2;
+    return sets > MAX_SETS ? MAX_SETS : sets;
+}
+
+/* The peer's figures of mode index mi beside kbit's median (seconds). */
+static void peer_line(const section *sec, size_t mi, double kbit_min, double kbit_median)
+{
+    if (sec->peer == NULL || modes[mi].peer == NULL)
+        return;
+    const bench_peer_result *r = &sec->peer[mi];
+    if (!r->ok) {
+        printf("    bitsandbytes     skipped: %s\n", r->why);
+        return;
+    }
+    printf("    bitsandbytes %*s %8.2f %8.2f %9.1f   kbit %.2fx as fast (min), %.2fx (med)\n", 17,
+           "", r->min * 1e3, r->median * 1e3, sec->n / r->min / 1e6, r->min / kbit_min,
+           r->median / kbit_median);
+}
 
 static void run_mode(section *sec, const mode *m)
 {
@@ -205,9 +250,7 @@ static void run_mode(section *sec, const mode *m)
     cfg.state_bits = m->bits;
     double per_param = traffic_bytes(m);
     double moved = per_param * (double)sec->n;
-    int sets = moved >= 2.0 * (double)sec->cache ? 1 : (int)(2.0 * sec->cache / moved) + 2;
-    if (sets > MAX_SETS)
-        sets = MAX_SETS;
+    int sets = sets_for(sec, moved);
     tensor_set set[MAX_SETS];
     memset(set, 0, sizeof set);
     kbit_status st = KBIT_OK;
@@ -241,6 +284,7 @@ static void run_mode(section *sec, const mode *m)
         printf("  %s %6.3f %6.1f %8.2f %8.2f %9.1f %7.2f %7.2f %6.2f / %4.2f %3d\n", m->name,
                state_bytes(m), per_param, s.min * 1e3, s.median * 1e3, sec->n / s.min / 1e6, gmin,
                gmed, gmin / cmin, gmed / cmed, sets);
+        peer_line(sec, (size_t)(m - modes), s.min, s.median);
     }
     for (int i = 0; i < sets; i++)
         free_set(sec->dev, &set[i]);
@@ -270,6 +314,18 @@ int kbit_bench_optim(int argc, char **argv)
            "  same threads) timed between the steps. Params: AdamW defaults (wd 0.01), Lion\n"
            "  defaults; gradients in the parameter dtype. plain AdamW f32: bench/optim_baseline.c.\n",
            sec.cache >> 20, o.reps);
+    char python[1024], no_python[512];
+    int peer = !o.no_peer && bench_optim_peer_python(o.peer_python, python, sizeof python,
+                                                     no_python, sizeof no_python);
+    if (o.no_peer)
+        printf("peer: none (--no-peer)\n");
+    else if (!peer)
+        printf("peer: bitsandbytes skipped: %s\n", no_python);
+    else
+        printf("peer: bitsandbytes' CPU optimizers (bnb.optim.AdamW/AdamW8bit/Lion/Lion8bit,\n"
+               "  defaults; bench/python/optim_peer.py) by %s, %d runs, the same cold-cache\n"
+               "  rotation; \"as fast\" = bitsandbytes' time / kbit's\n",
+               python, o.peer_reps);
     for (int si = 0; si < o.nsizes; si++) {
         sec.n = o.sizes[si];
         float *p0 = malloc((size_t)sec.n * 4), *g0 = malloc((size_t)sec.n * 4);
@@ -301,11 +357,35 @@ int kbit_bench_optim(int argc, char **argv)
                 const bench_slot *cs = bench_rotation_next(&sec.copy_rot);
                 bench_copy(dev, sec.host_memory, 1, sec.threads, cs->dst, cs->src, cb);
             }
+            bench_peer_result peer_res[NMODES];
+            sec.peer = NULL;
+            if (peer) {
+                const char *names[NMODES];
+                size_t idx[NMODES];
+                int count = 0, sets = MAX_SETS;
+                for (size_t mi = 0; mi < NMODES; mi++)
+                    if (modes[mi].peer) {
+                        int s = sets_for(&sec, traffic_bytes(&modes[mi]) * (double)sec.n);
+                        sets = s < sets ? s : sets;
+                        idx[count] = mi;
+                        names[count++] = modes[mi].peer;
+                    }
+                bench_peer_result got[NMODES];
+                char version[256];
+                sets = sets > 4 ? 4 : sets;
+                bench_optim_peer_run(python, sec.n, sec.threads, o.peer_reps, sets, names, count,
+                                     got, version, sizeof version);
+                for (int i = 0; i < count; i++)
+                    peer_res[idx[i]] = got[i];
+                if (version[0])
+                    printf("  peer: %s, %d set%s\n", version, sets, sets == 1 ? "" : "s");
+                sec.peer = peer_res;
+            }
             printf("  %-17s %6s %6s %8s %8s %9s %7s %7s %13s %3s\n", "mode", "stateB",
                    "trafB", "min ms", "med ms", "Mparam/s", "GB/s", "GB/s", "x copy", "");
             printf("  %-17s %6s %6s %8s %8s %9s %7s %7s %13s %3s\n", "", "/param", "/param",
                    "", "", "@min", "@min", "@med", "min / med", "sets");
-            for (size_t mi = 0; mi < sizeof modes / sizeof modes[0]; mi++)
+            for (size_t mi = 0; mi < NMODES; mi++)
                 if (!modes[mi].baseline || sec.host_memory)
                     run_mode(&sec, &modes[mi]);
             bench_rotation_free(&sec.copy_rot);
