@@ -147,6 +147,13 @@ tests_kbit_dfs_rule_CFLAGS = $(kbit_test_cflags)
 tests_kbit_dfs_rule_LDADD = libkbit_core.la $(JANSSON_LIBS) $(PTHREAD_LIBS)
 tests_kbit_dfs_rule_LDFLAGS = $(kbit_test_linkflags)
 
+# kbit-struct-layout: sizes and field offsets of the structs the Python
+# package mirrors with ctypes, for python/tests/test_layout.py.
+check_PROGRAMS += tests/kbit-struct-layout
+tests_kbit_struct_layout_SOURCES = tests/struct_layout.c
+tests_kbit_struct_layout_CPPFLAGS = $(kbit_test_cppflags)
+tests_kbit_struct_layout_CFLAGS = $(kbit_test_cflags)
+
 # The checkpoint verbs from the command line.
 TESTS += tests/test-checkpoint-cli.sh
 EXTRA_DIST += tests/test-checkpoint-cli.sh

@@ -20,6 +20,7 @@ trap 'rm -rf "$work"' EXIT
 abs=$(pwd)
 KBIT_LIBRARY="$abs/.libs/libkbit.so" KBIT_TOOL="$abs/tools/kbit" \
     KBIT_GENMODEL="$abs/tools/kbit-genmodel" KBIT_TAP_FILE="$work/tap" \
+    KBIT_STRUCT_LAYOUT="$abs/tests/kbit-struct-layout" \
     PYTHONDONTWRITEBYTECODE=1 \
     timeout "${KBIT_PYTHON_TIMEOUT:-900}" "$py" -m pytest -q -p no:cacheprovider \
     --basetemp "$work/tmp" "$srcdir/python/tests" >"$work/log" 2>&1
@@ -33,7 +34,22 @@ grep -q '^1\.\.[0-9]' "$work/tap" || {
     echo "1..$n"
     exit 1
 }
-cat "$work/tap"
+# pytest exits 0 (all passed) or 1 (a failure, already a "not ok" line);
+# anything else after a complete plan is a crash after the last test (a
+# segfault at interpreter exit, say), which must fail too.
+case $status in
+0 | 1)
+    cat "$work/tap"
+    ;;
+*)
+    n=$(grep -c '^\(not \)\?ok ' "$work/tap")
+    grep -v '^1\.\.[0-9]' "$work/tap"
+    echo "not ok $((n + 1)) - pytest exited with status $status after its last test"
+    tail -n 40 "$work/log" | sed 's/^/# /'
+    echo "1..$((n + 1))"
+    ;;
+esac
 # pytest's own summary for the log
 tail -n 1 "$work/log" | sed 's/^/# pytest: /'
+[ "$status" -eq 0 ] || [ "$status" -eq 1 ] || exit 1
 exit 0
