@@ -5,6 +5,7 @@ AC_DEFUN([KBIT_CHECK_SIMD], [
   KBIT_AVX2_CFLAGS=""
   KBIT_AVX512_CFLAGS=""
   KBIT_AVX512VNNI_CFLAGS=""
+  KBIT_AMX_CFLAGS=""
   kbit_simd_summary="scalar"
   AS_CASE([$host_cpu], [x86_64|amd64|i?86], [
     AX_CHECK_COMPILE_FLAG([-mavx2 -mfma -mf16c -mbmi2],
@@ -16,14 +17,23 @@ AC_DEFUN([KBIT_CHECK_SIMD], [
     AX_CHECK_COMPILE_FLAG([-mavx512vnni -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx2 -mfma -mf16c -mbmi2],
       [KBIT_AVX512VNNI_CFLAGS="-mavx512vnni -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx2 -mfma -mf16c -mbmi2"
        kbit_simd_summary="$kbit_simd_summary avx512vnni"])
+    dnl fast mode's 4-bit matmul: AMX-BF16 tiles, AVX512_BF16 conversions
+    AX_CHECK_COMPILE_FLAG([-mamx-tile -mamx-bf16 -mavx512bf16 -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx2 -mfma -mf16c -mbmi2],
+      [KBIT_AMX_CFLAGS="-mamx-tile -mamx-bf16 -mavx512bf16 -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx2 -mfma -mf16c -mbmi2"
+       kbit_simd_summary="$kbit_simd_summary amx-bf16(fast mode)"],
+      [AC_MSG_WARN([the compiler does not accept -mamx-tile -mamx-bf16 -mavx512bf16: no AMX fast-mode kernel (KBIT_MATH_FAST runs exact)])])
   ])
   AC_SUBST([KBIT_AVX2_CFLAGS])
   AC_SUBST([KBIT_AVX512_CFLAGS])
   AC_SUBST([KBIT_AVX512VNNI_CFLAGS])
+  AC_SUBST([KBIT_AMX_CFLAGS])
   AM_CONDITIONAL([KBIT_X86_AVX2], [test -n "$KBIT_AVX2_CFLAGS"])
   AM_CONDITIONAL([KBIT_X86_AVX512], [test -n "$KBIT_AVX512_CFLAGS"])
   dnl avx512vnni = the avx512 variant with VNNI integer kernels: needs both
   AM_CONDITIONAL([KBIT_X86_AVX512VNNI], [test -n "$KBIT_AVX512_CFLAGS" && test -n "$KBIT_AVX512VNNI_CFLAGS"])
+  AM_CONDITIONAL([KBIT_X86_AMX], [test -n "$KBIT_AVX512_CFLAGS" && test -n "$KBIT_AMX_CFLAGS"])
+  AS_IF([test -n "$KBIT_AVX512_CFLAGS" && test -n "$KBIT_AMX_CFLAGS"],
+    [AC_DEFINE([KBIT_HAVE_AMX], [1], [AMX-BF16 fast-mode kernel built])])
   AS_IF([test -n "$KBIT_AVX2_CFLAGS"], [AC_DEFINE([KBIT_HAVE_AVX2], [1], [AVX2 variant built])])
   AS_IF([test -n "$KBIT_AVX512_CFLAGS"], [AC_DEFINE([KBIT_HAVE_AVX512], [1], [AVX-512 variant built])])
   AS_IF([test -n "$KBIT_AVX512_CFLAGS" && test -n "$KBIT_AVX512VNNI_CFLAGS"],

@@ -37,6 +37,7 @@ kbit_test_progs = \
 	tests/test_diffusers \
 	tests/test_int8_bad_input \
 	tests/test_gemm4_bad \
+	tests/test_gemm4_fast \
 	tests/test_errors \
 	tests/test_ckhostile \
 	tests/test_signals \
@@ -195,6 +196,11 @@ tests_test_gemm4_bad_CPPFLAGS = $(kbit_test_cppflags)
 tests_test_gemm4_bad_CFLAGS = $(kbit_test_cflags)
 tests_test_gemm4_bad_LDADD = $(kbit_test_libs)
 tests_test_gemm4_bad_LDFLAGS = $(kbit_test_linkflags)
+tests_test_gemm4_fast_SOURCES = tests/test_gemm4_fast.c
+tests_test_gemm4_fast_CPPFLAGS = $(kbit_test_cppflags)
+tests_test_gemm4_fast_CFLAGS = $(kbit_test_cflags)
+tests_test_gemm4_fast_LDADD = $(kbit_test_libs)
+tests_test_gemm4_fast_LDFLAGS = $(kbit_test_linkflags)
 
 # The row ends of dot32 (doc/determinism.md 3): -0.0 lane sums, padding and
 # the fold over unused lanes, through every op that reduces with dot32.

@@ -173,7 +173,10 @@ int kbit_cmd_info(int argc, char **argv)
     printf("\n");
     print_auto();
     const char *isa = getenv("KBIT_CPU_ISA"), *tuning = getenv("KBIT_CPU_TUNING");
-    /* the driver's variant reads "avx512/zen4": ISA, then tuning */
+    /* the driver's variant reads "avx512/zen4+amx-bf16": ISA, tuning, fast kernel */
+    char *plus = strchr(variant, '+');
+    if (plus)
+        *plus = '\0';
     char *slash = strchr(variant, '/');
     if (slash)
         *slash = '\0';
@@ -191,5 +194,16 @@ int kbit_cmd_info(int argc, char **argv)
     else if (slash)
         printf("cpu tuning:    %s (by CPU vendor and family; KBIT_CPU_TUNING forces one)\n",
                slash + 1);
+    const char *fast = getenv("KBIT_CPU_FAST");
+    if (variant[0] == '\0')
+        ;
+    else if (plus)
+        printf("cpu fast mode: %s (4-bit matmul, bf16, M > 1, when a device is set to "
+               "KBIT_MATH_FAST%s%s)\n", plus + 1, fast && *fast ? "; KBIT_CPU_FAST=" : "",
+               fast && *fast ? fast : "");
+    else
+        printf("cpu fast mode: none (%s; KBIT_MATH_FAST runs exact)\n",
+               fast && strcmp(fast, "none") == 0 ? "KBIT_CPU_FAST=none"
+                                                 : "no AMX-BF16 kernel for this CPU, OS or variant");
     return 0;
 }

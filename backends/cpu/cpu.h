@@ -20,6 +20,8 @@ typedef struct kbit_cpu_variant {
     const kbit_cpu_gemm4 *gemm4;
     const kbit_cpu_int8 *int8;
     const kbit_cpu_optim *optim;
+    /* fast mode's 4-bit matmul (isa.c: NULL when the CPU/OS has none) */
+    const kbit_cpu_gemm4_fast *gemm4_fast;
 } kbit_cpu_variant;
 
 typedef struct cpu_ctx {

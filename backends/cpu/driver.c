@@ -84,6 +84,10 @@ static kbit_status cpu_device_open(int index, void **ctx)
     kbit_status st = kbit_cpu_choose_variant(getenv("KBIT_CPU_ISA"), &variant, why, sizeof why);
     if (st == KBIT_OK)
         st = kbit_cpu_choose_tuning(getenv("KBIT_CPU_TUNING"), &variant, why, sizeof why);
+    char fast_why[256] = "";
+    if (st == KBIT_OK)
+        st = kbit_cpu_choose_fast(getenv("KBIT_CPU_FAST"), &variant, fast_why, sizeof fast_why,
+                                  why, sizeof why);
     if (st != KBIT_OK) {
         set_error("%s", why);
         return st;
@@ -116,9 +120,11 @@ static kbit_status cpu_device_info(void *ctx, kbit_device_info *info)
     const cpu_ctx *c = ctx;
     snprintf(info->driver, sizeof info->driver, "cpu");
     snprintf(info->name, sizeof info->name, "%s", c->name);
-    /* "avx512/zen4": the ISA variant, then the tuning (none for scalar) */
-    snprintf(info->variant, sizeof info->variant, "%s%s%s", c->v.name, c->v.tuning ? "/" : "",
-             c->v.tuning ? c->v.tuning : "");
+    /* "avx512/zen4": the ISA variant, then the tuning (none for scalar),
+     * then "+" and fast mode's kernel when there is one ("+amx-bf16") */
+    snprintf(info->variant, sizeof info->variant, "%s%s%s%s%s", c->v.name,
+             c->v.tuning ? "/" : "", c->v.tuning ? c->v.tuning : "",
+             c->v.gemm4_fast ? "+" : "", c->v.gemm4_fast ? c->v.gemm4_fast->name : "");
     info->index = 0;
 #ifdef _OPENMP
     info->threads = c->threads;

@@ -11,6 +11,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#ifdef __linux__
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include "isa.h"
 
@@ -25,6 +29,8 @@ typedef struct x86_features {
     char avx512_missing[160];
     int avx512vnni_ok;
     char avx512vnni_missing[180];
+    int amx_ok;                /* AMX-TILE + AMX-BF16 + AVX512_BF16, state enabled by the OS */
+    char amx_missing[224];
 } x86_features;
 
 #ifdef KBIT_X86
@@ -41,13 +47,19 @@ static void detect(x86_features *f)
     memset(f, 0, sizeof *f);
 #ifdef KBIT_X86
     unsigned a = 0, b = 0, c = 0, d = 0;
-    unsigned c1 = 0, b7 = 0, c7 = 0;
+    unsigned c1 = 0, b7 = 0, c7 = 0, d7 = 0, a7_1 = 0;
     if (__get_cpuid(1, &a, &b, &c, &d))
         c1 = c;
     if (__get_cpuid_max(0, NULL) >= 7) {
         __cpuid_count(7, 0, a, b, c, d);
         b7 = b;
         c7 = c;
+        d7 = d;
+        unsigned subleaves = a;
+        if (subleaves >= 1) {
+            __cpuid_count(7, 1, a, b, c, d);
+            a7_1 = a;
+        }
     }
     uint64_t xcr0 = 0;
     int osxsave = (c1 >> 27) & 1;
@@ -82,22 +94,33 @@ static void detect(x86_features *f)
     snprintf(f->avx512vnni_missing, sizeof f->avx512vnni_missing, "%s", f->avx512_missing);
     note(f->avx512vnni_missing, sizeof f->avx512vnni_missing, (c7 >> 11) & 1, "AVX512_VNNI");
     f->avx512vnni_ok = f->avx512vnni_missing[0] == '\0';
+
+    /* AMX: CPUID 7.0 EDX 24 (AMX-TILE), 22 (AMX-BF16); 7.1 EAX 5
+     * (AVX512_BF16, for the weight's conversion); XCR0 17-18 (tile state). */
+    snprintf(f->amx_missing, sizeof f->amx_missing, "%s", f->avx512_missing);
+    note(f->amx_missing, sizeof f->amx_missing, (d7 >> 24) & 1, "AMX-TILE");
+    note(f->amx_missing, sizeof f->amx_missing, (d7 >> 22) & 1, "AMX-BF16");
+    note(f->amx_missing, sizeof f->amx_missing, (a7_1 >> 5) & 1, "AVX512_BF16");
+    note(f->amx_missing, sizeof f->amx_missing, (xcr0 & 0x60000) == 0x60000,
+         "OS-support-for-tile-state");
+    f->amx_ok = f->amx_missing[0] == '\0';
 #else
     snprintf(f->avx2_missing, sizeof f->avx2_missing, "an x86 CPU");
     snprintf(f->avx512_missing, sizeof f->avx512_missing, "an x86 CPU");
     snprintf(f->avx512vnni_missing, sizeof f->avx512vnni_missing, "an x86 CPU");
+    snprintf(f->amx_missing, sizeof f->amx_missing, "an x86 CPU");
 #endif
 }
 
 /* The variants this build has, best last. */
 static const kbit_cpu_variant scalar = {
     "scalar", NULL, &kbit_cpu_quant4_scalar, &kbit_cpu_quant8_scalar, &kbit_cpu_gemm4_scalar,
-    &kbit_cpu_int8_scalar, &kbit_cpu_optim_scalar,
+    &kbit_cpu_int8_scalar, &kbit_cpu_optim_scalar, NULL,
 };
 #ifdef KBIT_HAVE_AVX2
 static const kbit_cpu_variant avx2 = {
     "avx2", "generic", &kbit_cpu_quant4_avx2, &kbit_cpu_quant8_avx2, &kbit_cpu_gemm4_avx2,
-    &kbit_cpu_int8_avx2, &kbit_cpu_optim_avx2,
+    &kbit_cpu_int8_avx2, &kbit_cpu_optim_avx2, NULL,
 };
 #define AVX2_BUILT (&avx2)
 #else
@@ -106,7 +129,7 @@ static const kbit_cpu_variant avx2 = {
 #ifdef KBIT_HAVE_AVX512
 static const kbit_cpu_variant avx512 = {
     "avx512", "generic", &kbit_cpu_quant4_avx512, &kbit_cpu_quant8_avx512, &kbit_cpu_gemm4_avx512,
-    &kbit_cpu_int8_avx512, &kbit_cpu_optim_avx512,
+    &kbit_cpu_int8_avx512, &kbit_cpu_optim_avx512, NULL,
 };
 #define AVX512_BUILT (&avx512)
 #else
@@ -116,7 +139,7 @@ static const kbit_cpu_variant avx512 = {
 /* avx512 with the VNNI int8 GEMM */
 static const kbit_cpu_variant avx512vnni = {
     "avx512vnni", "generic", &kbit_cpu_quant4_avx512, &kbit_cpu_quant8_avx512, &kbit_cpu_gemm4_avx512,
-    &kbit_cpu_int8_avx512vnni, &kbit_cpu_optim_avx512,
+    &kbit_cpu_int8_avx512vnni, &kbit_cpu_optim_avx512, NULL,
 };
 #define AVX512VNNI_BUILT (&avx512vnni)
 #else
@@ -264,5 +287,70 @@ kbit_status kbit_cpu_choose_tuning(const char *request, kbit_cpu_variant *varian
         KBIT_TUNE_(optim);
 #undef KBIT_TUNE_
     }
+    return KBIT_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Fast mode                                                            */
+/*
+ * The 4-bit matmul's fast kernel (doc/determinism.md 1; used only when a
+ * device is set to KBIT_MATH_FAST): AMX-BF16 tiles for bf16 activations,
+ * on AVX-512 variants of CPUs that have AMX. Linux hands a process the
+ * tile state only on request (arch_prctl ARCH_REQ_XCOMP_PERM); the request
+ * is made here, once per process, before the first tile instruction.
+ */
+#define KBIT_ARCH_REQ_XCOMP_PERM 0x1023
+#define KBIT_XFEATURE_XTILEDATA 18
+
+static int os_grants_tiles(void)
+{
+#if defined(__linux__) && defined(SYS_arch_prctl)
+    return syscall(SYS_arch_prctl, KBIT_ARCH_REQ_XCOMP_PERM, KBIT_XFEATURE_XTILEDATA) == 0;
+#else
+    return 0;
+#endif
+}
+
+kbit_status kbit_cpu_choose_fast(const char *request, kbit_cpu_variant *variant, char *fast_why,
+                                 size_t fast_why_len, char *why, size_t why_len)
+{
+    int is_auto = request == NULL || request[0] == '\0' || strcmp(request, "auto") == 0;
+    variant->gemm4_fast = NULL;
+    if (!is_auto && strcmp(request, "none") == 0) {
+        snprintf(fast_why, fast_why_len, "KBIT_CPU_FAST=none");
+        return KBIT_OK;
+    }
+    if (!is_auto && strcmp(request, "amx-bf16") != 0) {
+        snprintf(why, why_len, "KBIT_CPU_FAST=%s is not a fast kernel (use auto, none or amx-bf16)",
+                 request);
+        return KBIT_EINVAL;
+    }
+    const char *reason = NULL;
+    x86_features f;
+    detect(&f);
+#ifndef KBIT_HAVE_AMX
+    reason = "this build of kbit has no AMX kernel (the compiler did not accept -mamx-bf16)";
+#endif
+    if (reason == NULL && strncmp(variant->name, "avx512", 6) != 0)
+        reason = "the variant is not an AVX-512 one";
+    if (reason == NULL && !f.amx_ok) {
+        snprintf(fast_why, fast_why_len, "this CPU/OS has no AMX-BF16 (missing: %s)",
+                 f.amx_missing);
+        reason = fast_why;
+    }
+    if (reason == NULL && !os_grants_tiles())
+        reason = "the OS refused the AMX tile state (arch_prctl ARCH_REQ_XCOMP_PERM)";
+    if (reason != NULL) {
+        if (reason != fast_why)
+            snprintf(fast_why, fast_why_len, "%s", reason);
+        if (is_auto)
+            return KBIT_OK;
+        snprintf(why, why_len, "KBIT_CPU_FAST=amx-bf16: %s", fast_why);
+        return KBIT_ENODEV;
+    }
+#ifdef KBIT_HAVE_AMX
+    variant->gemm4_fast = &kbit_cpu_gemm4_fast_amx;
+    snprintf(fast_why, fast_why_len, "%s", variant->gemm4_fast->name);
+#endif
     return KBIT_OK;
 }

@@ -70,3 +70,12 @@ libkbit_cpu_avx512vnni_la_SOURCES = \
 libkbit_cpu_avx512vnni_la_CFLAGS = $(AM_CFLAGS) $(KBIT_AVX512VNNI_CFLAGS)
 libkbit_core_la_LIBADD += libkbit_cpu_avx512vnni.la
 endif
+
+# Fast mode's 4-bit matmul on AMX-BF16 tiles (opt-in, not dot32; isa.c runs
+# it only where CPUID, XCR0 and the OS grant the tile state).
+if KBIT_X86_AMX
+noinst_LTLIBRARIES += libkbit_cpu_amx.la
+libkbit_cpu_amx_la_SOURCES = backends/cpu/gemm4/amx.c
+libkbit_cpu_amx_la_CFLAGS = $(AM_CFLAGS) $(KBIT_AMX_CFLAGS)
+libkbit_core_la_LIBADD += libkbit_cpu_amx.la
+endif

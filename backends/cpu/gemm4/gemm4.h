@@ -39,6 +39,50 @@ typedef struct kbit_cpu_gemm4 {
                             int64_t k_end);
 } kbit_cpu_gemm4;
 
+/* Fast mode (doc/determinism.md 1, doc/numerics.md 5.4): opt-in, not
+ * dot32. A fast kernel gets, besides the exact kernel's arguments, the
+ * activation packed by ops.c for it; it may hand any rows to `exact`. */
+typedef struct kbit_cpu_gemm4_fast_args {
+    const uint32_t *avnni;        /* kbit_cpu_gemm4_avnni_index's layout */
+    const float *a32, *at;        /* for the exact kernel */
+    const struct kbit_cpu_gemm4 *exact;
+} kbit_cpu_gemm4_fast_args;
+
+typedef struct kbit_cpu_gemm4_fast {
+    const char *name; /* "amx-bf16" */
+    /* the op's dtype, and the K it takes (K % k_multiple == 0) */
+    kbit_dtype dtype;
+    int64_t k_multiple;
+    kbit_status (*forward)(const kbit_op_gemm_4bit *op, const kbit_cpu_gemm4_fast_args *f,
+                           int64_t n_begin, int64_t n_end);
+} kbit_cpu_gemm4_fast;
+
+/* The magnitude rule of the fast kernels: an activation element and an
+ * absmax are used only when they are 0 or 2^-40 <= |x| < 2^40. Then no
+ * input is a denormal, every nonzero product lies in [2^-88, 2^80] and a
+ * partial sum flushed to zero loses under 2^-126, far below the 5.4 bound
+ * of any output with a nonzero product (>= 2^-96), while nothing overflows;
+ * data outside it (denormals, huge values, Inf, NaN) runs exact. */
+static inline int kbit_cpu_gemm4_fast_magnitude_ok(float x)
+{
+    float a = x < 0.0f ? -x : x;
+    return a == 0.0f || (a >= 0x1p-40f && a < 0x1p40f);
+}
+
+/* The fast kernels' activation (bf16 pairs, AMX's "VNNI" B operand): per
+ * tile of 16 activation rows (zero past M) and step of 32 k, 16 rows of 16
+ * words; word [p][i] holds A[m, 32 s + 2p] (low half) and A[m, 32 s + 2p +
+ * 1] of m = 16 t + i. Tiles of one t are consecutive in s. */
+static inline int64_t kbit_cpu_gemm4_avnni_words(int64_t M, int64_t K)
+{
+    return (M + 15) / 16 * 16 * K / 2;
+}
+static inline int64_t kbit_cpu_gemm4_avnni_index(int64_t K, int64_t m, int64_t k)
+{
+    int64_t t = m / 16, i = m % 16, s = k / 32, p = (k % 32) / 2;
+    return ((t * (K / 32) + s) * 16 + p) * 16 + i;
+}
+
 extern const kbit_cpu_gemm4 kbit_cpu_gemm4_scalar;
 extern const kbit_cpu_gemm4 kbit_cpu_gemm4_avx2;   /* KBIT_HAVE_AVX2 */
 extern const kbit_cpu_gemm4 kbit_cpu_gemm4_avx512; /* KBIT_HAVE_AVX512 */
@@ -62,5 +106,10 @@ kbit_status kbit_avx512_gemm_4bit_one_table(const kbit_op_gemm_4bit *op, const f
                                             const float *at, int64_t n_begin, int64_t n_end);
 kbit_status kbit_avx512_gemm_4bit_backward(const kbit_op_gemm_4bit *op, const float *a32,
                                            int64_t k_begin, int64_t k_end);
+
+/* AMX-BF16 (amx.c): bf16 activations, K % 32 == 0. */
+kbit_status kbit_amx_gemm_4bit(const kbit_op_gemm_4bit *op, const kbit_cpu_gemm4_fast_args *f,
+                               int64_t n_begin, int64_t n_end);
+extern const kbit_cpu_gemm4_fast kbit_cpu_gemm4_fast_amx; /* KBIT_HAVE_AMX */
 
 #endif /* KBIT_CPU_GEMM4_H */

@@ -31,6 +31,10 @@ const kbit_cpu_gemm4 kbit_cpu_gemm4_avx512 = { 1, kbit_avx512_gemm_4bit,
 const kbit_cpu_gemm4 kbit_cpu_gemm4_avx512_zen4 = { 1, kbit_avx512_gemm_4bit_one_table,
                                                     kbit_avx512_gemm_4bit_backward };
 #endif
+#ifdef KBIT_HAVE_AMX
+const kbit_cpu_gemm4_fast kbit_cpu_gemm4_fast_amx = { "amx-bf16", KBIT_BF16, 32,
+                                                      kbit_amx_gemm_4bit };
+#endif
 
 /* About this many weights per piece; pieces are whole multiples of 16 rows
  * (columns) so the kernels' row groups stay intact. */
@@ -42,6 +46,8 @@ typedef struct gemm4_job {
     const kbit_op_gemm_4bit *op;
     const float *a32, *at;
     int backward;
+    const kbit_cpu_gemm4_fast *fast; /* non-NULL: the forward runs it */
+    kbit_cpu_gemm4_fast_args fast_args;
 } gemm4_job;
 
 static kbit_status run(void *arg, int thread, int64_t i0, int64_t i1)
@@ -50,6 +56,8 @@ static kbit_status run(void *arg, int thread, int64_t i0, int64_t i1)
     (void)thread;
     if (j->backward)
         return j->k->backward(j->op, j->a32, i0, i1);
+    if (j->fast != NULL)
+        return j->fast->forward(j->op, &j->fast_args, i0, i1);
     return j->k->forward(j->op, j->a32, j->at, i0, i1);
 }
 
@@ -81,6 +89,23 @@ static int wants_transposed(const cpu_ctx *c, const kbit_op_gemm_4bit *op)
     return c->v.gemm4->transposed && op->K > 0;
 }
 
+/* Fast mode: the op asks for it, the variant has a fast kernel for its
+ * dtype and K, and M > 1 (a GEMV has nothing to gain: it reads the weight
+ * once either way). The data may still send it to the exact kernel. */
+static const kbit_cpu_gemm4_fast *fast_kernel(const cpu_ctx *c, const kbit_op_gemm_4bit *op)
+{
+    const kbit_cpu_gemm4_fast *f = c->v.gemm4_fast;
+    if (op->mode != KBIT_MATH_FAST || f == NULL || op->dtype != f->dtype || op->M < 2 ||
+        op->K == 0 || op->K % f->k_multiple != 0)
+        return NULL;
+    return f;
+}
+
+static size_t avnni_bytes(const kbit_op_gemm_4bit *op)
+{
+    return (size_t)kbit_cpu_gemm4_avnni_words(op->M, op->K) * sizeof(uint32_t);
+}
+
 size_t kbit_cpu_gemm4_workspace(const cpu_ctx *c, kbit_op_id id, const void *arg)
 {
     const kbit_op_gemm_4bit *op = arg;
@@ -88,7 +113,25 @@ size_t kbit_cpu_gemm4_workspace(const cpu_ctx *c, kbit_op_id id, const void *arg
         return kbit_cpu_align64(rows_bytes(op, 1));
     if (id != KBIT_OP_GEMM_4BIT)
         return 0;
-    return kbit_cpu_align64(rows_bytes(op, 0)) + (wants_transposed(c, op) ? transposed_bytes(op) : 0);
+    return kbit_cpu_align64(rows_bytes(op, 0)) +
+           kbit_cpu_align64(wants_transposed(c, op) ? transposed_bytes(op) : 0) +
+           (fast_kernel(c, op) ? avnni_bytes(op) : 0);
+}
+
+/* The bf16 activation -> the fast kernels' pairs (gemm4.h); 0 (nothing
+ * packed) if an element breaks the magnitude rule. */
+static int pack_avnni(const kbit_op_gemm_4bit *op, const float *a32, uint32_t *avnni)
+{
+    const uint16_t *a = op->a;
+    for (int64_t i = 0; i < op->M * op->K; i++)
+        if (!kbit_cpu_gemm4_fast_magnitude_ok(a32[i]))
+            return 0;
+    memset(avnni, 0, avnni_bytes(op));
+    for (int64_t m = 0; m < op->M; m++)
+        for (int64_t k = 0; k < op->K; k += 2)
+            avnni[kbit_cpu_gemm4_avnni_index(op->K, m, k)] =
+                (uint32_t)a[m * op->K + k] | (uint32_t)a[m * op->K + k + 1] << 16;
+    return 1;
 }
 
 /* The fp32 rows -> the transposed layout of gemm4.h. */
@@ -106,11 +149,18 @@ kbit_status kbit_cpu_gemm_4bit(void *ctx, const kbit_exec *ex, const kbit_op_gem
     float *a32 = ex->workspace; /* NULL when K == 0 */
     if (op->K > 0)
         kbit_load_f32(op->a, op->dtype, 0, op->M * op->K, a32);
-    gemm4_job j = { c->v.gemm4, op, a32, NULL, 0 };
+    gemm4_job j = { c->v.gemm4, op, a32, NULL, 0, NULL, { 0 } };
+    char *next = (char *)ex->workspace + kbit_cpu_align64(rows_bytes(op, 0));
     if (wants_transposed(c, op)) {
-        float *at = (float *)((char *)ex->workspace + kbit_cpu_align64(rows_bytes(op, 0)));
+        float *at = (float *)next;
         transpose_a(op, a32, at);
         j.at = at;
+        next += kbit_cpu_align64(transposed_bytes(op));
+    }
+    const kbit_cpu_gemm4_fast *fast = fast_kernel(c, op);
+    if (fast != NULL && pack_avnni(op, a32, (uint32_t *)next)) {
+        j.fast = fast;
+        j.fast_args = (kbit_cpu_gemm4_fast_args){ (const uint32_t *)next, a32, j.at, j.k };
     }
     return run_split(c, &j, op->N, op->K);
 }
@@ -122,6 +172,6 @@ kbit_status kbit_cpu_gemm_4bit_backward(void *ctx, const kbit_exec *ex,
     float *a32 = ex->workspace; /* NULL when N == 0 */
     if (op->N > 0)
         kbit_load_f32(op->a, op->dtype, 0, op->M * op->N, a32);
-    gemm4_job j = { c->v.gemm4, op, a32, NULL, 1 };
+    gemm4_job j = { c->v.gemm4, op, a32, NULL, 1, NULL, { 0 } };
     return run_split(c, &j, op->K, op->N);
 }
