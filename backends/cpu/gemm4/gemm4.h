@@ -46,6 +46,8 @@ typedef struct kbit_cpu_gemm4_fast_args {
     const uint32_t *avnni;        /* kbit_cpu_gemm4_avnni_index's layout */
     const float *a32, *at;        /* for the exact kernel */
     const struct kbit_cpu_gemm4 *exact;
+    void *panels;                 /* per thread, panel_bytes each (64-aligned) */
+    size_t panel_bytes;
 } kbit_cpu_gemm4_fast_args;
 
 typedef struct kbit_cpu_gemm4_fast {
@@ -53,8 +55,10 @@ typedef struct kbit_cpu_gemm4_fast {
     /* the op's dtype, and the K it takes (K % k_multiple == 0) */
     kbit_dtype dtype;
     int64_t k_multiple;
+    /* work memory per thread for this K (bytes, a multiple of 64) */
+    size_t (*panel_bytes)(int64_t K);
     kbit_status (*forward)(const kbit_op_gemm_4bit *op, const kbit_cpu_gemm4_fast_args *f,
-                           int64_t n_begin, int64_t n_end);
+                           int thread, int64_t n_begin, int64_t n_end);
 } kbit_cpu_gemm4_fast;
 
 /* The magnitude rule of the fast kernels: an activation element and an
@@ -109,7 +113,12 @@ kbit_status kbit_avx512_gemm_4bit_backward(const kbit_op_gemm_4bit *op, const fl
 
 /* AMX-BF16 (amx.c): bf16 activations, K % 32 == 0. */
 kbit_status kbit_amx_gemm_4bit(const kbit_op_gemm_4bit *op, const kbit_cpu_gemm4_fast_args *f,
-                               int64_t n_begin, int64_t n_end);
+                               int thread, int64_t n_begin, int64_t n_end);
+/* its panel: 16 weight rows x K as bf16 */
+static inline size_t kbit_amx_gemm_4bit_panel_bytes(int64_t K)
+{
+    return (size_t)K * 32;
+}
 extern const kbit_cpu_gemm4_fast kbit_cpu_gemm4_fast_amx; /* KBIT_HAVE_AMX */
 
 #endif /* KBIT_CPU_GEMM4_H */

@@ -33,6 +33,7 @@ const kbit_cpu_gemm4 kbit_cpu_gemm4_avx512_zen4 = { 1, kbit_avx512_gemm_4bit_one
 #endif
 #ifdef KBIT_HAVE_AMX
 const kbit_cpu_gemm4_fast kbit_cpu_gemm4_fast_amx = { "amx-bf16", KBIT_BF16, 32,
+                                                      kbit_amx_gemm_4bit_panel_bytes,
                                                       kbit_amx_gemm_4bit };
 #endif
 
@@ -53,11 +54,10 @@ typedef struct gemm4_job {
 static kbit_status run(void *arg, int thread, int64_t i0, int64_t i1)
 {
     const gemm4_job *j = arg;
-    (void)thread;
     if (j->backward)
         return j->k->backward(j->op, j->a32, i0, i1);
     if (j->fast != NULL)
-        return j->fast->forward(j->op, &j->fast_args, i0, i1);
+        return j->fast->forward(j->op, &j->fast_args, thread, i0, i1);
     return j->k->forward(j->op, j->a32, j->at, i0, i1);
 }
 
@@ -106,6 +106,13 @@ static size_t avnni_bytes(const kbit_op_gemm_4bit *op)
     return (size_t)kbit_cpu_gemm4_avnni_words(op->M, op->K) * sizeof(uint32_t);
 }
 
+/* The fast kernel's work memory: the activation, then a panel per thread. */
+static size_t fast_bytes(const cpu_ctx *c, const kbit_cpu_gemm4_fast *f,
+                         const kbit_op_gemm_4bit *op)
+{
+    return kbit_cpu_align64(avnni_bytes(op)) + (size_t)c->threads * f->panel_bytes(op->K);
+}
+
 size_t kbit_cpu_gemm4_workspace(const cpu_ctx *c, kbit_op_id id, const void *arg)
 {
     const kbit_op_gemm_4bit *op = arg;
@@ -113,25 +120,11 @@ size_t kbit_cpu_gemm4_workspace(const cpu_ctx *c, kbit_op_id id, const void *arg
         return kbit_cpu_align64(rows_bytes(op, 1));
     if (id != KBIT_OP_GEMM_4BIT)
         return 0;
-    return kbit_cpu_align64(rows_bytes(op, 0)) +
-           kbit_cpu_align64(wants_transposed(c, op) ? transposed_bytes(op) : 0) +
-           (fast_kernel(c, op) ? avnni_bytes(op) : 0);
-}
-
-/* The bf16 activation -> the fast kernels' pairs (gemm4.h); 0 (nothing
- * packed) if an element breaks the magnitude rule. */
-static int pack_avnni(const kbit_op_gemm_4bit *op, const float *a32, uint32_t *avnni)
-{
-    const uint16_t *a = op->a;
-    for (int64_t i = 0; i < op->M * op->K; i++)
-        if (!kbit_cpu_gemm4_fast_magnitude_ok(a32[i]))
-            return 0;
-    memset(avnni, 0, avnni_bytes(op));
-    for (int64_t m = 0; m < op->M; m++)
-        for (int64_t k = 0; k < op->K; k += 2)
-            avnni[kbit_cpu_gemm4_avnni_index(op->K, m, k)] =
-                (uint32_t)a[m * op->K + k] | (uint32_t)a[m * op->K + k + 1] << 16;
-    return 1;
+    /* after the rows: the fast kernel's memory or the transposed copy, the
+     * larger (the data decide at run time which one is used) */
+    size_t t = wants_transposed(c, op) ? transposed_bytes(op) : 0;
+    size_t f = fast_kernel(c, op) ? fast_bytes(c, fast_kernel(c, op), op) : 0;
+    return kbit_cpu_align64(rows_bytes(op, 0)) + (t > f ? t : f);
 }
 
 /* The fp32 rows -> the transposed layout of gemm4.h. */
@@ -143,6 +136,31 @@ static void transpose_a(const kbit_op_gemm_4bit *op, const float *a32, float *at
             at[kbit_cpu_gemm4_at_index(op->K, m, k)] = a32[m * op->K + k];
 }
 
+/* The bf16 activation -> the fast kernels' pairs (gemm4.h); 0 (nothing
+ * packed) if an element breaks the magnitude rule. */
+static int pack_avnni(const kbit_op_gemm_4bit *op, const float *a32, uint32_t *avnni)
+{
+    const int64_t M = op->M, K = op->K, steps = K / 32;
+    int bad = 0;
+    for (int64_t i = 0; i < M * K; i++)
+        bad |= !kbit_cpu_gemm4_fast_magnitude_ok(a32[i]);
+    if (bad)
+        return 0;
+    if (M % 16 != 0) /* the last tile's rows past M */
+        memset(avnni + (M / 16) * 16 * K / 2, 0, (size_t)(16 * K / 2) * sizeof(uint32_t));
+    const uint16_t *a = op->a;
+    for (int64_t m = 0; m < M; m++) {
+        uint32_t *dst = avnni + (m / 16) * 16 * K / 2 + m % 16;
+        for (int64_t s = 0; s < steps; s++)
+            for (int p = 0; p < 16; p++) {
+                uint32_t pair; /* elements 32 s + 2p (low half) and + 1 */
+                memcpy(&pair, a + m * K + 32 * s + 2 * p, sizeof pair);
+                dst[(s * 16 + p) * 16] = pair;
+            }
+    }
+    return 1;
+}
+
 kbit_status kbit_cpu_gemm_4bit(void *ctx, const kbit_exec *ex, const kbit_op_gemm_4bit *op)
 {
     const cpu_ctx *c = ctx;
@@ -151,16 +169,21 @@ kbit_status kbit_cpu_gemm_4bit(void *ctx, const kbit_exec *ex, const kbit_op_gem
         kbit_load_f32(op->a, op->dtype, 0, op->M * op->K, a32);
     gemm4_job j = { c->v.gemm4, op, a32, NULL, 0, NULL, { 0 } };
     char *next = (char *)ex->workspace + kbit_cpu_align64(rows_bytes(op, 0));
+    const kbit_cpu_gemm4_fast *fast = fast_kernel(c, op);
+    if (fast != NULL && pack_avnni(op, a32, (uint32_t *)next)) {
+        /* a 16-row group it hands back runs the reference (the exact bits
+         * without the transposed copy) */
+        j.fast = fast;
+        j.fast_args = (kbit_cpu_gemm4_fast_args){ (const uint32_t *)next, a32, NULL,
+                                                  &kbit_cpu_gemm4_scalar,
+                                                  next + kbit_cpu_align64(avnni_bytes(op)),
+                                                  fast->panel_bytes(op->K) };
+        return run_split(c, &j, op->N, op->K);
+    }
     if (wants_transposed(c, op)) {
         float *at = (float *)next;
         transpose_a(op, a32, at);
         j.at = at;
-        next += kbit_cpu_align64(transposed_bytes(op));
-    }
-    const kbit_cpu_gemm4_fast *fast = fast_kernel(c, op);
-    if (fast != NULL && pack_avnni(op, a32, (uint32_t *)next)) {
-        j.fast = fast;
-        j.fast_args = (kbit_cpu_gemm4_fast_args){ (const uint32_t *)next, a32, j.at, j.k };
     }
     return run_split(c, &j, op->N, op->K);
 }
