@@ -245,7 +245,13 @@ KBIT_API kbit_status kbit_device_trim(kbit_device *device);
  * of LLM.int8()) in exact mode (the default: dot32 of doc/determinism.md 3,
  * bit-identical everywhere) or fast mode, where a driver may use faster
  * dot products whose results are within the bound of doc/numerics.md 5.4. A
- * driver without a fast path runs exact in both modes. Per device. */
+ * driver without a fast path runs exact in both modes. Per device.
+ * Fast results are not bit-exact across backends or CPUs (they are the
+ * same for every thread count on one machine). Today's fast path: the CPU
+ * driver's 4-bit matmul forward with bf16 activations, M > 1 and K % 32 ==
+ * 0 on CPUs with AMX-BF16 (Intel Sapphire Rapids and later; the CPU
+ * device's variant then ends in "+amx-bf16", KBIT_CPU_FAST=none turns it
+ * off); everything else runs exact in fast mode too. */
 typedef enum kbit_math_mode {
     KBIT_MATH_EXACT = 0,
     KBIT_MATH_FAST = 1

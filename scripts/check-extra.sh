@@ -81,7 +81,7 @@ kbit_sanitize() {
             { echo "  configure failed (see $dir/config.log)"; return 1; }
     fi
     progs="tests/test_checkpoint tests/test_diffusers tests/test_safetensors tests/test_bad_input
-        tests/test_gemm4_bad tests/test_int8_bad_input tests/test_optim_bad_input
+        tests/test_gemm4_bad tests/test_gemm4_fast tests/test_int8_bad_input tests/test_optim_bad_input
         tests/test_ckhostile tests/test_aliasing"
     case "$how" in clang*) fuzz="tests/fuzz_checkpoint tests/fuzz_convert" ;; *) fuzz= ;; esac
     # shellcheck disable=SC2086  # lists

@@ -214,6 +214,9 @@ static const kbit_driver cpu_driver = {
     .description = "built-in CPU driver (scalar, AVX2 and AVX-512 variants; OpenMP threads)",
     .priority = 0,
     .families = KBIT_FAMILY_ALL,
+    /* the 4-bit matmul, where the CPU has AMX-BF16 (the variant string ends
+     * in "+amx-bf16"); exact elsewhere */
+    .fast_families = KBIT_FAMILY_GEMM4,
     .mem_kinds = KBIT_MEM_KIND_BIT(KBIT_MEM_MANAGED) | KBIT_MEM_KIND_BIT(KBIT_MEM_HOST_PINNED),
     .device_count = cpu_device_count,
     .device_open = cpu_device_open,
