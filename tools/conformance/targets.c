@@ -220,7 +220,11 @@ static int variant_is(const char *variant, const char *isa, const char *tuning)
     size_t isa_len = slash ? (size_t)(slash - variant) : strlen(variant);
     if (isa[0] && (strlen(isa) != isa_len || strncmp(variant, isa, isa_len) != 0))
         return 0;
-    return !tuning[0] || !slash || strcmp(slash + 1, tuning) == 0;
+    if (!tuning[0] || !slash)
+        return 1;
+    /* the tuning ends at "+" (fast mode's kernel: "avx512/generic+amx-bf16") */
+    size_t tuning_len = strcspn(slash + 1, "+");
+    return strlen(tuning) == tuning_len && strncmp(slash + 1, tuning, tuning_len) == 0;
 }
 
 static void open_one(conf_target *t)

@@ -111,7 +111,9 @@ def report():
         out.append(_auto_line(lib, "auto %s:" % _s(lib.kbit_family_name(1 << i)), 1 << i))
     isa = os.environ.get("KBIT_CPU_ISA")
     tuning = os.environ.get("KBIT_CPU_TUNING")
-    # the driver's variant reads "avx512/zen4": ISA, then tuning (tools/info.c)
+    # the driver's variant reads "avx512/zen4+amx-bf16": ISA, tuning, fast
+    # kernel (tools/info.c)
+    variant, plus, fast_kernel = variant.partition("+")
     variant, slash, chosen = variant.partition("/")
     if not variant:
         out.append("cpu variant:   unavailable (the CPU driver has no device)")
@@ -127,5 +129,13 @@ def report():
     elif slash:
         out.append("cpu tuning:    %s (by CPU vendor and family; KBIT_CPU_TUNING forces one)"
                    % chosen)
+    fast = os.environ.get("KBIT_CPU_FAST")
+    if variant and plus:
+        out.append("cpu fast mode: %s (4-bit matmul, bf16, M > 1, when a device is set to "
+                   "KBIT_MATH_FAST%s)" % (fast_kernel, "; KBIT_CPU_FAST=" + fast if fast else ""))
+    elif variant:
+        out.append("cpu fast mode: none (%s; KBIT_MATH_FAST runs exact)"
+                   % ("KBIT_CPU_FAST=none" if fast == "none"
+                      else "no AMX-BF16 kernel for this CPU, OS or variant"))
     out.append("python:        kbit %s, libkbit %s (%s)" % (__version__, path, how))
     return "\n".join(out) + "\n"
