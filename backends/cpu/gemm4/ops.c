@@ -168,7 +168,8 @@ kbit_status kbit_cpu_gemm_4bit(void *ctx, const kbit_exec *ex, const kbit_op_gem
     if (op->K > 0)
         kbit_load_f32(op->a, op->dtype, 0, op->M * op->K, a32);
     gemm4_job j = { c->v.gemm4, op, a32, NULL, 0, NULL, { 0 } };
-    char *next = (char *)ex->workspace + kbit_cpu_align64(rows_bytes(op, 0));
+    /* past the rows (no workspace at all when K == 0) */
+    char *next = op->K > 0 ? (char *)ex->workspace + kbit_cpu_align64(rows_bytes(op, 0)) : NULL;
     const kbit_cpu_gemm4_fast *fast = fast_kernel(c, op);
     if (fast != NULL && pack_avnni(op, a32, (uint32_t *)next)) {
         /* a 16-row group it hands back runs the reference (the exact bits
