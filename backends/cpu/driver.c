@@ -84,10 +84,8 @@ static kbit_status cpu_device_open(int index, void **ctx)
     kbit_status st = kbit_cpu_choose_variant(getenv("KBIT_CPU_ISA"), &variant, why, sizeof why);
     if (st == KBIT_OK)
         st = kbit_cpu_choose_tuning(getenv("KBIT_CPU_TUNING"), &variant, why, sizeof why);
-    char fast_why[256] = "";
     if (st == KBIT_OK)
-        st = kbit_cpu_choose_fast(getenv("KBIT_CPU_FAST"), &variant, fast_why, sizeof fast_why,
-                                  why, sizeof why);
+        st = kbit_cpu_choose_fast(getenv("KBIT_CPU_FAST"), &variant, why, sizeof why);
     if (st != KBIT_OK) {
         set_error("%s", why);
         return st;

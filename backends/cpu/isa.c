@@ -311,46 +311,40 @@ static int os_grants_tiles(void)
 #endif
 }
 
-kbit_status kbit_cpu_choose_fast(const char *request, kbit_cpu_variant *variant, char *fast_why,
-                                 size_t fast_why_len, char *why, size_t why_len)
+kbit_status kbit_cpu_choose_fast(const char *request, kbit_cpu_variant *variant, char *why,
+                                 size_t why_len)
 {
     int is_auto = request == NULL || request[0] == '\0' || strcmp(request, "auto") == 0;
     variant->gemm4_fast = NULL;
-    if (!is_auto && strcmp(request, "none") == 0) {
-        snprintf(fast_why, fast_why_len, "KBIT_CPU_FAST=none");
+    if (!is_auto && strcmp(request, "none") == 0)
         return KBIT_OK;
-    }
     if (!is_auto && strcmp(request, "amx-bf16") != 0) {
         snprintf(why, why_len, "KBIT_CPU_FAST=%s is not a fast kernel (use auto, none or amx-bf16)",
                  request);
         return KBIT_EINVAL;
     }
-    const char *reason = NULL;
     x86_features f;
     detect(&f);
+    const char *reason = NULL;
 #ifndef KBIT_HAVE_AMX
     reason = "this build of kbit has no AMX kernel (the compiler did not accept -mamx-bf16)";
 #endif
     if (reason == NULL && strncmp(variant->name, "avx512", 6) != 0)
         reason = "the variant is not an AVX-512 one";
-    if (reason == NULL && !f.amx_ok) {
-        snprintf(fast_why, fast_why_len, "this CPU/OS has no AMX-BF16 (missing: %s)",
-                 f.amx_missing);
-        reason = fast_why;
-    }
+    if (reason == NULL && !f.amx_ok)
+        reason = "this CPU/OS has no AMX-BF16";
     if (reason == NULL && !os_grants_tiles())
         reason = "the OS refused the AMX tile state (arch_prctl ARCH_REQ_XCOMP_PERM)";
     if (reason != NULL) {
-        if (reason != fast_why)
-            snprintf(fast_why, fast_why_len, "%s", reason);
-        if (is_auto)
+        if (is_auto) /* no fast kernel: fast mode runs exact */
             return KBIT_OK;
-        snprintf(why, why_len, "KBIT_CPU_FAST=amx-bf16: %s", fast_why);
+        snprintf(why, why_len, "KBIT_CPU_FAST=amx-bf16: %s%s%s%s", reason,
+                 f.amx_ok ? "" : " (missing: ", f.amx_ok ? "" : f.amx_missing,
+                 f.amx_ok ? "" : ")");
         return KBIT_ENODEV;
     }
 #ifdef KBIT_HAVE_AMX
     variant->gemm4_fast = &kbit_cpu_gemm4_fast_amx;
-    snprintf(fast_why, fast_why_len, "%s", variant->gemm4_fast->name);
 #endif
     return KBIT_OK;
 }

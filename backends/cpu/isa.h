@@ -24,10 +24,9 @@ kbit_status kbit_cpu_choose_tuning(const char *request, kbit_cpu_variant *varian
 
 /* Then fast mode's kernels for a KBIT_CPU_FAST value: NULL, "" or "auto" =
  * the best this CPU, OS and variant run (none is fine), "none" = none,
- * "amx-bf16" = that one or KBIT_ENODEV. fast_why gets the kernel's name or
- * why there is none (for kbit info); why the reason of a failure
+ * "amx-bf16" = that one, else KBIT_ENODEV with the reason in why
  * (KBIT_EINVAL for an unknown name). */
-kbit_status kbit_cpu_choose_fast(const char *request, kbit_cpu_variant *variant, char *fast_why,
-                                 size_t fast_why_len, char *why, size_t why_len);
+kbit_status kbit_cpu_choose_fast(const char *request, kbit_cpu_variant *variant, char *why,
+                                 size_t why_len);
 
 #endif /* KBIT_CPU_ISA_H */

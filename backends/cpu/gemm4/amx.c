@@ -11,7 +11,8 @@
  * treatment of denormals (inputs read as zero, results flushed), is kept
  * out by the magnitude rule of gemm4.h: ops.c runs the exact kernel for an
  * activation outside it, and a 16-row group with an absmax outside it runs
- * the reference here (f->exact).
+ * the reference here (the exact bits without the exact kernels' transposed
+ * copy of the activation).
  *
  * AMX computes C[16 x 16] += A[16 x 32] . B[32 x 16] with B in pairs
  * ("VNNI": B row p holds column j's elements 2p and 2p+1 side by side). The
@@ -23,9 +24,10 @@
  * Per group of 16 weight rows: the whole row span is decoded into the
  * thread's panel (L2; a tile load of data just stored would wait for the
  * stores), then every 32-k step loads its weight tile once for up to four
- * activation tiles. Measured on a 2-core Sapphire Rapids-class VM, tile
- * loads cost ~19 ns and a tdpbf16ps ~17 ns, so at M = 16 the decode and
- * the loads, not the products, set the time (kbit bench gemm4).
+ * activation tiles. On the 2-core Sapphire Rapids-class VM it was written
+ * on, a scratch loop (not in bench/) timed a 1 KiB tile load at ~19 ns and
+ * a tdpbf16ps at ~17 ns, and perf put half of an M = 16 call in the decode:
+ * there the decode and the loads, not the products, set the time.
  */
 #include <immintrin.h>
 #include <stdint.h>
@@ -34,12 +36,14 @@
 
 #include "numerics/encode.h"
 #include "gemm4.h"
+#include "../x86/avx512_io.h"
 
 /* Tiles: C (accumulators) for up to MTILES activation tiles in tmm0..3,
  * the weight in tmm4, the activation in tmm5. */
 #define MTILES 4
 #define W_TILE 4
 #define A_TILE 5
+#define TILE_WORDS 512 /* bf16 per tile: 16 rows of 64 bytes */
 
 typedef struct tile_config {
     uint8_t palette, start_row;
@@ -65,9 +69,10 @@ static void load_config(void)
 static int group_absmax_ok(const kbit_op_gemm_4bit *op, int lg, int64_t n, int rows)
 {
     int64_t b = (n * op->K) >> lg, end = (((n + rows) * op->K - 1) >> lg) + 1;
-    const __m512 lo = _mm512_set1_ps(0x1p-40f), hi = _mm512_set1_ps(0x1p40f);
+    const __m512 lo = _mm512_set1_ps(KBIT_CPU_GEMM4_FAST_MIN);
+    const __m512 hi = _mm512_set1_ps(KBIT_CPU_GEMM4_FAST_MAX);
     for (; b < end; b += 16) {
-        __mmask16 live = end - b >= 16 ? 0xffff : (__mmask16)((1u << (end - b)) - 1);
+        __mmask16 live = k512_mask(end - b);
         __m512 a = _mm512_abs_ps(_mm512_maskz_loadu_ps(live, op->absmax + b));
         /* 0, or 2^-40 <= a < 2^40; NaN fails both */
         __mmask16 good = _mm512_cmp_ps_mask(a, _mm512_setzero_ps(), _CMP_EQ_OQ) |
@@ -93,7 +98,7 @@ static void decode_panel(const kbit_op_gemm_4bit *op, __m512 dec, int lg, int64_
     for (int r = 0; r < 16; r++) {
         if (r >= rows) {
             for (int64_t s = 0; s < steps; s++)
-                _mm512_store_si512(panel + s * 512 + r * 32, _mm512_setzero_si512());
+                _mm512_store_si512(panel + s * TILE_WORDS + r * 32, _mm512_setzero_si512());
             continue;
         }
         const int64_t f = (n + r) * op->K;
@@ -106,7 +111,7 @@ static void decode_panel(const kbit_op_gemm_4bit *op, __m512 dec, int lg, int64_
             __m512i v0 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(op->packed + f0 / 2)));
             __m512i i0 = _mm512_and_si512(
                 _mm512_or_si512(_mm512_slli_epi32(v0, 16), _mm512_srli_epi32(v0, 4)), low4);
-            _mm512_store_si512(panel + s * 512 + r * 32, _mm512_permutexvar_epi16(i0, table));
+            _mm512_store_si512(panel + s * TILE_WORDS + r * 32, _mm512_permutexvar_epi16(i0, table));
             if (!two)
                 break;
             __m512i v1 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(op->packed + f1 / 2)));
@@ -114,7 +119,7 @@ static void decode_panel(const kbit_op_gemm_4bit *op, __m512 dec, int lg, int64_
             __m512i i1 = _mm512_ternarylogic_epi32(
                 _mm512_or_si512(_mm512_slli_epi32(v1, 16), _mm512_srli_epi32(v1, 4)), low4,
                 second, 0xEA);
-            _mm512_store_si512(panel + (s + 1) * 512 + r * 32, _mm512_permutexvar_epi16(i1, table));
+            _mm512_store_si512(panel + (s + 1) * TILE_WORDS + r * 32, _mm512_permutexvar_epi16(i1, table));
         }
     }
 }
@@ -199,7 +204,7 @@ kbit_status kbit_amx_gemm_4bit(const kbit_op_gemm_4bit *op, const kbit_cpu_gemm4
     for (int64_t n = n0; n < n1 && st == KBIT_OK; n += 16) {
         int rows = n1 - n < 16 ? (int)(n1 - n) : 16;
         if (!group_absmax_ok(op, lg, n, rows)) {
-            st = f->exact->forward(op, f->a32, f->at, n, n + rows);
+            st = kbit_ref_gemm_4bit(op, f->a32, n, n + rows);
             continue;
         }
         decode_panel(op, dec, lg, n, rows, steps, panel);
@@ -207,7 +212,7 @@ kbit_status kbit_amx_gemm_4bit(const kbit_op_gemm_4bit *op, const kbit_cpu_gemm4
             int count = mtiles - mt0 < MTILES ? (int)(mtiles - mt0) : MTILES;
             zero_all();
             for (int64_t s = 0; s < steps; s++) {
-                _tile_loadd(W_TILE, panel + s * 512, 64);
+                _tile_loadd(W_TILE, panel + s * TILE_WORDS, 64);
                 multiply(f->avnni + mt0 * tile_words + s * 256, tile_words, count, s);
             }
             store_all(c);

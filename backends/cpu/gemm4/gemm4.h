@@ -40,12 +40,11 @@ typedef struct kbit_cpu_gemm4 {
 } kbit_cpu_gemm4;
 
 /* Fast mode (doc/determinism.md 1, doc/numerics.md 5.4): opt-in, not
- * dot32. A fast kernel gets, besides the exact kernel's arguments, the
- * activation packed by ops.c for it; it may hand any rows to `exact`. */
+ * dot32. A fast kernel gets the activation packed by ops.c for it and the
+ * fp32 rows, with which it may run any rows through the reference. */
 typedef struct kbit_cpu_gemm4_fast_args {
-    const uint32_t *avnni;        /* kbit_cpu_gemm4_avnni_index's layout */
-    const float *a32, *at;        /* for the exact kernel */
-    const struct kbit_cpu_gemm4 *exact;
+    const uint32_t *avnni;        /* the layout of kbit_cpu_gemm4_avnni_words */
+    const float *a32;             /* for the reference */
     void *panels;                 /* per thread, panel_bytes each (64-aligned) */
     size_t panel_bytes;
 } kbit_cpu_gemm4_fast_args;
@@ -67,10 +66,12 @@ typedef struct kbit_cpu_gemm4_fast {
  * partial sum flushed to zero loses under 2^-126, far below the 5.4 bound
  * of any output with a nonzero product (>= 2^-96), while nothing overflows;
  * data outside it (denormals, huge values, Inf, NaN) runs exact. */
+#define KBIT_CPU_GEMM4_FAST_MIN 0x1p-40f
+#define KBIT_CPU_GEMM4_FAST_MAX 0x1p40f
 static inline int kbit_cpu_gemm4_fast_magnitude_ok(float x)
 {
     float a = x < 0.0f ? -x : x;
-    return a == 0.0f || (a >= 0x1p-40f && a < 0x1p40f);
+    return a == 0.0f || (a >= KBIT_CPU_GEMM4_FAST_MIN && a < KBIT_CPU_GEMM4_FAST_MAX);
 }
 
 /* The fast kernels' activation (bf16 pairs, AMX's "VNNI" B operand): per
@@ -80,11 +81,6 @@ static inline int kbit_cpu_gemm4_fast_magnitude_ok(float x)
 static inline int64_t kbit_cpu_gemm4_avnni_words(int64_t M, int64_t K)
 {
     return (M + 15) / 16 * 16 * K / 2;
-}
-static inline int64_t kbit_cpu_gemm4_avnni_index(int64_t K, int64_t m, int64_t k)
-{
-    int64_t t = m / 16, i = m % 16, s = k / 32, p = (k % 32) / 2;
-    return ((t * (K / 32) + s) * 16 + p) * 16 + i;
 }
 
 extern const kbit_cpu_gemm4 kbit_cpu_gemm4_scalar;

@@ -172,11 +172,8 @@ kbit_status kbit_cpu_gemm_4bit(void *ctx, const kbit_exec *ex, const kbit_op_gem
     char *next = op->K > 0 ? (char *)ex->workspace + kbit_cpu_align64(rows_bytes(op, 0)) : NULL;
     const kbit_cpu_gemm4_fast *fast = fast_kernel(c, op);
     if (fast != NULL && pack_avnni(op, a32, (uint32_t *)next)) {
-        /* a 16-row group it hands back runs the reference (the exact bits
-         * without the transposed copy) */
         j.fast = fast;
-        j.fast_args = (kbit_cpu_gemm4_fast_args){ (const uint32_t *)next, a32, NULL,
-                                                  &kbit_cpu_gemm4_scalar,
+        j.fast_args = (kbit_cpu_gemm4_fast_args){ (const uint32_t *)next, a32,
                                                   next + kbit_cpu_align64(avnni_bytes(op)),
                                                   fast->panel_bytes(op->K) };
         return run_split(c, &j, op->N, op->K);
