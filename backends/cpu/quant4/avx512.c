@@ -10,7 +10,8 @@
  * Lanes past the end of the tail read +0.0, which is exactly the padding
  * element of an odd n.
  * Dequantize: a 16-entry table DEC[q] * absmax per block (the same fp32
- * product as the reference), looked up with vpermps.
+ * product as the reference), looked up with vpermps; for fp16/bf16 outputs
+ * rounded once per block into a table of words, looked up with vpermw.
  */
 #include <math.h>
 
@@ -233,9 +234,35 @@ KBIT_INLINE void unpack_nibbles(__m128i bytes, __m512i *lo, __m512i *hi)
     *hi = _mm512_srlv_epi32(_mm512_cvtepu8_epi32(_mm_shuffle_epi8(bytes, dup_hi)), shift);
 }
 
+/* 32 packed bytes -> word indices of elements 0..31 and 32..63 for vpermw:
+ * even lanes hold byte >> 4, odd lanes the whole byte (vpermw reads bits
+ * 0..4 of it, and the word table repeats its 16 entries, so bit 4 is moot). */
+KBIT_INLINE void unpack_nibbles_w(__m256i bytes, __m512i *lo, __m512i *hi)
+{
+    const __m512i dup_lo = _mm512_set_epi16(15, 15, 14, 14, 13, 13, 12, 12, 11, 11, 10, 10, 9, 9, 8, 8,
+                                            7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
+    const __m512i dup_hi = _mm512_add_epi16(dup_lo, _mm512_set1_epi16(16));
+    const __m512i shift = _mm512_set1_epi32(4); /* words 4, 0, 4, 0, ... */
+    __m512i w = _mm512_cvtepu8_epi16(bytes);
+    *lo = _mm512_srlv_epi16(_mm512_permutexvar_epi16(dup_lo, w), shift);
+    *hi = _mm512_srlv_epi16(_mm512_permutexvar_epi16(dup_hi, w), shift);
+}
+
+KBIT_INLINE void store_words(void *out, int64_t i, __m512i v, int stream)
+{
+    uint16_t *p = (uint16_t *)out + i;
+    if (stream)
+        _mm512_stream_si512((void *)p, v);
+    else
+        _mm512_storeu_si512((void *)p, v);
+}
+
 /* stream and dtype are constants at every call. Full 32-element steps of a
  * block start at a multiple of 32 elements, so they are aligned for
- * streaming whenever the output is. */
+ * streaming whenever the output is.
+ * fp16/bf16 outputs: the block's 16 results T(DEC[q] * absmax) are rounded
+ * once into a word table (the same conversion as every element's), which
+ * vpermw looks up 64 elements at a time without a conversion per element. */
 KBIT_INLINE void dequantize_block(const kbit_op_dequantize_4bit *op, __m512 dec, int stream,
                                   kbit_dtype dtype, int64_t b)
 {
@@ -245,6 +272,15 @@ KBIT_INLINE void dequantize_block(const kbit_op_dequantize_4bit *op, __m512 dec,
     const uint8_t *in = op->packed + start / 2;
     __m512i lo, hi;
     int64_t i = 0;
+    if (dtype != KBIT_F32 && count >= 64) {
+        __m512i words = _mm512_broadcast_i64x4(k512_to_half(table, dtype));
+        for (; i + 64 <= count; i += 64) {
+            kbit_cpu_prefetch(in, i / 2);
+            unpack_nibbles_w(_mm256_loadu_si256((const __m256i *)(in + i / 2)), &lo, &hi);
+            store_words(op->out, start + i, _mm512_permutexvar_epi16(lo, words), stream);
+            store_words(op->out, start + i + 32, _mm512_permutexvar_epi16(hi, words), stream);
+        }
+    }
     for (; i + 32 <= count; i += 32) {
         kbit_cpu_prefetch(in, i / 2);
         unpack_nibbles(_mm_loadu_si128((const __m128i *)(in + i / 2)), &lo, &hi);
