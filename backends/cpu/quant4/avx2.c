@@ -6,7 +6,8 @@
  * second operand, so NaN lanes are ignored), then a branch-free binary search
  * whose thresholds come from 8-entry vpermps tables, 32 elements -> 16 bytes.
  * Dequantize: per block, DEC[q] * absmax tables (the reference's product)
- * looked up with vpermps. The last (< 32) elements of a block use the scalar
+ * looked up with vpermps; for fp16/bf16 outputs rounded once per block into
+ * byte tables that vpshufb looks up 64 elements at a time. The last (< 32) elements of a block use the scalar
  * rules of numerics/encode.h.
  */
 #include "../x86/avx2_io.h"
@@ -177,6 +178,56 @@ KBIT_INLINE __m256i unpack8(__m128i bytes, __m128i dup)
     return _mm256_srlv_epi32(_mm256_cvtepu8_epi32(_mm_shuffle_epi8(bytes, dup)), shift);
 }
 
+KBIT_INLINE __m128i to_half8(__m256 v, kbit_dtype dtype)
+{
+    return dtype == KBIT_F16 ? _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT) : k256_to_bf16(v);
+}
+
+/* fp16/bf16 outputs: the block's 16 results (the lookup's, rounded once) as
+ * two vpshufb tables in both lanes, the low and the high byte of each. */
+KBIT_INLINE void half_tables(const dec4 *d, kbit_dtype dtype, __m256i *lo_bytes, __m256i *hi_bytes)
+{
+    __m128i w0 = to_half8(lookup(d, _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)), dtype);
+    __m128i w1 = to_half8(lookup(d, _mm256_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15)), dtype);
+    __m256i w = _mm256_inserti128_si256(_mm256_castsi128_si256(w0), w1, 1);
+    __m256i lo = _mm256_and_si256(w, _mm256_set1_epi16(0xff)), hi = _mm256_srli_epi16(w, 8);
+    /* lanes [lo 0-7, hi 0-7], [lo 8-15, hi 8-15] -> [lo 0-15], [hi 0-15] */
+    __m256i p = _mm256_permute4x64_epi64(_mm256_packus_epi16(lo, hi), 0xd8);
+    *lo_bytes = _mm256_permute2x128_si256(p, p, 0x00);
+    *hi_bytes = _mm256_permute2x128_si256(p, p, 0x11);
+}
+
+KBIT_INLINE void store_half16(void *out, int64_t i, __m256i v, int stream)
+{
+    __m256i *p = (__m256i *)((uint16_t *)out + i);
+    if (stream)
+        _mm256_stream_si256(p, v);
+    else
+        _mm256_storeu_si256(p, v);
+}
+
+/* 64 elements of fp16/bf16 from 32 packed bytes: vpshufb looks up the
+ * nibbles, two rounds of in-lane unpacks interleave the bytes into words in
+ * element order. The unpacks take each lane's bytes in quarters, so the
+ * dword permute first puts packed bytes 8k..8k+3 in lane 0 and 8k+4..8k+7 in
+ * lane 1 of quarter k. */
+KBIT_INLINE void dequantize64_half(const uint8_t *in, __m256i lo_bytes, __m256i hi_bytes,
+                                   void *out, int64_t i, int stream)
+{
+    const __m256i nib = _mm256_set1_epi8(15);
+    __m256i b = _mm256_loadu_si256((const __m256i *)in);
+    b = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
+    __m256i even = _mm256_and_si256(_mm256_srli_epi16(b, 4), nib), odd = _mm256_and_si256(b, nib);
+    __m256i el = _mm256_shuffle_epi8(lo_bytes, even), eh = _mm256_shuffle_epi8(hi_bytes, even);
+    __m256i ol = _mm256_shuffle_epi8(lo_bytes, odd), oh = _mm256_shuffle_epi8(hi_bytes, odd);
+    __m256i e0 = _mm256_unpacklo_epi8(el, eh), e1 = _mm256_unpackhi_epi8(el, eh);
+    __m256i o0 = _mm256_unpacklo_epi8(ol, oh), o1 = _mm256_unpackhi_epi8(ol, oh);
+    store_half16(out, i, _mm256_unpacklo_epi16(e0, o0), stream);
+    store_half16(out, i + 16, _mm256_unpackhi_epi16(e0, o0), stream);
+    store_half16(out, i + 32, _mm256_unpacklo_epi16(e1, o1), stream);
+    store_half16(out, i + 48, _mm256_unpackhi_epi16(e1, o1), stream);
+}
+
 /* stream and dtype are constants at every call. Full 32-element steps start
  * at a multiple of 32 elements: aligned for streaming whenever the output is. */
 KBIT_INLINE void dequantize_block(const kbit_op_dequantize_4bit *op, dec4 d, int stream,
@@ -188,12 +239,20 @@ KBIT_INLINE void dequantize_block(const kbit_op_dequantize_4bit *op, dec4 d, int
     __m256 a = _mm256_set1_ps(absmax);
     d.lo = _mm256_mul_ps(d.lo, a);
     d.hi = _mm256_mul_ps(d.hi, a);
+    const uint8_t *in = op->packed + start / 2;
+    int64_t i = 0;
+    if (dtype != KBIT_F32 && count >= 64) {
+        __m256i lo_bytes, hi_bytes;
+        half_tables(&d, dtype, &lo_bytes, &hi_bytes);
+        for (; i + 64 <= count; i += 64) {
+            kbit_cpu_prefetch(in, i / 2);
+            dequantize64_half(in + i / 2, lo_bytes, hi_bytes, op->out, start + i, stream);
+        }
+    }
     const __m128i dup0 = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 0, 0, 0, 0, 0, 0, 0, 0);
     const __m128i dup1 = _mm_setr_epi8(4, 4, 5, 5, 6, 6, 7, 7, 0, 0, 0, 0, 0, 0, 0, 0);
     const __m128i dup2 = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 0, 0, 0, 0, 0, 0, 0, 0);
     const __m128i dup3 = _mm_setr_epi8(12, 12, 13, 13, 14, 14, 15, 15, 0, 0, 0, 0, 0, 0, 0, 0);
-    const uint8_t *in = op->packed + start / 2;
-    int64_t i = 0;
     for (; i + 32 <= count; i += 32) {
         kbit_cpu_prefetch(in, i / 2);
         __m128i bytes = _mm_loadu_si128((const __m128i *)(in + i / 2));
