@@ -3,7 +3,10 @@
  *
  * The SIMD variants map a normalised value x to one of 32 cells with
  * cell(x) = floor(x * scale + offset) (fp32 multiply, fp32 add, floor) and
- * finish with one comparison: code = x > thr[cell] ? above[cell] : below[cell].
+ * finish with one comparison: rank = rank[cell] + (x > thr[cell]), and
+ * code = rank_code[rank], where ranks count the code changes from -1 up
+ * (so a threshold always adds one, and the SIMD code maps 64 ranks to codes
+ * with one byte shuffle).
  *
  * Why that is exact: cell() is monotone, so for every code boundary b (the
  * code changes between b and the next float up) and every x in cell k,
@@ -70,26 +73,32 @@ void kbit_enc4_cells_init(kbit_enc4_cells *c, kbit_quant_type type)
     int lo = cell_of(-limit, c->scale, c->offset), hi = cell_of(limit, c->scale, c->offset);
     c->ok = hi - lo < 32;
     unsigned code = encode(-limit); /* code of the region left of the first boundary */
-    int next = 0;
+    int rank = 0, next = 0;
+    c->rank_code[0] = (uint8_t)code;
     for (int k = lo; k <= hi && c->ok; k++) {
         int idx = k & 31, inside = 0;
         c->thr[idx] = NAN; /* no boundary: the comparison is false */
-        c->below[idx] = c->above[idx] = (int32_t)code;
+        c->rank[idx] = rank;
         for (; next < nbound && cell_of(bound[next], c->scale, c->offset) == k; next++) {
             float b = bound[next];
-            if (encode(b) != code)
+            if (encode(b) != code || rank == 15)
                 c->ok = 0;
             code = encode(next_up(b));
+            c->rank_code[++rank & 15] = (uint8_t)code;
             if (cell_of(next_up(b), c->scale, c->offset) != k)
                 continue; /* b is the cell's last float: the code changes with the cell */
             if (inside++ > 0)
                 c->ok = 0; /* two boundaries inside one cell */
             c->thr[idx] = b;
-            c->above[idx] = (int32_t)code;
         }
     }
-    /* Every boundary was placed, the last region is the code of +limit, and
-     * NaN (cell index 0, compares false) gives code 0. */
-    if (next != nbound || code != encode(limit) || c->below[0] != 0)
+    /* Every boundary was placed, each rank is a different code, the last
+     * region is the code of +limit, and NaN (cell index 0, compares false)
+     * gives code 0. */
+    unsigned seen = 0;
+    for (int r = 0; r < 16; r++)
+        seen |= 1u << c->rank_code[r];
+    if (next != nbound || rank != 15 || seen != 0xffffu || code != encode(limit) ||
+        c->rank_code[c->rank[0]] != 0)
         c->ok = 0;
 }

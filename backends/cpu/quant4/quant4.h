@@ -44,14 +44,17 @@ void kbit_avx512_block_sums(const kbit_op_block_sums *op, int64_t block_begin,
                             int64_t block_end);
 
 /* A 4-bit encoder without a search (cells.c): with
- * k = floor(x * scale + offset) & 31, the code is x > thr[k] ? above[k] : below[k]
- * for every x with |x| <= 1 + 2^-22 and for NaN (the SIMD float->int
- * conversion gives 0x80000000, index 0). Valid only when ok. */
+ * k = floor(x * scale + offset) & 31, the code is
+ * rank_code[rank[k] + (x > thr[k])] for every x with |x| <= 1 + 2^-22 and for
+ * NaN (the SIMD float->int conversion gives 0x80000000, index 0). A rank
+ * numbers the codes in the order of their values (NF4: rank = code), so that
+ * crossing a cell's threshold adds one. Valid only when ok. */
 typedef struct kbit_enc4_cells {
     int ok;
     float scale, offset;
     float thr[32];
-    int32_t below[32], above[32];
+    int32_t rank[32];
+    uint8_t rank_code[16];
 } kbit_enc4_cells;
 
 void kbit_enc4_cells_init(kbit_enc4_cells *cells, kbit_quant_type type);
