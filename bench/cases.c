@@ -11,6 +11,7 @@
 const bench_case bench_cases[] = {
     { "copy.f32", BENCH_COPY, 0, KBIT_F32, 0, 0.0, NULL, "" },
     { "memcpy.f32", BENCH_MEMCPY, 0, KBIT_F32, 0, 0.0, NULL, "" },
+    { "read.f32", BENCH_READ, 0, KBIT_F32, 0, 0.0, NULL, "" },
     { "nf4.quant.f32", BENCH_QUANT4, KBIT_NF4, KBIT_F32, 64, 0.8, NULL, NO_BNB_Q4 },
     { "nf4.dequant.f32", BENCH_DEQUANT4, KBIT_NF4, KBIT_F32, 64, 0.9,
       "cdequantize_blockwise_cpu_nf4_fp32", NULL },
@@ -30,7 +31,7 @@ const int bench_case_count = (int)(sizeof bench_cases / sizeof bench_cases[0]);
 
 int bench_case_is_copy(const bench_case *c)
 {
-    return c->kind == BENCH_COPY || c->kind == BENCH_MEMCPY;
+    return c->kind == BENCH_COPY || c->kind == BENCH_MEMCPY || c->kind == BENCH_READ;
 }
 
 static size_t nblocks(const bench_case *c, int64_t n)
@@ -62,6 +63,8 @@ size_t bench_case_dst_bytes(const bench_case *c, int64_t n)
         return (size_t)kbit_packed_4bit_bytes(n);
     case BENCH_QUANT8:
         return (size_t)n;
+    case BENCH_READ:
+        return 0;
     default:
         return (size_t)n * kbit_dtype_size(c->out_dtype);
     }

@@ -12,6 +12,7 @@
 typedef enum bench_kind {
     BENCH_COPY,       /* the baseline: copy the fp32 tensor (copy.h) */
     BENCH_MEMCPY,     /* the same copy with plain memcpy, for information */
+    BENCH_READ,       /* a read of the fp32 tensor (bench_read): the read bandwidth */
     BENCH_QUANT4,     /* fp32 -> packed 4-bit + absmax */
     BENCH_DEQUANT4,   /* packed 4-bit + absmax -> out_dtype */
     BENCH_QUANT8,     /* fp32 -> 8-bit codes + absmax */

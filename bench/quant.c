@@ -76,10 +76,18 @@ static kbit_status run_copy(const section *sec, const bench_slot *s, int streami
                       (size_t)sec->n * sizeof(float));
 }
 
+static volatile uint64_t read_sink; /* keeps bench_read's loads */
+
 static kbit_status subject_kbit(const section *sec, const bench_case *c, const bench_slot *s,
                                 void *unused)
 {
     (void)unused;
+    if (c->kind == BENCH_READ) {
+        const void *part = s->src;
+        size_t bytes = (size_t)sec->n * sizeof(float);
+        read_sink += bench_read(sec->threads, &part, &bytes, 1);
+        return KBIT_OK;
+    }
     if (bench_case_is_copy(c))
         return run_copy(sec, s, c->kind == BENCH_COPY);
     return bench_case_run(c, sec->device, s, sec->n);
@@ -321,6 +329,8 @@ static void run_section(section *sec, const bench_options *o)
             /* memcpy is worth showing only when the baseline is another copy */
             if (c->kind == BENCH_MEMCPY && !(sec->host_memory && bench_copy_streams()))
                 continue;
+            if (c->kind == BENCH_READ && !sec->host_memory)
+                continue; /* bench_read reads host memory */
             if (bench_selected(o, c))
                 run_case(sec, c);
         }
@@ -344,6 +354,10 @@ static void print_header(const bench_options *o, const kbit_device_info *info, s
     if (strcmp(info->driver, "cpu") == 0 && bench_copy_streams())
         printf("copy.f32: copy with non-temporal stores (the machine's copy bandwidth);\n"
                "  memcpy.f32: the C library's memcpy, for information\n");
+    if (strcmp(info->driver, "cpu") == 0)
+        printf("read.f32: a read of the fp32 tensor alone (what quantize reads): the read\n"
+               "  bandwidth, which bounds quantize; its x copy is the highest a quantize\n"
+               "  that reads as fast as this could reach, about (4 + written) / 4 x that\n");
     else if (strcmp(info->driver, "cpu") == 0)
         printf("copy.f32: memcpy split over the threads\n");
     else

@@ -59,7 +59,7 @@ kbit_status bench_rotation_alloc(bench_rotation *rot, kbit_device *device, int c
         if (st == KBIT_OK && absmax_bytes > 0)
             st = kbit_malloc(device, absmax_bytes, &absmax);
         s->absmax = absmax;
-        if (st == KBIT_OK)
+        if (st == KBIT_OK && dst_bytes > 0)
             st = kbit_malloc(device, dst_bytes, &s->dst);
         if (st != KBIT_OK) {
             /* keep the message: kbit_free clears it */
