@@ -178,23 +178,33 @@ KBIT_INLINE __m256i unpack8(__m128i bytes, __m128i dup)
     return _mm256_srlv_epi32(_mm256_cvtepu8_epi32(_mm_shuffle_epi8(bytes, dup)), shift);
 }
 
-KBIT_INLINE __m128i to_half8(__m256 v, kbit_dtype dtype)
+/* 8 results rounded to fp16 (in the low half of each lane) or bf16 (in the
+ * upper half), the same conversions as every element's. */
+KBIT_INLINE __m256i half8_lanes(__m256 v, kbit_dtype dtype)
 {
-    return dtype == KBIT_F16 ? _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT) : k256_to_bf16(v);
+    if (dtype == KBIT_F16)
+        return _mm256_cvtepu16_epi32(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+    return k256_bf16_upper(v);
 }
 
-/* fp16/bf16 outputs: the block's 16 results (the lookup's, rounded once) as
- * two vpshufb tables in both lanes, the low and the high byte of each. */
+/* fp16/bf16 outputs: the block's 16 results (lookup's for codes 0..7 and
+ * 8..15, rounded once) as two vpshufb tables in both lanes, the low and the
+ * high byte of each. */
 KBIT_INLINE void half_tables(const dec4 *d, kbit_dtype dtype, __m256i *lo_bytes, __m256i *hi_bytes)
 {
-    __m128i w0 = to_half8(lookup(d, _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)), dtype);
-    __m128i w1 = to_half8(lookup(d, _mm256_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15)), dtype);
-    __m256i w = _mm256_inserti128_si256(_mm256_castsi128_si256(w0), w1, 1);
-    __m256i lo = _mm256_and_si256(w, _mm256_set1_epi16(0xff)), hi = _mm256_srli_epi16(w, 8);
-    /* lanes [lo 0-7, hi 0-7], [lo 8-15, hi 8-15] -> [lo 0-15], [hi 0-15] */
-    __m256i p = _mm256_permute4x64_epi64(_mm256_packus_epi16(lo, hi), 0xd8);
-    *lo_bytes = _mm256_permute2x128_si256(p, p, 0x00);
-    *hi_bytes = _mm256_permute2x128_si256(p, p, 0x11);
+    __m256 hi8 = d->nf4 ? d->hi : _mm256_xor_ps(d->lo, _mm256_set1_ps(-0.0f)); /* as lookup */
+    /* per lane half: dword 0 = low bytes of its 4 entries, dword 1 = high bytes */
+    const __m256i pick = dtype == KBIT_F16
+        ? _mm256_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, -1, -1, -1, -1, -1, -1, -1, -1,
+                           0, 4, 8, 12, 1, 5, 9, 13, -1, -1, -1, -1, -1, -1, -1, -1)
+        : _mm256_setr_epi8(2, 6, 10, 14, 3, 7, 11, 15, -1, -1, -1, -1, -1, -1, -1, -1,
+                           2, 6, 10, 14, 3, 7, 11, 15, -1, -1, -1, -1, -1, -1, -1, -1);
+    __m256i b0 = _mm256_shuffle_epi8(half8_lanes(d->lo, dtype), pick); /* entries 0-3 | 4-7 */
+    __m256i b1 = _mm256_shuffle_epi8(half8_lanes(hi8, dtype), pick);   /* entries 8-11 | 12-15 */
+    /* halves [lo 0-3, lo 8-11, hi 0-3, hi 8-11], [lo 4-7, lo 12-15, hi 4-7, hi 12-15] */
+    __m256i u = _mm256_unpacklo_epi32(b0, b1);
+    *lo_bytes = _mm256_permutevar8x32_epi32(u, _mm256_setr_epi32(0, 4, 1, 5, 0, 4, 1, 5));
+    *hi_bytes = _mm256_permutevar8x32_epi32(u, _mm256_setr_epi32(2, 6, 3, 7, 2, 6, 3, 7));
 }
 
 KBIT_INLINE void store_half16(void *out, int64_t i, __m256i v, int stream)

@@ -31,15 +31,21 @@ KBIT_INLINE __m256 k256_load(const void *x, kbit_dtype dtype, int64_t i)
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
 }
 
-/* fp32 -> bf16 bits, RNE; NaN -> (bits >> 16) | 0x40 as numerics/half.h. */
-KBIT_INLINE __m128i k256_to_bf16(__m256 v)
+/* fp32 -> bf16 bits, RNE; NaN -> (bits >> 16) | 0x40 as numerics/half.h;
+ * the bf16 in the upper half of each lane (the lower half is not zero). */
+KBIT_INLINE __m256i k256_bf16_upper(__m256 v)
 {
     __m256i b = _mm256_castps_si256(v);
-    __m256i hi = _mm256_srli_epi32(b, 16);
-    __m256i lsb = _mm256_and_si256(hi, _mm256_set1_epi32(1));
-    __m256i r = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(b, _mm256_set1_epi32(0x7fff)), lsb), 16);
+    __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(b, 16), _mm256_set1_epi32(1));
+    __m256i r = _mm256_add_epi32(_mm256_add_epi32(b, _mm256_set1_epi32(0x7fff)), lsb);
     __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q));
-    r = _mm256_blendv_epi8(r, _mm256_or_si256(hi, _mm256_set1_epi32(0x40)), nan);
+    return _mm256_blendv_epi8(r, _mm256_or_si256(b, _mm256_set1_epi32(0x400000)), nan);
+}
+
+/* fp32 -> bf16 bits as k256_bf16_upper, 8 words. */
+KBIT_INLINE __m128i k256_to_bf16(__m256 v)
+{
+    __m256i r = _mm256_srli_epi32(k256_bf16_upper(v), 16);
     /* 8 x u32 (each <= 0xffff) -> 8 x u16: pack per lane, then join the lanes */
     __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(r, r), 0x08);
     return _mm256_castsi256_si128(packed);
