@@ -86,16 +86,14 @@ KBIT_INLINE __m128i pack_nibbles(__m256i c0, __m256i c1, __m256i c2, __m256i c3)
     return _mm256_castsi256_si128(packed);
 }
 
-KBIT_INLINE void quantize_block(const kbit_op_quantize_4bit *op, enc4 e, float *buf,
-                                kbit_dtype dtype, int64_t b)
+/* Pass 1 of block b: its absmax, stored, and the reciprocal returned;
+ * fp16/bf16 are widened once into buf for pass 2. */
+KBIT_INLINE float absmax_block(const kbit_op_quantize_4bit *op, float *buf, kbit_dtype dtype,
+                               int64_t b)
 {
-    /* e is a by-value copy: the byte stores may alias anything, which would
-     * otherwise force the tables to be reloaded after every store. */
     const void *x = op->x;
     int64_t start = b * op->blocksize;
     int64_t count = kbit_block_count(op->n, op->blocksize, b);
-
-    /* Pass 1: absmax; fp16/bf16 are widened once into buf for pass 2. */
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int64_t i = 0;
     const int64_t esize = dtype == KBIT_F32 ? 4 : 2;
@@ -117,21 +115,40 @@ KBIT_INLINE void quantize_block(const kbit_op_quantize_4bit *op, enc4 e, float *
             absmax = m;
     }
     op->absmax[b] = absmax;
-    float r = 1.0f / absmax;
-    __m256 rv = _mm256_set1_ps(r);
+    return 1.0f / absmax;
+}
 
-    /* Pass 2. */
-    const float *src = dtype == KBIT_F32 ? (const float *)x + start : buf;
+/* Blocks go in chunks of up to CHUNK_FLOATS values: every absmax and
+ * reciprocal of a chunk first, then its encoding, which then does not wait
+ * on each block's division (its values are still in L1). */
+#define CHUNK_FLOATS 1024
+
+/* Pass 2 of block b with reciprocal r; the values come from x (fp32) or from
+ * the buf that absmax_block filled. */
+KBIT_INLINE void encode_block(const kbit_op_quantize_4bit *op, const enc4 *e, const float *buf,
+                              kbit_dtype dtype, int64_t b, float r)
+{
+    int64_t start = b * op->blocksize;
+    int64_t count = kbit_block_count(op->n, op->blocksize, b);
+    __m256 rv = _mm256_set1_ps(r);
+    const float *src = dtype == KBIT_F32 ? (const float *)op->x + start : buf;
     uint8_t *out = op->packed + start / 2;
-    for (i = 0; i + 32 <= count; i += 32) {
-        __m256i c0 = encode(&e, _mm256_mul_ps(_mm256_loadu_ps(src + i), rv));
-        __m256i c1 = encode(&e, _mm256_mul_ps(_mm256_loadu_ps(src + i + 8), rv));
-        __m256i c2 = encode(&e, _mm256_mul_ps(_mm256_loadu_ps(src + i + 16), rv));
-        __m256i c3 = encode(&e, _mm256_mul_ps(_mm256_loadu_ps(src + i + 24), rv));
+    const int64_t esize = dtype == KBIT_F32 ? 4 : 2;
+    int64_t i = 0;
+    for (; i + 32 <= count; i += 32) {
+        /* the next chunk's lines, so that memory keeps streaming while this
+         * chunk is encoded (absmax_block prefetches only a little ahead) */
+        kbit_cpu_prefetch(op->x, (start + i + CHUNK_FLOATS) * esize);
+        if (dtype == KBIT_F32)
+            kbit_cpu_prefetch(op->x, (start + i + CHUNK_FLOATS) * esize + 64);
+        __m256i c0 = encode(e, _mm256_mul_ps(_mm256_loadu_ps(src + i), rv));
+        __m256i c1 = encode(e, _mm256_mul_ps(_mm256_loadu_ps(src + i + 8), rv));
+        __m256i c2 = encode(e, _mm256_mul_ps(_mm256_loadu_ps(src + i + 16), rv));
+        __m256i c3 = encode(e, _mm256_mul_ps(_mm256_loadu_ps(src + i + 24), rv));
         _mm_storeu_si128((__m128i *)(out + i / 2), pack_nibbles(c0, c1, c2, c3));
     }
     if (i < count) { /* as the reference, including the padding nibble of an odd n */
-        unsigned (*enc1)(float) = e.nf4 ? kbit_nf4_encode : kbit_fp4_encode;
+        unsigned (*enc1)(float) = e->nf4 ? kbit_nf4_encode : kbit_fp4_encode;
         int64_t j = i;
         for (; j + 1 < count; j += 2)
             out[j / 2] = (uint8_t)((enc1(src[j] * r) << 4) | enc1(src[j + 1] * r));
@@ -140,14 +157,30 @@ KBIT_INLINE void quantize_block(const kbit_op_quantize_4bit *op, enc4 e, float *
     }
 }
 
+
+KBIT_INLINE void quantize_blocks(const kbit_op_quantize_4bit *op, enc4 e, float *buf,
+                                 kbit_dtype dtype, int64_t b0, int64_t b1)
+{
+    /* e is a by-value copy: the byte stores may alias anything, which would
+     * otherwise force the tables to be reloaded after every store. */
+    const int64_t bs = op->blocksize, per_chunk = bs < CHUNK_FLOATS ? CHUNK_FLOATS / bs : 1;
+    float r[CHUNK_FLOATS];
+    for (int64_t b = b0; b < b1; b += per_chunk) {
+        int64_t end = b + per_chunk < b1 ? b + per_chunk : b1;
+        for (int64_t j = b; j < end; j++)
+            r[j - b] = absmax_block(op, buf + (j - b) * bs, dtype, j);
+        for (int64_t j = b; j < end; j++)
+            encode_block(op, &e, buf + (j - b) * bs, dtype, j, r[j - b]);
+    }
+}
+
 void kbit_avx2_quantize_4bit(const kbit_op_quantize_4bit *op, int64_t block_begin, int64_t block_end)
 {
     enc4 e;
     enc4_init(&e, op->type);
-    _Alignas(32) float buf[KBIT_MAX_BLOCK];
-#define RUN(DT)                                                \
-    for (int64_t b = block_begin; b < block_end; b++)          \
-        quantize_block(op, e, buf, DT, b)
+    /* one block of up to KBIT_MAX_BLOCK values, or a chunk of CHUNK_FLOATS */
+    _Alignas(32) float buf[KBIT_MAX_BLOCK > CHUNK_FLOATS ? KBIT_MAX_BLOCK : CHUNK_FLOATS];
+#define RUN(DT) quantize_blocks(op, e, buf, DT, block_begin, block_end)
     KBIT_DTYPE_SWITCH(op->dtype, RUN);
 #undef RUN
 }

@@ -285,6 +285,12 @@ KBIT_INLINE void encode_2x64(const kbit_op_quantize_4bit *op, const enc4 *e, int
                              kbit_dtype dtype, int64_t b, const float *r)
 {
     __m512 r0 = _mm512_set1_ps(r[0]), r1 = _mm512_set1_ps(r[1]);
+    /* the lines of the next chunk (16 blocks on), so that memory keeps
+     * streaming while this chunk is encoded */
+    const int64_t esize = dtype == KBIT_F32 ? 4 : 2;
+#pragma GCC unroll 8
+    for (int64_t line = 0; line < 128 * esize; line += 64)
+        kbit_cpu_prefetch(op->x, (b + 16) * 64 * esize + line);
     __m512i c[8];
 #pragma GCC unroll 4
     for (int q = 0; q < 4; q++) {
