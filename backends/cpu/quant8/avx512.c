@@ -87,11 +87,16 @@ KBIT_INLINE __m512i pack64(__m512i c0, __m512i c1, __m512i c2, __m512i c3)
 }
 
 /* Pass 2: q[i] = enc8(src[i] * r); src holds the block's (centred) fp32 values. */
+/* next: where the following block's input starts (esize bytes per value),
+ * prefetched while this one is encoded so that memory keeps streaming
+ * (pass 1 prefetches only a little ahead); past the end is harmless. */
 KBIT_INLINE void encode_block(const enc8 *e, int fast, const float *src, int64_t count, __m512 r,
-                              uint8_t *q)
+                              uint8_t *q, const char *next, int64_t esize)
 {
     int64_t i = 0;
     for (; i + 64 <= count; i += 64) {
+        for (int64_t line = 0; line < 64 * esize; line += 64)
+            _mm_prefetch(next + i * esize + line, _MM_HINT_T0);
         __m512i c0 = encode(e, fast, _mm512_mul_ps(_mm512_loadu_ps(src + i), r));
         __m512i c1 = encode(e, fast, _mm512_mul_ps(_mm512_loadu_ps(src + i + 16), r));
         __m512i c2 = encode(e, fast, _mm512_mul_ps(_mm512_loadu_ps(src + i + 32), r));
@@ -153,10 +158,11 @@ KBIT_INLINE void quantize_block(const kbit_op_quantize_8bit *op, enc8 e, float *
 
     const float *src = in_place ? (const float *)x + start : buf;
     uint8_t *q = op->q + start;
+    const char *next = (const char *)x + (start + count) * esize;
     if (e.buckets != NULL && r < INFINITY)
-        encode_block(&e, 1, src, count, _mm512_set1_ps(r), q);
+        encode_block(&e, 1, src, count, _mm512_set1_ps(r), q, next, esize);
     else /* no table, or absmax 0 or tiny: x' may be +-inf */
-        encode_block(&e, 0, src, count, _mm512_set1_ps(r), q);
+        encode_block(&e, 0, src, count, _mm512_set1_ps(r), q, next, esize);
 }
 
 void kbit_avx512_quantize_8bit(const kbit_op_quantize_8bit *op, const kbit_enc8_plan *plan,
