@@ -3,12 +3,14 @@
  * bit-identical to ref/quant4.c.
  *
  * Same plan as the AVX-512 file: absmax with vmaxps (the accumulator is the
- * second operand, so NaN lanes are ignored), then a branch-free binary search
- * whose thresholds come from 8-entry vpermps tables, 32 elements -> 16 bytes.
+ * second operand, so NaN lanes are ignored) for a chunk of blocks, then the
+ * encoding, 32 elements -> 16 bytes: NF4 by 8 cells of three thresholds
+ * (cells.c), FP4 (and a block whose reciprocal is +inf) by a branch-free
+ * binary search whose thresholds come from 8-entry vpermps tables.
  * Dequantize: per block, DEC[q] * absmax tables (the reference's product)
  * looked up with vpermps; for fp16/bf16 outputs rounded once per block into
- * byte tables that vpshufb looks up 64 elements at a time. The last (< 32) elements of a block use the scalar
- * rules of numerics/encode.h.
+ * byte tables that vpshufb looks up 64 elements at a time. The last (< 32)
+ * elements of a block use the scalar rules of numerics/encode.h.
  */
 #include "../x86/avx2_io.h"
 #include "numerics/encode.h"
@@ -29,11 +31,24 @@ static __m256 level_table(const float *t, int count, int h)
 typedef struct enc4 {
     __m256 l8, l4, l2, l1; /* NF4: levels h = 8, 4, 2, 1; FP4: l4, l2, l1 */
     int nf4;
+    /* NF4's cells (cells.c, kbit_enc4_cells8; its ranks are its codes) */
+    int cells_ok;
+    __m256 scale, offset, thr[3];
+    __m256i rank;
 } enc4;
 
 static void enc4_init(enc4 *e, kbit_quant_type type)
 {
+    kbit_enc4_cells8 c;
+    kbit_enc4_cells8_init(&c, type);
     e->nf4 = type == KBIT_NF4;
+    /* FP4's cells are not ok: its NaN cell cannot start at code 0 */
+    e->cells_ok = c.ok && e->nf4 && c.nthr <= 3;
+    e->scale = _mm256_set1_ps(c.scale);
+    e->offset = _mm256_set1_ps(c.offset);
+    for (int j = 0; j < 3; j++)
+        e->thr[j] = _mm256_loadu_ps(c.thr[j]);
+    e->rank = _mm256_loadu_si256((const __m256i *)c.rank);
     const float *t = e->nf4 ? kbit_nf4_threshold.f : kbit_fp4_threshold.f;
     int count = e->nf4 ? 15 : 7;
     e->l8 = level_table(t, count, 8);
@@ -72,8 +87,24 @@ KBIT_INLINE __m256i fp4_encode(const enc4 *e, __m256 x)
     return _mm256_or_si256(code, _mm256_and_si256(neg, _mm256_set1_epi32(8)));
 }
 
-KBIT_INLINE __m256i encode(const enc4 *e, __m256 x)
+/* NF4 by its cells: three thresholds per cell; valid for |x| <= 1 + 2^-22
+ * and NaN (cvttps gives 0x80000000: cell 0). */
+KBIT_INLINE __m256i nf4_cells(const enc4 *e, __m256 x)
 {
+    __m256i k = _mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(x, e->scale), e->offset));
+    __m256i rank = _mm256_permutevar8x32_epi32(e->rank, k); /* uses k & 7 */
+    for (int j = 0; j < 3; j++) { /* a true comparison is -1: subtracting adds one */
+        __m256 t = _mm256_permutevar8x32_ps(e->thr[j], k);
+        rank = _mm256_sub_epi32(rank, _mm256_castps_si256(_mm256_cmp_ps(t, x, _CMP_LT_OQ)));
+    }
+    return rank;
+}
+
+/* cells (a constant): NF4's cells; else the search (exact for every x). */
+KBIT_INLINE __m256i encode(const enc4 *e, int cells, __m256 x)
+{
+    if (cells)
+        return nf4_cells(e, x);
     return e->nf4 ? nf4_encode(e, x) : fp4_encode(e, x);
 }
 
@@ -124,9 +155,9 @@ KBIT_INLINE float absmax_block(const kbit_op_quantize_4bit *op, float *buf, kbit
 #define CHUNK_FLOATS 1024
 
 /* Pass 2 of block b with reciprocal r; the values come from x (fp32) or from
- * the buf that absmax_block filled. */
-KBIT_INLINE void encode_block(const kbit_op_quantize_4bit *op, const enc4 *e, const float *buf,
-                              kbit_dtype dtype, int64_t b, float r)
+ * the buf that absmax_block filled; cells: a constant for encode. */
+KBIT_INLINE void encode_block_as(const kbit_op_quantize_4bit *op, const enc4 *e, int cells,
+                                 const float *buf, kbit_dtype dtype, int64_t b, float r)
 {
     int64_t start = b * op->blocksize;
     int64_t count = kbit_block_count(op->n, op->blocksize, b);
@@ -141,10 +172,10 @@ KBIT_INLINE void encode_block(const kbit_op_quantize_4bit *op, const enc4 *e, co
         kbit_cpu_prefetch(op->x, (start + i + CHUNK_FLOATS) * esize);
         if (dtype == KBIT_F32)
             kbit_cpu_prefetch(op->x, (start + i + CHUNK_FLOATS) * esize + 64);
-        __m256i c0 = encode(e, _mm256_mul_ps(_mm256_loadu_ps(src + i), rv));
-        __m256i c1 = encode(e, _mm256_mul_ps(_mm256_loadu_ps(src + i + 8), rv));
-        __m256i c2 = encode(e, _mm256_mul_ps(_mm256_loadu_ps(src + i + 16), rv));
-        __m256i c3 = encode(e, _mm256_mul_ps(_mm256_loadu_ps(src + i + 24), rv));
+        __m256i c0 = encode(e, cells, _mm256_mul_ps(_mm256_loadu_ps(src + i), rv));
+        __m256i c1 = encode(e, cells, _mm256_mul_ps(_mm256_loadu_ps(src + i + 8), rv));
+        __m256i c2 = encode(e, cells, _mm256_mul_ps(_mm256_loadu_ps(src + i + 16), rv));
+        __m256i c3 = encode(e, cells, _mm256_mul_ps(_mm256_loadu_ps(src + i + 24), rv));
         _mm_storeu_si128((__m128i *)(out + i / 2), pack_nibbles(c0, c1, c2, c3));
     }
     if (i < count) { /* as the reference, including the padding nibble of an odd n */
@@ -157,6 +188,17 @@ KBIT_INLINE void encode_block(const kbit_op_quantize_4bit *op, const enc4 *e, co
     }
 }
 
+
+/* NF4's cells where they apply (a finite reciprocal: |x * r| <= 1 + 2^-22),
+ * else the search. */
+KBIT_INLINE void encode_block(const kbit_op_quantize_4bit *op, const enc4 *e, const float *buf,
+                              kbit_dtype dtype, int64_t b, float r)
+{
+    if (e->cells_ok && r < INFINITY)
+        encode_block_as(op, e, 1, buf, dtype, b, r);
+    else
+        encode_block_as(op, e, 0, buf, dtype, b, r);
+}
 
 KBIT_INLINE void quantize_blocks(const kbit_op_quantize_4bit *op, enc4 e, float *buf,
                                  kbit_dtype dtype, int64_t b0, int64_t b1)

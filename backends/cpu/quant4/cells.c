@@ -1,7 +1,7 @@
 /*
  * backends/cpu/quant4/cells.c - tables for a compare-free-search 4-bit encoder.
  *
- * The SIMD variants map a normalised value x to one of 32 cells with
+ * The AVX-512 variant maps a normalised value x to one of 32 cells with
  * cell(x) = floor(x * scale + offset) (fp32 multiply, fp32 add, floor) and
  * finish with one comparison: rank = rank[cell] + (x > thr[cell]), and
  * code = rank_code[rank], where ranks count the code changes from -1 up
@@ -16,6 +16,12 @@
  * (numerics/encode.h), evaluating cell() with the same fp32 operations the SIMD
  * code uses, and checked; should a check fail, ok = 0 and the kernels keep
  * their binary search.
+ *
+ * AVX2 has 8-entry permutes: kbit_enc4_cells8_init builds 8 cells of up to
+ * 4 thresholds each, rank = rank[cell] + the count of the cell's thresholds
+ * below x (the same argument, for each boundary inside a cell). NF4 needs 3
+ * per cell; FP4's grid is not ok (NaN's cell 0 would start at code 11, not
+ * 0), so FP4 keeps the search there.
  *
  * Domain: |x| <= 1 + 2^-22, which every x' = f32(v) * r has when r = 1/absmax
  * is finite (kernels use the search for a block whose r is +inf), plus NaN:
@@ -44,22 +50,15 @@ static int by_value(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-void kbit_enc4_cells_init(kbit_enc4_cells *c, kbit_quant_type type)
+/* The code boundaries of type, ascending: the code changes between b and
+ * the next float up. Returns their count. */
+static int boundaries(kbit_quant_type type, float bound[16])
 {
-    unsigned (*encode)(float) = type == KBIT_NF4 ? kbit_nf4_encode : kbit_fp4_encode;
-    float bound[16];
     int nbound = 0;
     if (type == KBIT_NF4) {
-        /* NF4 needs no sign boundary, so an offset keeps -1 in cell 0 (code 0, as NaN). */
-        c->scale = 15.5f;
-        c->offset = 16.0f;
         for (int i = 0; i < 15; i++)
             bound[nbound++] = kbit_nf4_threshold.f[i];
     } else {
-        /* FP4 changes code between -denorm_min (8) and -0.0 (0): without an
-         * offset that is exactly the edge between cells -1 and 0. */
-        c->scale = 15.99f;
-        c->offset = 0.0f;
         for (int i = 0; i < 7; i++) {
             float t = kbit_fp4_threshold.f[i];
             bound[nbound++] = t;                            /* x > t: larger magnitude */
@@ -68,28 +67,46 @@ void kbit_enc4_cells_init(kbit_enc4_cells *c, kbit_quant_type type)
         bound[nbound++] = -kbit_f32_from_bits(1u);          /* x > -denorm_min: no sign */
     }
     qsort(bound, (size_t)nbound, sizeof *bound, by_value);
+    return nbound;
+}
 
+/* Fill a grid of ncells cells (a power of two; cell k at index k & (ncells - 1))
+ * with up to nthr thresholds each: thr[j * ncells + idx] ascending in j, NaN
+ * past the cell's own (the comparison is false), rank[idx] the rank at the
+ * cell's start. Returns 1 when the grid is exact (see the top). */
+static int build_grid(kbit_quant_type type, float scale, float offset, int ncells, int nthr,
+                      float *thr, int32_t *rank_at, uint8_t rank_code[16])
+{
+    unsigned (*encode)(float) = type == KBIT_NF4 ? kbit_nf4_encode : kbit_fp4_encode;
+    float bound[16];
+    int nbound = boundaries(type, bound);
     const float limit = 1.0f + 0x1p-22f;
-    int lo = cell_of(-limit, c->scale, c->offset), hi = cell_of(limit, c->scale, c->offset);
-    c->ok = hi - lo < 32;
+    int lo = cell_of(-limit, scale, offset), hi = cell_of(limit, scale, offset);
+    int ok = hi - lo < ncells;
+    for (int i = 0; i < ncells; i++) {
+        rank_at[i] = 0;
+        for (int j = 0; j < nthr; j++)
+            thr[j * ncells + i] = NAN;
+    }
     unsigned code = encode(-limit); /* code of the region left of the first boundary */
     int rank = 0, next = 0;
-    c->rank_code[0] = (uint8_t)code;
-    for (int k = lo; k <= hi && c->ok; k++) {
-        int idx = k & 31, inside = 0;
-        c->thr[idx] = NAN; /* no boundary: the comparison is false */
-        c->rank[idx] = rank;
-        for (; next < nbound && cell_of(bound[next], c->scale, c->offset) == k; next++) {
+    rank_code[0] = (uint8_t)code;
+    for (int k = lo; k <= hi && ok; k++) {
+        int idx = k & (ncells - 1), inside = 0;
+        rank_at[idx] = rank;
+        for (; next < nbound && cell_of(bound[next], scale, offset) == k; next++) {
             float b = bound[next];
             if (encode(b) != code || rank == 15)
-                c->ok = 0;
+                ok = 0;
             code = encode(next_up(b));
-            c->rank_code[++rank & 15] = (uint8_t)code;
-            if (cell_of(next_up(b), c->scale, c->offset) != k)
+            rank_code[++rank & 15] = (uint8_t)code;
+            if (cell_of(next_up(b), scale, offset) != k)
                 continue; /* b is the cell's last float: the code changes with the cell */
-            if (inside++ > 0)
-                c->ok = 0; /* two boundaries inside one cell */
-            c->thr[idx] = b;
+            if (inside == nthr) {
+                ok = 0; /* more boundaries inside one cell than thresholds */
+                break;
+            }
+            thr[inside++ * ncells + idx] = b;
         }
     }
     /* Every boundary was placed, each rank is a different code, the last
@@ -97,8 +114,35 @@ void kbit_enc4_cells_init(kbit_enc4_cells *c, kbit_quant_type type)
      * gives code 0. */
     unsigned seen = 0;
     for (int r = 0; r < 16; r++)
-        seen |= 1u << c->rank_code[r];
-    if (next != nbound || rank != 15 || seen != 0xffffu || code != encode(limit) ||
-        c->rank_code[c->rank[0]] != 0)
-        c->ok = 0;
+        seen |= 1u << rank_code[r];
+    return ok && next == nbound && rank == 15 && seen == 0xffffu && code == encode(limit) &&
+           rank_code[rank_at[0]] == 0;
+}
+
+void kbit_enc4_cells_init(kbit_enc4_cells *c, kbit_quant_type type)
+{
+    if (type == KBIT_NF4) {
+        /* NF4 needs no sign boundary, so an offset keeps -1 in cell 0 (code 0, as NaN). */
+        c->scale = 15.5f;
+        c->offset = 16.0f;
+    } else {
+        /* FP4 changes code between -denorm_min (8) and -0.0 (0): without an
+         * offset that is exactly the edge between cells -1 and 0. */
+        c->scale = 15.99f;
+        c->offset = 0.0f;
+    }
+    c->ok = build_grid(type, c->scale, c->offset, 32, 1, c->thr, c->rank, c->rank_code);
+}
+
+void kbit_enc4_cells8_init(kbit_enc4_cells8 *c, kbit_quant_type type)
+{
+    /* x * scale + offset >= 0.0099 on the domain: truncation is the floor */
+    c->scale = 3.99f;
+    c->offset = 4.0f;
+    c->ok = build_grid(type, c->scale, c->offset, 8, 4, &c->thr[0][0], c->rank, c->rank_code);
+    c->nthr = 0; /* the most thresholds any cell has */
+    for (int j = 0; j < 4 && c->ok; j++)
+        for (int k = 0; k < 8; k++)
+            if (!isnan(c->thr[j][k]))
+                c->nthr = j + 1;
 }

@@ -59,4 +59,19 @@ typedef struct kbit_enc4_cells {
 
 void kbit_enc4_cells_init(kbit_enc4_cells *cells, kbit_quant_type type);
 
+/* The same with 8 cells (for 8-entry AVX2 permutes) of up to 4 thresholds:
+ * with k = (int)(x * scale + offset) & 7 (the argument is >= 0 on the
+ * domain, so truncation is the floor), the code is
+ * rank_code[rank[k] + #{j < nthr : x > thr[j][k]}]; thresholds past a cell's
+ * own are NaN. Valid only when ok. */
+typedef struct kbit_enc4_cells8 {
+    int ok, nthr;
+    float scale, offset;
+    float thr[4][8];
+    int32_t rank[8];
+    uint8_t rank_code[16];
+} kbit_enc4_cells8;
+
+void kbit_enc4_cells8_init(kbit_enc4_cells8 *cells, kbit_quant_type type);
+
 #endif /* KBIT_CPU_QUANT4_H */
