@@ -42,8 +42,8 @@ static void enc4_init(enc4 *e, kbit_quant_type type)
     kbit_enc4_cells8 c;
     kbit_enc4_cells8_init(&c, type);
     e->nf4 = type == KBIT_NF4;
-    /* FP4's cells are not ok: its NaN cell cannot start at code 0 */
-    e->cells_ok = c.ok && e->nf4 && c.nthr <= 3;
+    /* only NF4's grid is ok, and its ranks are its codes */
+    e->cells_ok = c.ok && e->nf4;
     e->scale = _mm256_set1_ps(c.scale);
     e->offset = _mm256_set1_ps(c.offset);
     for (int j = 0; j < 3; j++)
@@ -188,7 +188,6 @@ KBIT_INLINE void encode_block_as(const kbit_op_quantize_4bit *op, const enc4 *e,
     }
 }
 
-
 /* NF4's cells where they apply (a finite reciprocal: |x * r| <= 1 + 2^-22),
  * else the search. */
 KBIT_INLINE void encode_block(const kbit_op_quantize_4bit *op, const enc4 *e, const float *buf,
@@ -262,12 +261,11 @@ KBIT_INLINE __m256i half8_lanes(__m256 v, kbit_dtype dtype)
     return k256_bf16_upper(v);
 }
 
-/* fp16/bf16 outputs: the block's 16 results (lookup's for codes 0..7 and
- * 8..15, rounded once) as two vpshufb tables in both lanes, the low and the
- * high byte of each. */
+/* fp16/bf16 outputs: the block's 16 results DEC[q] * absmax (d's tables,
+ * rounded once) as two vpshufb tables in both lanes, the low and the high
+ * byte of each. */
 KBIT_INLINE void half_tables(const dec4 *d, kbit_dtype dtype, __m256i *lo_bytes, __m256i *hi_bytes)
 {
-    __m256 hi8 = d->nf4 ? d->hi : _mm256_xor_ps(d->lo, _mm256_set1_ps(-0.0f)); /* as lookup */
     /* per lane half: dword 0 = low bytes of its 4 entries, dword 1 = high bytes */
     const __m256i pick = dtype == KBIT_F16
         ? _mm256_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, -1, -1, -1, -1, -1, -1, -1, -1,
@@ -275,7 +273,7 @@ KBIT_INLINE void half_tables(const dec4 *d, kbit_dtype dtype, __m256i *lo_bytes,
         : _mm256_setr_epi8(2, 6, 10, 14, 3, 7, 11, 15, -1, -1, -1, -1, -1, -1, -1, -1,
                            2, 6, 10, 14, 3, 7, 11, 15, -1, -1, -1, -1, -1, -1, -1, -1);
     __m256i b0 = _mm256_shuffle_epi8(half8_lanes(d->lo, dtype), pick); /* entries 0-3 | 4-7 */
-    __m256i b1 = _mm256_shuffle_epi8(half8_lanes(hi8, dtype), pick);   /* entries 8-11 | 12-15 */
+    __m256i b1 = _mm256_shuffle_epi8(half8_lanes(d->hi, dtype), pick); /* entries 8-11 | 12-15 */
     /* halves [lo 0-3, lo 8-11, hi 0-3, hi 8-11], [lo 4-7, lo 12-15, hi 4-7, hi 12-15] */
     __m256i u = _mm256_unpacklo_epi32(b0, b1);
     *lo_bytes = _mm256_permutevar8x32_epi32(u, _mm256_setr_epi32(0, 4, 1, 5, 0, 4, 1, 5));

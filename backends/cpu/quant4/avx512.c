@@ -280,17 +280,20 @@ KBIT_INLINE void absmax_4x64(const kbit_op_quantize_4bit *op, kbit_dtype dtype, 
     _mm_storeu_ps(r, _mm_div_ps(_mm_set1_ps(1.0f), m4));
 }
 
+/* Blocksize 64 goes in chunks of CHUNK_BLOCKS blocks (a multiple of 4). */
+#define CHUNK_BLOCKS 16
+
 /* Blocks b, b + 1 of blocksize 64 with reciprocals r[0], r[1] -> 64 bytes. */
 KBIT_INLINE void encode_2x64(const kbit_op_quantize_4bit *op, const enc4 *e, int with_ranks,
                              kbit_dtype dtype, int64_t b, const float *r)
 {
     __m512 r0 = _mm512_set1_ps(r[0]), r1 = _mm512_set1_ps(r[1]);
-    /* the lines of the next chunk (16 blocks on), so that memory keeps
-     * streaming while this chunk is encoded */
+    /* the lines of the next chunk, so that memory keeps streaming while
+     * this chunk is encoded */
     const int64_t esize = dtype == KBIT_F32 ? 4 : 2;
 #pragma GCC unroll 8
     for (int64_t line = 0; line < 128 * esize; line += 64)
-        kbit_cpu_prefetch(op->x, (b + 16) * 64 * esize + line);
+        kbit_cpu_prefetch(op->x, (b + CHUNK_BLOCKS) * 64 * esize + line);
     __m512i c[8];
 #pragma GCC unroll 4
     for (int q = 0; q < 4; q++) {
@@ -300,8 +303,8 @@ KBIT_INLINE void encode_2x64(const kbit_op_quantize_4bit *op, const enc4 *e, int
     _mm512_storeu_si512((void *)(op->packed + b * 32), pack128(e, with_ranks, c));
 }
 
-/* Blocks [b0, b1): blocksize 64 in chunks of up to 16 full blocks where the
- * cells apply, else (and for the rest) one at a time. A chunk takes every
+/* Blocks [b0, b1): blocksize 64 in chunks of up to CHUNK_BLOCKS full blocks
+ * where the cells apply, else (and for the rest) one at a time. A chunk takes every
  * absmax and reciprocal first, so the encoding does not wait on a division,
  * then encodes from the values, which are still in L1. A pair of blocks with a
  * reciprocal of +inf (absmax 0 or tiny: the cells' domain ends) goes to
@@ -314,10 +317,10 @@ KBIT_INLINE void quantize_blocks(const kbit_op_quantize_4bit *op, enc4 e, int wi
     const int64_t full = op->n / op->blocksize; /* blocks without a tail */
     int64_t b = b0;
     if (op->blocksize == 64 && e.cells_ok) {
-        float r[16];
+        float r[CHUNK_BLOCKS];
         while (b + 4 <= b1 && b + 4 <= full) {
             int64_t chunk = 4;
-            while (chunk < 16 && b + chunk + 4 <= b1 && b + chunk + 4 <= full)
+            while (chunk < CHUNK_BLOCKS && b + chunk + 4 <= b1 && b + chunk + 4 <= full)
                 chunk += 4;
             for (int64_t j = 0; j < chunk; j += 4)
                 absmax_4x64(op, dtype, b + j, r + j);

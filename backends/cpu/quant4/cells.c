@@ -18,10 +18,10 @@
  * their binary search.
  *
  * AVX2 has 8-entry permutes: kbit_enc4_cells8_init builds 8 cells of up to
- * 4 thresholds each, rank = rank[cell] + the count of the cell's thresholds
- * below x (the same argument, for each boundary inside a cell). NF4 needs 3
- * per cell; FP4's grid is not ok (NaN's cell 0 would start at code 11, not
- * 0), so FP4 keeps the search there.
+ * 3 thresholds each, rank = rank[cell] + the count of the cell's thresholds
+ * below x (the same argument, for each boundary inside a cell). NF4 fits;
+ * FP4's grid is not ok (NaN's cell 0 would start at code 11, not 0, and one
+ * cell holds 4 boundaries), so FP4 keeps the search there.
  *
  * Domain: |x| <= 1 + 2^-22, which every x' = f32(v) * r has when r = 1/absmax
  * is finite (kernels use the search for a block whose r is +inf), plus NaN:
@@ -139,10 +139,5 @@ void kbit_enc4_cells8_init(kbit_enc4_cells8 *c, kbit_quant_type type)
     /* x * scale + offset >= 0.0099 on the domain: truncation is the floor */
     c->scale = 3.99f;
     c->offset = 4.0f;
-    c->ok = build_grid(type, c->scale, c->offset, 8, 4, &c->thr[0][0], c->rank, c->rank_code);
-    c->nthr = 0; /* the most thresholds any cell has */
-    for (int j = 0; j < 4 && c->ok; j++)
-        for (int k = 0; k < 8; k++)
-            if (!isnan(c->thr[j][k]))
-                c->nthr = j + 1;
+    c->ok = build_grid(type, c->scale, c->offset, 8, 3, &c->thr[0][0], c->rank, c->rank_code);
 }

@@ -59,15 +59,15 @@ typedef struct kbit_enc4_cells {
 
 void kbit_enc4_cells_init(kbit_enc4_cells *cells, kbit_quant_type type);
 
-/* The same with 8 cells (for 8-entry AVX2 permutes) of up to 4 thresholds:
+/* The same with 8 cells (for 8-entry AVX2 permutes) of up to 3 thresholds:
  * with k = (int)(x * scale + offset) & 7 (the argument is >= 0 on the
  * domain, so truncation is the floor), the code is
- * rank_code[rank[k] + #{j < nthr : x > thr[j][k]}]; thresholds past a cell's
- * own are NaN. Valid only when ok. */
+ * rank_code[rank[k] + #{j < 3 : x > thr[j][k]}]; thresholds past a cell's
+ * own are NaN. Valid only when ok (NF4; FP4's grid is not). */
 typedef struct kbit_enc4_cells8 {
-    int ok, nthr;
+    int ok;
     float scale, offset;
-    float thr[4][8];
+    float thr[3][8];
     int32_t rank[8];
     uint8_t rank_code[16];
 } kbit_enc4_cells8;

@@ -83,10 +83,11 @@ KBIT_INLINE __m256i encode(const enc8 *e, int fast, __m256 x)
     return fast ? enc8_buckets(x, e->buckets) : enc8_search(x, &e->lv, e->mid_pad);
 }
 
-/* Pass 2: q[i] = enc8(src[i] * r); src holds the block's (centred) fp32 values. */
-/* next: where the following block's input starts (esize bytes per value),
- * prefetched while this one is encoded so that memory keeps streaming
- * (pass 1 prefetches only a little ahead); past the end is harmless. */
+/* Pass 2: q[i] = enc8(src[i] * r); src holds the block's (centred) fp32
+ * values. next: where the following block's input starts (esize bytes per
+ * value), prefetched while this one is encoded so that memory keeps
+ * streaming (pass 1 prefetches only a little ahead); past the end is
+ * harmless. */
 KBIT_INLINE void encode_block(const enc8 *e, int fast, const float *src, int64_t count, float r,
                               uint8_t *q, const char *next, int64_t esize)
 {

@@ -86,10 +86,11 @@ KBIT_INLINE __m512i pack64(__m512i c0, __m512i c1, __m512i c2, __m512i c3)
     return _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), b);
 }
 
-/* Pass 2: q[i] = enc8(src[i] * r); src holds the block's (centred) fp32 values. */
-/* next: where the following block's input starts (esize bytes per value),
- * prefetched while this one is encoded so that memory keeps streaming
- * (pass 1 prefetches only a little ahead); past the end is harmless. */
+/* Pass 2: q[i] = enc8(src[i] * r); src holds the block's (centred) fp32
+ * values. next: where the following block's input starts (esize bytes per
+ * value), prefetched while this one is encoded so that memory keeps
+ * streaming (pass 1 prefetches only a little ahead); past the end is
+ * harmless. */
 KBIT_INLINE void encode_block(const enc8 *e, int fast, const float *src, int64_t count, __m512 r,
                               uint8_t *q, const char *next, int64_t esize)
 {
