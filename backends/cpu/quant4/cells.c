@@ -83,6 +83,8 @@ static int build_grid(kbit_quant_type type, float scale, float offset, int ncell
     const float limit = 1.0f + 0x1p-22f;
     int lo = cell_of(-limit, scale, offset), hi = cell_of(limit, scale, offset);
     int ok = hi - lo < ncells;
+    for (int r = 0; r < 16; r++)
+        rank_code[r] = 0; /* a grid that fails early leaves ranks unset */
     for (int i = 0; i < ncells; i++) {
         rank_at[i] = 0;
         for (int j = 0; j < nthr; j++)
