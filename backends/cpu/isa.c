@@ -218,9 +218,13 @@ kbit_status kbit_cpu_choose_variant(const char *request, kbit_cpu_variant *varia
  * two-table permutes (vpermt2ps) and gathers cost more than on Intel, so
  * the 4-bit matmul decodes with one-table permutes (gemm4/avx512.c). It
  * is chosen for AMD family 19h and later (Zen 3 and 4; Zen 5 is 1Ah).
+ * Its gathers cost about 30 two-table permutes (measured on family 1Ah), so
+ * on CPUs with AVX512_VBMI the 8-bit dequantize and the 8-bit optimizers'
+ * state decode look codes up in registers instead (x86/avx512_lut8.h).
  */
 typedef struct tuned_kernels {
     const char *tuning, *variant; /* the tuning, and the variant it changes */
+    int needs_vbmi;               /* used only where the CPU has AVX512_VBMI */
     kbit_cpu_variant k;           /* the tables that replace the variant's (NULL: kept) */
 } tuned_kernels;
 
@@ -228,13 +232,31 @@ static const char *const tunings[] = { "generic", "zen4" };
 
 static const tuned_kernels tuned[] = {
 #ifdef KBIT_HAVE_AVX512
-    { "zen4", "avx512", { .gemm4 = &kbit_cpu_gemm4_avx512_zen4 } },
+    { "zen4", "avx512", 0, { .gemm4 = &kbit_cpu_gemm4_avx512_zen4 } },
 #endif
 #ifdef KBIT_HAVE_AVX512VNNI
-    { "zen4", "avx512vnni", { .gemm4 = &kbit_cpu_gemm4_avx512_zen4 } },
+    { "zen4", "avx512vnni", 0, { .gemm4 = &kbit_cpu_gemm4_avx512_zen4 } },
 #endif
-    { NULL, NULL, { 0 } }, /* keeps the table non-empty in every build */
+#ifdef KBIT_HAVE_AVX512VBMI
+    { "zen4", "avx512", 1, { .quant8 = &kbit_cpu_quant8_avx512vbmi } },
+    { "zen4", "avx512vnni", 1, { .quant8 = &kbit_cpu_quant8_avx512vbmi } },
+#endif
+    { NULL, NULL, 0, { 0 } }, /* keeps the table non-empty in every build */
 };
+
+/* 1 if the CPU has AVX512_VBMI (CPUID 7.0 ECX bit 1). */
+static int cpu_has_vbmi(void)
+{
+#ifdef KBIT_X86
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (__get_cpuid_max(0, NULL) < 7)
+        return 0;
+    __cpuid_count(7, 0, a, b, c, d);
+    return (c >> 1) & 1;
+#else
+    return 0;
+#endif
+}
 
 /* The tuning CPUID's vendor and family select. */
 static const char *detect_tuning(void)
@@ -278,6 +300,8 @@ kbit_status kbit_cpu_choose_tuning(const char *request, kbit_cpu_variant *varian
     variant->tuning = name;
     for (const tuned_kernels *t = tuned; t->tuning; t++) {
         if (strcmp(t->tuning, name) != 0 || strcmp(t->variant, variant->name) != 0)
+            continue;
+        if (t->needs_vbmi && !cpu_has_vbmi())
             continue;
 #define KBIT_TUNE_(family) if (t->k.family) variant->family = t->k.family
         KBIT_TUNE_(quant4);

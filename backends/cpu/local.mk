@@ -71,6 +71,19 @@ libkbit_cpu_avx512vnni_la_CFLAGS = $(AM_CFLAGS) $(KBIT_AVX512VNNI_CFLAGS)
 libkbit_core_la_LIBADD += libkbit_cpu_avx512vnni.la
 endif
 
+# The zen4 tuning's kernels that look 8-bit codes up in registers
+# (vpermi2b, x86/avx512_lut8.h) instead of gathering; isa.c uses them only
+# on CPUs with AVX512_VBMI.
+if KBIT_X86_AVX512VBMI
+noinst_LTLIBRARIES += libkbit_cpu_avx512vbmi.la
+libkbit_cpu_avx512vbmi_la_SOURCES = \
+	backends/cpu/x86/avx512_lut8.h \
+	backends/cpu/quant8/avx512vbmi.c \
+	$(KBIT_CPU_X86_HDRS)
+libkbit_cpu_avx512vbmi_la_CFLAGS = $(AM_CFLAGS) $(KBIT_AVX512VBMI_CFLAGS)
+libkbit_core_la_LIBADD += libkbit_cpu_avx512vbmi.la
+endif
+
 # Fast mode's 4-bit matmul on AMX-BF16 tiles (opt-in, not dot32; isa.c runs
 # it only where CPUID, XCR0 and the OS grant the tile state).
 if KBIT_X86_AMX

@@ -26,6 +26,11 @@ const kbit_cpu_quant8 kbit_cpu_quant8_avx512 = {
     1, kbit_avx512_quantize_8bit, kbit_avx512_dequantize_8bit,
 };
 #endif
+#ifdef KBIT_HAVE_AVX512VBMI
+const kbit_cpu_quant8 kbit_cpu_quant8_avx512vbmi = {
+    1, kbit_avx512_quantize_8bit, kbit_avx512vbmi_dequantize_8bit,
+};
+#endif
 
 /* Pieces of about this many elements (whole blocks). */
 #define QUANT8_PIECE (1 << 15)

@@ -62,6 +62,8 @@ typedef struct kbit_cpu_quant8 {
 extern const kbit_cpu_quant8 kbit_cpu_quant8_scalar;
 extern const kbit_cpu_quant8 kbit_cpu_quant8_avx2;   /* KBIT_HAVE_AVX2 */
 extern const kbit_cpu_quant8 kbit_cpu_quant8_avx512; /* KBIT_HAVE_AVX512 */
+/* The zen4 tuning's (isa.c; KBIT_HAVE_AVX512VBMI): avx512 with the VBMI dequantize. */
+extern const kbit_cpu_quant8 kbit_cpu_quant8_avx512vbmi;
 
 /* The reference (ref.c). */
 void kbit_ref_quantize_8bit(const kbit_op_quantize_8bit *op, int64_t block_begin,
@@ -78,5 +80,8 @@ void kbit_avx512_quantize_8bit(const kbit_op_quantize_8bit *op, const kbit_enc8_
                                int64_t block_begin, int64_t block_end);
 void kbit_avx512_dequantize_8bit(const kbit_op_dequantize_8bit *op, int64_t block_begin,
                                  int64_t block_end);
+/* AVX512_VBMI (avx512vbmi.c): the code table in registers, no gathers. */
+void kbit_avx512vbmi_dequantize_8bit(const kbit_op_dequantize_8bit *op, int64_t block_begin,
+                                     int64_t block_end);
 
 #endif /* KBIT_CPU_QUANT8_H */
