@@ -238,8 +238,10 @@ static const tuned_kernels tuned[] = {
     { "zen4", "avx512vnni", 0, { .gemm4 = &kbit_cpu_gemm4_avx512_zen4 } },
 #endif
 #ifdef KBIT_HAVE_AVX512VBMI
-    { "zen4", "avx512", 1, { .quant8 = &kbit_cpu_quant8_avx512vbmi } },
-    { "zen4", "avx512vnni", 1, { .quant8 = &kbit_cpu_quant8_avx512vbmi } },
+    { "zen4", "avx512", 1,
+      { .quant8 = &kbit_cpu_quant8_avx512vbmi, .optim = &kbit_cpu_optim_avx512vbmi } },
+    { "zen4", "avx512vnni", 1,
+      { .quant8 = &kbit_cpu_quant8_avx512vbmi, .optim = &kbit_cpu_optim_avx512vbmi } },
 #endif
     { NULL, NULL, 0, { 0 } }, /* keeps the table non-empty in every build */
 };

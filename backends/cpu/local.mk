@@ -52,7 +52,7 @@ libkbit_cpu_avx512_la_SOURCES = \
 	backends/cpu/quant4/avx512.c \
 	backends/cpu/quant4/sums_avx512.c \
 	backends/cpu/quant8/avx512.c \
-	backends/cpu/optim/avx512.c backends/cpu/optim/simd.h \
+	backends/cpu/optim/avx512.c backends/cpu/optim/avx512_vocab.h backends/cpu/optim/simd.h \
 	backends/cpu/int8/avx512.c \
 	backends/cpu/gemm4/avx512.c \
 	$(KBIT_CPU_X86_HDRS)
@@ -79,6 +79,7 @@ noinst_LTLIBRARIES += libkbit_cpu_avx512vbmi.la
 libkbit_cpu_avx512vbmi_la_SOURCES = \
 	backends/cpu/x86/avx512_lut8.h \
 	backends/cpu/quant8/avx512vbmi.c \
+	backends/cpu/optim/avx512vbmi.c backends/cpu/optim/avx512_vocab.h backends/cpu/optim/simd.h \
 	$(KBIT_CPU_X86_HDRS)
 libkbit_cpu_avx512vbmi_la_CFLAGS = $(AM_CFLAGS) $(KBIT_AVX512VBMI_CFLAGS)
 libkbit_core_la_LIBADD += libkbit_cpu_avx512vbmi.la

@@ -25,6 +25,10 @@ const kbit_cpu_optim kbit_cpu_optim_avx2 = { kbit_avx2_optimizer_step, kbit_ref_
 const kbit_cpu_optim kbit_cpu_optim_avx512 = { kbit_avx512_optimizer_step,
                                                kbit_ref_optimizer_sums };
 #endif
+#ifdef KBIT_HAVE_AVX512VBMI
+const kbit_cpu_optim kbit_cpu_optim_avx512vbmi = { kbit_avx512vbmi_optimizer_step,
+                                                   kbit_ref_optimizer_sums };
+#endif
 
 /* Pieces of this many blocks (32 Ki elements). */
 #define OPTIM_PIECE_BLOCKS 128

@@ -44,6 +44,8 @@ typedef struct kbit_cpu_optim {
 extern const kbit_cpu_optim kbit_cpu_optim_scalar;
 extern const kbit_cpu_optim kbit_cpu_optim_avx2;   /* KBIT_HAVE_AVX2 */
 extern const kbit_cpu_optim kbit_cpu_optim_avx512; /* KBIT_HAVE_AVX512 */
+/* The zen4 tuning's (isa.c; KBIT_HAVE_AVX512VBMI): 8-bit states decoded by table lookups. */
+extern const kbit_cpu_optim kbit_cpu_optim_avx512vbmi;
 
 /* The reference (ref.c); these two resolve the op's scales themselves. */
 void kbit_ref_optimizer_step(const kbit_op_optimizer *op, int64_t block_begin,
@@ -61,5 +63,8 @@ void kbit_avx2_optimizer_step(const kbit_op_optimizer *op, const kbit_optim_plan
                               int64_t block_begin, int64_t block_end);
 void kbit_avx512_optimizer_step(const kbit_op_optimizer *op, const kbit_optim_plans *plans,
                                 int64_t block_begin, int64_t block_end);
+/* AVX512_VBMI (avx512vbmi.c): simd.h with the VLUT decoder. */
+void kbit_avx512vbmi_optimizer_step(const kbit_op_optimizer *op, const kbit_optim_plans *plans,
+                                    int64_t block_begin, int64_t block_end);
 
 #endif /* KBIT_CPU_OPTIM_H */

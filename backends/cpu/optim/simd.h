@@ -14,6 +14,12 @@
  *   VI_GATHER (uint32 table) MSIGN(v) (sign bit of each lane) MODD(vi) (lane
  *   is odd) VI_TESTZ(vi, c) (vi & c == 0) VI_ADD_MASKED(m, a, b) = m ? a + b : a
  *
+ * and, optionally, a whole-block decoder of 8-bit states for CPUs where
+ * gathers are slow: VLUT (a type holding the tables of both maps),
+ * VLUT_INIT(lut, op) (from op->qmap1 and, when set, op->qmap2) and
+ * VLUT_BLOCK(table, codes, out) (out[i] = map[codes[i]], i < BLK, with
+ * table &lut->map1 or &lut->map2). Without it each vector gathers.
+ *
  * Every lane computes exactly the reference's expression, with the same
  * operand order and the same roundings; the reference's per-element branches
  * (skip_zeros, non-finite gradients) become masks. Full 256-element blocks
@@ -27,6 +33,15 @@
 #include "optim.h"
 
 #define BLK KBIT_OPTIM_BLOCK
+
+#ifdef VLUT
+typedef VLUT vlut;
+#else
+typedef struct vlut {
+    int unused;
+} vlut;
+#define VLUT_INIT(lut, op) ((void)(lut), (void)(op))
+#endif
 
 /* Bytes per element of a float dtype, folded when dtype is a constant. */
 KBIT_INLINE size_t kbit_dtype_size_const(kbit_dtype dtype)
@@ -290,7 +305,8 @@ KBIT_INLINE V param_new(const consts *k, kbit_optim_kernel kernel, int wdp, kbit
 }
 
 KBIT_INLINE void block8(const kbit_op_optimizer *op, const consts *k, const kbit_optim_plans *pl,
-                        int64_t b, kbit_optim_kernel kernel, int wdp, kbit_dtype PT, kbit_dtype GT)
+                        const vlut *lut, int64_t b, kbit_optim_kernel kernel, int wdp,
+                        kbit_dtype PT, kbit_dtype GT)
 {
     /* A local copy, which the stores to p cannot alias: its fields (tables,
      * pointers, flags) stay in registers instead of being reloaded for every
@@ -316,6 +332,22 @@ KBIT_INLINE void block8(const kbit_op_optimizer *op, const consts *k, const kbit
      * AdamW bf16, hot caches), so they keep a second pass. */
     const int fused = PT == KBIT_F32;
 
+    /* The old states' map values (times the absmax in pass 1): the whole
+     * block at once where the variant has a table decoder, else a gather
+     * per vector. */
+#ifdef VLUT
+    _Alignas(64) float d1[BLK], d2[BLK], d3[BLK];
+    VLUT_BLOCK(&lut->map1, q1, d1);
+    if (two)
+        VLUT_BLOCK(&lut->map2, q2, d2);
+    if (ademamix)
+        VLUT_BLOCK(&lut->map1, q3, d3);
+#define DECODED(buf, map, q) VLOADF((buf) + i)
+#else
+    (void)lut;
+#define DECODED(buf, map, q) VGATHER(map, VI_LOAD_U8((q) + i))
+#endif
+
     /* pass 1: new states (and, fused, parameters) */
     for (int64_t i = 0; i < BLK; i += W) {
         /* Every line of every stream: a vector of fp32 parameters is a whole
@@ -336,10 +368,10 @@ KBIT_INLINE void block8(const kbit_op_optimizer *op, const consts *k, const kbit
         V graw = VLOADT(op->g, GT, start + i);
         V gv = VMUL(graw, k->gs);
         M skip = skip_mask(op, k, graw), go;
-        V o1 = VMUL(VGATHER(op->qmap1, VI_LOAD_U8(q1 + i)), a1), n1, s;
+        V o1 = VMUL(DECODED(d1, op->qmap1, q1), a1), n1, s;
         V v = k->zero, m2 = k->zero, step = k->zero, pw = p;
         if (two) {
-            V o2 = VMUL(VGATHER(op->qmap2, VI_LOAD_U8(q2 + i)), a2);
+            V o2 = VMUL(DECODED(d2, op->qmap2, q2), a2);
             M fin = VLE(VABS(gv), fmax);
             M zap = MANDNOT(MANDNOT(MALL, fin), skip); /* not finite, not skipped: reset */
             go = MANDNOT(fin, skip);                   /* finite, not skipped: update */
@@ -350,7 +382,7 @@ KBIT_INLINE void block8(const kbit_op_optimizer *op, const consts *k, const kbit
             VSTOREF(s2 + i, v);
             mx2 = vmax_abs(mx2, v);
             if (ademamix) {
-                V o3 = VMUL(VGATHER(op->qmap1, VI_LOAD_U8(q3 + i)), a3);
+                V o3 = VMUL(DECODED(d3, op->qmap1, q3), a3);
                 V n3 = VADD(VMUL(o3, k->b3), VMUL(k->omb3, gv));
                 m2 = VSEL(go, n3, VSEL(zap, k->zero, o3));
                 VSTOREF(s3 + i, m2);
@@ -386,6 +418,7 @@ KBIT_INLINE void block8(const kbit_op_optimizer *op, const consts *k, const kbit
             VSTORET(op->p, PT, start + i,
                     VSEL(go, param_new(k, kernel, wdp, PT, p, graw, s, v, m2, pw, step), p));
     }
+#undef DECODED
     float n1 = hmax(mx1), n2 = two ? hmax(mx2) : 0.0f, n3 = ademamix ? hmax(mx3) : 0.0f;
 
     /* pass 1b, 16-bit parameters: the parameters */
@@ -416,15 +449,16 @@ KBIT_INLINE void block8(const kbit_op_optimizer *op, const consts *k, const kbit
 /* block8 compiled for each kernel and weight-decay case, so that the
  * per-vector choices between them are made once, here. */
 KBIT_INLINE void block8_kernel(const kbit_op_optimizer *op, const consts *k,
-                               const kbit_optim_plans *pl, int64_t b, kbit_dtype PT, kbit_dtype GT)
+                               const kbit_optim_plans *pl, const vlut *lut, int64_t b,
+                               kbit_dtype PT, kbit_dtype GT)
 {
     const int wdp = op->weight_decay > 0.0f;
 #define BLOCK8_CASE(kern)                                   \
     case kern:                                              \
         if (wdp)                                            \
-            block8(op, k, pl, b, kern, 1, PT, GT);          \
+            block8(op, k, pl, lut, b, kern, 1, PT, GT);     \
         else                                                \
-            block8(op, k, pl, b, kern, 0, PT, GT);          \
+            block8(op, k, pl, lut, b, kern, 0, PT, GT);     \
         break;
     switch (op->kernel) {
         BLOCK8_CASE(KBIT_OPTK_ADAM)
@@ -445,13 +479,16 @@ KBIT_INLINE void optim_blocks(const kbit_op_optimizer *op, const kbit_optim_plan
 {
     consts k;
     consts_init(&k, op);
+    vlut lut;
+    if (op->state_bits == 8)
+        VLUT_INIT(&lut, op);
     const int64_t full = op->n / BLK;
     int64_t b = b0;
     for (; b < b1 && b < full; b++) {
         if (op->state_bits == 32)
             block32(op, &k, b * BLK, PT, GT);
         else
-            block8_kernel(op, &k, pl, b, PT, GT);
+            block8_kernel(op, &k, pl, &lut, b, PT, GT);
     }
     if (b < b1)
         kbit_ref_optimizer_step(op, b, b1);

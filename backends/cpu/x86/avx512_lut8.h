@@ -20,7 +20,6 @@
 #define KBIT_CPU_X86_AVX512_LUT8_H
 
 #include <stdint.h>
-#include <string.h>
 
 #include "common.h"
 
@@ -29,19 +28,33 @@ typedef struct k512_lut8 {
     __m512i plane[4][4];
 } k512_lut8;
 
-/* The planes of 256 32-bit values (e.g. a float map). */
+/* The planes of 256 32-bit values (e.g. a float map): per 64 entries, each
+ * register of 16 values gathers its bytes by plane into 128-bit lanes
+ * (vpermb), then a 4 x 4 transpose of those lanes (vshufi64x2). Cheap
+ * enough (48 operations) to run at every kernel call. */
 KBIT_INLINE void k512_lut8_init(k512_lut8 *t, const void *values)
 {
-    _Alignas(64) uint8_t bytes[4][256];
-    for (int c = 0; c < 256; c++) {
-        uint32_t v;
-        memcpy(&v, (const uint8_t *)values + 4 * c, 4);
-        for (int p = 0; p < 4; p++)
-            bytes[p][c] = (uint8_t)(v >> (8 * p));
+    /* lane p of the result: byte p of the 16 values, in order */
+    const __m512i by_plane = _mm512_set_epi8(
+        63, 59, 55, 51, 47, 43, 39, 35, 31, 27, 23, 19, 15, 11, 7, 3,
+        62, 58, 54, 50, 46, 42, 38, 34, 30, 26, 22, 18, 14, 10, 6, 2,
+        61, 57, 53, 49, 45, 41, 37, 33, 29, 25, 21, 17, 13, 9, 5, 1,
+        60, 56, 52, 48, 44, 40, 36, 32, 28, 24, 20, 16, 12, 8, 4, 0);
+    const uint8_t *v = values;
+    for (int k = 0; k < 4; k++) {
+        __m512i y[4];
+        for (int i = 0; i < 4; i++)
+            y[i] = _mm512_permutexvar_epi8(by_plane,
+                                           _mm512_loadu_si512(v + 256 * k + 64 * i));
+        __m512i y01lo = _mm512_shuffle_i64x2(y[0], y[1], 0x44); /* y0.0 y0.1 y1.0 y1.1 */
+        __m512i y01hi = _mm512_shuffle_i64x2(y[0], y[1], 0xee); /* y0.2 y0.3 y1.2 y1.3 */
+        __m512i y23lo = _mm512_shuffle_i64x2(y[2], y[3], 0x44);
+        __m512i y23hi = _mm512_shuffle_i64x2(y[2], y[3], 0xee);
+        t->plane[0][k] = _mm512_shuffle_i64x2(y01lo, y23lo, 0x88); /* y0.0 y1.0 y2.0 y3.0 */
+        t->plane[1][k] = _mm512_shuffle_i64x2(y01lo, y23lo, 0xdd);
+        t->plane[2][k] = _mm512_shuffle_i64x2(y01hi, y23hi, 0x88);
+        t->plane[3][k] = _mm512_shuffle_i64x2(y01hi, y23hi, 0xdd);
     }
-    for (int p = 0; p < 4; p++)
-        for (int k = 0; k < 4; k++)
-            t->plane[p][k] = _mm512_load_si512(bytes[p] + 64 * k);
 }
 
 /* Unpacks give, in 128-bit lane L of output j, the values of positions
