@@ -62,7 +62,7 @@ typedef struct kbit_cpu_quant8 {
 extern const kbit_cpu_quant8 kbit_cpu_quant8_scalar;
 extern const kbit_cpu_quant8 kbit_cpu_quant8_avx2;   /* KBIT_HAVE_AVX2 */
 extern const kbit_cpu_quant8 kbit_cpu_quant8_avx512; /* KBIT_HAVE_AVX512 */
-/* The zen4 tuning's (isa.c; KBIT_HAVE_AVX512VBMI): avx512 with the VBMI dequantize. */
+/* The zen4 and zen5 tunings' (isa.c; KBIT_HAVE_AVX512VBMI): avx512 with the VBMI dequantize. */
 extern const kbit_cpu_quant8 kbit_cpu_quant8_avx512vbmi;
 
 /* The reference (ref.c). */
