@@ -77,7 +77,7 @@ endif
 if KBIT_X86_AVX512VBMI
 noinst_LTLIBRARIES += libkbit_cpu_avx512vbmi.la
 libkbit_cpu_avx512vbmi_la_SOURCES = \
-	backends/cpu/x86/avx512_lut8.h \
+	backends/cpu/x86/avx512_lut8.h backends/cpu/x86/avx512_enc8.h \
 	backends/cpu/quant8/avx512vbmi.c \
 	backends/cpu/optim/avx512vbmi.c backends/cpu/optim/avx512_vocab.h backends/cpu/optim/simd.h \
 	$(KBIT_CPU_X86_HDRS)

@@ -18,7 +18,9 @@
  * gathers are slow: VLUT (a type holding the tables of both maps),
  * VLUT_INIT(lut, op) (from op->qmap1 and, when set, op->qmap2) and
  * VLUT_BLOCK(table, codes, out) (out[i] = map[codes[i]], i < BLK, with
- * table &lut->map1 or &lut->map2). Without it each vector gathers.
+ * table &lut->map1 or &lut->map2). Without it each vector gathers. With it,
+ * also optionally VLUT_REQUANTIZE(s, absmax, table, search, sign_fix, neg,
+ * q): a block's requantize (as vrequantize) for plans with search tables.
  *
  * Every lane computes exactly the reference's expression, with the same
  * operand order and the same roundings; the reference's per-element branches
@@ -433,17 +435,26 @@ KBIT_INLINE void block8(const kbit_op_optimizer *op, const consts *k, const kbit
         VSTORET(op->p, PT, start + i, VSEL(go, pn, p));
     }
 
-    /* pass 2: requantize */
+    /* pass 2: requantize (by the variant's search where it has one) */
+#ifdef VLUT_REQUANTIZE
+#define REQUANTIZE(s, a, map, table, plan, sign_fix, neg, q)                    \
+    ((plan)->search ? VLUT_REQUANTIZE(s, a, table, (plan)->search, sign_fix, neg, q) \
+                    : vrequantize(s, a, map, plan, sign_fix, neg, q))
+#else
+#define REQUANTIZE(s, a, map, table, plan, sign_fix, neg, q) \
+    vrequantize(s, a, map, plan, sign_fix, neg, q)
+#endif
     op->absmax1[b] = n1;
-    vrequantize(s1, n1, op->qmap1, &pl->plan1, 1, pl->neg1, q1);
+    REQUANTIZE(s1, n1, op->qmap1, &lut->map1, &pl->plan1, 1, pl->neg1, q1);
     if (two) {
         op->absmax2[b] = n2;
-        vrequantize(s2, n2, op->qmap2, &pl->plan2, 0, -1, q2);
+        REQUANTIZE(s2, n2, op->qmap2, &lut->map2, &pl->plan2, 0, -1, q2);
     }
     if (ademamix) {
         op->absmax1[nblocks + b] = n3;
-        vrequantize(s3, n3, op->qmap1, &pl->plan1, 1, pl->neg1, q3);
+        REQUANTIZE(s3, n3, op->qmap1, &lut->map1, &pl->plan1, 1, pl->neg1, q3);
     }
+#undef REQUANTIZE
 }
 
 /* block8 compiled for each kernel and weight-decay case, so that the

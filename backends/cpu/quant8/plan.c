@@ -21,6 +21,7 @@
  */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <pthread.h>
 
@@ -70,6 +71,47 @@ static uint32_t *build_buckets(const float *mid)
     return table;
 }
 
+/* v's low `bits` bits in reverse order. */
+static unsigned bit_reversed(unsigned v, int bits)
+{
+    unsigned r = 0;
+    for (int i = 0; i < bits; i++)
+        if ((v >> i) & 1u)
+            r |= 1u << (bits - 1 - i);
+    return r;
+}
+
+/* The search tables (quant8.h) of sorted midpoints; 0 when two share a
+ * bucket or one is zero (as build_buckets). */
+static int build_search(const float *mid, kbit_enc8_search *t)
+{
+    uint32_t prefix[256], thr[256];
+    for (int j = 0; j < 255; j++) {
+        if (mid[j] == 0.0f)
+            return 0;
+        uint32_t key = order_key(mid[j]);
+        if (j > 0 && (key >> 16) == prefix[j - 1])
+            return 0;
+        prefix[j] = key >> 16;
+        thr[j] = key - (uint32_t)(j & 1);
+    }
+    prefix[255] = 0xffffu;
+    thr[255] = 0xffffffffu;
+    memset(t, 0, sizeof *t);
+    for (int l = 0; l < 8; l++) {
+        int h = 128 >> l;
+        for (unsigned r = 0; r < (1u << l); r++)
+            t->level[l][r] = (uint16_t)prefix[bit_reversed(r, l) * 2 * h + h - 1];
+    }
+    for (unsigned r = 0; r < 256; r++) {
+        unsigned j = bit_reversed(r, 8);
+        for (int b = 0; b < 4; b++)
+            t->thr[b][r] = (uint8_t)(thr[j] >> (8 * b));
+        t->code[r] = (uint8_t)j;
+    }
+    return 1;
+}
+
 void kbit_enc8_plan_init(kbit_enc8_plan *plan, kbit_enc8_plan_storage *storage,
                          const float *mid, int want_buckets)
 {
@@ -85,6 +127,9 @@ void kbit_enc8_plan_init(kbit_enc8_plan *plan, kbit_enc8_plan_storage *storage,
     plan->mid_pad = storage->mid_pad;
     plan->level = (const float (*)[16])storage->level;
     plan->buckets = plan->sorted && want_buckets ? build_buckets(mid) : NULL;
+    plan->search = plan->sorted && want_buckets && build_search(mid, &storage->search)
+                       ? &storage->search
+                       : NULL;
 }
 
 void kbit_enc8_plan_release(kbit_enc8_plan *plan)

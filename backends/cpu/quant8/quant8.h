@@ -9,6 +9,19 @@
 
 #include "../kernels.h"
 
+/* The midpoints as a binary search over 16-bit key prefixes held in
+ * registers, then one threshold (x86/avx512_enc8.h explains it): the zen4
+ * and zen5 tunings' encoder, which needs no gather. Partial indexes are
+ * bit-reversed (r's bit l = level l's answer): level[l][r] = prefix16 of
+ * mid[brev_l(r) * 2h + h - 1], h = 128 >> l (prefix 0xffff for index 255);
+ * thr[p][r] = byte p of key(mid[j]) - (j & 1) with j = brev_8(r) (all ones
+ * for j = 255); code[r] = brev_8(r). */
+typedef struct kbit_enc8_search {
+    _Alignas(64) uint16_t level[8][128];
+    _Alignas(64) uint8_t thr[4][256];
+    _Alignas(64) uint8_t code[256];
+} kbit_enc8_search;
+
 /* What the 8-bit encoder needs besides the op, prepared once per op (plan.c). */
 typedef struct kbit_enc8_plan {
     /* 1 if op->mid is non-decreasing and has no NaN. Otherwise the SIMD
@@ -25,6 +38,10 @@ typedef struct kbit_enc8_plan {
      * key of x (see plan.c): one table read and one integer comparison
      * give enc8(x) for every finite or NaN x, when the map allows it. */
     const uint32_t *buckets;
+    /* NULL, or the search tables: asked for with the bucket table, built
+     * under its conditions (no midpoint zero, none two in a bucket) even
+     * when memory for the table was short. */
+    const kbit_enc8_search *search;
 } kbit_enc8_plan;
 
 /* Bucket table entries: bits 0..7 = j_lo, the number of midpoints in lower
@@ -37,6 +54,7 @@ typedef struct kbit_enc8_plan {
 typedef struct kbit_enc8_plan_storage {
     _Alignas(64) float mid_pad[256];
     _Alignas(64) float level[5][16];
+    kbit_enc8_search search;
 } kbit_enc8_plan_storage;
 
 /* Prepare a plan for mid[255] in storage; with want_buckets, also try to build
