@@ -247,11 +247,13 @@ KBIT_API kbit_status kbit_device_trim(kbit_device *device);
  * dot products whose results are within the bound of doc/numerics.md 5.4. A
  * driver without a fast path runs exact in both modes. Per device.
  * Fast results are not bit-exact across backends or CPUs (they are the
- * same for every thread count on one machine). Today's fast path: the CPU
- * driver's 4-bit matmul forward with bf16 activations, M > 1 and K % 32 ==
- * 0 on CPUs with AMX-BF16 (Intel Sapphire Rapids and later; the CPU
- * device's variant then ends in "+amx-bf16", KBIT_CPU_FAST=none turns it
- * off); everything else runs exact in fast mode too. */
+ * same for every thread count on one machine). Today's fast paths: the CPU
+ * driver's 4-bit matmul forward with bf16 activations and K % 32 == 0, on
+ * CPUs with AMX-BF16 for M > 1 (Intel Sapphire Rapids and later; the CPU
+ * device's variant then ends in "+amx-bf16"), else on CPUs with
+ * AVX512_BF16 for M >= 12 (AMD Zen 4 and 5; "+avx512-bf16");
+ * KBIT_CPU_FAST=none turns them off; everything else runs exact in fast
+ * mode too. */
 typedef enum kbit_math_mode {
     KBIT_MATH_EXACT = 0,
     KBIT_MATH_FAST = 1

@@ -35,8 +35,8 @@ static void usage(FILE *to)
           "  KBIT_CPU_TUNING      force the CPU kernels' tuning: generic | zen4 | zen5 (default:\n"
           "                       by CPU vendor and family)\n"
           "  KBIT_CPU_FAST        the CPU's fast-mode kernel (KBIT_MATH_FAST only):\n"
-          "                       auto | none | amx-bf16 (default auto: AMX-BF16 where\n"
-          "                       the CPU and OS have it)\n"
+          "                       auto | none | amx-bf16 | avx512-bf16 (default auto:\n"
+          "                       AMX-BF16 where the CPU and OS have it, else AVX512_BF16)\n"
           "  KBIT_VECTORS_DIR     kbit conformance: the golden vectors\n",
           to);
 }

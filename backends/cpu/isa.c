@@ -29,6 +29,8 @@ typedef struct x86_features {
     char avx512_missing[160];
     int avx512vnni_ok;
     char avx512vnni_missing[180];
+    int avx512bf16_ok;         /* AVX-512 + AVX512_BF16 (the vdpbf16ps fast kernel) */
+    char avx512bf16_missing[180];
     int amx_ok;                /* AMX-TILE + AMX-BF16 + AVX512_BF16, state enabled by the OS */
     char amx_missing[224];
 } x86_features;
@@ -95,6 +97,10 @@ static void detect(x86_features *f)
     note(f->avx512vnni_missing, sizeof f->avx512vnni_missing, (c7 >> 11) & 1, "AVX512_VNNI");
     f->avx512vnni_ok = f->avx512vnni_missing[0] == '\0';
 
+    snprintf(f->avx512bf16_missing, sizeof f->avx512bf16_missing, "%s", f->avx512_missing);
+    note(f->avx512bf16_missing, sizeof f->avx512bf16_missing, (a7_1 >> 5) & 1, "AVX512_BF16");
+    f->avx512bf16_ok = f->avx512bf16_missing[0] == '\0';
+
     /* AMX: CPUID 7.0 EDX 24 (AMX-TILE), 22 (AMX-BF16); 7.1 EAX 5
      * (AVX512_BF16, for the weight's conversion); XCR0 17-18 (tile state). */
     snprintf(f->amx_missing, sizeof f->amx_missing, "%s", f->avx512_missing);
@@ -108,6 +114,7 @@ static void detect(x86_features *f)
     snprintf(f->avx2_missing, sizeof f->avx2_missing, "an x86 CPU");
     snprintf(f->avx512_missing, sizeof f->avx512_missing, "an x86 CPU");
     snprintf(f->avx512vnni_missing, sizeof f->avx512vnni_missing, "an x86 CPU");
+    snprintf(f->avx512bf16_missing, sizeof f->avx512bf16_missing, "an x86 CPU");
     snprintf(f->amx_missing, sizeof f->amx_missing, "an x86 CPU");
 #endif
 }
@@ -330,11 +337,12 @@ kbit_status kbit_cpu_choose_tuning(const char *request, kbit_cpu_variant *varian
 /* ------------------------------------------------------------------ */
 /* Fast mode                                                            */
 /*
- * The 4-bit matmul's fast kernel (doc/determinism.md 1; used only when a
- * device is set to KBIT_MATH_FAST): AMX-BF16 tiles for bf16 activations,
- * on AVX-512 variants of CPUs that have AMX. Linux hands a process the
- * tile state only on request (arch_prctl ARCH_REQ_XCOMP_PERM); the request
- * is made here, once per process, before the first tile instruction.
+ * The 4-bit matmul's fast kernels (doc/determinism.md 1; used only when a
+ * device is set to KBIT_MATH_FAST), for bf16 activations on AVX-512
+ * variants: AMX-BF16 tiles where the CPU has AMX, else AVX512_BF16's
+ * vdpbf16ps (AMD Zen 4 and 5). Linux hands a process the tile state only
+ * on request (arch_prctl ARCH_REQ_XCOMP_PERM); the request is made here,
+ * once per process, before the first tile instruction.
  */
 #define KBIT_ARCH_REQ_XCOMP_PERM 0x1023
 #define KBIT_XFEATURE_XTILEDATA 18
@@ -348,6 +356,40 @@ static int os_grants_tiles(void)
 #endif
 }
 
+/* Why the AMX kernel cannot run here, or NULL. */
+static const char *amx_refusal(const kbit_cpu_variant *variant, const x86_features *f)
+{
+#ifndef KBIT_HAVE_AMX
+    (void)variant;
+    (void)f;
+    return "this build of kbit has no AMX kernel (the compiler did not accept -mamx-bf16)";
+#else
+    if (strncmp(variant->name, "avx512", 6) != 0)
+        return "the variant is not an AVX-512 one";
+    if (!f->amx_ok)
+        return "this CPU/OS has no AMX-BF16";
+    if (!os_grants_tiles())
+        return "the OS refused the AMX tile state (arch_prctl ARCH_REQ_XCOMP_PERM)";
+    return NULL;
+#endif
+}
+
+/* Why the AVX512_BF16 kernel cannot run here, or NULL. */
+static const char *avx512bf16_refusal(const kbit_cpu_variant *variant, const x86_features *f)
+{
+#ifndef KBIT_HAVE_AVX512BF16
+    (void)variant;
+    (void)f;
+    return "this build of kbit has no AVX512_BF16 kernel (the compiler did not accept -mavx512bf16)";
+#else
+    if (strncmp(variant->name, "avx512", 6) != 0)
+        return "the variant is not an AVX-512 one";
+    if (!f->avx512bf16_ok)
+        return "this CPU/OS has no AVX512_BF16";
+    return NULL;
+#endif
+}
+
 kbit_status kbit_cpu_choose_fast(const char *request, kbit_cpu_variant *variant, char *why,
                                  size_t why_len)
 {
@@ -355,33 +397,40 @@ kbit_status kbit_cpu_choose_fast(const char *request, kbit_cpu_variant *variant,
     variant->gemm4_fast = NULL;
     if (!is_auto && strcmp(request, "none") == 0)
         return KBIT_OK;
-    if (!is_auto && strcmp(request, "amx-bf16") != 0) {
-        snprintf(why, why_len, "KBIT_CPU_FAST=%s is not a fast kernel (use auto, none or amx-bf16)",
+    int want_amx = is_auto || strcmp(request, "amx-bf16") == 0;
+    int want_bf16 = is_auto || strcmp(request, "avx512-bf16") == 0;
+    if (!want_amx && !want_bf16) {
+        snprintf(why, why_len,
+                 "KBIT_CPU_FAST=%s is not a fast kernel (use auto, none, amx-bf16 or avx512-bf16)",
                  request);
         return KBIT_EINVAL;
     }
     x86_features f;
     detect(&f);
-    const char *reason = NULL;
-#ifndef KBIT_HAVE_AMX
-    reason = "this build of kbit has no AMX kernel (the compiler did not accept -mamx-bf16)";
+    const char *reason = want_amx ? amx_refusal(variant, &f) : NULL;
+    if (want_amx && reason == NULL) {
+#ifdef KBIT_HAVE_AMX
+        variant->gemm4_fast = &kbit_cpu_gemm4_fast_amx;
 #endif
-    if (reason == NULL && strncmp(variant->name, "avx512", 6) != 0)
-        reason = "the variant is not an AVX-512 one";
-    if (reason == NULL && !f.amx_ok)
-        reason = "this CPU/OS has no AMX-BF16";
-    if (reason == NULL && !os_grants_tiles())
-        reason = "the OS refused the AMX tile state (arch_prctl ARCH_REQ_XCOMP_PERM)";
-    if (reason != NULL) {
-        if (is_auto) /* no fast kernel: fast mode runs exact */
-            return KBIT_OK;
+        return KBIT_OK;
+    }
+    if (want_amx && !is_auto) {
         snprintf(why, why_len, "KBIT_CPU_FAST=amx-bf16: %s%s%s%s", reason,
                  f.amx_ok ? "" : " (missing: ", f.amx_ok ? "" : f.amx_missing,
                  f.amx_ok ? "" : ")");
         return KBIT_ENODEV;
     }
-#ifdef KBIT_HAVE_AMX
-    variant->gemm4_fast = &kbit_cpu_gemm4_fast_amx;
+    reason = avx512bf16_refusal(variant, &f);
+    if (reason == NULL) {
+#ifdef KBIT_HAVE_AVX512BF16
+        variant->gemm4_fast = &kbit_cpu_gemm4_fast_avx512bf16;
 #endif
-    return KBIT_OK;
+        return KBIT_OK;
+    }
+    if (is_auto) /* no fast kernel: fast mode runs exact */
+        return KBIT_OK;
+    snprintf(why, why_len, "KBIT_CPU_FAST=avx512-bf16: %s%s%s%s", reason,
+             f.avx512bf16_ok ? "" : " (missing: ", f.avx512bf16_ok ? "" : f.avx512bf16_missing,
+             f.avx512bf16_ok ? "" : ")");
+    return KBIT_ENODEV;
 }

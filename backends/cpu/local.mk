@@ -85,11 +85,19 @@ libkbit_cpu_avx512vbmi_la_CFLAGS = $(AM_CFLAGS) $(KBIT_AVX512VBMI_CFLAGS)
 libkbit_core_la_LIBADD += libkbit_cpu_avx512vbmi.la
 endif
 
+# Fast mode's 4-bit matmul on AVX512_BF16 (vdpbf16ps), for CPUs without AMX.
+if KBIT_X86_AVX512BF16
+noinst_LTLIBRARIES += libkbit_cpu_avx512bf16.la
+libkbit_cpu_avx512bf16_la_SOURCES = backends/cpu/gemm4/avx512bf16.c backends/cpu/gemm4/bf16_panel.h
+libkbit_cpu_avx512bf16_la_CFLAGS = $(AM_CFLAGS) $(KBIT_AVX512BF16_CFLAGS)
+libkbit_core_la_LIBADD += libkbit_cpu_avx512bf16.la
+endif
+
 # Fast mode's 4-bit matmul on AMX-BF16 tiles (opt-in, not dot32; isa.c runs
 # it only where CPUID, XCR0 and the OS grant the tile state).
 if KBIT_X86_AMX
 noinst_LTLIBRARIES += libkbit_cpu_amx.la
-libkbit_cpu_amx_la_SOURCES = backends/cpu/gemm4/amx.c
+libkbit_cpu_amx_la_SOURCES = backends/cpu/gemm4/amx.c backends/cpu/gemm4/bf16_panel.h
 libkbit_cpu_amx_la_CFLAGS = $(AM_CFLAGS) $(KBIT_AMX_CFLAGS)
 libkbit_core_la_LIBADD += libkbit_cpu_amx.la
 endif

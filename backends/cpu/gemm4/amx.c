@@ -34,16 +34,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "numerics/encode.h"
-#include "gemm4.h"
-#include "../x86/avx512_io.h"
+#include "bf16_panel.h"
 
 /* Tiles: C (accumulators) for up to MTILES activation tiles in tmm0..3,
  * the weight in tmm4, the activation in tmm5. */
 #define MTILES 4
 #define W_TILE 4
 #define A_TILE 5
-#define TILE_WORDS 512 /* bf16 per tile: 16 rows of 64 bytes */
 
 typedef struct tile_config {
     uint8_t palette, start_row;
@@ -64,69 +61,9 @@ static void load_config(void)
     _tile_loadconfig(&cfg);
 }
 
-/* 1 if every absmax of weight rows [n, n + rows) (one contiguous span)
- * keeps the magnitude rule of gemm4.h, else 0 (the group then runs exact). */
-static int group_absmax_ok(const kbit_op_gemm_4bit *op, int lg, int64_t n, int rows)
-{
-    int64_t b = (n * op->K) >> lg, end = (((n + rows) * op->K - 1) >> lg) + 1;
-    const __m512 lo = _mm512_set1_ps(KBIT_CPU_GEMM4_FAST_MIN);
-    const __m512 hi = _mm512_set1_ps(KBIT_CPU_GEMM4_FAST_MAX);
-    for (; b < end; b += 16) {
-        __mmask16 live = k512_mask(end - b);
-        __m512 a = _mm512_abs_ps(_mm512_maskz_loadu_ps(live, op->absmax + b));
-        /* 0, or 2^-40 <= a < 2^40; NaN fails both */
-        __mmask16 good = _mm512_cmp_ps_mask(a, _mm512_setzero_ps(), _CMP_EQ_OQ) |
-                         (_mm512_cmp_ps_mask(a, lo, _CMP_GE_OQ) &
-                          _mm512_cmp_ps_mask(a, hi, _CMP_LT_OQ));
-        if ((good & live) != live)
-            return 0;
-    }
-    return 1;
-}
-
-/* Decode weight rows [n, n + rows) (rows <= 16; the others are +0.0), all
- * steps, into the panel: tile s (k = 32 s .. 32 s + 31), row r = 32 bf16
- * of bf16(DEC[q] * absmax) in k order. vpermw looks the bf16 up in a
- * 32-word table holding step s's table in words 0-15 and step s + 1's in
- * 16-31 (one conversion for two steps); it reads the low 5 bits of each
- * word index: byte i of the packed row gives word 2i = byte >> 4 (even k,
- * the high nibble) and word 2i + 1 = byte & 15, plus 16 for step s + 1. */
-static void decode_panel(const kbit_op_gemm_4bit *op, __m512 dec, int lg, int64_t n, int rows,
-                         int64_t steps, uint16_t *panel)
-{
-    const __m512i low4 = _mm512_set1_epi32(0x000f000f), second = _mm512_set1_epi32(0x00100010);
-    for (int r = 0; r < 16; r++) {
-        if (r >= rows) {
-            for (int64_t s = 0; s < steps; s++)
-                _mm512_store_si512(panel + s * TILE_WORDS + r * 32, _mm512_setzero_si512());
-            continue;
-        }
-        const int64_t f = (n + r) * op->K;
-        for (int64_t s = 0; s < steps; s += 2) {
-            int two = s + 1 < steps;
-            int64_t f0 = f + 32 * s, f1 = two ? f0 + 32 : f0;
-            __m512 t0 = _mm512_mul_ps(dec, _mm512_set1_ps(op->absmax[f0 >> lg]));
-            __m512 t1 = _mm512_mul_ps(dec, _mm512_set1_ps(op->absmax[f1 >> lg]));
-            __m512i table = (__m512i)_mm512_cvtne2ps_pbh(t1, t0); /* RNE, once */
-            __m512i v0 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(op->packed + f0 / 2)));
-            __m512i i0 = _mm512_and_si512(
-                _mm512_or_si512(_mm512_slli_epi32(v0, 16), _mm512_srli_epi32(v0, 4)), low4);
-            _mm512_store_si512(panel + s * TILE_WORDS + r * 32, _mm512_permutexvar_epi16(i0, table));
-            if (!two)
-                break;
-            __m512i v1 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(op->packed + f1 / 2)));
-            /* ((v1 << 16) | (v1 >> 4)) & 0x000f000f | 0x00100010: 0xEA = (A & B) | C */
-            __m512i i1 = _mm512_ternarylogic_epi32(
-                _mm512_or_si512(_mm512_slli_epi32(v1, 16), _mm512_srli_epi32(v1, 4)), low4,
-                second, 0xEA);
-            _mm512_store_si512(panel + (s + 1) * TILE_WORDS + r * 32, _mm512_permutexvar_epi16(i1, table));
-        }
-    }
-}
-
 /* The accumulator of m tile t in step s: with fewer than MTILES m tiles,
  * the spare C tiles take every second (fourth) step, so that consecutive
- * tdpbf16ps do not wait on each other; write_out adds them up. C tile
+ * tdpbf16ps do not wait on each other; kbit_bf16_write_out adds them up. C tile
  * numbers are immediates, hence the cases. */
 #define KBIT_AMX_MMA(c, t)                                                                       do {                                                                                             _tile_loadd(A_TILE, a_step + (t) * tile_words, 64);                                          _tile_dpbf16ps(c, W_TILE, A_TILE);                                                       } while (0)
 
@@ -161,31 +98,6 @@ static void store_all(float *c)
     _tile_stored(3, c + 768, 64);
 }
 
-/* out[m][n + r] = T(C[r][m] + bias) for the count m tiles from mt0; m tile
- * t's sum is C tile t plus, with spare tiles, t + count (+ 2 count ...). */
-static void write_out(const kbit_op_gemm_4bit *op, const float *c, int64_t n, int rows,
-                      int64_t mt0, int count)
-{
-    int splits = count < 3 ? MTILES / count : 1;
-    for (int r = 0; r < rows; r++) {
-        float bias = 0.0f;
-        if (op->bias != NULL)
-            kbit_load_f32(op->bias, op->dtype, n + r, 1, &bias);
-        for (int t = 0; t < count; t++)
-            for (int i = 0; i < 16; i++) {
-                int64_t m = (mt0 + t) * 16 + i;
-                if (m >= op->M)
-                    break;
-                float v = c[t * 256 + r * 16 + i];
-                for (int k = 1; k < splits; k++)
-                    v = v + c[(t + k * count) * 256 + r * 16 + i];
-                if (op->bias != NULL)
-                    v = v + bias;
-                kbit_store_f32(op->out, op->dtype, m * op->N + n + r, 1, &v);
-            }
-    }
-}
-
 kbit_status kbit_amx_gemm_4bit(const kbit_op_gemm_4bit *op, const kbit_cpu_gemm4_fast_args *f,
                                int thread, int64_t n0, int64_t n1)
 {
@@ -203,11 +115,11 @@ kbit_status kbit_amx_gemm_4bit(const kbit_op_gemm_4bit *op, const kbit_cpu_gemm4
     load_config();
     for (int64_t n = n0; n < n1 && st == KBIT_OK; n += 16) {
         int rows = n1 - n < 16 ? (int)(n1 - n) : 16;
-        if (!group_absmax_ok(op, lg, n, rows)) {
+        if (!kbit_bf16_group_absmax_ok(op, lg, n, rows)) {
             st = kbit_ref_gemm_4bit(op, f->a32, n, n + rows);
             continue;
         }
-        decode_panel(op, dec, lg, n, rows, steps, panel);
+        kbit_bf16_decode_panel(op, dec, lg, n, rows, TILE_WORDS, steps, panel);
         for (int64_t mt0 = 0; mt0 < mtiles; mt0 += MTILES) {
             int count = mtiles - mt0 < MTILES ? (int)(mtiles - mt0) : MTILES;
             zero_all();
@@ -216,7 +128,7 @@ kbit_status kbit_amx_gemm_4bit(const kbit_op_gemm_4bit *op, const kbit_cpu_gemm4
                 multiply(f->avnni + mt0 * tile_words + s * 256, tile_words, count, s);
             }
             store_all(c);
-            write_out(op, c, n, rows, mt0, count);
+            kbit_bf16_write_out(op, c, n, rows, mt0, count, count < 3 ? MTILES / count : 1);
         }
     }
     _tile_release();

@@ -51,9 +51,10 @@ typedef struct kbit_cpu_gemm4_fast_args {
 
 typedef struct kbit_cpu_gemm4_fast {
     const char *name; /* "amx-bf16" */
-    /* the op's dtype, and the K it takes (K % k_multiple == 0) */
+    /* the op's dtype, the K it takes (K % k_multiple == 0) and the least M
+     * it is faster than the exact kernel from (measured) */
     kbit_dtype dtype;
-    int64_t k_multiple;
+    int64_t k_multiple, min_m;
     /* work memory per thread for this K (bytes, a multiple of 64) */
     size_t (*panel_bytes)(int64_t K);
     kbit_status (*forward)(const kbit_op_gemm_4bit *op, const kbit_cpu_gemm4_fast_args *f,
@@ -116,5 +117,16 @@ static inline size_t kbit_amx_gemm_4bit_panel_bytes(int64_t K)
     return (size_t)K * 32;
 }
 extern const kbit_cpu_gemm4_fast kbit_cpu_gemm4_fast_amx; /* KBIT_HAVE_AMX */
+
+/* AVX512_BF16 (avx512bf16.c): the same op on vdpbf16ps; its panel's tiles
+ * are a line apart (bf16_panel.h). */
+static inline size_t kbit_avx512bf16_gemm_4bit_panel_bytes(int64_t K)
+{
+    return (size_t)K * 34;
+}
+kbit_status kbit_avx512bf16_gemm_4bit(const kbit_op_gemm_4bit *op,
+                                      const kbit_cpu_gemm4_fast_args *f, int thread,
+                                      int64_t n_begin, int64_t n_end);
+extern const kbit_cpu_gemm4_fast kbit_cpu_gemm4_fast_avx512bf16; /* KBIT_HAVE_AVX512BF16 */
 
 #endif /* KBIT_CPU_GEMM4_H */

@@ -1,0 +1,73 @@
+/*
+ * backends/cpu/gemm4/avx512bf16.c - the fast-mode 4-bit matmul forward for
+ * bf16 activations (doc/determinism.md 1, doc/numerics.md 5.4) on
+ * AVX512_BF16's vdpbf16ps, for CPUs without AMX (AMD Zen 4 and 5, Intel
+ * Cooper Lake). Opt-in only, checked against the exact result with the 5.4
+ * bound (tests/test_gemm4_fast.c), as amx.c, whose weight panel, magnitude
+ * rule and write-out it shares (bf16_panel.h): Wdq rounded once to bf16,
+ * products of two bf16 exact in fp32, sums in fp32 in this kernel's order
+ * (fixed, whatever the thread count); vdpbf16ps reads denormal inputs as
+ * zero and flushes denormal results, which the magnitude rule keeps out.
+ *
+ * vdpbf16ps adds to each fp32 lane the two products of a pair of bf16. The
+ * activation's layout (gemm4.h, AMX's B operand) holds, per m tile and step
+ * of 32 k, 16 rows p of 16 words: row p = the pair (k = 32 s + 2p, 2p + 1)
+ * of the tile's 16 activation rows m, one register with m in the lanes.
+ * So for weight row r, C[r][m] += A-row p . broadcast(W pair p of row r):
+ * 16 accumulators (one per weight row of the group, lanes = m), 16 x 16
+ * vdpbf16ps per step, each activation row loaded once per step and each
+ * weight pair broadcast from the panel (vpbroadcastd or an embedded {1to16}).
+ */
+#include <immintrin.h>
+#include <stdint.h>
+
+#include "bf16_panel.h"
+
+kbit_status kbit_avx512bf16_gemm_4bit(const kbit_op_gemm_4bit *op,
+                                      const kbit_cpu_gemm4_fast_args *f, int thread, int64_t n0,
+                                      int64_t n1)
+{
+    const int64_t steps = op->K / 32, mtiles = (op->M + 15) / 16;
+    const int64_t tile_words = steps * 256; /* the activation tiles of one m tile */
+    const int lg = __builtin_ctz((unsigned)op->blocksize);
+    float dec_f[16];
+    for (unsigned q = 0; q < 16; q++)
+        dec_f[q] = kbit_4bit_decode(op->type, q);
+    const __m512 dec = _mm512_loadu_ps(dec_f);
+    /* the group's weight, decoded once, read once per m tile */
+    uint16_t *panel = (uint16_t *)((char *)f->panels + (size_t)thread * f->panel_bytes);
+    _Alignas(64) float c[256];
+    kbit_status st = KBIT_OK;
+    for (int64_t n = n0; n < n1 && st == KBIT_OK; n += 16) {
+        int rows = n1 - n < 16 ? (int)(n1 - n) : 16;
+        if (!kbit_bf16_group_absmax_ok(op, lg, n, rows)) {
+            st = kbit_ref_gemm_4bit(op, f->a32, n, n + rows);
+            continue;
+        }
+        kbit_bf16_decode_panel(op, dec, lg, n, rows, TILE_WORDS_PADDED, steps, panel);
+        for (int64_t mt = 0; mt < mtiles; mt++) {
+            __m512 acc[16];
+#pragma GCC unroll 16
+            for (int r = 0; r < 16; r++)
+                acc[r] = _mm512_setzero_ps();
+            const uint32_t *a = f->avnni + mt * tile_words;
+            for (int64_t s = 0; s < steps; s++) {
+                const uint32_t *a_step = a + s * 256;
+                const uint32_t *w_step = (const uint32_t *)(panel + s * TILE_WORDS_PADDED);
+                for (int p = 0; p < 16; p++) {
+                    __m512bh ap = (__m512bh)_mm512_load_si512(a_step + 16 * p);
+                    /* unrolled, so that the accumulators stay in registers */
+#pragma GCC unroll 16
+                    for (int r = 0; r < 16; r++)
+                        acc[r] = _mm512_dpbf16_ps(acc[r], ap,
+                                                  (__m512bh)_mm512_set1_epi32((int)w_step[16 * r + p]));
+                }
+            }
+#pragma GCC unroll 16
+            for (int r = 0; r < 16; r++)
+                _mm512_store_ps(c + 16 * r, acc[r]);
+            kbit_bf16_write_out(op, c, n, rows, mt, 1, 1);
+        }
+    }
+    return st;
+}
