@@ -197,13 +197,13 @@ int kbit_cmd_info(int argc, char **argv)
     const char *fast = getenv("KBIT_CPU_FAST");
     if (variant[0] == '\0')
         ;
-    else if (plus)
-        printf("cpu fast mode: %s (4-bit matmul, bf16, M > 1, when a device is set to "
-               "KBIT_MATH_FAST%s%s)\n", plus + 1, fast && *fast ? "; KBIT_CPU_FAST=" : "",
-               fast && *fast ? fast : "");
+    else if (plus) /* the least M of each kernel: backends/cpu/gemm4/ops.c */
+        printf("cpu fast mode: %s (4-bit matmul, bf16, M >= %d, when a device is set to "
+               "KBIT_MATH_FAST%s%s)\n", plus + 1, strcmp(plus + 1, "avx512-bf16") == 0 ? 12 : 2,
+               fast && *fast ? "; KBIT_CPU_FAST=" : "", fast && *fast ? fast : "");
     else
         printf("cpu fast mode: none (%s; KBIT_MATH_FAST runs exact)\n",
                fast && strcmp(fast, "none") == 0 ? "KBIT_CPU_FAST=none"
-                                                 : "no AMX-BF16 kernel for this CPU, OS or variant");
+                                                 : "no AMX-BF16 or AVX512_BF16 kernel for this CPU, OS or variant");
     return 0;
 }

@@ -131,11 +131,13 @@ def report():
                    % chosen)
     fast = os.environ.get("KBIT_CPU_FAST")
     if variant and plus:
-        out.append("cpu fast mode: %s (4-bit matmul, bf16, M > 1, when a device is set to "
-                   "KBIT_MATH_FAST%s)" % (fast_kernel, "; KBIT_CPU_FAST=" + fast if fast else ""))
+        # the least M of each kernel: backends/cpu/gemm4/ops.c
+        out.append("cpu fast mode: %s (4-bit matmul, bf16, M >= %d, when a device is set to "
+                   "KBIT_MATH_FAST%s)" % (fast_kernel, 12 if fast_kernel == "avx512-bf16" else 2,
+                                         "; KBIT_CPU_FAST=" + fast if fast else ""))
     elif variant:
         out.append("cpu fast mode: none (%s; KBIT_MATH_FAST runs exact)"
                    % ("KBIT_CPU_FAST=none" if fast == "none"
-                      else "no AMX-BF16 kernel for this CPU, OS or variant"))
+                      else "no AMX-BF16 or AVX512_BF16 kernel for this CPU, OS or variant"))
     out.append("python:        kbit %s, libkbit %s (%s)" % (__version__, path, how))
     return "\n".join(out) + "\n"
