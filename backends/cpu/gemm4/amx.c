@@ -104,10 +104,7 @@ kbit_status kbit_amx_gemm_4bit(const kbit_op_gemm_4bit *op, const kbit_cpu_gemm4
     const int64_t steps = op->K / 32, mtiles = (op->M + 15) / 16;
     const int64_t tile_words = steps * 256; /* the activation tiles of one m tile */
     const int lg = __builtin_ctz((unsigned)op->blocksize);
-    float dec_f[16];
-    for (unsigned q = 0; q < 16; q++)
-        dec_f[q] = kbit_4bit_decode(op->type, q);
-    const __m512 dec = _mm512_loadu_ps(dec_f);
+    const __m512 dec = kbit_bf16_dec(op->type);
     /* the group's weight, decoded once, read once per MTILES m tiles */
     uint16_t *panel = (uint16_t *)((char *)f->panels + (size_t)thread * f->panel_bytes);
     _Alignas(64) float c[MTILES * 256];

@@ -26,6 +26,15 @@
 #define TILE_WORDS 512 /* bf16 per panel tile: 16 rows of 64 bytes */
 #define TILE_WORDS_PADDED (TILE_WORDS + 32)
 
+/* DEC[q] (numerics 1.9) for q = 0..15, in one register. */
+static __m512 kbit_bf16_dec(kbit_quant_type type)
+{
+    float dec[16];
+    for (unsigned q = 0; q < 16; q++)
+        dec[q] = kbit_4bit_decode(type, q);
+    return _mm512_loadu_ps(dec);
+}
+
 /* 1 if every absmax of weight rows [n, n + rows) (one contiguous span)
  * keeps the magnitude rule of gemm4.h, else 0 (the group then runs exact). */
 static int kbit_bf16_group_absmax_ok(const kbit_op_gemm_4bit *op, int lg, int64_t n, int rows)
