@@ -251,7 +251,7 @@ KBIT_API kbit_status kbit_device_trim(kbit_device *device);
  * driver's 4-bit matmul forward with bf16 activations and K % 32 == 0, on
  * CPUs with AMX-BF16 for M > 1 (Intel Sapphire Rapids and later; the CPU
  * device's variant then ends in "+amx-bf16"), else on CPUs with
- * AVX512_BF16 for M >= 12 (AMD Zen 4 and 5; "+avx512-bf16");
+ * AVX512_BF16 for M >= 10 (AMD Zen 4 and 5; "+avx512-bf16");
  * KBIT_CPU_FAST=none turns them off; everything else runs exact in fast
  * mode too. */
 typedef enum kbit_math_mode {

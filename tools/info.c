@@ -199,7 +199,7 @@ int kbit_cmd_info(int argc, char **argv)
         ;
     else if (plus) /* the least M of each kernel: backends/cpu/gemm4/ops.c */
         printf("cpu fast mode: %s (4-bit matmul, bf16, M >= %d, when a device is set to "
-               "KBIT_MATH_FAST%s%s)\n", plus + 1, strcmp(plus + 1, "avx512-bf16") == 0 ? 12 : 2,
+               "KBIT_MATH_FAST%s%s)\n", plus + 1, strcmp(plus + 1, "avx512-bf16") == 0 ? 10 : 2,
                fast && *fast ? "; KBIT_CPU_FAST=" : "", fast && *fast ? fast : "");
     else
         printf("cpu fast mode: none (%s; KBIT_MATH_FAST runs exact)\n",

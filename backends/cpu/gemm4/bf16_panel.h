@@ -55,17 +55,40 @@ static int kbit_bf16_group_absmax_ok(const kbit_op_gemm_4bit *op, int lg, int64_
     return 1;
 }
 
-/* Decode weight rows [n, n + rows) (rows <= 16; the others are +0.0), all
- * steps, into the panel: tile s (k = 32 s .. 32 s + 31), row r = 32 bf16
- * of bf16(DEC[q] * absmax) in k order. vpermw looks the bf16 up in a
- * 32-word table holding step s's table in words 0-15 and step s + 1's in
- * 16-31 (one conversion for two steps); it reads the low 5 bits of each
- * word index: byte i of the packed row gives word 2i = byte >> 4 (even k,
- * the high nibble) and word 2i + 1 = byte & 15, plus 16 for step s + 1. */
-static void kbit_bf16_decode_panel(const kbit_op_gemm_4bit *op, __m512 dec, int lg, int64_t n, int rows, int64_t stride,
-                         int64_t steps, uint16_t *panel)
+/* Steps s and, when two, s + 1 of one weight row (f0 = its flat index at
+ * k = 32 s) into dst0 and dst1: 32 bf16 of bf16(DEC[q] * absmax) each, in
+ * k order. vpermw looks the bf16 up in a 32-word table holding step s's
+ * table in words 0-15 and step s + 1's in 16-31 (one conversion for two
+ * steps); it reads the low 5 bits of each word index: byte i of the packed
+ * row gives word 2i = byte >> 4 (even k, the high nibble) and word 2i + 1 =
+ * byte & 15, plus 16 for step s + 1. */
+static inline void kbit_bf16_decode_pair(const kbit_op_gemm_4bit *op, __m512 dec, int lg,
+                                         int64_t f0, int two, uint16_t *dst0, uint16_t *dst1)
 {
     const __m512i low4 = _mm512_set1_epi32(0x000f000f), second = _mm512_set1_epi32(0x00100010);
+    int64_t f1 = two ? f0 + 32 : f0;
+    __m512 t0 = _mm512_mul_ps(dec, _mm512_set1_ps(op->absmax[f0 >> lg]));
+    __m512 t1 = _mm512_mul_ps(dec, _mm512_set1_ps(op->absmax[f1 >> lg]));
+    __m512i table = (__m512i)_mm512_cvtne2ps_pbh(t1, t0); /* RNE, once */
+    __m512i v0 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(op->packed + f0 / 2)));
+    __m512i i0 = _mm512_and_si512(
+        _mm512_or_si512(_mm512_slli_epi32(v0, 16), _mm512_srli_epi32(v0, 4)), low4);
+    _mm512_store_si512(dst0, _mm512_permutexvar_epi16(i0, table));
+    if (!two)
+        return;
+    __m512i v1 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(op->packed + f1 / 2)));
+    /* ((v1 << 16) | (v1 >> 4)) & 0x000f000f | 0x00100010: 0xEA = (A & B) | C */
+    __m512i i1 = _mm512_ternarylogic_epi32(
+        _mm512_or_si512(_mm512_slli_epi32(v1, 16), _mm512_srli_epi32(v1, 4)), low4, second,
+        0xEA);
+    _mm512_store_si512(dst1, _mm512_permutexvar_epi16(i1, table));
+}
+
+/* Decode weight rows [n, n + rows) (rows <= 16; the others are +0.0), all
+ * steps, into the panel (tile s at word s * stride). */
+static void kbit_bf16_decode_panel(const kbit_op_gemm_4bit *op, __m512 dec, int lg, int64_t n,
+                                   int rows, int64_t stride, int64_t steps, uint16_t *panel)
+{
     for (int r = 0; r < 16; r++) {
         if (r >= rows) {
             for (int64_t s = 0; s < steps; s++)
@@ -73,25 +96,9 @@ static void kbit_bf16_decode_panel(const kbit_op_gemm_4bit *op, __m512 dec, int 
             continue;
         }
         const int64_t f = (n + r) * op->K;
-        for (int64_t s = 0; s < steps; s += 2) {
-            int two = s + 1 < steps;
-            int64_t f0 = f + 32 * s, f1 = two ? f0 + 32 : f0;
-            __m512 t0 = _mm512_mul_ps(dec, _mm512_set1_ps(op->absmax[f0 >> lg]));
-            __m512 t1 = _mm512_mul_ps(dec, _mm512_set1_ps(op->absmax[f1 >> lg]));
-            __m512i table = (__m512i)_mm512_cvtne2ps_pbh(t1, t0); /* RNE, once */
-            __m512i v0 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(op->packed + f0 / 2)));
-            __m512i i0 = _mm512_and_si512(
-                _mm512_or_si512(_mm512_slli_epi32(v0, 16), _mm512_srli_epi32(v0, 4)), low4);
-            _mm512_store_si512(panel + s * stride + r * 32, _mm512_permutexvar_epi16(i0, table));
-            if (!two)
-                break;
-            __m512i v1 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(op->packed + f1 / 2)));
-            /* ((v1 << 16) | (v1 >> 4)) & 0x000f000f | 0x00100010: 0xEA = (A & B) | C */
-            __m512i i1 = _mm512_ternarylogic_epi32(
-                _mm512_or_si512(_mm512_slli_epi32(v1, 16), _mm512_srli_epi32(v1, 4)), low4,
-                second, 0xEA);
-            _mm512_store_si512(panel + (s + 1) * stride + r * 32, _mm512_permutexvar_epi16(i1, table));
-        }
+        for (int64_t s = 0; s < steps; s += 2)
+            kbit_bf16_decode_pair(op, dec, lg, f + 32 * s, s + 1 < steps,
+                                  panel + s * stride + r * 32, panel + (s + 1) * stride + r * 32);
     }
 }
 

@@ -37,11 +37,12 @@ const kbit_cpu_gemm4_fast kbit_cpu_gemm4_fast_amx = { "amx-bf16", KBIT_BF16, 32,
                                                       kbit_amx_gemm_4bit };
 #endif
 #ifdef KBIT_HAVE_AVX512BF16
-/* From M = 12: its cost hardly depends on M up to 16 (one m tile), and on
- * an EPYC of family 1Ah (4096x4096, 1 thread) it took 2.6-3.0 ms at M = 4
- * and 16 against the exact kernel's 1.2 and 3.6 ms. */
+/* From M = 10: its cost hardly depends on M up to 16 (one m tile); on an
+ * EPYC of family 1Ah (4096x4096, 1 thread) it took 2.0-2.2 ms at M = 2..8
+ * and 2.3-2.4 at 16, the exact kernel 0.6, 1.2, 1.9-2.2 and 3.5 ms at
+ * M = 2, 4, 8, 16. */
 const kbit_cpu_gemm4_fast kbit_cpu_gemm4_fast_avx512bf16 = {
-    "avx512-bf16", KBIT_BF16, 32, 12, kbit_avx512bf16_gemm_4bit_panel_bytes,
+    "avx512-bf16", KBIT_BF16, 32, 10, kbit_avx512bf16_gemm_4bit_panel_bytes,
     kbit_avx512bf16_gemm_4bit,
 };
 #endif

@@ -133,7 +133,7 @@ def report():
     if variant and plus:
         # the least M of each kernel: backends/cpu/gemm4/ops.c
         out.append("cpu fast mode: %s (4-bit matmul, bf16, M >= %d, when a device is set to "
-                   "KBIT_MATH_FAST%s)" % (fast_kernel, 12 if fast_kernel == "avx512-bf16" else 2,
+                   "KBIT_MATH_FAST%s)" % (fast_kernel, 10 if fast_kernel == "avx512-bf16" else 2,
                                          "; KBIT_CPU_FAST=" + fast if fast else ""))
     elif variant:
         out.append("cpu fast mode: none (%s; KBIT_MATH_FAST runs exact)"
