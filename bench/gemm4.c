@@ -16,6 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 #include "bench.h"
 #include "bnb.h"
@@ -300,10 +303,91 @@ static void wset_parts(wset *s, const wset *plain_twin)
 typedef struct run_ctx {
     kbit_device *dev;
     int threads;
+    int64_t N, K;
+    double dot32_rate; /* fp32 operations/s of one core (dot32_rate()), 0: none */
     kbit_dtype dtype;
     const void *A; /* [M_max, K] */
     void *out;     /* [M_max, N] */
 } run_ctx;
+
+static double dot32_ops_per_core; /* main measures it once: dot32_rate() */
+
+/* The arithmetic floor of an exact (dot32) 4-bit matmul: every weight
+ * dequantized once (w = DEC[q] * absmax: one multiplication), then for each
+ * of the M activation rows one product and one sum per weight, separate
+ * roundings (no FMA): N K (2M + 1) fp32 operations, at the measured rate of
+ * the variant's vector multiplications and additions on every thread. */
+static double dot32_floor(const run_ctx *r, int64_t M)
+{
+    if (r->dot32_rate <= 0)
+        return 0;
+    return (double)r->N * (double)r->K * (2.0 * (double)M + 1.0) / (r->dot32_rate * r->threads);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* fp32 multiplications and additions per second on one core, the shape of
+ * dot32's inner step: 12 independent accumulators, each acc = acc + x * y_i
+ * with its own roundings (the bench is built with -ffp-contract=off), x
+ * passed through an empty asm every iteration so that no product is hoisted
+ * out of the loop; 16 lanes (AVX-512) or 8 (AVX2). Named accumulators: an
+ * array would live in memory. */
+#define DOT32_CHAINS(V, SET1, MUL, ADD, LANES)                                                  \
+    V c0 = SET1(0.0f), c1 = SET1(1.0f), c2 = SET1(2.0f), c3 = SET1(3.0f), c4 = SET1(4.0f),      \
+      c5 = SET1(5.0f), c6 = SET1(6.0f), c7 = SET1(7.0f), c8 = SET1(8.0f), c9 = SET1(9.0f),      \
+      c10 = SET1(10.0f), c11 = SET1(11.0f);                                                     \
+    V y[12];                                                                                    \
+    for (int i = 0; i < 12; i++)                                                                \
+        y[i] = SET1(1e-3f * (float)(i + 1));                                                    \
+    V x = SET1(0.999f);                                                                         \
+    const long iters = 20000000;                                                                \
+    double t0 = bench_now();                                                                    \
+    for (long i = 0; i < iters; i++) {                                                          \
+        __asm__ volatile("" : "+x"(x));                                                         \
+        c0 = ADD(c0, MUL(x, y[0])), c1 = ADD(c1, MUL(x, y[1])), c2 = ADD(c2, MUL(x, y[2]));     \
+        c3 = ADD(c3, MUL(x, y[3])), c4 = ADD(c4, MUL(x, y[4])), c5 = ADD(c5, MUL(x, y[5]));     \
+        c6 = ADD(c6, MUL(x, y[6])), c7 = ADD(c7, MUL(x, y[7])), c8 = ADD(c8, MUL(x, y[8]));     \
+        c9 = ADD(c9, MUL(x, y[9])), c10 = ADD(c10, MUL(x, y[10])), c11 = ADD(c11, MUL(x, y[11])); \
+    }                                                                                           \
+    double sec = bench_now() - t0;                                                              \
+    V t = ADD(ADD(ADD(c0, c1), ADD(c2, c3)), ADD(ADD(c4, c5), ADD(c6, c7)));                    \
+    t = ADD(t, ADD(ADD(c8, c9), ADD(c10, c11)));                                                \
+    float lanes[LANES];                                                                         \
+    memcpy(lanes, &t, sizeof t);                                                                \
+    volatile float sink = lanes[0];                                                             \
+    (void)sink;                                                                                 \
+    return 12.0 * 2.0 * LANES * iters / sec
+
+__attribute__((target("avx512f"))) static double dot32_rate_avx512(void)
+{
+    DOT32_CHAINS(__m512, _mm512_set1_ps, _mm512_mul_ps, _mm512_add_ps, 16);
+}
+
+__attribute__((target("avx2"))) static double dot32_rate_avx2(void)
+{
+    DOT32_CHAINS(__m256, _mm256_set1_ps, _mm256_mul_ps, _mm256_add_ps, 8);
+}
+#undef DOT32_CHAINS
+#endif
+
+/* The rate for the CPU variant in use ("avx512vnni/zen5+..."), 0 when none
+ * is measured here (scalar, other devices, other architectures). */
+static double dot32_rate(const char *variant, const char **what)
+{
+    *what = NULL;
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (strncmp(variant, "avx512", 6) == 0 && __builtin_cpu_supports("avx512f")) {
+        *what = "vmulps + vaddps zmm";
+        return dot32_rate_avx512();
+    }
+    if (strncmp(variant, "avx2", 4) == 0 && __builtin_cpu_supports("avx2")) {
+        *what = "vmulps + vaddps ymm";
+        return dot32_rate_avx2();
+    }
+#else
+    (void)variant;
+#endif
+    return 0;
+}
 
 static kbit_status run_gemm(const run_ctx *r, const wslot *w, int64_t M)
 {
@@ -388,7 +472,12 @@ static int run_variant(const options *o, run_ctx *r, wset *s, int mode, int ti,
                gbps(s->bytes, op.median) / gbps(s->bytes, rd.median));
         if (t1 > 0)
             printf("  %5.2f", op.median / t1);
-        printf("   (read %.2f / %.2f GB/s)\n", gbps(s->bytes, rd.min), gbps(s->bytes, rd.median));
+        printf("   (read %.2f / %.2f GB/s)", gbps(s->bytes, rd.min), gbps(s->bytes, rd.median));
+        double floor = dot32_floor(r, o->ms[mi]);
+        if (floor > 0 && o->ms[mi] > 1)
+            printf("  dot32 floor %.3f ms: x %.2f / %.2f", floor * 1e3, op.min / floor,
+                   op.median / floor);
+        printf("\n");
     }
     return 1;
 }
@@ -635,7 +724,7 @@ static int run_shape(const options *o, kbit_device *dev, int64_t N, int64_t K, s
                    sets[v].bytes / 1e6, sets[v].count);
             for (int mo = 0; mo < o->nmodes; mo++)
                 for (int ti = 0; ti < o->nthreads; ti++) {
-                    run_ctx r = { dev, o->threads[ti], o->dtype, A, out };
+                    run_ctx r = { dev, o->threads[ti], N, K, dot32_ops_per_core, o->dtype, A, out };
                     if (kbit_device_set_threads(dev, r.threads) != KBIT_OK ||
                         kbit_device_set_math_mode(dev, o->modes[mo]) != KBIT_OK) {
                         printf("  %d threads: %s\n", r.threads, kbit_last_error());
@@ -713,6 +802,13 @@ int kbit_bench_gemm4(int argc, char **argv)
     if (fast)
         printf("  (%s takes bf16 activations with M > 1 and K %% 32 == 0; the rest runs exact;\n"
                "  results within doc/numerics.md 5.4's bound, not bit-exact)\n", fast + 1);
+    const char *rate_what;
+    dot32_ops_per_core = dot32_rate(info.variant, &rate_what);
+    if (dot32_ops_per_core > 0)
+        printf("dot32 floor (M > 1, exact): N K (2M + 1) fp32 operations (each weight's\n"
+               "  DEC[q] * absmax once, then a product and a sum per activation row, no FMA)\n"
+               "  at %.1f G operations/s per core (%s, measured now) x threads\n",
+               dot32_ops_per_core / 1e9, rate_what);
     printf("bitsandbytes: %s\n", note);
     int failures = 0;
     for (int i = 0; i < o.nshapes; i++)
