@@ -474,7 +474,7 @@ static int run_variant(const options *o, run_ctx *r, wset *s, int mode, int ti,
             printf("  %5.2f", op.median / t1);
         printf("   (read %.2f / %.2f GB/s)", gbps(s->bytes, rd.min), gbps(s->bytes, rd.median));
         double floor = dot32_floor(r, o->ms[mi]);
-        if (floor > 0 && o->ms[mi] > 1)
+        if (floor > 0 && o->ms[mi] > 1 && mode == KBIT_MATH_EXACT)
             printf("  dot32 floor %.3f ms: x %.2f / %.2f", floor * 1e3, op.min / floor,
                    op.median / floor);
         printf("\n");
