@@ -29,6 +29,7 @@ typedef struct x86_features {
     char avx512_missing[160];
     int avx512vnni_ok;
     char avx512vnni_missing[180];
+    int avx512vbmi;            /* AVX512_VBMI (the zen4 and zen5 tunings' table lookups) */
     int avx512bf16_ok;         /* AVX-512 + AVX512_BF16 (the vdpbf16ps fast kernel) */
     char avx512bf16_missing[180];
     int amx_ok;                /* AMX-TILE + AMX-BF16 + AVX512_BF16, state enabled by the OS */
@@ -96,6 +97,8 @@ static void detect(x86_features *f)
     snprintf(f->avx512vnni_missing, sizeof f->avx512vnni_missing, "%s", f->avx512_missing);
     note(f->avx512vnni_missing, sizeof f->avx512vnni_missing, (c7 >> 11) & 1, "AVX512_VNNI");
     f->avx512vnni_ok = f->avx512vnni_missing[0] == '\0';
+
+    f->avx512vbmi = (c7 >> 1) & 1;
 
     snprintf(f->avx512bf16_missing, sizeof f->avx512bf16_missing, "%s", f->avx512_missing);
     note(f->avx512bf16_missing, sizeof f->avx512bf16_missing, (a7_1 >> 5) & 1, "AVX512_BF16");
@@ -236,7 +239,7 @@ kbit_status kbit_cpu_choose_variant(const char *request, kbit_cpu_variant *varia
  */
 typedef struct tuned_kernels {
     const char *tuning, *variant; /* the tuning, and the variant it changes */
-    int needs_vbmi;               /* used only where the CPU has AVX512_VBMI */
+    int needs_vbmi;               /* used only where CPUID has AVX512_VBMI */
     kbit_cpu_variant k;           /* the tables that replace the variant's (NULL: kept) */
 } tuned_kernels;
 
@@ -250,31 +253,15 @@ static const tuned_kernels tuned[] = {
     { "zen4", "avx512vnni", 0, { .gemm4 = &kbit_cpu_gemm4_avx512_zen4 } },
 #endif
 #ifdef KBIT_HAVE_AVX512VBMI
-    { "zen4", "avx512", 1,
-      { .quant8 = &kbit_cpu_quant8_avx512vbmi, .optim = &kbit_cpu_optim_avx512vbmi } },
-    { "zen4", "avx512vnni", 1,
-      { .quant8 = &kbit_cpu_quant8_avx512vbmi, .optim = &kbit_cpu_optim_avx512vbmi } },
-    { "zen5", "avx512", 1,
-      { .quant8 = &kbit_cpu_quant8_avx512vbmi, .optim = &kbit_cpu_optim_avx512vbmi } },
-    { "zen5", "avx512vnni", 1,
-      { .quant8 = &kbit_cpu_quant8_avx512vbmi, .optim = &kbit_cpu_optim_avx512vbmi } },
+#define KBIT_VBMI_LOOKUPS { .quant8 = &kbit_cpu_quant8_avx512vbmi, .optim = &kbit_cpu_optim_avx512vbmi }
+    { "zen4", "avx512", 1, KBIT_VBMI_LOOKUPS },
+    { "zen4", "avx512vnni", 1, KBIT_VBMI_LOOKUPS },
+    { "zen5", "avx512", 1, KBIT_VBMI_LOOKUPS },
+    { "zen5", "avx512vnni", 1, KBIT_VBMI_LOOKUPS },
+#undef KBIT_VBMI_LOOKUPS
 #endif
     { NULL, NULL, 0, { 0 } }, /* keeps the table non-empty in every build */
 };
-
-/* 1 if the CPU has AVX512_VBMI (CPUID 7.0 ECX bit 1). */
-static int cpu_has_vbmi(void)
-{
-#ifdef KBIT_X86
-    unsigned a = 0, b = 0, c = 0, d = 0;
-    if (__get_cpuid_max(0, NULL) < 7)
-        return 0;
-    __cpuid_count(7, 0, a, b, c, d);
-    return (c >> 1) & 1;
-#else
-    return 0;
-#endif
-}
 
 /* The tuning CPUID's vendor and family select. */
 static const char *detect_tuning(void)
@@ -318,10 +305,12 @@ kbit_status kbit_cpu_choose_tuning(const char *request, kbit_cpu_variant *varian
     if (variant->tuning == NULL) /* scalar: one kernel per op */
         return KBIT_OK;
     variant->tuning = name;
+    x86_features f;
+    detect(&f);
     for (const tuned_kernels *t = tuned; t->tuning; t++) {
         if (strcmp(t->tuning, name) != 0 || strcmp(t->variant, variant->name) != 0)
             continue;
-        if (t->needs_vbmi && !cpu_has_vbmi())
+        if (t->needs_vbmi && !f.avx512vbmi)
             continue;
 #define KBIT_TUNE_(family) if (t->k.family) variant->family = t->k.family
         KBIT_TUNE_(quant4);

@@ -116,7 +116,7 @@ kbit_status kbit_amx_gemm_4bit(const kbit_op_gemm_4bit *op, const kbit_cpu_gemm4
             st = kbit_ref_gemm_4bit(op, f->a32, n, n + rows);
             continue;
         }
-        kbit_bf16_decode_panel(op, dec, lg, n, rows, TILE_WORDS, steps, panel);
+        kbit_bf16_decode_panel(op, dec, lg, n, rows, steps, panel);
         for (int64_t mt0 = 0; mt0 < mtiles; mt0 += MTILES) {
             int count = mtiles - mt0 < MTILES ? (int)(mtiles - mt0) : MTILES;
             zero_all();

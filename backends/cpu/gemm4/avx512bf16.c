@@ -100,7 +100,7 @@ kbit_status kbit_avx512bf16_gemm_4bit(const kbit_op_gemm_4bit *op,
             kbit_bf16_write_out(op, c, n, rows, 0, 1, 1);
             continue;
         }
-        kbit_bf16_decode_panel(op, dec, lg, n, rows, TILE_WORDS_PADDED, steps, panel);
+        kbit_bf16_decode_panel(op, dec, lg, n, rows, steps, panel);
         for (int64_t mt = 0; mt < mtiles; mt++) {
             __m512 acc[16];
 #pragma GCC unroll 16
@@ -108,7 +108,7 @@ kbit_status kbit_avx512bf16_gemm_4bit(const kbit_op_gemm_4bit *op,
                 acc[r] = _mm512_setzero_ps();
             const uint32_t *a = f->avnni + mt * tile_words;
             for (int64_t s = 0; s < steps; s++)
-                multiply_step(acc, a + s * 256, panel + s * TILE_WORDS_PADDED);
+                multiply_step(acc, a + s * 256, panel + s * TILE_WORDS);
             store_acc(c, acc);
             kbit_bf16_write_out(op, c, n, rows, mt, 1, 1);
         }

@@ -6,12 +6,9 @@
  * rounding 5.4 allows besides the sums' order), and the write-out. Both
  * files are compiled with AVX512_BF16 (the decode's vcvtne2ps2bf16).
  *
- * The panel: per step s of 32 k, a tile of TILE_WORDS bf16 starting at
- * word s * stride: row r (weight row n + r) = its 32 values
- * bf16(DEC[q] * absmax) in k order (64 bytes); rows past the group's are
- * +0.0. AMX loads tiles at stride TILE_WORDS; avx512bf16.c pads the stride
- * by a line (TILE_WORDS_PADDED), so that the decode's stores, one per tile
- * for each row, do not all fall into the same few L1 sets.
+ * The panel: per step s of 32 k, a tile of TILE_WORDS bf16: row r (weight
+ * row n + r) = its 32 values bf16(DEC[q] * absmax) in k order (64 bytes);
+ * rows past the group's are +0.0.
  */
 #ifndef KBIT_CPU_GEMM4_BF16_PANEL_H
 #define KBIT_CPU_GEMM4_BF16_PANEL_H
@@ -24,7 +21,6 @@
 #include "../x86/avx512_io.h"
 
 #define TILE_WORDS 512 /* bf16 per panel tile: 16 rows of 64 bytes */
-#define TILE_WORDS_PADDED (TILE_WORDS + 32)
 
 /* DEC[q] (numerics 1.9) for q = 0..15, in one register. */
 static __m512 kbit_bf16_dec(kbit_quant_type type)
@@ -85,20 +81,20 @@ static inline void kbit_bf16_decode_pair(const kbit_op_gemm_4bit *op, __m512 dec
 }
 
 /* Decode weight rows [n, n + rows) (rows <= 16; the others are +0.0), all
- * steps, into the panel (tile s at word s * stride). */
+ * steps, into the panel. */
 static void kbit_bf16_decode_panel(const kbit_op_gemm_4bit *op, __m512 dec, int lg, int64_t n,
-                                   int rows, int64_t stride, int64_t steps, uint16_t *panel)
+                                   int rows, int64_t steps, uint16_t *panel)
 {
     for (int r = 0; r < 16; r++) {
         if (r >= rows) {
             for (int64_t s = 0; s < steps; s++)
-                _mm512_store_si512(panel + s * stride + r * 32, _mm512_setzero_si512());
+                _mm512_store_si512(panel + s * TILE_WORDS + r * 32, _mm512_setzero_si512());
             continue;
         }
         const int64_t f = (n + r) * op->K;
         for (int64_t s = 0; s < steps; s += 2)
             kbit_bf16_decode_pair(op, dec, lg, f + 32 * s, s + 1 < steps,
-                                  panel + s * stride + r * 32, panel + (s + 1) * stride + r * 32);
+                                  panel + s * TILE_WORDS + r * 32, panel + (s + 1) * TILE_WORDS + r * 32);
     }
 }
 

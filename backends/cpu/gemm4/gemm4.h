@@ -111,19 +111,14 @@ kbit_status kbit_avx512_gemm_4bit_backward(const kbit_op_gemm_4bit *op, const fl
 /* AMX-BF16 (amx.c): bf16 activations, K % 32 == 0. */
 kbit_status kbit_amx_gemm_4bit(const kbit_op_gemm_4bit *op, const kbit_cpu_gemm4_fast_args *f,
                                int thread, int64_t n_begin, int64_t n_end);
-/* its panel: 16 weight rows x K as bf16 */
-static inline size_t kbit_amx_gemm_4bit_panel_bytes(int64_t K)
+/* the panel of both fast kernels (bf16_panel.h): 16 weight rows x K as bf16 */
+static inline size_t kbit_bf16_gemm_4bit_panel_bytes(int64_t K)
 {
     return (size_t)K * 32;
 }
 extern const kbit_cpu_gemm4_fast kbit_cpu_gemm4_fast_amx; /* KBIT_HAVE_AMX */
 
-/* AVX512_BF16 (avx512bf16.c): the same op on vdpbf16ps; its panel's tiles
- * are a line apart (bf16_panel.h). */
-static inline size_t kbit_avx512bf16_gemm_4bit_panel_bytes(int64_t K)
-{
-    return (size_t)K * 34;
-}
+/* AVX512_BF16 (avx512bf16.c): the same op on vdpbf16ps, the same panel. */
 kbit_status kbit_avx512bf16_gemm_4bit(const kbit_op_gemm_4bit *op,
                                       const kbit_cpu_gemm4_fast_args *f, int thread,
                                       int64_t n_begin, int64_t n_end);

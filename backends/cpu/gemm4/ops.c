@@ -33,7 +33,7 @@ const kbit_cpu_gemm4 kbit_cpu_gemm4_avx512_zen4 = { 1, kbit_avx512_gemm_4bit_one
 #endif
 #ifdef KBIT_HAVE_AMX
 const kbit_cpu_gemm4_fast kbit_cpu_gemm4_fast_amx = { "amx-bf16", KBIT_BF16, 32, 2,
-                                                      kbit_amx_gemm_4bit_panel_bytes,
+                                                      kbit_bf16_gemm_4bit_panel_bytes,
                                                       kbit_amx_gemm_4bit };
 #endif
 #ifdef KBIT_HAVE_AVX512BF16
@@ -42,7 +42,7 @@ const kbit_cpu_gemm4_fast kbit_cpu_gemm4_fast_amx = { "amx-bf16", KBIT_BF16, 32,
  * and 2.3-2.4 at 16, the exact kernel 0.6, 1.2, 1.9-2.2 and 3.5 ms at
  * M = 2, 4, 8, 16. */
 const kbit_cpu_gemm4_fast kbit_cpu_gemm4_fast_avx512bf16 = {
-    "avx512-bf16", KBIT_BF16, 32, 10, kbit_avx512bf16_gemm_4bit_panel_bytes,
+    "avx512-bf16", KBIT_BF16, 32, 10, kbit_bf16_gemm_4bit_panel_bytes,
     kbit_avx512bf16_gemm_4bit,
 };
 #endif

@@ -39,16 +39,23 @@ static uint32_t entry(uint32_t j_lo, int32_t thr)
     return ((uint32_t)thr << 8) | j_lo;
 }
 
-static uint32_t *build_buckets(const float *mid)
+/* The keys of sorted midpoints, and 1 if both encoders of this file work
+ * for them: no midpoint is zero and no two share a bucket (else the
+ * kernels search with gathers instead). */
+static int bucket_keys(const float *mid, uint32_t key[255])
 {
-    uint32_t key[255];
     for (int i = 0; i < 255; i++) {
         if (mid[i] == 0.0f)
-            return NULL;
+            return 0;
         key[i] = order_key(mid[i]);
         if (i > 0 && (key[i] >> 16) == (key[i - 1] >> 16))
-            return NULL; /* two midpoints in one bucket: search instead */
+            return 0;
     }
+    return 1;
+}
+
+static uint32_t *build_buckets(const uint32_t key[255])
+{
     uint32_t *table = aligned_alloc(64, KBIT_ENC8_BUCKETS * sizeof *table);
     if (table == NULL)
         return NULL;
@@ -81,19 +88,13 @@ static unsigned bit_reversed(unsigned v, int bits)
     return r;
 }
 
-/* The search tables (quant8.h) of sorted midpoints; 0 when two share a
- * bucket or one is zero (as build_buckets). */
-static int build_search(const float *mid, kbit_enc8_search *t)
+/* The search tables (quant8.h) from bucket_keys' keys. */
+static void build_search(const uint32_t key[255], kbit_enc8_search *t)
 {
     uint32_t prefix[256], thr[256];
     for (int j = 0; j < 255; j++) {
-        if (mid[j] == 0.0f)
-            return 0;
-        uint32_t key = order_key(mid[j]);
-        if (j > 0 && (key >> 16) == prefix[j - 1])
-            return 0;
-        prefix[j] = key >> 16;
-        thr[j] = key - (uint32_t)(j & 1);
+        prefix[j] = key[j] >> 16;
+        thr[j] = key[j] - (uint32_t)(j & 1);
     }
     prefix[255] = 0xffffu;
     thr[255] = 0xffffffffu;
@@ -109,7 +110,6 @@ static int build_search(const float *mid, kbit_enc8_search *t)
             t->thr[b][r] = (uint8_t)(thr[j] >> (8 * b));
         t->code[r] = (uint8_t)j;
     }
-    return 1;
 }
 
 void kbit_enc8_plan_init(kbit_enc8_plan *plan, kbit_enc8_plan_storage *storage,
@@ -126,10 +126,14 @@ void kbit_enc8_plan_init(kbit_enc8_plan *plan, kbit_enc8_plan_storage *storage,
     plan->sorted = kbit_mid_sorted(mid);
     plan->mid_pad = storage->mid_pad;
     plan->level = (const float (*)[16])storage->level;
-    plan->buckets = plan->sorted && want_buckets ? build_buckets(mid) : NULL;
-    plan->search = plan->sorted && want_buckets && build_search(mid, &storage->search)
-                       ? &storage->search
-                       : NULL;
+    uint32_t key[255];
+    int keyed = plan->sorted && want_buckets && bucket_keys(mid, key);
+    plan->buckets = keyed ? build_buckets(key) : NULL;
+    plan->search = NULL;
+    if (keyed) {
+        build_search(key, &storage->search);
+        plan->search = &storage->search;
+    }
 }
 
 void kbit_enc8_plan_release(kbit_enc8_plan *plan)
