@@ -369,7 +369,7 @@ __attribute__((target("avx2"))) static double dot32_rate_avx2(void)
 #undef DOT32_CHAINS
 #endif
 
-/* The rate for the CPU variant in use ("avx512vnni/zen5+..."), 0 when none
+/* The rate for the CPU variant in use ("avx512vnni/zen4+..."), 0 when none
  * is measured here (scalar, other devices, other architectures). */
 static double dot32_rate(const char *variant, const char **what)
 {

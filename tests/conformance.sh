@@ -2,7 +2,7 @@
 # tests/conformance.sh FAMILY - `kbit conformance --family FAMILY` on every
 # target, as `make check` runs it (tests/test-conformance-*.sh): the CPU
 # driver forced to each variant (scalar, avx2, avx512, avx512vnni; those
-# this CPU cannot run are skips with the reason) x tuning (generic, zen4, zen5:
+# this CPU cannot run are skips with the reason) x tuning (generic, zen4:
 # KBIT_CPU_TUNING; every tuning runs wherever its variant does; scalar has
 # none) x 1 and 2 threads, every
 # plugin driver on KBIT_DRIVER_PATH (testref; not the loader's fixtures, the

@@ -32,7 +32,7 @@ static void usage(FILE *to)
           "  KBIT_DRIVER_PATH     colon-separated directories or files to load driver\n"
           "                       plugins (kbit-*.so) from, before the install's own\n"
           "  KBIT_CPU_ISA         force the CPU variant: scalar | avx2 | avx512 | avx512vnni\n"
-          "  KBIT_CPU_TUNING      force the CPU kernels' tuning: generic | zen4 | zen5 (default:\n"
+          "  KBIT_CPU_TUNING      force the CPU kernels' tuning: generic | zen4 (default:\n"
           "                       by CPU vendor and family)\n"
           "  KBIT_CPU_FAST        the CPU's fast-mode kernel (KBIT_MATH_FAST only):\n"
           "                       auto | none | amx-bf16 | avx512-bf16 (default auto:\n"

@@ -14,7 +14,7 @@
  * by tuning: the micro-architecture the kernels are chosen for). */
 typedef struct kbit_cpu_variant {
     const char *name;   /* "scalar", "avx2", "avx512", "avx512vnni" */
-    const char *tuning; /* "generic", "zen4", "zen5" (isa.c); NULL for scalar */
+    const char *tuning; /* "generic", "zen4" (isa.c); NULL for scalar */
     const kbit_cpu_quant4 *quant4;
     const kbit_cpu_quant8 *quant8;
     const kbit_cpu_gemm4 *gemm4;

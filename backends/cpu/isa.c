@@ -29,7 +29,7 @@ typedef struct x86_features {
     char avx512_missing[160];
     int avx512vnni_ok;
     char avx512vnni_missing[180];
-    int avx512vbmi;            /* AVX512_VBMI (the zen4 and zen5 tunings' table lookups) */
+    int avx512vbmi;            /* AVX512_VBMI (the zen4 tuning's table lookups) */
     int avx512bf16_ok;         /* AVX-512 + AVX512_BF16 (the vdpbf16ps fast kernel) */
     char avx512bf16_missing[180];
     int amx_ok;                /* AMX-TILE + AMX-BF16 + AVX512_BF16, state enabled by the OS */
@@ -224,18 +224,15 @@ kbit_status kbit_cpu_choose_variant(const char *request, kbit_cpu_variant *varia
  * tuning only changes speed; KBIT_CPU_TUNING forces one so that tests run
  * every kernel on any machine that has the ISA.
  *
- * zen4: AMD Zen 4 runs 512-bit operations as two 256-bit halves and its
- * two-table permutes (vpermt2ps) and gathers cost more than on Intel, so
- * the 4-bit matmul decodes with one-table permutes (gemm4/avx512.c), and
- * the 8-bit dequantize and the 8-bit optimizers' state decode look codes up
- * in registers (x86/avx512_lut8.h, on CPUs with AVX512_VBMI) instead of
- * gathering. Chosen for AMD family 19h (Zen 3 and 4).
- *
- * zen5: AMD family 1Ah and later (Zen 5: full 512-bit units). Its gathers
- * are as slow (vpgatherdd zmm about 17 cycles, vpermi2b 0.5: measured on
- * an EPYC of family 1Ah), so it keeps zen4's table lookups, but its
- * two-table permutes are fast: the generic 4-bit matmul ran 1.3x as fast
- * as the one-table kernel there (4096x4096, M = 1, 1 and 2 threads).
+ * zen4: AMD family 19h (Zen 3 and 4) and later. Their gathers are slow
+ * (vpgatherdd zmm about 17 cycles against 0.5 for vpermi2b, measured on an
+ * EPYC of family 1Ah), so the 8-bit dequantize and the 8-bit optimizers'
+ * states look codes up in registers (x86/avx512_lut8.h, avx512_enc8.h; on
+ * CPUs with AVX512_VBMI) instead of gathering them. The 4-bit matmul is the
+ * generic one: its two-table permutes were the faster choice on both AMD
+ * machines measured (a one-table kernel, once this tuning's, ran 4096x4096
+ * M = 1 at 0.91 ms against 0.76 on an EPYC family 19h, 0.52 against 0.39 on
+ * family 1Ah, 1 thread; equal at M = 16).
  */
 typedef struct tuned_kernels {
     const char *tuning, *variant; /* the tuning, and the variant it changes */
@@ -243,21 +240,13 @@ typedef struct tuned_kernels {
     kbit_cpu_variant k;           /* the tables that replace the variant's (NULL: kept) */
 } tuned_kernels;
 
-static const char *const tunings[] = { "generic", "zen4", "zen5" };
+static const char *const tunings[] = { "generic", "zen4" };
 
 static const tuned_kernels tuned[] = {
-#ifdef KBIT_HAVE_AVX512
-    { "zen4", "avx512", 0, { .gemm4 = &kbit_cpu_gemm4_avx512_zen4 } },
-#endif
-#ifdef KBIT_HAVE_AVX512VNNI
-    { "zen4", "avx512vnni", 0, { .gemm4 = &kbit_cpu_gemm4_avx512_zen4 } },
-#endif
 #ifdef KBIT_HAVE_AVX512VBMI
 #define KBIT_VBMI_LOOKUPS { .quant8 = &kbit_cpu_quant8_avx512vbmi, .optim = &kbit_cpu_optim_avx512vbmi }
     { "zen4", "avx512", 1, KBIT_VBMI_LOOKUPS },
     { "zen4", "avx512vnni", 1, KBIT_VBMI_LOOKUPS },
-    { "zen5", "avx512", 1, KBIT_VBMI_LOOKUPS },
-    { "zen5", "avx512vnni", 1, KBIT_VBMI_LOOKUPS },
 #undef KBIT_VBMI_LOOKUPS
 #endif
     { NULL, NULL, 0, { 0 } }, /* keeps the table non-empty in every build */
@@ -279,9 +268,7 @@ static const char *detect_tuning(void)
         unsigned family = (a >> 8) & 0xf;
         if (family == 0xf)
             family += (a >> 20) & 0xff;
-        if (family >= 0x1a)
-            return "zen5";
-        if (family == 0x19)
+        if (family >= 0x19)
             return "zen4";
     }
 #endif
@@ -298,7 +285,7 @@ kbit_status kbit_cpu_choose_tuning(const char *request, kbit_cpu_variant *varian
         if (strcmp(request, tunings[i]) == 0)
             name = tunings[i];
     if (name == NULL) {
-        snprintf(why, why_len, "KBIT_CPU_TUNING=%s is not a CPU tuning (use auto, generic, zen4 or zen5)",
+        snprintf(why, why_len, "KBIT_CPU_TUNING=%s is not a CPU tuning (use auto, generic or zen4)",
                  request);
         return KBIT_EINVAL;
     }

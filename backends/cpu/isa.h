@@ -15,7 +15,7 @@ kbit_status kbit_cpu_choose_variant(const char *request, kbit_cpu_variant *varia
                                     size_t why_len);
 
 /* Then the tuning for a KBIT_CPU_TUNING value: NULL, "" or "auto" = the one
- * CPUID's vendor and family select; "generic", "zen4" or "zen5" force one (any CPU
+ * CPUID's vendor and family select; "generic" or "zen4" force one (any CPU
  * that can run the variant can run every tuning of it: a tuning only
  * chooses among kernels of the same ISA). The scalar variant has none.
  * KBIT_EINVAL with the reason in why for an unknown name. */

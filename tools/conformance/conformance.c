@@ -38,7 +38,7 @@ static void usage(FILE *to)
           "                    scalar,avx2,avx512,avx512vnni, or all (default: none\n"
           "                    forced, as KBIT_CPU_ISA or the CPU selects)\n"
           "  --tuning LIST     for the CPU: the tunings to force (KBIT_CPU_TUNING), from\n"
-          "                    generic,zen4,zen5, or all (default: none forced); every\n"
+          "                    generic,zen4, or all (default: none forced); every\n"
           "                    tuning runs on any CPU that has the variant\n"
           "  --threads LIST    worker threads, e.g. 1,2 (default 1)\n"
           "  --family LIST     quant4,quant8,gemm4,int8,optim (default all)\n"

@@ -12,7 +12,7 @@
 static const char *const all_isas[] = { "scalar", "avx2", "avx512", "avx512vnni" };
 #define NISAS (sizeof all_isas / sizeof all_isas[0])
 /* KBIT_CPU_TUNING values (backends/cpu/isa.c) */
-static const char *const all_tunings[] = { "generic", "zen4", "zen5" };
+static const char *const all_tunings[] = { "generic", "zen4" };
 #define NTUNINGS (sizeof all_tunings / sizeof all_tunings[0])
 
 typedef struct builder {

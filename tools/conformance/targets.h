@@ -11,7 +11,7 @@
  * refused ones included so that they show as skips), for a CPU spec each
  * variant of `isas` (a comma list, or "all" = scalar,avx2,avx512,avx512vnni;
  * NULL = none forced: KBIT_CPU_ISA or the best one), each tuning of
- * `tunings` (a comma list, or "all" = generic,zen4,zen5; NULL = none forced:
+ * `tunings` (a comma list, or "all" = generic,zen4; NULL = none forced:
  * KBIT_CPU_TUNING or the one CPUID selects), each thread count of
  * `threads` (a comma list of positive numbers). The same target twice is
  * kept once. Returns the count, or -1 with a message in err. */

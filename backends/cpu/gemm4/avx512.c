@@ -369,10 +369,8 @@ KBIT_INLINE kbit_status all_rows(const gemm4_args *g, int mode, int64_t n0, int6
     return KBIT_OK;
 }
 
-/* pair: blocksize 64 may use LOOKUP_PAIR (vpermt2ps); else it takes
- * LOOKUP_LANES (vpermps of DEC and a multiply). */
-KBIT_INLINE kbit_status forward(const kbit_op_gemm_4bit *op, const float *a32, const float *at,
-                                int64_t n0, int64_t n1, int pair)
+kbit_status kbit_avx512_gemm_4bit(const kbit_op_gemm_4bit *op, const float *a32, const float *at,
+                                  int64_t n0, int64_t n1)
 {
     if (op->K % 8 != 0)
         return kbit_ref_gemm_4bit(op, a32, n0, n1);
@@ -393,23 +391,11 @@ KBIT_INLINE kbit_status forward(const kbit_op_gemm_4bit *op, const float *a32, c
     g.dec = _mm512_loadu_ps(dec);
     if (op->K % KBIT_GEMM4_GROUP != 0)
         return all_rows(&g, LOOKUP_LANES, n0, n1);
-    if (op->blocksize == 64 && pair)
+    if (op->blocksize == 64)
         return all_rows(&g, LOOKUP_PAIR, n0, n1);
     if (op->blocksize > 64)
         return all_rows(&g, LOOKUP_ONE, n0, n1);
     return all_rows(&g, LOOKUP_LANES, n0, n1);
-}
-
-kbit_status kbit_avx512_gemm_4bit(const kbit_op_gemm_4bit *op, const float *a32, const float *at,
-                                  int64_t n0, int64_t n1)
-{
-    return forward(op, a32, at, n0, n1, 1);
-}
-
-kbit_status kbit_avx512_gemm_4bit_one_table(const kbit_op_gemm_4bit *op, const float *a32,
-                                            const float *at, int64_t n0, int64_t n1)
-{
-    return forward(op, a32, at, n0, n1, 0);
 }
 
 /* ------------------------------------------------------------------ */

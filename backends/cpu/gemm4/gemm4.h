@@ -87,7 +87,6 @@ static inline int64_t kbit_cpu_gemm4_avnni_words(int64_t M, int64_t K)
 extern const kbit_cpu_gemm4 kbit_cpu_gemm4_scalar;
 extern const kbit_cpu_gemm4 kbit_cpu_gemm4_avx2;   /* KBIT_HAVE_AVX2 */
 extern const kbit_cpu_gemm4 kbit_cpu_gemm4_avx512; /* KBIT_HAVE_AVX512 */
-extern const kbit_cpu_gemm4 kbit_cpu_gemm4_avx512_zen4; /* the zen4 tuning (isa.c) */
 
 /* The reference (ref.c), literally dot32 (numerics/dot32.h). */
 kbit_status kbit_ref_gemm_4bit(const kbit_op_gemm_4bit *op, const float *a32, int64_t n_begin,
@@ -102,9 +101,6 @@ kbit_status kbit_avx2_gemm_4bit_backward(const kbit_op_gemm_4bit *op, const floa
                                          int64_t k_begin, int64_t k_end);
 kbit_status kbit_avx512_gemm_4bit(const kbit_op_gemm_4bit *op, const float *a32,
                                   const float *at, int64_t n_begin, int64_t n_end);
-/* The same without two-table permutes (vpermt2ps), for the zen4 tuning. */
-kbit_status kbit_avx512_gemm_4bit_one_table(const kbit_op_gemm_4bit *op, const float *a32,
-                                            const float *at, int64_t n_begin, int64_t n_end);
 kbit_status kbit_avx512_gemm_4bit_backward(const kbit_op_gemm_4bit *op, const float *a32,
                                            int64_t k_begin, int64_t k_end);
 

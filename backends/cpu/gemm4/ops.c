@@ -28,8 +28,6 @@ const kbit_cpu_gemm4 kbit_cpu_gemm4_avx2 = { 1, kbit_avx2_gemm_4bit,
 #ifdef KBIT_HAVE_AVX512
 const kbit_cpu_gemm4 kbit_cpu_gemm4_avx512 = { 1, kbit_avx512_gemm_4bit,
                                                kbit_avx512_gemm_4bit_backward };
-const kbit_cpu_gemm4 kbit_cpu_gemm4_avx512_zen4 = { 1, kbit_avx512_gemm_4bit_one_table,
-                                                    kbit_avx512_gemm_4bit_backward };
 #endif
 #ifdef KBIT_HAVE_AMX
 const kbit_cpu_gemm4_fast kbit_cpu_gemm4_fast_amx = { "amx-bf16", KBIT_BF16, 32, 2,

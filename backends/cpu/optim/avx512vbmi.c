@@ -1,4 +1,4 @@
-/* backends/cpu/optim/avx512vbmi.c - optimizer step, the zen4 and zen5 tunings'
+/* backends/cpu/optim/avx512vbmi.c - optimizer step, the zen4 tuning's
  * AVX-512 kernel (isa.c): simd.h's kernels with the 8-bit states decoded
  * by table lookups in registers (x86/avx512_lut8.h, 64 codes per lookup)
  * instead of a gather per 16, which costs on AMD about as much as the rest

@@ -44,7 +44,7 @@ typedef struct kbit_cpu_optim {
 extern const kbit_cpu_optim kbit_cpu_optim_scalar;
 extern const kbit_cpu_optim kbit_cpu_optim_avx2;   /* KBIT_HAVE_AVX2 */
 extern const kbit_cpu_optim kbit_cpu_optim_avx512; /* KBIT_HAVE_AVX512 */
-/* The zen4 and zen5 tunings' (isa.c; KBIT_HAVE_AVX512VBMI): 8-bit states decoded by table lookups. */
+/* The zen4 tuning's (isa.c; KBIT_HAVE_AVX512VBMI): 8-bit states decoded by table lookups. */
 extern const kbit_cpu_optim kbit_cpu_optim_avx512vbmi;
 
 /* The reference (ref.c); these two resolve the op's scales themselves. */

@@ -1,7 +1,7 @@
 /*
  * backends/cpu/quant8/avx512vbmi.c - 8-bit blockwise dequantization with the
  * code table held in registers (x86/avx512_lut8.h: 64 codes per lookup, no
- * gathers). The zen4 and zen5 tunings' kernel (isa.c): on AMD a gather per 16 codes
+ * gathers). The zen4 tuning's kernel (isa.c): on AMD a gather per 16 codes
  * held an EPYC family 1Ah at 0.35 of the copy bandwidth (16 Mi elements,
  * 1 thread). Quantization is the avx512 kernel's.
  */

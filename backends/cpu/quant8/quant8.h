@@ -11,7 +11,7 @@
 
 /* The midpoints as a binary search over 16-bit key prefixes held in
  * registers, then one threshold (x86/avx512_enc8.h explains it): the zen4
- * and zen5 tunings' encoder, which needs no gather. Partial indexes are
+ * tuning's encoder, which needs no gather. Partial indexes are
  * bit-reversed (r's bit l = level l's answer): level[l][r] = prefix16 of
  * mid[brev_l(r) * 2h + h - 1], h = 128 >> l (prefix 0xffff for index 255);
  * thr[p][r] = byte p of key(mid[j]) - (j & 1) with j = brev_8(r) (all ones
@@ -80,7 +80,7 @@ typedef struct kbit_cpu_quant8 {
 extern const kbit_cpu_quant8 kbit_cpu_quant8_scalar;
 extern const kbit_cpu_quant8 kbit_cpu_quant8_avx2;   /* KBIT_HAVE_AVX2 */
 extern const kbit_cpu_quant8 kbit_cpu_quant8_avx512; /* KBIT_HAVE_AVX512 */
-/* The zen4 and zen5 tunings' (isa.c; KBIT_HAVE_AVX512VBMI): avx512 with the VBMI dequantize. */
+/* The zen4 tuning's (isa.c; KBIT_HAVE_AVX512VBMI): avx512 with the VBMI dequantize. */
 extern const kbit_cpu_quant8 kbit_cpu_quant8_avx512vbmi;
 
 /* The reference (ref.c). */

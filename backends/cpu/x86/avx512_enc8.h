@@ -1,7 +1,7 @@
 /*
  * backends/cpu/x86/avx512_enc8.h - enc8 (numerics 2.4) of 256 values at a
  * time by a binary search held in registers, for the AVX512_VBMI kernels of
- * the zen4 and zen5 tunings, where the bucket table's gather is slow.
+ * the zen4 tuning, where the bucket table's gather is slow.
  *
  * The plan's search tables (quant8/plan.c, kbit_enc8_search) exist when its
  * bucket table does: no midpoint is zero and no two share the top 16 bits
