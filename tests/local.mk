@@ -43,9 +43,16 @@ kbit_test_progs = \
 	tests/test_signals \
 	tests/test_threads \
 	tests/test_thread_limits \
-	tests/test_aliasing
+	tests/test_aliasing \
+	tests/test_quant4_cells
 check_PROGRAMS += $(kbit_test_progs)
 TESTS += $(kbit_test_progs)
+
+tests_test_quant4_cells_SOURCES = tests/test_quant4_cells.c
+tests_test_quant4_cells_CPPFLAGS = $(kbit_test_cppflags)
+tests_test_quant4_cells_CFLAGS = $(kbit_test_cflags)
+tests_test_quant4_cells_LDADD = $(kbit_test_libs) -lm
+tests_test_quant4_cells_LDFLAGS = $(kbit_test_linkflags)
 
 tests_test_maps_SOURCES = tests/test_maps.c
 tests_test_maps_CPPFLAGS = $(kbit_test_cppflags)

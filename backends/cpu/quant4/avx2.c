@@ -91,7 +91,7 @@ KBIT_INLINE __m256i fp4_encode(const enc4 *e, __m256 x)
  * and NaN (cvttps gives 0x80000000: cell 0). */
 KBIT_INLINE __m256i nf4_cells(const enc4 *e, __m256 x)
 {
-    __m256i k = _mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(x, e->scale), e->offset));
+    __m256i k = _mm256_cvttps_epi32(_mm256_fmadd_ps(x, e->scale, e->offset)); /* cells.c's cell() */
     __m256i rank = _mm256_permutevar8x32_epi32(e->rank, k); /* uses k & 7 */
     for (int j = 0; j < 3; j++) { /* a true comparison is -1: subtracting adds one */
         __m256 t = _mm256_permutevar8x32_ps(e->thr[j], k);

@@ -75,7 +75,7 @@ static void enc4_init(enc4 *e, kbit_quant_type type)
  * It gives ranks; the packing maps them to codes (rank_codes). */
 KBIT_INLINE __m512i cell_rank(const enc4 *e, __m512 x)
 {
-    __m512 y = _mm512_add_ps(_mm512_mul_ps(x, e->scale), e->offset);
+    __m512 y = _mm512_fmadd_ps(x, e->scale, e->offset); /* cells.c's cell() */
     __m512i k = _mm512_cvt_roundps_epi32(y, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
     __m512 thr = _mm512_permutex2var_ps(e->thr_lo, k, e->thr_hi); /* uses k & 31 */
     __mmask16 above = _mm512_cmp_ps_mask(thr, x, _CMP_LT_OQ);

@@ -2,7 +2,7 @@
  * backends/cpu/quant4/cells.c - tables for a compare-free-search 4-bit encoder.
  *
  * The AVX-512 variant maps a normalised value x to one of 32 cells with
- * cell(x) = floor(x * scale + offset) (fp32 multiply, fp32 add, floor) and
+ * cell(x) = floor(fma(x, scale, offset)) (one fp32 fused multiply-add, floor) and
  * finish with one comparison: rank = rank[cell] + (x > thr[cell]), and
  * code = rank_code[rank], where ranks count the code changes from -1 up
  * (so a threshold always adds one, and the SIMD code maps 64 ranks to codes
@@ -34,9 +34,10 @@
 #include "quant4.h"
 #include "numerics/encode.h"
 
+/* One rounding, as the kernels' vfmadd: an explicit fma, not a contraction. */
 static int cell_of(float x, float scale, float offset)
 {
-    return (int)floorf(x * scale + offset);
+    return (int)floorf(fmaf(x, scale, offset));
 }
 
 static float next_up(float x)

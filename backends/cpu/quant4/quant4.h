@@ -44,7 +44,7 @@ void kbit_avx512_block_sums(const kbit_op_block_sums *op, int64_t block_begin,
                             int64_t block_end);
 
 /* A 4-bit encoder without a search (cells.c): with
- * k = floor(x * scale + offset) & 31, the code is
+ * k = floor(fma(x, scale, offset)) & 31 (one rounding), the code is
  * rank_code[rank[k] + (x > thr[k])] for every x with |x| <= 1 + 2^-22 and for
  * NaN (the SIMD float->int conversion gives 0x80000000, index 0). A rank
  * numbers the codes in the order of their values (NF4: rank = code), so that
@@ -60,7 +60,7 @@ typedef struct kbit_enc4_cells {
 void kbit_enc4_cells_init(kbit_enc4_cells *cells, kbit_quant_type type);
 
 /* The same with 8 cells (for 8-entry AVX2 permutes) of up to 3 thresholds:
- * with k = (int)(x * scale + offset) & 7 (the argument is >= 0 on the
+ * with k = (int)fma(x, scale, offset) & 7 (the argument is >= 0 on the
  * domain, so truncation is the floor), the code is
  * rank_code[rank[k] + #{j < 3 : x > thr[j][k]}]; thresholds past a cell's
  * own are NaN. Valid only when ok (NF4; FP4's grid is not). */
