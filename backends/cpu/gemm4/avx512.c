@@ -78,6 +78,13 @@ KBIT_INLINE float fold32(__m512 lo, __m512 hi)
  *  LOOKUP_ONE: blocksize >= 128 and K % 128 == 0: the group lies in one
  *    block, one vpermps of the table DEC*absmax[b] gives w. */
 enum { LOOKUP_LANES, LOOKUP_PAIR, LOOKUP_ONE };
+/* What bounds M = 1 (measured on an EPYC family 19h, where a 512-bit
+ * operation takes two of the four vector pipes): per 16 weights one fma,
+ * one vpermt2ps and about one shift or mask, 2.1-2.4 cycles in all, so a
+ * core decodes about 13 GB/s of packed weight, half its read bandwidth;
+ * two cores reach 0.55-0.8 of it. The shifts cannot become loads at
+ * byte offsets (three of four such loads split a cache line: slower), nor
+ * the permutes 256-bit ones (as many operations per weight: slower). */
 
 /* The weight of group j (chunks 16j..16j+15, mask `valid`) of weight row n
  * as fp32: w[e] holds element e of the group's 16 chunks (dot32 lanes). The
