@@ -432,10 +432,21 @@ static kbit_status time_op(const run_ctx *r, wset *s, int64_t M, int reps, doubl
 /* ---- one shape ---- */
 
 typedef struct shape_results {
-    /* [mode][threads][M][variant] median s (0: not measured) */
-    double kbit[2][MAX_LIST][MAX_LIST][NVARIANTS];
+    /* [mode][threads][M][variant] min and median s (0: not measured) */
+    bench_stats kbit[2][MAX_LIST][MAX_LIST][NVARIANTS];
     double read[MAX_LIST];                      /* median read of the plain bytes */
 } shape_results;
+
+/* "a / b": the peer's time over kbit's, min over min and median over
+ * median (a noisy peer's two can differ by 2x), or "- / -" when kbit's was
+ * not measured. */
+static void print_speedups(bench_stats peer, bench_stats kbit)
+{
+    if (kbit.min > 0 && kbit.median > 0)
+        printf("%.2f / %.2f", peer.min / kbit.min, peer.median / kbit.median);
+    else
+        printf("- / -");
+}
 
 static void print_row_head(void)
 {
@@ -462,7 +473,7 @@ static int run_variant(const options *o, run_ctx *r, wset *s, int mode, int ti,
         }
         if (o->ms[mi] == 1)
             t1 = op.median;
-        res->kbit[mode][ti][mi][s->variant] = op.median;
+        res->kbit[mode][ti][mi][s->variant] = op;
         if (s->variant == PLAIN && mi == 0 && mode == KBIT_MATH_EXACT)
             res->read[ti] = rd.median;
         printf("  %-22s %3d %3lld %8.3f %8.3f %8.2f %8.2f  %4.2f / %4.2f", label,
@@ -510,7 +521,7 @@ static void fp32_peer(const options *o, kbit_device *dev, const uint8_t *packed,
         printf("\n  fp32 GEMV/GEMM over the dequantized fp32 weight (%.1f MB per run, %d slots):\n",
                wb / 1e6, count);
         printf("  %3s %3s %8s %8s %8s  %s\n", "thr", "M", "min ms", "med ms", "GB/s@med",
-               "kbit (plain, med) is x as fast");
+               "kbit (plain) is x as fast: min / med");
         int next = 0;
         for (int ti = 0; ti < o->nthreads; ti++) {
             for (int i = 0; i < count; i++)
@@ -523,10 +534,10 @@ static void fp32_peer(const options *o, kbit_device *dev, const uint8_t *packed,
                     next = (next + 1) % count;
                 }
                 bench_stats s = bench_stats_of(t, o->reps);
-                printf("  %3d %3lld %8.3f %8.3f %8.2f  %.2f\n", o->threads[ti],
-                       (long long)o->ms[mi], s.min * 1e3, s.median * 1e3, gbps(wb, s.median),
-                       res->kbit[KBIT_MATH_EXACT][ti][mi][PLAIN] > 0
-                           ? s.median / res->kbit[KBIT_MATH_EXACT][ti][mi][PLAIN] : 0.0);
+                printf("  %3d %3lld %8.3f %8.3f %8.2f  ", o->threads[ti], (long long)o->ms[mi],
+                       s.min * 1e3, s.median * 1e3, gbps(wb, s.median));
+                print_speedups(s, res->kbit[KBIT_MATH_EXACT][ti][mi][PLAIN]);
+                printf("\n");
             }
         }
     }
@@ -598,7 +609,7 @@ static void bnb_peer(const options *o, const bench_bnb *bnb, const uint8_t *pack
                    worst, scale);
         }
         printf("  %3s %3s %8s %8s %8s %9s  %s\n", "thr", "M", "min ms", "med ms", "GB/s@med",
-               "x read", "kbit (plain, med) is x as fast: exact / fast");
+               "x read", "kbit (plain) is x as fast, min / med: exact, fast");
         int next = 0;
         for (int ti = 0; ti < o->nthreads; ti++) {
             int previous = bench_bnb_set_threads(bnb, o->threads[ti]);
@@ -614,19 +625,13 @@ static void bnb_peer(const options *o, const bench_bnb *bnb, const uint8_t *pack
                 bench_stats s = bench_stats_of(t, o->reps);
                 double rd = res->read[ti] > 0 ? gbps(wb + ab, s.median) /
                                                     gbps(wb + ab, res->read[ti]) : 0.0;
-                double exact = res->kbit[KBIT_MATH_EXACT][ti][mi][PLAIN];
-                double fast = res->kbit[KBIT_MATH_FAST][ti][mi][PLAIN];
                 printf("  %3d %3lld %8.3f %8.3f %8.2f %9.2f  ", o->threads[ti],
                        (long long)o->ms[mi], s.min * 1e3, s.median * 1e3, gbps(wb + ab, s.median),
                        rd);
-                if (exact > 0)
-                    printf("%.2f", s.median / exact);
-                else
-                    printf("-");
-                if (fast > 0)
-                    printf(" / %.2f\n", s.median / fast);
-                else
-                    printf(" / -\n");
+                print_speedups(s, res->kbit[KBIT_MATH_EXACT][ti][mi][PLAIN]);
+                printf(", ");
+                print_speedups(s, res->kbit[KBIT_MATH_FAST][ti][mi][PLAIN]);
+                printf("\n");
             }
             if (previous > 0)
                 bench_bnb_set_threads(bnb, previous);
