@@ -18,6 +18,7 @@ typedef __m256i VI;
 #define VABS k256_abs
 #define VLT(a, b) _mm256_cmp_ps(a, b, _CMP_LT_OQ)
 #define VGT(a, b) _mm256_cmp_ps(a, b, _CMP_GT_OQ)
+#define VMAX _mm256_max_ps
 #define VEQ(a, b) _mm256_cmp_ps(a, b, _CMP_EQ_OQ)
 #define VLE(a, b) _mm256_cmp_ps(a, b, _CMP_LE_OQ)
 #define MAND _mm256_and_ps

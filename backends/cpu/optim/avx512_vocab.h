@@ -21,6 +21,7 @@ typedef __m512i VI;
 #define VABS k512_abs
 #define VLT(a, b) _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ)
 #define VGT(a, b) _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ)
+#define VMAX _mm512_max_ps
 #define VEQ(a, b) _mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ)
 #define VLE(a, b) _mm512_cmp_ps_mask(a, b, _CMP_LE_OQ)
 #define MAND(a, b) ((M)((a) & (b)))

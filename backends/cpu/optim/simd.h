@@ -4,7 +4,8 @@
  * and avx512_optim.c after they define the vector vocabulary:
  *
  *   W lanes; V (fp32 vector), M (lane mask), VI (int32 vector)
- *   VSET1 VADD VSUB VMUL VDIV VSQRT VABS; VLT VGT VEQ VLE (ordered compares)
+ *   VSET1 VADD VSUB VMUL VDIV VSQRT VABS; VLT VGT VEQ VLE (ordered compares);
+ *   VMAX(a, b) = a > b ? a : b (x86 maxps: b when either is NaN)
  *   MAND MANDNOT(a, b) = a & ~b, MOR, MXOR, MZERO, MALL, MANY (any lane set);
  *   VSEL(m, a, b) = m ? a : b
  *   VLOADF VSTOREF (fp32), VLOADT VSTORET (F32/F16/BF16; VSTORET only stores
@@ -173,11 +174,11 @@ KBIT_INLINE void block32(const kbit_op_optimizer *op, const consts *k, int64_t s
 /* ------------------------------------------------------------------ */
 /* 8-bit states                                                         */
 
-/* Running max of |x| over lanes, NaN ignored (as kbit_absmax). */
+/* Running max of |x| over lanes, NaN ignored (as kbit_absmax): acc is
+ * never NaN, and VMAX returns it when |x| is. */
 KBIT_INLINE V vmax_abs(V acc, V x)
 {
-    V a = VABS(x);
-    return VSEL(VGT(a, acc), a, acc);
+    return VMAX(VABS(x), acc);
 }
 
 KBIT_INLINE float hmax(V acc)
