@@ -230,8 +230,8 @@ static void bnb_line(section *sec, const bench_case *c, bench_rotation *rot,
     printf("%-18s %6s %5s", label, "", "");
     print_figures(sec, c);
     bench_stats b = bench_stats_of(sec->samples, sec->reps);
-    printf("   kbit %.2fx as fast (med), %.2fx (min)", ours->median > 0 ? b.median / ours->median : 0.0,
-           ours->min > 0 ? b.min / ours->min : 0.0);
+    printf("   kbit %.2fx as fast (min), %.2fx (med)", ours->min > 0 ? b.min / ours->min : 0.0,
+           ours->median > 0 ? b.median / ours->median : 0.0);
     if (kbit_out) {
         int64_t diff, zero_sign;
         count_differences(c, kbit_out, first->dst, sec->n, &diff, &zero_sign);
